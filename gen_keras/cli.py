@@ -1,0 +1,100 @@
+"""The flags every recipe shares, with checks that fail early and say what to do."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+QUICK_EPOCHS = 1
+QUICK_LIMIT = 2048
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _dataset_name(text: str) -> str:
+    if text in ("fashion_mnist", "mnist") or (text.startswith("tfds:") and len(text) > 5):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"unknown data set '{text}': use fashion_mnist, mnist or tfds:<name> (e.g. tfds:cifar10)")
+
+
+def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128) -> argparse.ArgumentParser:
+    """An argument parser holding the common flags; a recipe adds its own to it."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = parser.add_argument_group("common flags (every recipe)")
+    g.add_argument("--epochs", type=_positive_int, default=epochs,
+                   help="training epochs" + ("" if epochs else " (default: the model's own, see below)"))
+    g.add_argument("--batch-size", type=_positive_int, default=None,
+                   help=f"global batch size; default {batch_size} on CPU, 1024 per GPU when GPUs are "
+                        "visible (the learning rate is scaled by the same factor)")
+    g.add_argument("--limit", type=_positive_int, default=None,
+                   help="use only the first N training images (and N test images) for a fast run")
+    g.add_argument("--dataset", type=_dataset_name, default="fashion_mnist",
+                   help="fashion_mnist, mnist, or tfds:<name> for a TensorFlow Datasets image set")
+    g.add_argument("--seed", type=int, default=0,
+                   help="random seed; on CPU, two runs with the same seed end with identical weights")
+    g.add_argument("--out", default=None,
+                   help="folder for figures, logs, checkpoints and metrics.json (default runs/<recipe>)")
+    g.add_argument("--export-dir", default="saved_models",
+                   help="root of the TF Serving exports: <export-dir>/<recipe>/<part>/<version>/")
+    g.add_argument("--no-export", action="store_true", help="train and evaluate, but write no SavedModels")
+    g.add_argument("--jit", action="store_true",
+                   help="compile training steps with XLA; off by default because on CPU it made the conv "
+                        "autoencoder 1.7x slower (try it on a GPU)")
+    g.add_argument("--mixed-precision", action="store_true",
+                   help="compute in float16 on GPU (bfloat16 on CPU) with float32 weights and outputs")
+    g.add_argument("--steps-per-execution", type=_positive_int, default=None,
+                   help="training steps run per call into TensorFlow; default 1 on CPU, 32 on GPU "
+                        "where per-step overhead dominates small networks")
+    g.add_argument("--strategy", choices=("auto", "default", "mirrored"), default="auto",
+                   help="tf.distribute strategy: auto = mirrored over all GPUs when more than one is "
+                        "visible, else the default (one device)")
+    g.add_argument("--quick", action="store_true",
+                   help=f"a run of well under a minute for trying the recipe: {QUICK_EPOCHS} epoch on "
+                        f"{QUICK_LIMIT} images unless --epochs/--limit say otherwise")
+    g.add_argument("--fresh", action="store_true",
+                   help="ignore (and delete) the interrupted run's saved state in --out instead of resuming")
+    parser.set_defaults(default_batch_size=batch_size)
+    return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None,
+               recipe: str = "") -> argparse.Namespace:
+    """Parses flags and applies `--quick`; errors exit with status 2 and a one-line reason."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    def given(flag: str) -> bool:
+        return any(a == flag or a.startswith(flag + "=") for a in argv)
+
+    if args.quick:
+        if not given("--epochs"):
+            args.epochs = QUICK_EPOCHS
+        if not given("--limit"):
+            args.limit = QUICK_LIMIT
+    args.recipe = recipe
+    if args.out is None:
+        args.out = f"runs/{recipe}" if recipe else "runs/recipe"
+    return args
+
+
+def run(main, argv: Sequence[str] | None = None) -> None:
+    """Runs a recipe's `main(argv)`; expected failures print one paragraph and exit 1, no traceback."""
+    from gen_keras.data import DataError
+    from gen_keras.export import ExportError
+    from gen_keras.training import TrainingDiverged
+
+    try:
+        main(argv)
+    except (DataError, ExportError, TrainingDiverged) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,71 @@
+"""Figures a student wants to look at, written as PNG files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: str | os.PathLike) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return str(path)
+
+
+def _show(ax, image: np.ndarray) -> None:
+    image = np.clip(np.asarray(image, np.float32), 0.0, 1.0)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0.0, vmax=1.0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def image_rows(rows: Sequence[np.ndarray], row_titles: Sequence[str], path: str | os.PathLike,
+               title: str = "") -> str:
+    """Rows of images (each an array N×H×W×C in [0, 1]), one title per row."""
+    n = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.1, len(rows) * 1.25), squeeze=False)
+    for i, (row, name) in enumerate(zip(rows, row_titles)):
+        for j in range(n):
+            ax = axes[i][j]
+            if j < len(row):
+                _show(ax, row[j])
+            else:
+                ax.axis("off")
+        axes[i][0].set_ylabel(name, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def image_grid(images: np.ndarray, path: str | os.PathLike, columns: int = 10, title: str = "") -> str:
+    """A grid of images, `columns` wide."""
+    rows = [images[i:i + columns] for i in range(0, len(images), columns)]
+    return image_rows(rows, [""] * len(rows), path, title)
+
+
+def loss_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike,
+                keys: Sequence[str] = ("loss", "val_loss"), title: str = "", log_scale: bool = True) -> str:
+    """Training (and validation) loss per epoch."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key in keys:
+        if history.get(key):
+            values = history[key]
+            ax.plot(range(1, len(values) + 1), values, marker="o", label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if log_scale:
+        ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
