@@ -172,6 +172,7 @@ def _load_tfds(name: str, split: str, limit: int | None, download: bool,
                data_dir: str | None = None) -> ImageArrays:
     import tensorflow_datasets as tfds
 
+    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR")  # read now, not when TFDS was imported
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as e:
@@ -269,7 +270,7 @@ def make_dataset(arrays: ImageArrays, batch_size: int = 128, *, targets: str | N
         if steps < 1 or steps * batch_size > n:
             raise DataError(f"{n} images do not fill {max(steps, 1)} batches of {batch_size}: "
                             "lower --batch-size or raise --limit.")
-        index_ds = (tf.data.Dataset.range(start_epoch, 2**62)
+        index_ds = (tf.data.Dataset.counter(start_epoch)
                     .map(lambda e: tf.reshape(epoch_order(e)[: steps * batch_size], [steps, batch_size]))
                     .unbatch())
     else:

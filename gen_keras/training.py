@@ -129,8 +129,12 @@ def read_history(path: Path) -> dict[str, list[float]]:
     history: dict[str, list[float]] = {}
     for row in rows:
         for key, value in row.items():
-            if key != "epoch" and value not in (None, ""):
-                history.setdefault(key, []).append(float(value))
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue  # CSVLogger writes "NA" for a metric missing that epoch
+            if key != "epoch":
+                history.setdefault(key, []).append(number)
     return history
 
 
@@ -143,6 +147,17 @@ def _resume_epoch(backup_dir: Path) -> int:
     except (ValueError, KeyError, OSError) as e:
         raise SystemExit(f"error: the saved training state {meta} is unreadable ({e}); "
                          "delete it or pass --fresh to start over.")
+
+
+def steps_per_epoch(num_images: int, setup_: TrainingSetup) -> int:
+    """Full batches per epoch, a whole number of executions (so epochs stay aligned with the data)."""
+    bs = setup_.batch_size
+    steps = num_images // bs
+    if steps < 1:
+        raise data_lib.DataError(f"{num_images} training images are fewer than one batch of {bs}: "
+                                 "lower --batch-size or raise --limit.")
+    spe = min(setup_.steps_per_execution, steps)
+    return steps - steps % spe
 
 
 def fit(model: keras.Model, train: data_lib.ImageArrays, val: data_lib.ImageArrays | None,
@@ -168,12 +183,7 @@ def fit(model: keras.Model, train: data_lib.ImageArrays, val: data_lib.ImageArra
     best_path.parent.mkdir(parents=True, exist_ok=True)
 
     bs = setup_.batch_size
-    steps = len(train) // bs
-    if steps < 1:
-        raise data_lib.DataError(f"{len(train)} training images are fewer than one batch of {bs}: "
-                                 "lower --batch-size or raise --limit.")
-    spe = min(setup_.steps_per_execution, steps)
-    steps -= steps % spe  # an epoch is a whole number of executions, so epochs stay aligned with the data
+    steps = steps_per_epoch(len(train), setup_)
     train_ds = data_lib.make_dataset(train, bs, targets=targets, seed=setup_.seed, repeat=True,
                                      start_epoch=start_epoch, steps_per_epoch=steps)
     val_ds = data_lib.make_dataset(val, bs, targets=targets, shuffle=False) if val is not None else None

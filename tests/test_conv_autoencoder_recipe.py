@@ -1,0 +1,86 @@
+"""The recipe end to end (--quick), its flags and its errors, as a student runs it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_python
+
+RECIPE = "recipes/conv_autoencoder.py"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("quick")
+    result = run_python([RECIPE, "--quick", "--out", str(tmp / "out"), "--export-dir", str(tmp / "sm")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp, result
+
+
+def test_quick_run_leaves_metrics_figures_and_exports(quick_run):
+    tmp, result = quick_run
+    metrics = json.loads((tmp / "out" / "metrics.json").read_text())
+    assert metrics["model"] == "lecture" and metrics["epochs"] == 1 and metrics["code_dim"] == 49
+    assert 0 < metrics["test_mse"] < 0.2 and 0.005 < metrics["pca_test_mse"] < 0.03
+    assert 0 <= metrics["dead_code_units"] <= 49 and metrics["batch_norm_layers_recalibrated"] == 2
+    # recalibrated inference mode agrees with training mode; the raw moving averages do not
+    assert metrics["test_mse"] < 1.1 * metrics["test_mse_training_mode"]
+    assert metrics["test_mse_moving_averages"] > metrics["test_mse"]
+    for figure in ("reconstructions.png", "loss_curves.png", "latent_interpolation.png"):
+        assert (tmp / "out" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for part in ("encoder", "decoder", "autoencoder"):
+        assert (tmp / "sm" / "conv_autoencoder" / part / "1" / "saved_model.pb").exists()
+    assert "test MSE" in result.stdout and "PCA-49" in result.stdout
+
+
+def test_exported_decoder_serves_the_recipes_model(quick_run):
+    """The served decoder (through the C API) reproduces the recipe's own reconstructions."""
+    tmp, _ = quick_run
+    script = (
+        "import sys, numpy as np\n"
+        "from gen_keras.capi import SavedModelSession\n"
+        "from gen_keras.data import load_images\n"
+        "x = load_images('fashion_mnist', 'test', 8).as_float()\n"
+        "root = sys.argv[1] + '/conv_autoencoder/'\n"
+        "with SavedModelSession(root + 'encoder/1') as e, SavedModelSession(root + 'decoder/1') as d, \\\n"
+        "     SavedModelSession(root + 'autoencoder/1') as a:\n"
+        "    code = e.run({'image': x})['code']\n"
+        "    two_step = d.run({'code': code})['image']\n"
+        "    one_step = a.run({'image': x})['image']\n"
+        "print(float(np.abs(two_step - one_step).max()), float(((one_step - x) ** 2).mean()))\n")
+    result = run_python(["-c", script, str(tmp / "sm")], timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    gap, mse = map(float, result.stdout.split())
+    assert gap <= 1e-5  # decoder(encoder(x)) == autoencoder(x), as served
+    metrics = json.loads((tmp / "out" / "metrics.json").read_text())
+    assert mse < 2 * metrics["test_mse"] + 0.01  # the served model is the trained one, not a fresh one
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--epochs", "0"], "--epochs: must be at least 1"),
+    (["--batch-size", "-3"], "--batch-size: must be at least 1"),
+    (["--dataset", "cifar"], "unknown data set 'cifar'"),
+    (["--model", "huge"], "invalid choice: 'huge'"),
+    (["--limit", "ten"], "expected a whole number"),
+])
+def test_bad_flags_exit_2_with_a_reason(flags, message):
+    result = run_python([RECIPE, *flags], timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_lists_the_common_flags():
+    result = run_python([RECIPE, "--help"], timeout=60)
+    assert result.returncode == 0
+    for flag in ("--epochs", "--batch-size", "--limit", "--dataset", "--seed", "--out", "--export-dir",
+                 "--jit", "--mixed-precision", "--quick", "--model", "--steps-per-execution"):
+        assert flag in result.stdout
+    assert "1.7x slower" in result.stdout  # why --jit is off on CPU
+
+
+def test_unwritable_out_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    result = run_python([RECIPE, "--quick", "--out", str(tmp_path / "file" / "out")], timeout=120)
+    assert result.returncode != 0
+    assert "cannot be written" in result.stderr and "Traceback" not in result.stderr
