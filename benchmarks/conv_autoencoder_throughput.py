@@ -1,12 +1,13 @@
-"""Training throughput of the conv autoencoder: gen_keras's trainer beside a plain `model.fit` on numpy.
+"""Training throughput of the conv autoencoders: gen_keras's trainer beside a plain `model.fit` on numpy.
 
-Both variants train the lecture's network on the full Fashion-MNIST training split at the same batch
+Both variants train the same network (`--model`, default the lecture's) on the full Fashion-MNIST training split at the same batch
 size, in one process, taking turns (round 1: plain, trainer; round 2: plain, trainer; ...), so the
 machine's background load hits both alike. Per variant it reports the median steady throughput
 (images/s over the steps of every epoch but a run's first) and the epoch overhead: an epoch's wall time
 divided by the sum of its step times (1.0 = no idling between steps or at the epoch's end).
 
-    python benchmarks/conv_autoencoder_throughput.py --epochs 2 --rounds 2
+    python benchmarks/conv_autoencoder_throughput.py --limit 6400 --epochs 2 --rounds 2 --jit
+    python benchmarks/conv_autoencoder_throughput.py --model improved --epochs 2 --rounds 2
 """
 
 from __future__ import annotations
@@ -51,22 +52,22 @@ class StepTimer(keras.callbacks.Callback):
         self.steps.append(self._current)
 
 
-def run_plain(x, batch_size, epochs, seed):
+def run_plain(x, batch_size, epochs, seed, variant="lecture"):
     keras.utils.set_random_seed(seed)
-    model = conv_autoencoder("lecture").autoencoder
+    model = conv_autoencoder(variant).autoencoder
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
     timer = StepTimer()
     model.fit(x, x, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0, callbacks=[timer])
     return timer, 1
 
 
-def run_trainer(arrays, batch_size, epochs, seed, spe, jit):
+def run_trainer(arrays, batch_size, epochs, seed, spe, jit, variant="lecture"):
     args = cli.parse_args(cli.recipe_parser("bench", epochs=epochs), [
         "--batch-size", str(batch_size), "--seed", str(seed), "--out", tempfile.mkdtemp(prefix="bench-"),
         "--steps-per-execution", str(spe), *(["--jit"] if jit else [])])
     run = training.setup(args)
     with run.strategy.scope():
-        model = conv_autoencoder("lecture").autoencoder
+        model = conv_autoencoder(variant).autoencoder
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", **run.compile_options())
     timer = StepTimer()
     training.fit(model, arrays, None, run, epochs, targets="images", callbacks=[timer], verbose=0)
@@ -92,10 +93,10 @@ def measure(variant, a):
     """Runs one variant in this process and prints its timings as JSON."""
     arrays = data.load_images("fashion_mnist", "train", a.limit)
     if variant == "plain":
-        timer, spe = run_plain(arrays.as_float(), a.batch_size, a.epochs, 0)
+        timer, spe = run_plain(arrays.as_float(), a.batch_size, a.epochs, 0, a.model)
     else:
         spe = int(variant.split("=")[1]) if variant.startswith("spe=") else 1
-        timer, spe = run_trainer(arrays, a.batch_size, a.epochs, 0, spe, variant == "xla")
+        timer, spe = run_trainer(arrays, a.batch_size, a.epochs, 0, spe, variant == "xla", a.model)
     print(json.dumps({"steps": timer.steps, "epochs": timer.epochs, "images_per_step": a.batch_size * spe}))
 
 
@@ -108,6 +109,7 @@ def main():
     p.add_argument("--steps-per-execution", type=int, nargs="*", default=[1],
                    help="trainer variants to time, one per value")
     p.add_argument("--jit", action="store_true", help="also time the trainer with XLA")
+    p.add_argument("--model", choices=("lecture", "improved"), default="lecture")
     p.add_argument("--variant", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.variant:
@@ -117,14 +119,14 @@ def main():
         variants[f"gen_keras trainer, spe={spe}"] = f"spe={spe}"
     if a.jit:
         variants["gen_keras trainer, XLA"] = "xla"
-    print(f"{platform.machine()} {_cpu_name()}, {os.cpu_count()} cores; "
+    print(f"{a.model} network; {platform.machine()} {_cpu_name()}, {os.cpu_count()} cores; "
           f"{a.limit or 60000} images, batch {a.batch_size}, {a.epochs} epochs x {a.rounds} rounds, "
           "each run in its own process")
     results = {name: [] for name in variants}
     for r in range(a.rounds):
         for name, variant in variants.items():
             start = time.perf_counter()
-            cmd = [sys.executable, __file__, "--variant", variant, "--epochs", str(a.epochs),
+            cmd = [sys.executable, __file__, "--variant", variant, "--model", a.model, "--epochs", str(a.epochs),
                    "--batch-size", str(a.batch_size), *(["--limit", str(a.limit)] if a.limit else [])]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
             results[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))

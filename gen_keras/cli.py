@@ -89,12 +89,10 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
 
 def run(main, argv: Sequence[str] | None = None) -> None:
     """Runs a recipe's `main(argv)`; expected failures print one paragraph and exit 1, no traceback."""
-    from gen_keras.data import DataError
-    from gen_keras.export import ExportError
-    from gen_keras.training import TrainingDiverged
+    from gen_keras.errors import GenKerasError
 
     try:
         main(argv)
-    except (DataError, ExportError, TrainingDiverged) as e:
+    except GenKerasError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

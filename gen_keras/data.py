@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gen_keras.errors import DataError  # noqa: F401 (re-exported)
+
 FASHION_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -30,10 +32,6 @@ FASHION_MNIST_CLASSES = (
 KNOWN_DATASETS = ("fashion_mnist", "mnist", "tfds:<name>")
 # Set to "1" (the tests do) to forbid any download: a missing data set then fails at once.
 NO_DOWNLOAD_ENV = "GEN_KERAS_NO_DOWNLOAD"
-
-
-class DataError(RuntimeError):
-    """A data set could not be had, or a file of it is corrupt; the message says what to do."""
 
 
 @dataclasses.dataclass

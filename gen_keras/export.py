@@ -18,11 +18,9 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from gen_keras.errors import ExportError  # noqa: F401 (re-exported)
+
 _VERSION = re.compile(r"^\d+$")
-
-
-class ExportError(RuntimeError):
-    """An export could not be written; nothing was left that a server would load."""
 
 
 def versions(part_dir: str | os.PathLike) -> list[int]:

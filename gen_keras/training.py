@@ -17,16 +17,14 @@ from pathlib import Path
 
 import keras
 import numpy as np
+
+from gen_keras.errors import TrainingDiverged  # noqa: F401 (re-exported)
 import tensorflow as tf
 
 from gen_keras import data as data_lib
 
 GPU_BATCH_PER_REPLICA = 1024
 GPU_STEPS_PER_EXECUTION = 32
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
 
 
 @dataclasses.dataclass

@@ -140,3 +140,18 @@ def test_unwritable_export_dir(lecture_parts, tmp_path):
     with pytest.raises(export.ExportError, match="writable --export-dir"):
         export.export_for_serving(lecture_parts.decoder, tmp_path / "a_file" / "x", "r", "decoder",
                                   inputs={"code": (49,)}, outputs="image")
+
+
+def test_mixed_precision_model_computes_in_bfloat16_but_serves_float32(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # what --mixed-precision picks on CPU
+    try:
+        parts = conv_autoencoder("improved")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert parts.encoder.layers[1].compute_dtype == "bfloat16"
+    assert all(w.dtype == "float32" for w in parts.autoencoder.weights)
+    assert parts.encoder.output.dtype == "float32" and parts.decoder.output.dtype == "float32"
+    path = export.export_for_serving(parts.decoder, tmp_path, "r", "decoder", inputs={"code": (49,)},
+                                     outputs="image", save_keras=False)
+    out = export.load_signature(path)(code=tf.zeros((2, 49)))["image"]
+    assert out.dtype == tf.float32 and out.shape == (2, 28, 28, 1)

@@ -1,0 +1,17 @@
+"""Errors a user can act on; recipes print their message without a traceback (no TensorFlow import here)."""
+
+
+class GenKerasError(RuntimeError):
+    """Base of the errors whose message says what went wrong and what to do."""
+
+
+class DataError(GenKerasError):
+    """A data set could not be had, or a file of it is corrupt."""
+
+
+class ExportError(GenKerasError):
+    """An export could not be written; nothing was left that a server would load."""
+
+
+class TrainingDiverged(GenKerasError):
+    """The loss became NaN or infinite."""
