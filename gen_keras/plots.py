@@ -53,13 +53,16 @@ def image_grid(images: np.ndarray, path: str | os.PathLike, columns: int = 10, t
 
 
 def loss_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike,
-                keys: Sequence[str] = ("loss", "val_loss"), title: str = "", log_scale: bool = True) -> str:
-    """Training (and validation) loss per epoch."""
+                keys: Sequence[str] = ("loss", "val_loss"), title: str = "", log_scale: bool = True,
+                baselines: Mapping[str, float] | None = None) -> str:
+    """Training (and validation) loss per epoch, with optional horizontal reference lines."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for key in keys:
         if history.get(key):
             values = history[key]
             ax.plot(range(1, len(values) + 1), values, marker="o", label=key)
+    for i, (name, value) in enumerate((baselines or {}).items()):
+        ax.axhline(value, linestyle="--", color=f"C{i + len(keys)}", label=name)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     if log_scale:

@@ -136,6 +136,13 @@ def read_history(path: Path) -> dict[str, list[float]]:
     return history
 
 
+def _truncate_history(path: Path, epochs: int) -> None:
+    if path.exists():
+        lines = path.read_text().splitlines(keepends=True)
+        if len(lines) > epochs + 1:
+            path.write_text("".join(lines[: epochs + 1]))
+
+
 def _resume_epoch(backup_dir: Path) -> int:
     meta = backup_dir / "training_metadata.json"
     if not meta.exists():
@@ -176,8 +183,10 @@ def fit(model: keras.Model, train: data_lib.ImageArrays, val: data_lib.ImageArra
     start_epoch = _resume_epoch(backup_dir)
     if start_epoch == 0:
         history_path.unlink(missing_ok=True)  # a fresh start: no stale epochs in the curves
-    elif start_epoch < epochs:
-        print(f"Resuming from the saved state in {backup_dir}: epoch {start_epoch + 1} of {epochs}.")
+    else:
+        _truncate_history(history_path, start_epoch)  # drop an epoch logged after the last backup
+        if start_epoch < epochs:
+            print(f"Resuming from the saved state in {backup_dir}: epoch {start_epoch + 1} of {epochs}.")
     best_path.parent.mkdir(parents=True, exist_ok=True)
 
     bs = setup_.batch_size
@@ -188,13 +197,13 @@ def fit(model: keras.Model, train: data_lib.ImageArrays, val: data_lib.ImageArra
     if val_ds is None and monitor.startswith("val_"):
         monitor = monitor[4:]
     past = read_history(history_path).get(monitor, [])
-    cbs = [
+    cbs = [  # the epoch's log row is written before its backup, so a resume never misses a row
         StopOnNonFinite(),
+        keras.callbacks.CSVLogger(str(history_path), append=True),
         keras.callbacks.BackupAndRestore(str(backup_dir)),
         keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, save_best_only=True,
                                         save_weights_only=True,
                                         initial_value_threshold=min(past) if past else None),
-        keras.callbacks.CSVLogger(str(history_path), append=True),
         keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False, profile_batch=0),
         *(callbacks or []),
     ]

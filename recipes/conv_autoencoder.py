@@ -113,7 +113,9 @@ def main(argv=None):
     # Figures.
     plots.image_rows([x_test[:10], reconstructions[:10]], ["test", "decoded"], out / "reconstructions.png",
                      f"{args.model} autoencoder, test MSE {results['test_mse']:.4f}")
-    plots.loss_curves(history, out / "loss_curves.png", title=f"{args.model} autoencoder (MSE)")
+    plots.loss_curves(history, out / "loss_curves.png",
+                      baselines={f"PCA-{CODE_DIM}, test": results["pca_test_mse"]},
+                      title=f"{args.model} autoencoder: MSE per epoch (validation in inference mode)")
     # Latent interpolation: g((1 − t) f(a) + t f(b)) for t from 0 to 1, between the images a and b.
     t = np.linspace(0.0, 1.0, 9, dtype=np.float32)[:, None]
     rows = []
