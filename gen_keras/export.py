@@ -92,6 +92,7 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
             version += 1
         final = part_dir / str(version)
         os.rename(tmp, final)
+        write_models_config(export_root)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
@@ -101,6 +102,23 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
         raise ExportError(f"exporting {recipe}/{part} failed ({type(e).__name__}: {e}); "
                           "no new version was written") from e
     return final
+
+
+def write_models_config(export_root: str | os.PathLike, mount_point: str = "/models") -> Path:
+    """Writes `<export_root>/models.config` listing every exported model, for
+    `tensorflow_model_server --model_config_file`. Names are `<recipe>_<part>`; base paths assume the
+    export root is mounted at `mount_point` (as in the README's `docker run`)."""
+    root = Path(export_root)
+    entries = []
+    for part_dir in sorted(p for p in root.glob("*/*") if p.is_dir() and versions(p)):
+        recipe, part = part_dir.parent.name, part_dir.name
+        entries.append(f'  config {{\n    name: "{recipe}_{part}"\n    base_path: "{mount_point}/{recipe}/{part}"\n'
+                       f'    model_platform: "tensorflow"\n  }}\n')
+    path = root / "models.config"
+    tmp = root / ".models.config.tmp"
+    tmp.write_text("model_config_list {\n" + "".join(entries) + "}\n")
+    os.replace(tmp, path)
+    return path
 
 
 def load_signature(version_dir: str | os.PathLike):

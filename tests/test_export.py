@@ -63,6 +63,18 @@ def test_layout_and_signatures(exported):
         assert mine.inputs[in_name].dtype == 1  # DT_FLOAT
 
 
+def test_models_config_lists_every_export_and_parses(exported):
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    root, _ = exported
+    config = text_format.Parse((root / "models.config").read_text(), model_server_config_pb2.ModelServerConfig())
+    entries = {c.name: c.base_path for c in config.model_config_list.config}
+    assert entries == {f"conv_autoencoder_{p}": f"/models/conv_autoencoder/{p}"
+                       for p in ("autoencoder", "decoder", "encoder")}
+    assert all(c.model_platform == "tensorflow" for c in config.model_config_list.config)
+
+
 def test_cpp_loader_in_a_fresh_process_matches_keras(exported, lecture_parts, tmp_path):
     """TF Serving's loader (the C API, no TensorFlow Python package) gives Keras's inference outputs."""
     _, paths = exported
