@@ -6,7 +6,7 @@ session. The TensorFlow pip wheel exposes that loader as `TF_LoadSessionFromSave
 TensorFlow's Python package, so a model that passes here does not lean on anything the Python loader
 adds. The signature is read from the MetaGraphDef the loader returns, with a small protobuf reader.
 
-    python -m gen_keras.capi saved_models/conv_autoencoder/decoder/1 --input code=codes.npy --out images.npy
+    python -m gen_keras.capi saved_models/conv_autoencoder/decoder/1 --input code=codes.npy --out images.npz
 """
 
 from __future__ import annotations
@@ -252,6 +252,10 @@ class SavedModelSession:
             self._lib.TF_CloseSession(self._session, self._status)
             self._lib.TF_DeleteSession(self._session, self._status)
             self._session = None
+        if getattr(self, "_graph", None):
+            self._lib.TF_DeleteGraph(self._graph)
+            self._lib.TF_DeleteStatus(self._status)
+            self._graph = self._status = None
 
     def __enter__(self):
         return self

@@ -109,7 +109,7 @@ def run(main, argv: Sequence[str] | None = None) -> None:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     except (KeyboardInterrupt, Interrupted):
-        print("\ninterrupted: the state of the last finished epoch is kept in the --out folder's backup/. "
-              "Run the same command again to resume from there (or add --fresh to start over).",
+        print("\ninterrupted: the state after the last finished epoch (if any) is kept in the --out folder's "
+              "backup/. Run the same command again to resume from there (or add --fresh to start over).",
               file=sys.stderr)
         sys.exit(130)

@@ -92,15 +92,13 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
             version += 1
         final = part_dir / str(version)
         os.rename(tmp, final)
-        write_models_config(export_root)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, (KeyboardInterrupt, SystemExit)):
-            raise
-        if isinstance(e, ExportError):
-            raise
+        if not isinstance(e, Exception) or isinstance(e, ExportError):
+            raise  # Ctrl-C, SIGTERM, exit: the hidden folder is gone, nothing to explain
         raise ExportError(f"exporting {recipe}/{part} failed ({type(e).__name__}: {e}); "
                           "no new version was written") from e
+    write_models_config(export_root)
     return final
 
 

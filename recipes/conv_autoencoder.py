@@ -38,6 +38,8 @@ def parse(argv=None):
                              "decayed to 0 along a cosine over the run")
     args = cli.parse_args(parser, argv, RECIPE)
     args.epochs = args.epochs or DEFAULT_EPOCHS[args.model]
+    if args.learning_rate is not None and not args.learning_rate > 0:
+        parser.error(f"argument --learning-rate: must be positive, got {args.learning_rate}")
     return args
 
 
@@ -64,10 +66,10 @@ def main(argv=None):
 
     # Model: encoder f (image → code), decoder g (code → image), autoencoder g∘f; loss ‖x − g(f(x))‖².
     if args.model == "lecture":
-        learning_rate = (args.learning_rate or 1e-3) * run.learning_rate_scale
+        learning_rate = (1e-3 if args.learning_rate is None else args.learning_rate) * run.learning_rate_scale
     else:  # η_t = η_0 · ½(1 + cos(π t / T)) over the T steps of the whole run
         learning_rate = keras.optimizers.schedules.CosineDecay(
-            (args.learning_rate or 2e-3) * run.learning_rate_scale,
+            (2e-3 if args.learning_rate is None else args.learning_rate) * run.learning_rate_scale,
             decay_steps=args.epochs * training.steps_per_epoch(len(train), run))
     with run.strategy.scope():
         parts = conv_autoencoder(args.model)

@@ -63,6 +63,7 @@ def test_exported_decoder_serves_the_recipes_model(quick_run):
     (["--dataset", "cifar"], "unknown data set 'cifar'"),
     (["--model", "huge"], "invalid choice: 'huge'"),
     (["--limit", "ten"], "expected a whole number"),
+    (["--learning-rate", "0"], "--learning-rate: must be positive"),
 ])
 def test_bad_flags_exit_2_with_a_reason(flags, message):
     result = run_python([RECIPE, *flags], timeout=60)

@@ -56,13 +56,13 @@ def test_loss_falls_by_half(lecture_trained):
     assert not (run.out / "backup").exists()  # a finished run leaves no resume state behind
 
 
-def test_batch_norm_recalibration_fixes_inference_mode(lecture_trained, fashion_test):
+def test_batch_norm_recalibration_fixes_inference_mode(lecture_trained, small, fashion_test):
     parts, _, _ = lecture_trained
     ae = parts.autoencoder
     x = fashion_test.as_float()[:500]
     before = metrics.mse(training.predict(ae, x), x)
     training_mode = metrics.mse(ae(x, training=True), x)
-    assert training.recalibrate_batch_norm(ae, data.hold_out(data.load_images(limit=2048))[0].as_float()) == 2
+    assert training.recalibrate_batch_norm(ae, small[0].as_float()) == 2
     after = metrics.mse(training.predict(ae, x), x)
     # the trap: moving averages make inference far worse than training mode; recomputed stats close the gap
     assert before > 1.5 * training_mode
