@@ -4,9 +4,11 @@ TF Serving loads a version folder with the C++ `LoadSavedModel` and runs the sig
 session. The TensorFlow pip wheel exposes that loader as `TF_LoadSessionFromSavedModel` and
 `TF_SessionRun` (libtensorflow_cc.so.2). This module calls them with ctypes and never imports
 TensorFlow's Python package, so a model that passes here does not lean on anything the Python loader
-adds. The signature is read from the MetaGraphDef the loader returns, with a small protobuf reader.
+adds. The signature is read from the MetaGraphDef the loader returns, with a small protobuf reader, which
+also decodes the version's warm-up records (TFRecords of PredictionLog) so `replay_warmup` can run them.
 
     python -m gen_keras.capi saved_models/conv_autoencoder/decoder/1 --input code=codes.npy --out images.npz
+    python -m gen_keras.capi saved_models/conv_autoencoder/decoder/1 --warmup
 """
 
 from __future__ import annotations
@@ -15,14 +17,22 @@ import argparse
 import ctypes
 import importlib.util
 import os
+import struct
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 # tensorflow/core/framework/types.proto
-_DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 6: np.int8, 9: np.int64, 10: np.bool_}
+_DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 9: np.int64,
+           10: np.bool_, 17: np.uint16}
 _DTYPE_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
+DTYPE_NAMES = {"DT_FLOAT": 1, "DT_DOUBLE": 2, "DT_INT32": 3, "DT_UINT8": 4, "DT_INT16": 5, "DT_INT8": 6,
+               "DT_INT64": 9, "DT_BOOL": 10, "DT_UINT16": 17}
+# Where TF Serving looks for a version's warm-up requests (TFRecords of tensorflow.serving.PredictionLog).
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 
 class CApiError(RuntimeError):
@@ -36,11 +46,26 @@ class TensorInfo:
     shape: list[int] | None  # -1 for an unknown dimension; None for unknown rank
 
 
+def fits(info: TensorInfo, shape: tuple[int, ...]) -> bool:
+    """Whether an array of `shape` fits the tensor's shape (-1 matches any size)."""
+    return info.shape is None or (len(info.shape) == len(shape) and all(
+        d in (-1, s) for d, s in zip(info.shape, shape)))
+
+
 @dataclass
 class Signature:
     inputs: dict[str, TensorInfo] = field(default_factory=dict)
     outputs: dict[str, TensorInfo] = field(default_factory=dict)
     method: str = ""
+
+
+@dataclass
+class PredictRequest:
+    """A decoded tensorflow.serving.PredictRequest."""
+
+    model_name: str
+    signature_name: str
+    inputs: dict[str, np.ndarray]
 
 
 # --- a minimal protobuf wire-format reader (varints and length-delimited fields suffice here) ---
@@ -80,6 +105,21 @@ def _signed(v: int) -> int:
     return v - (1 << 64) if v >= 1 << 63 else v
 
 
+def _shape(buf: bytes) -> list[int] | None:
+    """A TensorShapeProto: dim (2) {size (1)}, unknown_rank (3)."""
+    shape = []
+    for n, _, v in _fields(buf):
+        if n == 2:
+            size = 0
+            for dn, _, dv in _fields(v):
+                if dn == 1:
+                    size = _signed(dv)
+            shape.append(size)
+        elif n == 3 and v:
+            return None
+    return shape
+
+
 def _tensor_info(buf: bytes) -> TensorInfo:
     name, dtype, shape = "", 0, None
     for number, _, value in _fields(buf):
@@ -87,18 +127,8 @@ def _tensor_info(buf: bytes) -> TensorInfo:
             name = value.decode()
         elif number == 2:
             dtype = value
-        elif number == 3:  # TensorShapeProto: dim (2) {size (1)}, unknown_rank (3)
-            shape = []
-            for n, _, v in _fields(value):
-                if n == 2:
-                    size = 0
-                    for dn, _, dv in _fields(v):
-                        if dn == 1:
-                            size = _signed(dv)
-                    shape.append(size)
-                elif n == 3 and v:
-                    shape = None
-                    break
+        elif number == 3:
+            shape = _shape(value)
     return TensorInfo(name, dtype, shape)
 
 
@@ -112,11 +142,10 @@ def _map_entry(buf: bytes) -> tuple[str, bytes]:
     return key, value
 
 
-def parse_signatures(meta_graph_def: bytes) -> dict[str, Signature]:
-    """The SignatureDefs of a serialized MetaGraphDef (field 5, a map from key to SignatureDef)."""
+def _signature_map(buf: bytes, map_field: int) -> dict[str, Signature]:
     signatures = {}
-    for number, _, value in _fields(meta_graph_def):
-        if number != 5:
+    for number, _, value in _fields(buf):
+        if number != map_field:
             continue
         key, sig_bytes = _map_entry(value)
         sig = Signature()
@@ -128,6 +157,138 @@ def parse_signatures(meta_graph_def: bytes) -> dict[str, Signature]:
                 sig.method = v.decode()
         signatures[key] = sig
     return signatures
+
+
+def parse_signatures(meta_graph_def: bytes) -> dict[str, Signature]:
+    """The SignatureDefs of a serialized MetaGraphDef (field 5, a map from key to SignatureDef)."""
+    return _signature_map(meta_graph_def, 5)
+
+
+def parse_signature_def_map(signature_def_map: bytes) -> dict[str, Signature]:
+    """The SignatureDefs of a serialized tensorflow.serving.SignatureDefMap (TF Serving's model metadata)."""
+    return _signature_map(signature_def_map, 1)
+
+
+# TensorProto's repeated value fields: field number -> (numpy dtype of a fixed-size element, or None for varints)
+_VALUE_FIELDS = {5: "<f4", 6: "<f8", 7: None, 10: None, 11: None, 16: None, 17: None}
+
+
+def _values(number: int, wire: int, value) -> list:
+    fixed = _VALUE_FIELDS[number]
+    if wire == 0:
+        return [value]
+    if wire in (1, 5):
+        return np.frombuffer(value, fixed).tolist()
+    if fixed:  # packed fixed-size values
+        return np.frombuffer(value, fixed).tolist()
+    out, pos = [], 0  # packed varints
+    while pos < len(value):
+        v, pos = _varint(value, pos)
+        out.append(v)
+    return out
+
+
+def parse_tensor(tensor_proto: bytes) -> np.ndarray:
+    """A serialized tensorflow.TensorProto as an array: `tensor_content`, or the `*_val` fields (whose last
+    value repeats to fill the shape, as in TensorFlow)."""
+    code, shape, content, values = 0, [], None, []
+    for number, wire, value in _fields(tensor_proto):
+        if number == 1:
+            code = value
+        elif number == 2:
+            shape = _shape(value) or []
+        elif number == 4:
+            content = value
+        elif number in _VALUE_FIELDS:
+            values.extend(_values(number, wire, value))
+    if code not in _DTYPES:
+        raise CApiError(f"tensor dtype {code} is not supported here (types.proto numbering)")
+    dtype = np.dtype(_DTYPES[code])
+    size = int(np.prod(shape, dtype=np.int64))
+    if content is not None:
+        if len(content) != size * dtype.itemsize:
+            raise CApiError(f"tensor_content holds {len(content)} bytes, not {size} values of {dtype.name}")
+        return np.frombuffer(content, dtype.newbyteorder("<")).astype(dtype).reshape(shape)
+    if len(values) > size:
+        raise CApiError(f"the tensor holds {len(values)} values but its shape {shape} has {size}")
+    if not values:
+        return np.zeros(shape, dtype)
+    if np.issubdtype(dtype, np.signedinteger):
+        values = [_signed(v) for v in values]
+    values += values[-1:] * (size - len(values))
+    return np.asarray(values, dtype).reshape(shape)
+
+
+def parse_prediction_log(record: bytes) -> PredictRequest:
+    """The PredictRequest inside a serialized tensorflow.serving.PredictionLog (its `predict_log`)."""
+    kinds = {1: "log_metadata", 2: "classify_log", 3: "regress_log", 4: "multi_inference_log",
+             5: "session_run_log", 7: "predict_streamed_log"}
+    predict_log, found = None, []
+    for number, _, value in _fields(record):
+        if number == 6:
+            predict_log = value
+        elif number in kinds:
+            found.append(kinds[number])
+    if predict_log is None:
+        raise CApiError(f"the PredictionLog holds no predict_log (found: {found or 'nothing'}); only "
+                        "predict requests are replayed")
+    request = PredictRequest("", "", {})
+    for number, _, value in _fields(predict_log):
+        if number != 1:  # 1: request; 2: response
+            continue
+        for n, _, v in _fields(value):
+            if n == 1:  # ModelSpec: name (1), signature_name (3)
+                for sn, _, sv in _fields(v):
+                    if sn == 1:
+                        request.model_name = sv.decode()
+                    elif sn == 3:
+                        request.signature_name = sv.decode()
+            elif n == 2:
+                key, tensor = _map_entry(v)
+                request.inputs[key] = parse_tensor(tensor)
+    return request
+
+
+# --- TFRecord files: uint64 length, uint32 masked crc32c of it, data, uint32 masked crc32c of the data ---
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def _masked_crc32c(data: bytes) -> int:
+    crc, table = 0xFFFFFFFF, _CRC32C_TABLE
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def read_tfrecords(path: str | os.PathLike) -> Iterator[bytes]:
+    """The records of an uncompressed TFRecord file, their checksums verified."""
+    data = Path(path).read_bytes()
+    pos = 0
+    while pos < len(data):
+        if pos + 12 > len(data):
+            raise CApiError(f"{path}: truncated record header at byte {pos}")
+        header = data[pos:pos + 8]
+        (length,), (header_crc,) = struct.unpack("<Q", header), struct.unpack_from("<I", data, pos + 8)
+        start, end = pos + 12, pos + 12 + length
+        if _masked_crc32c(header) != header_crc or end + 4 > len(data):
+            raise CApiError(f"{path}: corrupt or truncated record at byte {pos}")
+        record = data[start:end]
+        if _masked_crc32c(record) != struct.unpack_from("<I", data, end)[0]:
+            raise CApiError(f"{path}: the record at byte {pos} fails its checksum")
+        yield record
+        pos = end + 4
 
 
 # --- the C API through ctypes ---
@@ -220,8 +381,7 @@ class SavedModelSession:
             for name in in_names:
                 info = sig.inputs[name]
                 array = np.ascontiguousarray(inputs[name], dtype=_DTYPES[info.dtype])
-                if info.shape is not None and (len(info.shape) != array.ndim or any(
-                        d not in (-1, s) for d, s in zip(info.shape, array.shape))):
+                if not fits(info, array.shape):
                     raise CApiError(f"input '{name}' must have shape {info.shape} (-1: any), got {array.shape}")
                 dims = (ctypes.c_int64 * array.ndim)(*array.shape)
                 t = lib.TF_AllocateTensor(_DTYPE_CODES[array.dtype], dims, array.ndim, array.nbytes)
@@ -264,6 +424,22 @@ class SavedModelSession:
         self.close()
 
 
+def warmup_requests(version_dir: str | os.PathLike) -> list[PredictRequest]:
+    """The decoded warm-up requests of a version folder (`assets.extra/tf_serving_warmup_requests`)."""
+    path = Path(version_dir) / WARMUP_FILE
+    if not path.is_file():
+        raise CApiError(f"{path} is missing: the version has no warm-up requests")
+    return [parse_prediction_log(record) for record in read_tfrecords(path)]
+
+
+def replay_warmup(version_dir: str | os.PathLike) -> list[dict[str, np.ndarray]]:
+    """Runs every warm-up request through the C++ loader's session, as TF Serving does when it loads a
+    version, and returns each request's outputs."""
+    requests = warmup_requests(version_dir)
+    with SavedModelSession(version_dir) as session:
+        return [session.run(r.inputs, r.signature_name or "serving_default") for r in requests]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Run an exported SavedModel through TensorFlow's C API "
                                                  "(the loader TF Serving uses), without TensorFlow's Python package.")
@@ -272,8 +448,13 @@ def main(argv=None) -> int:
                         help="a signature input and a .npy file holding it (repeat for several)")
     parser.add_argument("--out", help="write the outputs to this .npz file")
     parser.add_argument("--signature", default="serving_default")
+    parser.add_argument("--warmup", action="store_true",
+                        help="also replay the version's warm-up requests (assets.extra/tf_serving_warmup_requests)")
     args = parser.parse_args(argv)
     try:
+        if args.warmup:
+            for i, outputs in enumerate(replay_warmup(args.export_dir)):
+                print(f"warm-up request {i}: " + ", ".join(f"{n} {v.shape}" for n, v in outputs.items()))
         with SavedModelSession(args.export_dir) as session:
             sig = session.signatures.get(args.signature)
             if sig is None:

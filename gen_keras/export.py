@@ -1,8 +1,9 @@
 """Exports for TF Serving: `<root>/<recipe>/<part>/<version>/` SavedModels with named signatures.
 
 Each version folder holds a SavedModel written by `keras.export.ExportArchive` (whose variables the C++
-loader restores into the very tensors the signature reads) with one `serving_default` signature, plus
-`<part>.keras`, the same model in Keras's native format for fine-tuning. A version is written into a
+loader restores into the very tensors the signature reads) with one `serving_default` signature,
+`assets.extra/tf_serving_warmup_requests` (PredictionLog records TF Serving runs before serving a version),
+and `<part>.keras`, the same model in Keras's native format for fine-tuning. A version is written into a
 hidden folder and renamed into place, so a server polling the folder never sees half of one, and an
 existing version is never overwritten.
 """
@@ -16,11 +17,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from gen_keras.capi import WARMUP_FILE
 from gen_keras.errors import ExportError  # noqa: F401 (re-exported)
 
 _VERSION = re.compile(r"^\d+$")
+WARMUP_BATCH_SIZES = (1, 2, 5)
 
 
 def versions(part_dir: str | os.PathLike) -> list[int]:
@@ -29,6 +33,11 @@ def versions(part_dir: str | os.PathLike) -> list[int]:
     if not part_dir.is_dir():
         return []
     return sorted(int(p.name) for p in part_dir.iterdir() if p.is_dir() and _VERSION.match(p.name))
+
+
+def served_name(recipe: str, part: str) -> str:
+    """The name TF Serving knows an export by (in models.config and the warm-up requests)."""
+    return f"{recipe}_{part}"
 
 
 def _next_version(part_dir: Path) -> int:
@@ -49,6 +58,37 @@ def _specs(inputs: Mapping[str, Sequence[int | None] | tf.TensorSpec]) -> list[t
         else:
             specs.append(tf.TensorSpec([None, *spec], tf.float32, name=name))
     return specs
+
+
+def _warmup_value(spec: tf.TensorSpec, batch_size: int, seed: int) -> np.ndarray:
+    """Floats: deterministic values in [0, 1); integers (e.g. a class label): 0; unknown sizes: 1."""
+    dims = spec.shape.as_list() if spec.shape.rank is not None else [None]
+    shape = [batch_size if i == 0 and d is None else (d or 1) for i, d in enumerate(dims)]
+    dtype = spec.dtype.as_numpy_dtype
+    if spec.dtype.is_floating:
+        return np.random.default_rng(seed).random(shape).astype(dtype)
+    if spec.dtype.is_integer or spec.dtype.is_bool:
+        return np.zeros(shape, dtype)
+    raise ExportError(f"cannot make warm-up values for input '{spec.name}' of type {spec.dtype.name}")
+
+
+def write_warmup_requests(version_dir: str | os.PathLike, model_name: str, specs: Sequence[tf.TensorSpec],
+                          batch_sizes: Sequence[int] = WARMUP_BATCH_SIZES) -> Path:
+    """Writes `assets.extra/tf_serving_warmup_requests`: one PredictionLog per batch size, inputs shaped
+    and typed as `specs` (named signature inputs), for the model TF Serving knows as `model_name`."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    path = Path(version_dir) / WARMUP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for seed, batch_size in enumerate(batch_sizes):
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default"))
+            for spec in specs:
+                request.inputs[spec.name].CopyFrom(tf.make_tensor_proto(_warmup_value(spec, batch_size, seed)))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+    return path
 
 
 def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recipe: str, part: str, *,
@@ -86,6 +126,7 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
         archive.track(model)
         archive.add_endpoint("serving_default", serve, input_signature=specs)
         archive.write_out(str(tmp), verbose=False)
+        write_warmup_requests(tmp, served_name(recipe, part), specs)
         if save_keras:
             model.save(tmp / f"{part}.keras")
         while (part_dir / str(version)).exists():  # another exporter took it meanwhile
@@ -110,7 +151,7 @@ def write_models_config(export_root: str | os.PathLike, mount_point: str = "/mod
     entries = []
     for part_dir in sorted(p for p in root.glob("*/*") if p.is_dir() and versions(p)):
         recipe, part = part_dir.parent.name, part_dir.name
-        entries.append(f'  config {{\n    name: "{recipe}_{part}"\n    base_path: "{mount_point}/{recipe}/{part}"\n'
+        entries.append(f'  config {{\n    name: "{served_name(recipe, part)}"\n    base_path: "{mount_point}/{recipe}/{part}"\n'
                        f'    model_platform: "tensorflow"\n  }}\n')
     path = root / "models.config"
     tmp = root / ".models.config.tmp"

@@ -34,3 +34,35 @@ def run_python(args, timeout=300, env=None, cwd=ROOT):
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def lecture_parts():
+    """The lecture's conv autoencoder (untrained) with non-trivial batch-norm statistics, which exports must carry."""
+    import keras
+    import numpy as np
+
+    from gen_keras.models.autoencoders import conv_autoencoder
+
+    rng = np.random.default_rng(0)
+    parts = conv_autoencoder("lecture")
+    parts.autoencoder(np.zeros((1, 28, 28, 1), np.float32))
+    for layer in parts.decoder.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(rng.normal(size=64).astype(np.float32) * 0.1)
+            layer.moving_variance.assign(rng.uniform(0.01, 2.0, size=64).astype(np.float32))
+    return parts
+
+
+@pytest.fixture(scope="session")
+def conv_autoencoder_exports(lecture_parts, tmp_path_factory):
+    """(export root, {part: version folder}) for the encoder, decoder and autoencoder, as the recipe exports them."""
+    from gen_keras import export
+
+    root = tmp_path_factory.mktemp("saved_models")
+    specs = {"encoder": ({"image": (28, 28, 1)}, "code"), "decoder": ({"code": (49,)}, "image"),
+             "autoencoder": ({"image": (28, 28, 1)}, "image")}
+    paths = {part: export.export_for_serving(getattr(lecture_parts, part), root, "conv_autoencoder", part,
+                                             inputs=inputs, outputs=outputs)
+             for part, (inputs, outputs) in specs.items()}
+    return root, paths

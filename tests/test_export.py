@@ -15,30 +15,8 @@ from tests.conftest import run_python
 RNG = np.random.default_rng(0)
 
 
-@pytest.fixture(scope="module")
-def lecture_parts():
-    parts = conv_autoencoder("lecture")
-    parts.autoencoder(np.zeros((1, 28, 28, 1), np.float32))
-    for layer in parts.decoder.layers:  # non-trivial batch-norm statistics, which exports must carry
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.moving_mean.assign(RNG.normal(size=64).astype(np.float32) * 0.1)
-            layer.moving_variance.assign(RNG.uniform(0.01, 2.0, size=64).astype(np.float32))
-    return parts
-
-
-@pytest.fixture(scope="module")
-def exported(lecture_parts, tmp_path_factory):
-    root = tmp_path_factory.mktemp("saved_models")
-    specs = {"encoder": ({"image": (28, 28, 1)}, "code"), "decoder": ({"code": (49,)}, "image"),
-             "autoencoder": ({"image": (28, 28, 1)}, "image")}
-    paths = {part: export.export_for_serving(getattr(lecture_parts, part), root, "conv_autoencoder", part,
-                                             inputs=inputs, outputs=outputs)
-             for part, (inputs, outputs) in specs.items()}
-    return root, paths
-
-
-def test_layout_and_signatures(exported):
-    root, paths = exported
+def test_layout_and_signatures(conv_autoencoder_exports):
+    root, paths = conv_autoencoder_exports
     expected = {"encoder": ("image", [-1, 28, 28, 1], "code", [-1, 49]),
                 "decoder": ("code", [-1, 49], "image", [-1, 28, 28, 1]),
                 "autoencoder": ("image", [-1, 28, 28, 1], "image", [-1, 28, 28, 1])}
@@ -63,11 +41,11 @@ def test_layout_and_signatures(exported):
         assert mine.inputs[in_name].dtype == 1  # DT_FLOAT
 
 
-def test_models_config_lists_every_export_and_parses(exported):
+def test_models_config_lists_every_export_and_parses(conv_autoencoder_exports):
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
-    root, _ = exported
+    root, _ = conv_autoencoder_exports
     config = text_format.Parse((root / "models.config").read_text(), model_server_config_pb2.ModelServerConfig())
     entries = {c.name: c.base_path for c in config.model_config_list.config}
     assert entries == {f"conv_autoencoder_{p}": f"/models/conv_autoencoder/{p}"
@@ -75,9 +53,9 @@ def test_models_config_lists_every_export_and_parses(exported):
     assert all(c.model_platform == "tensorflow" for c in config.model_config_list.config)
 
 
-def test_cpp_loader_in_a_fresh_process_matches_keras(exported, lecture_parts, tmp_path):
+def test_cpp_loader_in_a_fresh_process_matches_keras(conv_autoencoder_exports, lecture_parts, tmp_path):
     """TF Serving's loader (the C API, no TensorFlow Python package) gives Keras's inference outputs."""
-    _, paths = exported
+    _, paths = conv_autoencoder_exports
     feeds = {"encoder": RNG.random((5, 28, 28, 1), dtype=np.float32),
              "decoder": RNG.normal(size=(5, 49)).astype(np.float32),
              "autoencoder": RNG.random((5, 28, 28, 1), dtype=np.float32)}
@@ -105,18 +83,18 @@ def test_cpp_loader_in_a_fresh_process_matches_keras(exported, lecture_parts, tm
         assert np.max(np.abs(got[key] - want)) <= 1e-5
 
 
-def test_keras_file_reloads_for_fine_tuning(exported, lecture_parts):
-    _, paths = exported
+def test_keras_file_reloads_for_fine_tuning(conv_autoencoder_exports, lecture_parts):
+    _, paths = conv_autoencoder_exports
     model = keras.saving.load_model(paths["encoder"] / "encoder.keras")  # safe mode: no custom code needed
     x = RNG.random((3, 28, 28, 1), dtype=np.float32)
     np.testing.assert_allclose(model(x), lecture_parts.encoder(x), atol=1e-6)
     assert model.trainable_weights
 
 
-def test_wrong_request_shape_is_a_clear_error(exported):
+def test_wrong_request_shape_is_a_clear_error(conv_autoencoder_exports):
     from gen_keras.capi import CApiError, SavedModelSession
 
-    _, paths = exported
+    _, paths = conv_autoencoder_exports
     with SavedModelSession(paths["decoder"]) as session:
         with pytest.raises(CApiError, match=r"input 'code' must have shape \[-1, 49\]"):
             session.run({"code": np.zeros((2, 48), np.float32)})
@@ -167,3 +145,117 @@ def test_mixed_precision_model_computes_in_bfloat16_but_serves_float32(tmp_path)
                                      outputs="image", save_keras=False)
     out = export.load_signature(path)(code=tf.zeros((2, 49)))["image"]
     assert out.dtype == tf.float32 and out.shape == (2, 28, 28, 1)
+
+
+def _warmup_logs(version_dir):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = str(version_dir / "assets.extra" / "tf_serving_warmup_requests")
+    return [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in tf.data.TFRecordDataset(path)]
+
+
+def test_warmup_records_are_prediction_logs_for_the_signature(conv_autoencoder_exports):
+    """TF Serving's warm-up format, read with the real protos; the C API module's decoder reads the same."""
+    from gen_keras import capi
+
+    _, paths = conv_autoencoder_exports
+    for part, path in paths.items():
+        logs = _warmup_logs(path)
+        assert len(logs) == len(export.WARMUP_BATCH_SIZES)
+        mine = capi.warmup_requests(path)
+        for log, batch_size, decoded in zip(logs, export.WARMUP_BATCH_SIZES, mine):
+            request = log.predict_log.request
+            assert request.model_spec.name == f"conv_autoencoder_{part}" == decoded.model_name
+            assert request.model_spec.signature_name == "serving_default" == decoded.signature_name
+            name, shape = ("code", [49]) if part == "decoder" else ("image", [28, 28, 1])
+            assert list(request.inputs) == [name] == list(decoded.inputs)
+            value = tf.make_ndarray(request.inputs[name])
+            assert value.dtype == np.float32 and list(value.shape) == [batch_size, *shape]
+            assert np.all((value >= 0) & (value < 1))
+            np.testing.assert_array_equal(decoded.inputs[name], value)
+
+
+def test_warmup_replays_through_the_cpp_loader_in_a_fresh_process(conv_autoencoder_exports, lecture_parts, tmp_path):
+    """What TF Serving does on loading a version: every warm-up record through the C++ loader's session."""
+    from gen_keras import capi
+
+    _, paths = conv_autoencoder_exports
+    script = ("import sys, json, numpy as np\n"
+              "from gen_keras.capi import replay_warmup\n"
+              "for path, out in json.loads(sys.argv[1]):\n"
+              "    np.savez(out, *[o[k] for o in replay_warmup(path) for k in sorted(o)])\n"
+              "assert 'tensorflow' not in sys.modules\n"
+              "print('ok')\n")
+    jobs = [[str(path), str(tmp_path / f"{part}.npz")] for part, path in paths.items()]
+    result = run_python(["-c", script, json.dumps(jobs)], timeout=120)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+    for part, path in paths.items():
+        replayed = np.load(tmp_path / f"{part}.npz")
+        requests = capi.warmup_requests(path)
+        assert len(replayed.files) == len(requests)
+        for i, request in enumerate(requests):
+            got = replayed[f"arr_{i}"]
+            want = getattr(lecture_parts, part)(*request.inputs.values(), training=False).numpy()
+            assert got.shape == want.shape and np.all(np.isfinite(got))
+            assert np.max(np.abs(got - want)) <= 1e-5
+
+
+def test_warmup_gives_integer_inputs_valid_values(tmp_path):
+    """A conditional model's class label gets small valid integers; the C API replays the records."""
+    from gen_keras import capi
+
+    z = keras.Input((4,), name="z")
+    label = keras.Input((), dtype="int32", name="label")
+    embedded = keras.layers.Embedding(3, 4)(label)
+    model = keras.Model([z, label], keras.layers.Dense(2)(keras.layers.Concatenate()([z, embedded])))
+    path = export.export_for_serving(model, tmp_path, "cgan", "generator", outputs="image", save_keras=False,
+                                     inputs={"z": (4,), "label": tf.TensorSpec([None], tf.int32)})
+    label_values = [tf.make_ndarray(log.predict_log.request.inputs["label"]) for log in _warmup_logs(path)]
+    assert [v.shape for v in label_values] == [(b,) for b in export.WARMUP_BATCH_SIZES]
+    assert all(v.dtype == np.int32 and np.all((v >= 0) & (v < 3)) for v in label_values)
+    for request, outputs in zip(capi.warmup_requests(path), capi.replay_warmup(path)):
+        want = model([request.inputs["z"], request.inputs["label"]]).numpy()
+        np.testing.assert_allclose(outputs["image"], want, atol=1e-6)
+
+
+def test_tensor_decoder_reads_every_encoding():
+    """capi.parse_tensor against tf.make_ndarray: tensor_content, *_val fields, a repeated last value."""
+    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+    from gen_keras.capi import parse_tensor
+
+    def shape(*dims):
+        return tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in dims])
+
+    protos = [
+        tf.make_tensor_proto(RNG.normal(size=(2, 3)).astype(np.float32)),  # tensor_content
+        tf.make_tensor_proto(np.array([[-3, 7]], np.int64)),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(2, 2), float_val=[0.5]),  # fills
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(3), float_val=[1.0, -2.5, 4.0]),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_DOUBLE, tensor_shape=shape(2), double_val=[1e-300, 2.0]),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_INT32, tensor_shape=shape(3), int_val=[-1, 0, 9]),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_INT64, tensor_shape=shape(3), int64_val=[-2**40, 5]),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_BOOL, tensor_shape=shape(3), bool_val=[True, False, True]),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_UINT8, tensor_shape=shape(2), int_val=[255, 3]),
+        tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=shape(0, 4)),
+    ]
+    for proto in protos:
+        want, got = tf.make_ndarray(proto), parse_tensor(proto.SerializeToString())
+        assert got.dtype == want.dtype and got.shape == want.shape, proto
+        np.testing.assert_array_equal(got, want)
+
+
+def test_corrupt_warmup_file_is_a_clear_error(conv_autoencoder_exports, tmp_path):
+    from gen_keras.capi import CApiError, read_tfrecords
+
+    _, paths = conv_autoencoder_exports
+    data = (paths["decoder"] / "assets.extra" / "tf_serving_warmup_requests").read_bytes()
+    assert len(list(read_tfrecords(paths["decoder"] / "assets.extra" / "tf_serving_warmup_requests"))) == 3
+    flipped = bytearray(data)
+    flipped[40] ^= 1  # inside the first record's data
+    (tmp_path / "flipped").write_bytes(bytes(flipped))
+    (tmp_path / "truncated").write_bytes(data[:-10])
+    with pytest.raises(CApiError, match="fails its checksum"):
+        list(read_tfrecords(tmp_path / "flipped"))
+    with pytest.raises(CApiError, match="corrupt or truncated record"):
+        list(read_tfrecords(tmp_path / "truncated"))
