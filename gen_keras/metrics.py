@@ -26,3 +26,83 @@ def pca_reconstruction_mse(train: np.ndarray, test: np.ndarray, components: int)
 def dead_units(codes: np.ndarray) -> int:
     """Code units that are exactly zero for every input (dead ReLUs)."""
     return int(np.sum(np.all(codes == 0, axis=0)))
+
+
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance (float64, unbiased) of a feature set, one row a sample."""
+    x = np.asarray(features, np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"features must be (samples ≥ 2, dims), got shape {x.shape}")
+    return x.mean(axis=0), np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
+
+
+def _symmetric_psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    """The square root of a symmetric positive semi-definite matrix; round-off negative eigenvalues become 0."""
+    eigvals, eigvecs = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (eigvecs * np.sqrt(np.clip(eigvals, 0.0, None))) @ eigvecs.T
+
+
+def frechet_distance_from_statistics(mean_a: np.ndarray, cov_a: np.ndarray,
+                                     mean_b: np.ndarray, cov_b: np.ndarray) -> float:
+    """Fréchet distance between N(μa, Σa) and N(μb, Σb): ‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa Σb)^½).
+
+    Σa Σb is not symmetric, but it is similar to √Σa Σb √Σa, which is symmetric PSD and has the same
+    eigenvalues, so Tr((Σa Σb)^½) = Σᵢ √λᵢ(√Σa Σb √Σa), computed with two symmetric eigen-decompositions.
+    """
+    mean_a, mean_b = np.asarray(mean_a, np.float64), np.asarray(mean_b, np.float64)
+    cov_a, cov_b = np.asarray(cov_a, np.float64), np.asarray(cov_b, np.float64)
+    if mean_a.shape != mean_b.shape or cov_a.shape != cov_b.shape:
+        raise ValueError(f"the two feature sets have different sizes: {mean_a.shape} and {mean_b.shape}")
+    sqrt_a = _symmetric_psd_sqrt(cov_a)
+    middle = sqrt_a @ cov_b @ sqrt_a
+    eigvals = np.linalg.eigvalsh((middle + middle.T) / 2)
+    trace_sqrt_product = float(np.sum(np.sqrt(np.clip(eigvals, 0.0, None))))
+    distance = float(np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_sqrt_product)
+    return max(distance, 0.0)  # round-off can leave -1e-12 for identical sets
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (rows are samples)."""
+    return frechet_distance_from_statistics(*feature_statistics(features_a), *feature_statistics(features_b))
+
+
+def fid(images_a: np.ndarray, images_b: np.ndarray, classifier, *,
+        value_range_a: tuple[float, float] = (0.0, 1.0), value_range_b: tuple[float, float] = (0.0, 1.0),
+        batch_size: int = 500) -> float:
+    """FID on the classifier's 128 features (`gen_keras.classifier`), each image set with its pixel range,
+    e.g. `fid(generated, test_images, clf, value_range_a=(-1, 1))` for tanh samples against data."""
+    from gen_keras.classifier import extract_features
+
+    return frechet_distance(
+        extract_features(classifier, images_a, value_range=value_range_a, batch_size=batch_size),
+        extract_features(classifier, images_b, value_range=value_range_b, batch_size=batch_size))
+
+
+def real_fid_floor(classifier, dataset: str = "fashion_mnist", num_images: int = 10_000) -> float:
+    """FID between the first `num_images` training and test images: what a perfect generator would score."""
+    from gen_keras.classifier import dataset_features
+
+    return frechet_distance(dataset_features(classifier, dataset, "train", num_images),
+                            dataset_features(classifier, dataset, "test", num_images))
+
+
+def class_histogram(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """How many labels fall in each class, int64 (num_classes,)."""
+    labels = np.asarray(labels, np.int64).ravel()
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}), got {labels.min()}..{labels.max()}")
+    return np.bincount(labels, minlength=num_classes)
+
+
+def class_entropy(histogram: np.ndarray) -> float:
+    """Entropy in nats of the class distribution a histogram (counts or shares) describes: log K when
+    uniform over K classes (log 10 ≈ 2.303), 0 when every sample is one class."""
+    counts = np.asarray(histogram, np.float64)
+    shares = counts[counts > 0] / counts.sum()
+    return float(-np.sum(shares * np.log(shares))) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def max_class_share(histogram: np.ndarray) -> float:
+    """The largest class's share of the samples (1 / K when uniform, 1 under total mode collapse)."""
+    counts = np.asarray(histogram, np.float64)
+    return float(counts.max() / counts.sum())
