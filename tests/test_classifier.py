@@ -136,6 +136,7 @@ def test_fid_of_real_images_is_small_and_grows_with_a_distortion(cached_classifi
     train, test = fashion_train.as_float()[:500], fashion_test.as_float()[:500]
     same = metrics.fid(test, test, model)
     real = metrics.fid(train, test, model)
+    assert metrics.real_fid_floor(model, num_images=500) == pytest.approx(real, rel=1e-6)  # the same 500 + 500
     dimmed = metrics.fid(train * 0.5, test, model)
     assert same < 1e-6
     assert 0 < real < dimmed, (real, dimmed)
