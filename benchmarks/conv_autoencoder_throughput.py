@@ -13,14 +13,9 @@ divided by the sum of its step times (1.0 = no idling between steps or at the ep
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -29,27 +24,7 @@ import keras  # noqa: E402
 
 from gen_keras import cli, data, training  # noqa: E402
 from gen_keras.models.autoencoders import conv_autoencoder  # noqa: E402
-
-
-class StepTimer(keras.callbacks.Callback):
-    """Wall time of every step (one call of the train function) and of every epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.steps, self.epochs = [], []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start, self._current = time.perf_counter(), []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._step_start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._current.append(time.perf_counter() - self._step_start)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs.append(time.perf_counter() - self._epoch_start)
-        self.steps.append(self._current)
+from _timing import StepTimer, compare, machine, timings_json  # noqa: E402
 
 
 def run_plain(x, batch_size, epochs, seed, variant="lecture"):
@@ -74,21 +49,6 @@ def run_trainer(arrays, batch_size, epochs, seed, spe, jit, variant="lecture"):
     return timer, spe
 
 
-def summarise(name, runs):
-    """Median steady images/s over all runs' steps (each run's first step, which compiles, left out) and
-    median epoch overhead over every epoch but each run's first."""
-    throughputs, overheads = [], []
-    for run in runs:
-        for i, (steps, wall) in enumerate(zip(run["steps"], run["epochs"])):
-            throughputs += [run["images_per_step"] / s for s in (steps[1:] if i == 0 else steps)]
-            if i > 0:
-                overheads.append(wall / sum(steps))
-    tp = statistics.median(throughputs)
-    ov = statistics.median(overheads) if overheads else float("nan")
-    print(f"{name:30s} median {tp:7.0f} images/s   epoch wall / sum of step times: {ov:.3f}")
-    return tp, ov
-
-
 def measure(variant, a):
     """Runs one variant in this process and prints its timings as JSON."""
     arrays = data.load_images("fashion_mnist", "train", a.limit)
@@ -97,7 +57,7 @@ def measure(variant, a):
     else:
         spe = int(variant.split("=")[1]) if variant.startswith("spe=") else 1
         timer, spe = run_trainer(arrays, a.batch_size, a.epochs, 0, spe, variant == "xla", a.model)
-    print(json.dumps({"steps": timer.steps, "epochs": timer.epochs, "images_per_step": a.batch_size * spe}))
+    print(timings_json(timer, a.batch_size * spe))
 
 
 def main():
@@ -119,30 +79,11 @@ def main():
         variants[f"gen_keras trainer, spe={spe}"] = f"spe={spe}"
     if a.jit:
         variants["gen_keras trainer, XLA"] = "xla"
-    print(f"{a.model} network; {platform.machine()} {_cpu_name()}, {os.cpu_count()} cores; "
-          f"{a.limit or 60000} images, batch {a.batch_size}, {a.epochs} epochs x {a.rounds} rounds, "
-          "each run in its own process")
-    results = {name: [] for name in variants}
-    for r in range(a.rounds):
-        for name, variant in variants.items():
-            start = time.perf_counter()
-            cmd = [sys.executable, __file__, "--variant", variant, "--model", a.model, "--epochs", str(a.epochs),
-                   "--batch-size", str(a.batch_size), *(["--limit", str(a.limit)] if a.limit else [])]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            results[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-            print(f"  round {r + 1}: {name}: {time.perf_counter() - start:.0f} s", flush=True)
-    for name, runs in results.items():
-        summarise(name, runs)
-
-
-def _cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    print(f"{a.model} network; {machine()}; {a.limit or 60000} images, batch {a.batch_size}, "
+          f"{a.epochs} epochs x {a.rounds} rounds, each run in its own process")
+    extra = ["--model", a.model, "--epochs", str(a.epochs), "--batch-size", str(a.batch_size),
+             *(["--limit", str(a.limit)] if a.limit else [])]
+    compare(__file__, variants, extra, a.rounds)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,40 @@ QUICK_EPOCHS = 1
 QUICK_LIMIT = 2048
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = _float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number ≥ 0."""
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
     return value
 
 
@@ -32,12 +59,12 @@ def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = parser.add_argument_group("common flags (every recipe)")
-    g.add_argument("--epochs", type=_positive_int, default=epochs,
+    g.add_argument("--epochs", type=positive_int, default=epochs,
                    help="training epochs" + ("" if epochs else " (default: the model's own, see below)"))
-    g.add_argument("--batch-size", type=_positive_int, default=None,
+    g.add_argument("--batch-size", type=positive_int, default=None,
                    help=f"global batch size; default {batch_size} on CPU, 1024 per GPU when GPUs are "
                         "visible (the learning rate is scaled by the same factor)")
-    g.add_argument("--limit", type=_positive_int, default=None,
+    g.add_argument("--limit", type=positive_int, default=None,
                    help="use only the first N training images (and N test images) for a fast run")
     g.add_argument("--dataset", type=_dataset_name, default="fashion_mnist",
                    help="fashion_mnist, mnist, or tfds:<name> for a TensorFlow Datasets image set")
@@ -53,7 +80,7 @@ def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128
                         "autoencoder no speed-up (247 vs 248 images/s); try it on a GPU")
     g.add_argument("--mixed-precision", action="store_true",
                    help="compute in float16 on GPU (bfloat16 on CPU) with float32 weights and outputs")
-    g.add_argument("--steps-per-execution", type=_positive_int, default=None,
+    g.add_argument("--steps-per-execution", type=positive_int, default=None,
                    help="training steps run per call into TensorFlow; default 1 on CPU, 32 on GPU "
                         "where per-step overhead dominates small networks")
     g.add_argument("--strategy", choices=("auto", "default", "mirrored"), default="auto",

@@ -297,6 +297,14 @@ def load_dataset(name: str = "fashion_mnist", split: str = "train", batch_size: 
                         shuffle=(split == "train") if shuffle is None else shuffle, seed=seed)
 
 
+def binarized(arrays: ImageArrays, seed: int = 0) -> ImageArrays:
+    """The images drawn once as Bernoulli(pixel / 255), stored as 0 or 255 (a fixed binarization)."""
+    rng = np.random.default_rng(seed)
+    bits = rng.random(arrays.images.shape, dtype=np.float32) < arrays.images / np.float32(255.0)
+    return dataclasses.replace(arrays, images=bits.astype(np.uint8) * np.uint8(255),
+                               name=f"{arrays.name} (binarized)")
+
+
 def hold_out(arrays: ImageArrays, fraction: float = 1 / 12) -> tuple[ImageArrays, ImageArrays]:
     """Splits off the last `fraction` of a training split as validation data (5,000 of Fashion-MNIST's 60,000)."""
     n_val = max(1, int(round(len(arrays) * fraction)))

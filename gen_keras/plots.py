@@ -72,3 +72,21 @@ def loss_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike,
     if title:
         ax.set_title(title)
     return _save(fig, path)
+
+
+def latent_scatters(panels: Sequence[tuple[str, np.ndarray]], labels: np.ndarray, path: str | os.PathLike,
+                    class_names: Sequence[str] = (), title: str = "") -> str:
+    """Side-by-side scatters of 2-D codes (each (N, 2)), points coloured by class; one panel per entry."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + 1.5, 5), squeeze=False)
+    for ax, (name, codes) in zip(axes[0], panels):
+        points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
+        ax.set_title(name)
+        ax.set_xlabel("z[0]")
+        ax.set_ylabel("z[1]")
+        ax.grid(True, alpha=0.3)
+    bar = fig.colorbar(points, ax=list(axes[0]), ticks=range(10))
+    if class_names:
+        bar.ax.set_yticklabels(class_names)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

@@ -33,13 +33,11 @@ def parse(argv=None):
                         help="lecture: the lecture's network exactly (Dense(49, relu) code, batch norm in "
                              "the decoder); improved: linear 49-d code and a dense decoder head. "
                              f"Default epochs: {DEFAULT_EPOCHS}")
-    parser.add_argument("--learning-rate", type=float, default=None,
+    parser.add_argument("--learning-rate", type=cli.positive_float, default=None,
                         help="Adam's learning rate at batch 128; lecture: 1e-3 constant, improved: 2e-3 "
                              "decayed to 0 along a cosine over the run")
     args = cli.parse_args(parser, argv, RECIPE)
     args.epochs = args.epochs or DEFAULT_EPOCHS[args.model]
-    if args.learning_rate is not None and not args.learning_rate > 0:
-        parser.error(f"argument --learning-rate: must be positive, got {args.learning_rate}")
     return args
 
 

@@ -1,0 +1,105 @@
+"""Keras 3 layers of the lectures that Keras does not have, each serializable without `safe_mode=False`.
+
+TFP's own `tfp.layers` are Keras 2 (tf-keras) layers and do not mix with Keras 3 models, so the
+sampling layer here is a Keras 3 layer that calls `tfp.distributions` inside.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from gen_keras.losses import gaussian_kl
+
+
+def _tfd():
+    import tensorflow_probability as tfp  # imported on first use: it takes a second or two
+
+    return tfp.distributions
+
+
+@keras.saving.register_keras_serializable(package="gen_keras")
+class GaussianSampler(keras.layers.Layer):
+    """Draws z ~ q(z|x) = N(μ, diag σ²) by reparameterization, z = μ + σ ⊙ ε with ε ~ N(0, I), using
+    `tfp.distributions.Normal`; adds β · mean over the batch of KL(q(z|x) ‖ N(0, I)) to the model's loss.
+
+    Inputs: `[mean, log_var]`, each (batch, latent_dim). Output: z, (batch, latent_dim). It samples in
+    inference mode too (a VAE's forward pass is stochastic); use the mean for a deterministic code.
+    """
+
+    def __init__(self, beta: float = 1.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.beta = float(beta)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        mean, log_var = inputs
+        q = _tfd().Normal(loc=mean, scale=ops.exp(0.5 * log_var))
+        # A stateless draw whose seed comes from a tracked variable: repeatable, and saved with the model.
+        z = q.sample(seed=tf.cast(self.seed_generator.next(), tf.int32))
+        if self.beta:
+            self.add_loss(self.beta * ops.mean(gaussian_kl(ops.cast(mean, "float32"),
+                                                           ops.cast(log_var, "float32"))))
+        return z
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "beta": self.beta, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="gen_keras")
+class PixelLogScale(keras.layers.Layer):
+    """Appends a learned per-pixel log σ to a decoder's mean image: (…, H, W, C) → (…, H, W, 2C).
+
+    σ = σ_min + softplus(s) with one trainable s per pixel, shared by all images (the lecture's Gaussian
+    decoder with learned variance); σ_min keeps the likelihood bounded on pixels that never vary."""
+
+    def __init__(self, min_scale: float = 0.01, **kwargs):
+        super().__init__(**kwargs)
+        self.min_scale = float(min_scale)
+
+    def build(self, input_shape):
+        # softplus(s) + σ_min = 0.1 at the start: a broad likelihood while the mean is still poor.
+        init = float(ops.convert_to_numpy(ops.log(ops.exp(0.1 - self.min_scale) - 1.0)))
+        self.raw_scale = self.add_weight(name="raw_scale", shape=tuple(input_shape[1:]),
+                                         initializer=keras.initializers.Constant(init))
+
+    def call(self, mean):
+        log_scale = ops.log(self.min_scale + ops.softplus(ops.cast(self.raw_scale, mean.dtype)))
+        return ops.concatenate([mean, ops.broadcast_to(log_scale, ops.shape(mean))], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 2 * input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "min_scale": self.min_scale}
+
+
+@keras.saving.register_keras_serializable(package="gen_keras")
+class LikelihoodMean(keras.layers.Layer):
+    """The mean image E[x|z] from a decoder's output: sigmoid(logits) for `bernoulli`, the first half of
+    the channels (μ) for `gaussian`, clipped to [0, 1]."""
+
+    def __init__(self, likelihood: str = "bernoulli", **kwargs):
+        super().__init__(**kwargs)
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
+        self.likelihood = likelihood
+
+    def call(self, params):
+        if self.likelihood == "bernoulli":
+            return ops.sigmoid(params)
+        channels = params.shape[-1] // 2
+        return ops.clip(params[..., :channels], 0.0, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        if self.likelihood == "bernoulli":
+            return input_shape
+        return (*input_shape[:-1], input_shape[-1] // 2)
+
+    def get_config(self):
+        return {**super().get_config(), "likelihood": self.likelihood}

@@ -1,0 +1,191 @@
+"""The variational autoencoder (Kingma & Welling), as the lectures derive it.
+
+Encoder q_φ(z|x) = N(μ(x), diag σ²(x)); z = μ + σ ⊙ ε drawn by `GaussianSampler`, which also adds
+KL(q_φ(z|x) ‖ N(0, I)); decoder p_θ(x|z), Bernoulli (logits) or Gaussian (mean and learned per-pixel σ).
+The loss is the negative ELBO in nats per image:
+    −ELBO(x) = E_q[−log p_θ(x|z)] + KL(q_φ(z|x) ‖ p(z))
+with the reconstruction term summed over pixels (averaging it over pixels while summing the KL is the
+classic mistake: it weights the KL 784 times too much).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+from keras.src.losses.loss import scale_loss_for_distribution
+
+from gen_keras.layers import GaussianSampler, LikelihoodMean, PixelLogScale, _tfd
+from gen_keras.losses import bernoulli_nll, gaussian_nll
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+def vae_encoder(latent_dim: int = 2, image_shape=(28, 28, 1), units: int = 256,
+                filters: tuple[int, int] = (32, 64)) -> keras.Model:
+    """x → (μ, log σ²): two stride-2 convolutions, a dense layer, and two linear heads."""
+    x = keras.Input(image_shape, name="image")
+    h = x
+    for f in filters:
+        h = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")(h)
+    h = layers.Flatten()(h)
+    if units:
+        h = layers.Dense(units, activation="relu")(h)
+    mean = layers.Dense(latent_dim, name="mean")(h)
+    log_var = layers.Dense(latent_dim, name="log_var")(h)
+    return keras.Model(x, [mean, log_var], name="encoder")
+
+
+def vae_decoder(latent_dim: int = 2, likelihood: str = "bernoulli", image_shape=(28, 28, 1),
+                units: int = 256, filters: tuple[int, ...] = (64, 32), dense: tuple[int, ...] = ()) -> keras.Model:
+    """z → the parameters of p(x|z): Bernoulli logits, or Gaussian [μ, log σ] stacked on the channels.
+
+    Convolutional (a dense layer of `units`, then transposed convolutions with `filters`), or, with
+    `dense` set, a multilayer perceptron with those hidden widths."""
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+    z = keras.Input((latent_dim,), name="z")
+    channels = image_shape[-1]
+    activation = None if likelihood == "bernoulli" else "sigmoid"
+    if dense:
+        h = z
+        for width in dense:
+            h = layers.Dense(width, activation="relu")(h)
+        h = layers.Dense(int(np.prod(image_shape)), activation=activation)(h)
+        out = layers.Reshape(image_shape)(h)
+    else:
+        h_side, w_side = image_shape[0] // 4, image_shape[1] // 4
+        h = layers.Dense(units, activation="relu")(z) if units else z
+        h = layers.Dense(h_side * w_side * filters[0], activation="relu")(h)
+        h = layers.Reshape((h_side, w_side, filters[0]))(h)
+        for f in filters:
+            h = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(h)
+        out = layers.Conv2DTranspose(channels, 3, padding="same", activation=activation)(h)
+    if likelihood == "gaussian":
+        out = PixelLogScale(name="mean_and_log_scale")(out)
+    return keras.Model(z, out, name="decoder")
+
+
+@keras.saving.register_keras_serializable(package="gen_keras")
+class VAE(keras.Model):
+    """x ↦ parameters of p_θ(x|z) with z ~ q_φ(z|x); trained on the negative ELBO (nats per image).
+
+    Logs `reconstruction` (= w · E[−log p(x|z)]) and `kl` (= β · KL) beside `loss`, their sum.
+    `reconstruction_weight` w and `beta` β are 1 for the VAE; the lectures' ablation sets one to 0.
+    `binarize=True` trains on dynamically binarized images (a fresh Bernoulli draw every step).
+    """
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, likelihood: str = "bernoulli",
+                 beta: float = 1.0, reconstruction_weight: float = 1.0, binarize: bool = False,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        self.encoder, self.decoder = encoder, decoder
+        self.likelihood = likelihood
+        self.beta, self.reconstruction_weight = float(beta), float(reconstruction_weight)
+        self.binarize, self.seed = bool(binarize), seed
+        self.latent_dim = int(encoder.outputs[0].shape[-1])
+        self.sampler = GaussianSampler(beta=beta, seed=seed, name="sampler")
+        self.binarize_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+
+    def call(self, x, training=None):
+        mean, log_var = self.encoder(x, training=training)
+        z = self.sampler([mean, log_var], training=training)
+        return self.decoder(z, training=training)
+
+    def negative_log_likelihood(self, x, params):
+        """−log p_θ(x|z) per image, summed over pixels, from the decoder's output `params`."""
+        if self.likelihood == "bernoulli":
+            return bernoulli_nll(x, params)
+        c = params.shape[-1] // 2
+        return gaussian_nll(x, params[..., :c], params[..., c:])
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        target = x if y is None else y
+        reconstruction = self.reconstruction_weight * ops.mean(self.negative_log_likelihood(target, y_pred))
+        kl = ops.sum([ops.cast(l, "float32") for l in self.losses]) if self.losses else ops.zeros(())
+        batch = ops.shape(target)[0]
+        self.reconstruction_tracker.update_state(reconstruction, sample_weight=batch)
+        self.kl_tracker.update_state(kl, sample_weight=batch)
+        # Under tf.distribute each replica's loss is 1/replicas of its mean (gradients are summed);
+        # Keras scales compiled losses this way but not add_loss terms, so the whole sum is scaled here.
+        return scale_loss_for_distribution(reconstruction + kl)
+
+    def train_step(self, data):
+        if self.binarize:  # x_b ~ Bernoulli(x), drawn anew each step; input and target alike
+            x = data[0] if isinstance(data, (tuple, list)) else data
+            x = ops.cast(keras.random.uniform(ops.shape(x), seed=self.binarize_seed) < x, x.dtype)
+            data = (x, x)
+        return super().train_step(data)
+
+    def build(self, input_shape):
+        self.encoder.build(input_shape)
+        self.decoder.build((None, self.latent_dim))
+        self.built = True
+
+    def generator(self) -> keras.Model:
+        """A new model z → E[x|z] sharing the decoder's weights: the image a served decoder returns."""
+        z = keras.Input((self.latent_dim,), name="z")
+        image = LikelihoodMean(self.likelihood, name="image")(self.decoder(z))
+        return keras.Model(z, image, name="generator")
+
+    def importance_log_weights(self, x, num_samples: int):
+        """log w_k = log p_θ(x|z_k) + log p(z_k) − log q_φ(z_k|x), z_k ~ q_φ(z|x): shape (K, batch).
+
+        mean_k log w_k estimates the ELBO; log (1/K) Σ_k w_k is the IWAE bound, which rises to log p(x)."""
+        tfd = _tfd()
+        mean, log_var = self.encoder(x, training=False)
+        q = tfd.Normal(loc=mean, scale=ops.exp(0.5 * log_var))
+        z = q.sample(num_samples, seed=tf.cast(self.sampler.seed_generator.next(), tf.int32))  # (K, B, d)
+        log_q = ops.sum(q.log_prob(z), axis=-1)
+        log_prior = ops.sum(tfd.Normal(0.0, 1.0).log_prob(z), axis=-1)
+        batch = ops.shape(x)[0]
+        params = self.decoder(ops.reshape(z, (-1, self.latent_dim)), training=False)
+        x_rep = ops.reshape(ops.broadcast_to(x[None], (num_samples, *ops.shape(x))), (-1, *x.shape[1:]))
+        log_px_z = -ops.reshape(self.negative_log_likelihood(x_rep, params), (num_samples, batch))
+        return log_px_z + log_prior - log_q
+
+    def get_config(self):
+        return {**super().get_config(),
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "decoder": keras.saving.serialize_keras_object(self.decoder),
+                "likelihood": self.likelihood, "beta": self.beta,
+                "reconstruction_weight": self.reconstruction_weight, "binarize": self.binarize,
+                "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "decoder"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+def iwae_estimates(vae: VAE, images: np.ndarray, num_samples: int = 100,
+                   batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image (ELBO estimate, IWAE estimate of log p(x)) in nats, from K = `num_samples` draws of q."""
+    batch_size = batch_size or max(1, 10_000 // num_samples)
+    log_weights = tf.function(vae.importance_log_weights, reduce_retracing=True)
+    elbo, iwae = [], []
+    for i in range(0, len(images), batch_size):
+        lw = log_weights(tf.constant(images[i:i + batch_size]), num_samples).numpy().astype(np.float64)
+        elbo.append(lw.mean(axis=0))
+        peak = lw.max(axis=0)  # log (1/K) Σ exp(lw) without overflow
+        iwae.append(peak + np.log(np.exp(lw - peak).sum(axis=0)) - math.log(num_samples))
+    return np.concatenate(elbo), np.concatenate(iwae)
+
+
+def build_vae(latent_dim: int = 2, likelihood: str = "bernoulli", *, beta: float = 1.0,
+              reconstruction_weight: float = 1.0, binarize: bool = False, seed: int | None = None,
+              image_shape=(28, 28, 1), units: int = 256) -> VAE:
+    """The recipe's convolutional VAE, built."""
+    vae = VAE(vae_encoder(latent_dim, image_shape, units), vae_decoder(latent_dim, likelihood, image_shape, units),
+              likelihood, beta=beta, reconstruction_weight=reconstruction_weight, binarize=binarize, seed=seed)
+    vae.build((None, *image_shape))
+    return vae

@@ -1,0 +1,208 @@
+"""Variational autoencoder with a TensorFlow Probability sampling layer and a closed-form KL regularizer.
+
+The lecture: maximise the evidence lower bound
+    log p(x) ≥ ELBO = E_{q_φ(z|x)}[log p_θ(x|z)] − KL(q_φ(z|x) ‖ N(0, I))
+with q_φ(z|x) = N(μ(x), diag σ²(x)), z = μ + σ ⊙ ε (reparameterization), and the KL in closed form
+    KL = ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²).
+The loss is −ELBO in nats per image (reconstruction summed over pixels, plus KL).
+
+    python recipes/vae.py --quick                 # a try-out in under a minute
+    python recipes/vae.py                         # 2-d latent space, Bernoulli decoder
+    python recipes/vae.py --latent-dim 16         # a better density model (ELBO and IWAE reported)
+    python recipes/vae.py --ablation              # reconstruction only / KL only / both
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from gen_keras import cli  # noqa: E402
+
+RECIPE = "vae"
+DEFAULT_EPOCHS = 15
+QUICK_IWAE_IMAGES = 100
+# Latent arithmetic, as Fashion-MNIST class indices: A − B + C.
+ARITHMETIC = ((9, 7, 5), (4, 2, 6), (3, 0, 2))  # boot − sneaker + sandal, coat − pullover + shirt, ...
+
+
+def parse(argv=None):
+    parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS)
+    g = parser.add_argument_group("VAE")
+    g.add_argument("--latent-dim", type=cli.positive_int, default=2,
+                   help="size of z; 2 lets the latent space be drawn")
+    g.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
+                   help="decoder p(x|z): Bernoulli logits, or Gaussian with a learned per-pixel sigma")
+    g.add_argument("--beta", type=cli.non_negative_float, default=1.0,
+                   help="weight of the KL term (1 = the VAE; beta-VAE otherwise)")
+    g.add_argument("--binarize", action="store_true",
+                   help="dynamically binarized training images (a fresh Bernoulli draw each step; test "
+                        "images binarized once with --seed), so the Bernoulli likelihood is a proper one")
+    g.add_argument("--learning-rate", type=cli.positive_float, default=1e-3, help="Adam's step at batch 128")
+    g.add_argument("--iwae-samples", type=cli.positive_int, default=100,
+                   help="K, the importance samples per image for the IWAE estimate of log p(x)")
+    g.add_argument("--iwae-images", type=cli.positive_int, default=1000,
+                   help=f"test images the IWAE estimate averages over (K decoder passes each; "
+                        f"{QUICK_IWAE_IMAGES} with --quick)")
+    g.add_argument("--ablation", action="store_true",
+                   help="train three models identically (reconstruction term only, KL term only, both) "
+                        "and draw their latent spaces side by side; exports nothing")
+    args = cli.parse_args(parser, argv, RECIPE)
+    if args.quick and not any(a.startswith("--iwae-images") for a in (argv or sys.argv[1:])):
+        args.iwae_images = QUICK_IWAE_IMAGES
+    if args.ablation and args.latent_dim != 2:
+        parser.error("--ablation draws 2-d latent spaces: leave --latent-dim at 2")
+    return args
+
+
+def train_vae(args, run, train, val, *, beta: float, reconstruction_weight: float = 1.0):
+    """Builds, compiles and trains one VAE; returns (vae, history, seconds)."""
+    import keras
+
+    from gen_keras import training
+    from gen_keras.models.vae import build_vae
+
+    with run.strategy.scope():
+        vae = build_vae(args.latent_dim, args.likelihood, beta=beta, reconstruction_weight=reconstruction_weight,
+                        binarize=args.binarize, seed=args.seed, image_shape=train.images.shape[1:])
+        vae.compile(optimizer=keras.optimizers.Adam(args.learning_rate * run.learning_rate_scale),
+                    **run.compile_options())
+    start = time.perf_counter()
+    history = training.fit(vae, train, val, run, args.epochs, targets=None)
+    return vae, history, time.perf_counter() - start
+
+
+def main(argv=None):
+    args = parse(argv)
+    import numpy as np
+
+    from gen_keras import data, export, plots, training
+    from gen_keras.models.vae import iwae_estimates
+
+    run = training.setup(args)
+    out = run.out
+
+    # Data: images in [0, 1]; with --binarize, validation and test images are binarized once.
+    train, val = data.hold_out(data.load_images(args.dataset, "train", args.limit))
+    test = data.load_images(args.dataset, "test", args.limit)
+    if args.binarize:
+        val, test = (data.binarized(a, seed=args.seed) for a in (val, test))
+    x_test = test.as_float()
+    print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images "
+          f"(from {train.source}); batch {run.batch_size}")
+
+    if args.ablation:
+        return ablation(args, run, train, val, test)
+
+    vae, history, train_seconds = train_vae(args, run, train, val, beta=args.beta)
+    vae.summary(expand_nested=True)
+
+    # Evaluation on the test set, nats per image: −ELBO (one z per image, closed-form KL) and the
+    # IWAE bound log p(x) ≥ log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x).
+    scores = vae.evaluate(data.make_dataset(test, run.batch_size, shuffle=False), return_dict=True, verbose=0)
+    n_iwae = min(args.iwae_images, len(test))
+    elbo_k, iwae_k = iwae_estimates(vae, x_test[:n_iwae], args.iwae_samples)
+    results = {
+        "dataset": train.name, "likelihood": args.likelihood, "latent_dim": args.latent_dim, "beta": args.beta,
+        "binarized": args.binarize, "epochs": len(history.get("loss", [])), "batch_size": run.batch_size,
+        "train_images": len(train), "test_images": len(test), "train_seconds": round(train_seconds, 1),
+        "test_negative_elbo": scores["loss"], "test_reconstruction": scores["reconstruction"],
+        "test_kl": scores["kl"],
+        "iwae_samples": args.iwae_samples, "iwae_images": n_iwae,
+        "iwae_negative_elbo": float(-elbo_k.mean()), "iwae_negative_log_likelihood": float(-iwae_k.mean()),
+    }
+    (out / "metrics.json").write_text(json.dumps(results, indent=2))
+    print(f"test −ELBO {scores['loss']:.1f} nats/image = reconstruction {scores['reconstruction']:.1f} "
+          f"+ KL {scores['kl']:.1f}; on {n_iwae} test images: −ELBO {-elbo_k.mean():.1f}, "
+          f"−log p(x) ≈ {-iwae_k.mean():.1f} (IWAE, K={args.iwae_samples}); {train_seconds:.0f} s of training")
+
+    figures(vae, test, history, out, args)
+    print(f"figures, metrics.json and logs in {out}/")
+
+    vae.save(out / "vae.keras")  # the whole model, sampling layer included; reloads without safe_mode=False
+    if not args.no_export:
+        for part, model, inputs, outputs in (
+            ("encoder", vae.encoder, {"image": test.images.shape[1:]}, ("mean", "log_var")),
+            ("decoder", vae.generator(), {"z": (args.latent_dim,)}, "image"),
+        ):
+            path = export.export_for_serving(model, args.export_dir, RECIPE, part, inputs=inputs, outputs=outputs)
+            print(f"exported {part}: {path}")
+    return results
+
+
+def figures(vae, test, history, out, args) -> None:
+    """The lecture's pictures of a trained VAE."""
+    import numpy as np
+
+    from gen_keras import plots, training
+
+    x_test, labels = test.as_float(), test.labels
+    generator = vae.generator()
+    mean, _ = vae.encoder.predict(x_test, batch_size=500, verbose=0)
+    decode = lambda z: training.predict(generator, np.asarray(z, np.float32))  # noqa: E731
+    d = args.latent_dim
+
+    plots.loss_curves(history, out / "loss_curves.png", keys=("loss", "val_loss", "reconstruction", "kl"),
+                      title="−ELBO (nats/image) = reconstruction + KL")
+    plots.latent_scatters([("μ(x), test set" if d == 2 else "μ(x)[:2], test set", mean[:, :2])], labels,
+                          out / "latent_space.png", test.class_names, f"q(z|x) means, latent dim {d}")
+    if d == 2:  # Kingma & Welling's manifold: decode z = Φ⁻¹(u) over a grid of quantiles u
+        from statistics import NormalDist
+
+        q = np.array([NormalDist().inv_cdf(u) for u in np.linspace(0.05, 0.95, 15)], np.float32)
+        grid = np.stack(np.meshgrid(q, q[::-1]), axis=-1).reshape(-1, 2)
+        plots.image_grid(decode(grid), out / "manifold.png", columns=15,
+                         title="decoded z over a grid of N(0, 1) quantiles (5% ... 95%)")
+    rng = np.random.default_rng(args.seed)
+    plots.image_grid(decode(rng.standard_normal((50, d))), out / "prior_samples.png",
+                     title="E[x|z], z ~ N(0, I)")
+    plots.image_rows([x_test[:10], decode(mean[:10])], ["test", "decoded μ(x)"], out / "reconstructions.png",
+                     "reconstructions through the mean code")
+    t = np.linspace(0.0, 1.0, 9, dtype=np.float32)[:, None]
+    rows = [np.concatenate([x_test[a:a + 1], decode((1 - t) * mean[a] + t * mean[b]), x_test[b:b + 1]])
+            for a, b in ((0, 1), (2, 3), (4, 5))]
+    plots.image_rows(rows, ["", "", ""], out / "interpolation.png",
+                     "first and last: test images; between: decoded (1−t) μ(a) + t μ(b)")
+    centres = np.stack([mean[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(d)
+                        for c in range(test.num_classes)])
+    name = lambda c: test.class_names[c] if c < len(test.class_names) else str(c)  # noqa: E731
+    rows, titles = [], []
+    for a, b, c in ARITHMETIC:
+        if max(a, b, c) < test.num_classes:
+            rows.append(decode(np.stack([centres[a], centres[b], centres[c], centres[a] - centres[b] + centres[c]])))
+            titles.append(f"{name(a)} − {name(b)} + {name(c)}")
+    if rows:
+        plots.image_rows(rows, titles, out / "latent_arithmetic.png",
+                         "class-mean codes A, B, C and the decoded A − B + C")
+
+
+def ablation(args, run, train, val, test):
+    """The lectures' ablation: what each term of the loss does to the latent space."""
+    from gen_keras import plots
+
+    panels, results = [], {}
+    for name, beta, weight in (("reconstruction only", 0.0, 1.0), ("KL only", args.beta, 0.0),
+                               ("reconstruction + KL", args.beta, 1.0)):
+        sub = dataclasses.replace(run, out=run.out / "ablation" / name.replace(" ", "_").replace("+", "and"))
+        sub.out.mkdir(parents=True, exist_ok=True)
+        vae, history, seconds = train_vae(args, sub, train, val, beta=beta, reconstruction_weight=weight)
+        mean, _ = vae.encoder.predict(test.as_float(), batch_size=500, verbose=0)
+        panels.append((name, mean))
+        results[name] = {"val_loss": history.get("val_loss", [None])[-1], "train_seconds": round(seconds, 1)}
+        print(f"{name}: {seconds:.0f} s")
+    plots.latent_scatters(panels, test.labels, run.out / "ablation.png", test.class_names,
+                          "test-set codes μ(x): the reconstruction term spreads classes apart, "
+                          "the KL term pulls everything onto N(0, I)")
+    (run.out / "ablation.json").write_text(json.dumps(results, indent=2))
+    print(f"ablation figure: {run.out / 'ablation.png'}")
+    return results
+
+
+if __name__ == "__main__":
+    cli.run(main)
