@@ -2,11 +2,16 @@
 
 VAE: the negative ELBO of one image is  −log p_θ(x|z) + KL(q_φ(z|x) ‖ p(z)),  z ~ q_φ(z|x),
 with the reconstruction term summed over pixels and the KL term summed over latent dimensions.
+
+GANs: from discriminator logits l, D = σ(l), with log σ(l) = −softplus(−l) and log(1 − σ(l)) = −softplus(l),
+so no loss takes the log of a probability rounded to 0 or 1. Under a `tf.distribute` strategy, average
+per-example values with `tf.nn.compute_average_loss` (it divides by the global batch).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from keras import ops
 
@@ -33,3 +38,61 @@ def gaussian_nll(x, mean, log_scale):
     per_pixel = (0.5 * math.log(2.0 * math.pi) + log_scale
                  + 0.5 * ops.square(x - mean) * ops.exp(-2.0 * log_scale))
     return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+
+
+def _scores(t):
+    """float32, one value per example (a [batch, 1] logit becomes [batch])."""
+    return ops.reshape(ops.cast(t, "float32"), (-1,))
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """−log D(x) − log(1 − D(G(z))): the discriminator's binary cross-entropy, real = 1, fake = 0."""
+    return ops.softplus(-_scores(real_logits)) + ops.softplus(_scores(fake_logits))
+
+
+def minimax_generator_loss(fake_logits):
+    """log(1 − D(G(z))), minimised by G: the original game; its gradient vanishes as D(G(z)) → 0."""
+    return -ops.softplus(_scores(fake_logits))
+
+
+def non_saturating_generator_loss(fake_logits):
+    """−log D(G(z)), minimised by G: the same fixed point, a strong gradient where D(G(z)) is small."""
+    return ops.softplus(-_scores(fake_logits))
+
+
+GENERATOR_LOSSES: dict[str, Callable] = {
+    "minimax": minimax_generator_loss,
+    "non_saturating": non_saturating_generator_loss,
+}
+
+
+def wasserstein_critic_loss(real_scores, fake_scores):
+    """f(G(z)) − f(x): minimising it makes E f(x) − E f(G(z)) the critic's estimate of W(p_data, p_g)."""
+    return _scores(fake_scores) - _scores(real_scores)
+
+
+def wasserstein_generator_loss(fake_scores):
+    """−f(G(z)): the generator moves its samples up the critic's slope."""
+    return -_scores(fake_scores)
+
+
+def gradient_penalty(critic: Callable, real, fake, epsilon=None, eps: float = 1e-12):
+    """WGAN-GP's (‖∇f(x̂)‖ − 1)² per example at x̂ = ε x + (1 − ε) x̃, ε ~ U[0, 1], one draw per example.
+
+    The norm is sqrt(Σ g² + eps): plain sqrt has an infinite derivative at 0, so a zero gradient (a flat
+    critic, dead ReLUs) would turn the weights into NaN. `epsilon` (shape [batch]) fixes the draws;
+    `critic(x̂)` returns one score per example. Differentiable again (the penalty is trained through).
+    """
+    import tensorflow as tf
+
+    real, fake = tf.cast(real, tf.float32), tf.cast(fake, tf.float32)
+    if epsilon is None:
+        epsilon = tf.random.uniform(tf.shape(real)[:1])
+    epsilon = tf.reshape(tf.cast(epsilon, tf.float32), [-1] + [1] * (len(real.shape) - 1))
+    x_hat = epsilon * real + (1.0 - epsilon) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        scores = _scores(critic(x_hat))
+    grads = tf.reshape(tape.gradient(scores, x_hat), [tf.shape(real)[0], -1])
+    norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + eps)
+    return tf.square(norm - 1.0)
