@@ -90,3 +90,47 @@ def latent_scatters(panels: Sequence[tuple[str, np.ndarray]], labels: np.ndarray
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def generator_losses(path: str | os.PathLike) -> str:
+    """The lecture's point about G's loss, as functions of D(G(z)): minimax log(1 − D) against
+    non-saturating −log D, and the gradient each sends back through the discriminator's logit l
+    (D = σ(l)): ∂ log(1 − σ(l))/∂l = −D, which vanishes where D rejects the samples, and
+    ∂(−log σ(l))/∂l = −(1 − D), which is strongest there."""
+    d = np.linspace(1e-3, 1 - 1e-3, 999)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot(d, np.log1p(-d), label="minimax: log(1 − D(G(z)))")
+    left.plot(d, -np.log(d), label="non-saturating: −log D(G(z))")
+    left.set_ylabel("generator loss (minimised)")
+    right.plot(d, d, label="minimax: |∂/∂l| = D")
+    right.plot(d, 1 - d, label="non-saturating: |∂/∂l| = 1 − D")
+    right.set_ylabel("|gradient| through the logit l")
+    for ax in (left, right):
+        ax.axvspan(0, 0.1, color="grey", alpha=0.15, label="early training: D rejects G's samples")
+        ax.set_xlabel("D(G(z))")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Minimax vs non-saturating generator loss: the minimax gradient vanishes as D(G(z)) → 0")
+    return _save(fig, path)
+
+
+def gan_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike, title: str = "",
+               scores: Sequence[str] = ("d_real", "d_fake"), equilibrium: float | None = 0.5) -> str:
+    """A GAN's training per epoch: d_loss and g_loss on the left, mean D(x) and D(G(z)) on the right
+    (with the game's equilibrium value, 1/2, when D outputs probabilities)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, keys in ((left, ("d_loss", "g_loss")), (right, scores)):
+        for key in keys:
+            if history.get(key):
+                ax.plot(range(1, len(history[key]) + 1), history[key], marker="o", label=key)
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+    left.set_ylabel("loss")
+    right.set_ylabel("mean discriminator output")
+    if equilibrium is not None:
+        right.axhline(equilibrium, linestyle="--", color="grey", label=f"equilibrium {equilibrium:g}")
+    left.legend()
+    right.legend()
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

@@ -100,7 +100,8 @@ def setup(args, base_batch_size: int | None = None) -> TrainingSetup:
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
-    """Raises `TrainingDiverged` naming the epoch and step as soon as the loss is NaN or infinite."""
+    """Raises `TrainingDiverged` naming the epoch and step as soon as a loss (`loss` or any `*_loss`, e.g. a
+    GAN's `d_loss` and `g_loss`) is NaN or infinite."""
 
     def __init__(self):
         super().__init__()
@@ -110,10 +111,12 @@ class StopOnNonFinite(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
+        bad = [(name, float(value)) for name, value in (logs or {}).items()
+               if (name == "loss" or name.endswith("_loss")) and not math.isfinite(float(value))]
+        if bad:
+            name, value = bad[0]
             raise TrainingDiverged(
-                f"the training loss became {float(loss)} in epoch {self.epoch + 1}, step {batch + 1}. "
+                f"the training {name} became {value} in epoch {self.epoch + 1}, step {batch + 1}. "
                 "Training stopped; the last good state is kept (best checkpoint and backup), nothing was "
                 "exported. Try a lower learning rate.")
 
@@ -166,13 +169,14 @@ def steps_per_epoch(num_images: int, setup_: TrainingSetup) -> int:
 
 
 def fit(model: keras.Model, train: data_lib.ImageArrays, val: data_lib.ImageArrays | None,
-        setup_: TrainingSetup, epochs: int, *, targets: str | None = "images", monitor: str = "val_loss",
+        setup_: TrainingSetup, epochs: int, *, targets: str | None = "images", monitor: str | None = "val_loss",
         callbacks: list | None = None, verbose: int | str = "auto") -> dict[str, list[float]]:
     """Trains `model` (built and compiled in `setup_.strategy.scope()`) and returns the history.
 
     Resumes from `<out>/backup` when a previous run of the same command was interrupted; keeps the
     best weights by `monitor` in `<out>/checkpoints/best.weights.h5` and loads them at the end; writes
-    TensorBoard logs to `<out>/logs` and per-epoch metrics to `<out>/history.csv`.
+    TensorBoard logs to `<out>/logs` and per-epoch metrics to `<out>/history.csv`. `monitor=None` keeps no
+    best checkpoint and ends with the last epoch's weights (a GAN's losses do not say which epoch is best).
     """
     out = setup_.out
     backup_dir, best_path, history_path = out / "backup", out / "checkpoints" / "best.weights.h5", out / "history.csv"
@@ -194,16 +198,17 @@ def fit(model: keras.Model, train: data_lib.ImageArrays, val: data_lib.ImageArra
     train_ds = data_lib.make_dataset(train, bs, targets=targets, seed=setup_.seed, repeat=True,
                                      start_epoch=start_epoch, steps_per_epoch=steps)
     val_ds = data_lib.make_dataset(val, bs, targets=targets, shuffle=False) if val is not None else None
-    if val_ds is None and monitor.startswith("val_"):
+    if monitor and val_ds is None and monitor.startswith("val_"):
         monitor = monitor[4:]
-    past = read_history(history_path).get(monitor, [])
+    past = read_history(history_path).get(monitor, []) if monitor else []
     cbs = [  # the epoch's log row is written before its backup, so a resume never misses a row
         StopOnNonFinite(),
         keras.callbacks.CSVLogger(str(history_path), append=True),
         keras.callbacks.BackupAndRestore(str(backup_dir)),
-        keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, save_best_only=True,
-                                        save_weights_only=True,
-                                        initial_value_threshold=min(past) if past else None),
+        *([keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, save_best_only=True,
+                                           save_weights_only=True,
+                                           initial_value_threshold=min(past) if past else None)]
+          if monitor else []),
         keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False, profile_batch=0),
         *(callbacks or []),
     ]
@@ -211,7 +216,7 @@ def fit(model: keras.Model, train: data_lib.ImageArrays, val: data_lib.ImageArra
         raise ValueError("build the model (call it on a batch, or give it an Input) before fit")
     model.fit(train_ds, epochs=epochs, steps_per_epoch=steps, validation_data=val_ds,
               initial_epoch=start_epoch, callbacks=cbs, verbose=verbose, shuffle=False)
-    if best_path.exists():
+    if monitor and best_path.exists():
         model.load_weights(str(best_path))
     return read_history(history_path)
 

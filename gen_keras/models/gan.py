@@ -1,0 +1,343 @@
+"""GANs as Keras models whose `train_step` plays the game, so `fit` trains them with every callback.
+
+`GAN` is Goodfellow et al.'s Algorithm 1: per generator step, k discriminator steps, each on its own
+minibatch of m real images (the batch `fit` hands over holds k·m) and m fresh noise vectors; then one
+generator step on m fresh noise vectors. `WGAN` swaps the discriminator for a critic (weight clipping or
+a gradient penalty). Builders for the MLP GAN (Goodfellow et al.) and DCGAN (Radford et al.) are below.
+
+Images outside the networks are float32 in [0, 1], like every image in gen_keras; inside, the networks
+work in [−1, 1] as the papers do: the generator ends in tanh and a Rescaling to [0, 1], the discriminator
+starts with a Rescaling to [−1, 1] (affine maps, so the game is exactly the papers').
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import keras
+import tensorflow as tf
+from keras import layers
+
+from gen_keras import losses
+
+IMAGE_SHAPE = (28, 28, 1)
+SERIALIZATION_PACKAGE = "gen_keras"
+
+
+def _noise_slice(kind: int, seed: int, counter, local_batch, tail, uniform: bool = False):
+    """This replica's slice of noise drawn for the whole global batch from the stateless seed
+    (seed, kind, counter): 1 device and R replicas see the same draws, and a resumed run (whose optimizer
+    step counters are restored) the same as an uninterrupted one."""
+    ctx = tf.distribute.get_replica_context()
+    replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+    replica = ctx.replica_id_in_sync_group if ctx is not None else 0
+    stateless_seed = tf.stack([tf.constant(seed * 16 + kind, tf.int64), tf.cast(counter, tf.int64)])
+    shape = tf.concat([[local_batch * replicas], tf.constant(tail, tf.int32)], axis=0)
+    if uniform:
+        full = tf.random.stateless_uniform(shape, stateless_seed)
+    else:
+        full = tf.random.stateless_normal(shape, stateless_seed)
+    start = tf.cast(replica, tf.int32) * local_batch
+    return full[start:start + local_batch]
+
+
+def _strided_split(batch, k: int) -> list:
+    """[x_j, x_{j+k}, x_{j+2k}, ...] for j < k (k Nones for no batch)."""
+    if batch is None:
+        return [None] * k
+    tf.debugging.assert_equal(tf.shape(batch)[0] % k, 0,
+                              message=f"the batch must hold k = {k} minibatches of equal size")
+    grouped = tf.reshape(batch, tf.concat([[-1, k], tf.shape(batch)[1:]], axis=0))
+    return [grouped[:, j] for j in range(k)]
+
+
+def _average(per_example):
+    """Σ loss / global batch on each replica (the replicas' gradients are summed): the batch mean."""
+    return tf.nn.compute_average_loss(per_example)
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class GAN(keras.Model):
+    """A generator G (z → image in [0, 1]) and a discriminator D (image → logit of "real") in Goodfellow
+    et al.'s game  min_G max_D  E_x log D(x) + E_z log(1 − D(G(z))).  Calling the model calls G."""
+
+    # What `fit` logs: the two losses, mean D(x) and mean D(G(z)) (each 1/2 at the game's equilibrium).
+    METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int | None = None,
+                 seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
+        self.seed = int(seed)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.METRICS}
+        self.k = 1
+        self.d_optimizer = self.g_optimizer = None
+        # Built on a latent batch now: under a strategy Keras would otherwise build it on an image batch.
+        self.build((None, self.latent_dim))
+
+    # --- the model ---------------------------------------------------------------------------------
+    def build(self, input_shape=None):
+        self.built = True  # G and D are functional models, built when they were made
+
+    def call(self, inputs, training: bool = False):
+        return self.generator(inputs, training=training)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "latent_dim": self.latent_dim, "seed": self.seed,
+                "generator": keras.saving.serialize_keras_object(self.generator),
+                "discriminator": keras.saving.serialize_keras_object(self.discriminator)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for part in ("generator", "discriminator"):
+            config[part] = keras.saving.deserialize_keras_object(config[part])
+        return cls(**config)
+
+    # --- compile: two optimizers, kept in the compile config -----------------------------------------
+    def compile(self, d_optimizer="adam", g_optimizer="adam", k: int = 1,
+                generator_loss: str = "non_saturating", **kwargs):
+        """`d_optimizer`/`g_optimizer` update D/G; `k` discriminator steps per generator step;
+        `generator_loss` "non_saturating" (−log D(G(z))) or "minimax" (log(1 − D(G(z)))). Other keyword
+        arguments (steps_per_execution, jit_compile, run_eagerly) go to `keras.Model.compile`."""
+        if generator_loss not in losses.GENERATOR_LOSSES:
+            raise ValueError(f"generator_loss must be one of {sorted(losses.GENERATOR_LOSSES)}, "
+                             f"got {generator_loss!r}")
+        if int(k) < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        super().compile(optimizer=None, **kwargs)
+        self.d_optimizer = self._loss_scaled(keras.optimizers.get(d_optimizer))
+        self.g_optimizer = self._loss_scaled(keras.optimizers.get(g_optimizer))
+        self.k = int(k)
+        self.generator_loss = generator_loss
+        self.build_optimizers()
+
+    def _loss_scaled(self, optimizer):
+        """float16 needs loss scaling (bfloat16 has float32's range and does not)."""
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(
+                optimizer, keras.optimizers.LossScaleOptimizer):
+            return keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
+    def build_optimizers(self) -> None:
+        """Creates both optimizers' slots now (in the strategy scope): Keras pre-builds only
+        `self.optimizer`, and a resumed run loads saved slots only into built optimizers."""
+        if not self.d_optimizer.built:
+            self.d_optimizer.build(self.discriminator.trainable_variables)
+        if not self.g_optimizer.built:
+            self.g_optimizer.build(self.generator.trainable_variables)
+
+    def get_compile_config(self) -> dict:
+        if self.d_optimizer is None:
+            return {}
+        return {"d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+                "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+                "k": self.k, "generator_loss": self.generator_loss,
+                "steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile,
+                "run_eagerly": self.run_eagerly}
+
+    def compile_from_config(self, config: dict) -> None:
+        config = dict(config)
+        for name in ("d_optimizer", "g_optimizer"):
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        self.compile(**config)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    # --- the pieces a conditional GAN or an adversarial autoencoder replaces --------------------------
+    def unpack(self, data):
+        """(real images, condition) from a batch; an unconditional GAN ignores labels."""
+        if isinstance(data, (tuple, list)):
+            data = data[0]
+        return data, None
+
+    def generate(self, z, condition=None, training: bool = True):
+        return self.generator(z, training=training)
+
+    def discriminate(self, x, condition=None, training: bool = True):
+        return self.discriminator(x, training=training)
+
+    def discriminator_losses(self, real_out, fake_out, real, fake, condition):
+        """Per-example loss of D: −log D(x) − log(1 − D(G(z)))."""
+        return losses.discriminator_loss(real_out, fake_out)
+
+    def generator_losses(self, fake_out):
+        """Per-example loss of G: log(1 − D(G(z))) (minimax) or −log D(G(z)) (non-saturating)."""
+        return losses.GENERATOR_LOSSES[self.generator_loss](fake_out)
+
+    def probability(self, out):
+        """What d_real/d_fake report: D = σ(logit)."""
+        return tf.sigmoid(tf.cast(out, tf.float32))
+
+    def after_discriminator_update(self) -> None:
+        """Runs after each D update (WGAN clips the critic's weights here)."""
+
+    def latent_noise(self, local_batch, kind: int, counter):
+        """z ~ N(0, I), this replica's slice of a global draw (see `_noise_slice`)."""
+        return _noise_slice(kind, self.seed, counter, local_batch, [self.latent_dim])
+
+    # --- Algorithm 1 ----------------------------------------------------------------------------------
+    def discriminator_step(self, real, fake, condition=None):
+        """One gradient step of D on a real and a generated minibatch; returns the mean loss."""
+        with tf.GradientTape() as tape:
+            real_out = self.discriminate(real, condition, training=True)
+            fake_out = self.discriminate(fake, condition, training=True)
+            per_example = self.discriminator_losses(real_out, fake_out, real, fake, condition)
+            loss = _average(per_example)
+            scaled = self.d_optimizer.scale_loss(loss)
+        weights = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
+        self.after_discriminator_update()
+        mean = tf.reduce_mean(per_example)  # this replica's mean, unscaled: what the log shows
+        self.trackers["d_loss"].update_state(mean)
+        self.trackers["d_real"].update_state(tf.reduce_mean(self.probability(real_out)))
+        self.trackers["d_fake"].update_state(tf.reduce_mean(self.probability(fake_out)))
+        return mean
+
+    def generator_step(self, make_fake, condition=None):
+        """One gradient step of G (D fixed) on `make_fake()`, computed inside the tape."""
+        with tf.GradientTape() as tape:
+            fake_out = self.discriminate(make_fake(), condition, training=True)
+            per_example = self.generator_losses(fake_out)
+            scaled = self.g_optimizer.scale_loss(_average(per_example))
+        weights = self.generator.trainable_variables
+        if weights:  # a generator held fixed (no trainable weights) takes no step
+            self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
+        mean = tf.reduce_mean(per_example)
+        self.trackers["g_loss"].update_state(mean)
+        return mean
+
+    def train_step(self, data):
+        real, condition = self.unpack(data)
+        # The batch holds k minibatches of m real examples, one per discriminator step: minibatch j is
+        # examples j, j + k, j + 2k, ..., so R replicas (each holding a block of the batch) together use
+        # the same minibatches as one device.
+        reals, conditions = _strided_split(real, self.k), _strided_split(condition, self.k)
+        m = tf.shape(reals[0])[0]
+        for j in range(self.k):  # for k steps: z ~ p_z, x ~ p_data; ascend ∇_θd [log D(x) + log(1 − D(G(z)))]
+            z = self.latent_noise(m, 0, self.d_optimizer.iterations)
+            fake = self.generate(z, conditions[j], training=True)
+            self.discriminator_step(reals[j], tf.stop_gradient(fake), conditions[j])
+        # then once: z ~ p_z; descend ∇_θg log(1 − D(G(z))) (or ascend log D(G(z)))
+        z = self.latent_noise(m, 1, self.g_optimizer.iterations)
+        self.generator_step(lambda: self.generate(z, conditions[-1], training=True), conditions[-1])
+        return {m_.name: m_.result() for m_ in self.metrics}
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class WGAN(GAN):
+    """Arjovsky et al.'s Wasserstein GAN: a critic f (no sigmoid) estimates W(p_data, p_g) ≈ E f(x) −
+    E f(G(z)) when it is 1-Lipschitz, enforced by weight clipping (`clip`) or, for WGAN-GP (Gulrajani et
+    al.), a penalty λ E (‖∇f(x̂)‖ − 1)². `k` (n_critic) critic steps per generator step."""
+
+    METRICS = (*GAN.METRICS, "wasserstein")  # E f(x) − E f(G(z)), the critic's estimate of W
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clip = None
+        self.gradient_penalty = 0.0
+
+    def compile(self, d_optimizer=None, g_optimizer=None, k: int = 5, clip: float | None = 0.01,
+                gradient_penalty: float = 0.0, **kwargs):
+        """Defaults are the WGAN paper's: RMSProp 5e-5 for both, n_critic 5, clip 0.01. For WGAN-GP pass
+        `clip=None, gradient_penalty=10.` (and Adam 1e-4, β = (0, 0.9), as Gulrajani et al. did)."""
+        kwargs.pop("generator_loss", None)
+        if clip is not None and not clip > 0:
+            raise ValueError(f"clip must be positive or None, got {clip}")
+        if gradient_penalty < 0:
+            raise ValueError(f"gradient_penalty must be >= 0, got {gradient_penalty}")
+        super().compile(d_optimizer=d_optimizer or keras.optimizers.RMSprop(5e-5),
+                        g_optimizer=g_optimizer or keras.optimizers.RMSprop(5e-5), k=k, **kwargs)
+        self.clip = None if clip is None else float(clip)
+        self.gradient_penalty = float(gradient_penalty)
+
+    def get_compile_config(self) -> dict:
+        config = super().get_compile_config()
+        config.pop("generator_loss", None)
+        return {**config, "clip": self.clip, "gradient_penalty": self.gradient_penalty} if config else config
+
+    def probability(self, out):
+        return tf.cast(out, tf.float32)  # a critic's score, not a probability: d_real = mean f(x)
+
+    def discriminator_losses(self, real_out, fake_out, real, fake, condition):
+        """f(G(z)) − f(x) [+ λ (‖∇f(x̂)‖ − 1)²] per example."""
+        per_example = losses.wasserstein_critic_loss(real_out, fake_out)
+        self.trackers["wasserstein"].update_state(-tf.reduce_mean(per_example))
+        if self.gradient_penalty:
+            epsilon = _noise_slice(2, self.seed, self.d_optimizer.iterations, tf.shape(real)[0], [],
+                                   uniform=True)
+            critic = lambda x: self.discriminate(x, condition, training=True)  # noqa: E731
+            per_example += self.gradient_penalty * losses.gradient_penalty(critic, real, fake, epsilon)
+        return per_example
+
+    def generator_losses(self, fake_out):
+        return losses.wasserstein_generator_loss(fake_out)
+
+    def after_discriminator_update(self) -> None:
+        if self.clip is not None:  # w ← clip(w, −c, c)
+            for weight in self.discriminator.trainable_variables:
+                weight.assign(tf.clip_by_value(weight, -self.clip, self.clip))
+
+
+# --- networks ----------------------------------------------------------------------------------------
+
+def _to_unit_range(x):
+    """tanh's [−1, 1] to the [0, 1] every image in gen_keras uses."""
+    return layers.Rescaling(0.5, offset=0.5, dtype="float32")(x)
+
+
+def _from_unit_range(image):
+    """[0, 1] images to the [−1, 1] the networks work in."""
+    return layers.Rescaling(2.0, offset=-1.0)(image)
+
+
+def mlp_generator(latent_dim: int = 64, image_shape=IMAGE_SHAPE, units=(256, 512)) -> keras.Model:
+    """Goodfellow et al.'s generator: fully connected ReLU layers, a tanh image (as [0, 1] pixels)."""
+    z = keras.Input((latent_dim,), name="z")
+    x = z
+    for n in units:
+        x = layers.Dense(n, activation="relu")(x)
+    x = layers.Dense(int(np.prod(image_shape)), activation="tanh", dtype="float32")(x)
+    image = layers.Reshape(image_shape, name="image", dtype="float32")(_to_unit_range(x))
+    return keras.Model(z, image, name="generator")
+
+
+def mlp_discriminator(image_shape=IMAGE_SHAPE, units=(512, 256)) -> keras.Model:
+    """Fully connected LeakyReLU layers (the paper's maxout units replaced), one logit: D = σ(logit)."""
+    image = keras.Input(image_shape, name="image")
+    x = layers.Flatten()(_from_unit_range(image))
+    for n in units:
+        x = layers.LeakyReLU(0.2)(layers.Dense(n)(x))
+    logit = layers.Dense(1, name="logit", dtype="float32")(x)
+    return keras.Model(image, logit, name="discriminator")
+
+
+def dcgan_generator(latent_dim: int = 64, filters: int = 128) -> keras.Model:
+    """Radford et al.: project z to 7×7×128, two stride-2 transposed convolutions to 28×28×1, batch norm
+    and ReLU between, tanh at the end (no batch norm on the output). 558,849 parameters at the defaults."""
+    z = keras.Input((latent_dim,), name="z")
+    x = layers.Dense(7 * 7 * filters, use_bias=False)(z)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Reshape((7, 7, filters))(x)
+    x = layers.Conv2DTranspose(filters // 2, 4, strides=2, padding="same", use_bias=False)(x)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", dtype="float32")(x)
+    image = layers.Identity(name="image", dtype="float32")(_to_unit_range(x))
+    return keras.Model(z, image, name="generator")
+
+
+def dcgan_discriminator(image_shape=IMAGE_SHAPE, filters: int = 64, batch_norm: bool = True) -> keras.Model:
+    """Radford et al.: stride-2 convolutions (no pooling), LeakyReLU(0.2), batch norm but not on the input
+    layer, one logit. `batch_norm=False` for a WGAN-GP critic (the penalty is per example)."""
+    image = keras.Input(image_shape, name="image")
+    x = layers.Conv2D(filters, 4, strides=2, padding="same")(_from_unit_range(image))
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Conv2D(filters * 2, 4, strides=2, padding="same", use_bias=not batch_norm)(x)
+    if batch_norm:
+        x = layers.BatchNormalization()(x)
+    x = layers.LeakyReLU(0.2)(x)
+    logit = layers.Dense(1, name="logit", dtype="float32")(layers.Flatten()(x))
+    return keras.Model(image, logit, name="discriminator")

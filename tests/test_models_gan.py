@@ -1,0 +1,234 @@
+"""The GAN models: Algorithm 1's steps, the D* theorem on a 1-D example, saving, resuming, devices, precision."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gen_keras import cli, data, training
+from gen_keras.models import gan as G
+from tests.conftest import run_python
+
+ADAM = {"learning_rate": 2e-4, "beta_1": 0.5}
+
+
+def mlp_gan(k=1, seed=0, **compile_kwargs):
+    model = G.GAN(G.mlp_generator(), G.mlp_discriminator(), seed=seed)
+    model.compile(keras.optimizers.Adam(**ADAM), keras.optimizers.Adam(**ADAM), k=k, **compile_kwargs)
+    return model
+
+
+def weights(model):
+    return [w.numpy().copy() for w in model.weights]
+
+
+def changed(before, model):
+    return [not np.array_equal(a, b.numpy()) for a, b in zip(before, model.weights)]
+
+
+@pytest.fixture(scope="module")
+def images(fashion_train):
+    return fashion_train.as_float()[:384]
+
+
+def test_one_train_step_updates_both_networks_and_d_k_times(images):
+    model = mlp_gan(k=3)
+    g_before, d_before = weights(model.generator), weights(model.discriminator)
+    logs = model.train_step(tf.constant(images[:96]))  # 3 minibatches of 32
+    assert int(model.d_optimizer.iterations) == 3 and int(model.g_optimizer.iterations) == 1
+    assert all(changed(g_before, model.generator)) and all(changed(d_before, model.discriminator))
+    assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert 0 < float(logs["d_real"]) < 1 and 0 < float(logs["d_fake"]) < 1
+    with pytest.raises(tf.errors.InvalidArgumentError, match="k = 3 minibatches"):
+        model.train_step(tf.constant(images[:97]))
+
+
+def test_discriminator_approaches_d_star_with_the_generator_held_fixed():
+    """Goodfellow et al.'s Proposition 1: for a fixed G, D*(x) = p_data(x) / (p_data(x) + p_g(x)).
+    p_data = N(0, 1), p_g = N(1, 1) (G(z) = z + 1, not trainable), so D*(x) = σ(1/2 − x), and the
+    discriminator's loss tends to −V(D*, G) = log 4 − 2 JSD(p_data ‖ p_g) = 1.1635 (numerical integral)."""
+    keras.utils.set_random_seed(0)
+    z = keras.Input((1,), name="z")
+    shift = keras.layers.Dense(1, kernel_initializer="ones", bias_initializer="ones", trainable=False)
+    generator = keras.Model(z, shift(z))
+    x = keras.Input((1,))
+    discriminator = keras.Model(x, keras.layers.Dense(1)(keras.layers.Dense(16, activation="tanh")(x)))
+    model = G.GAN(generator, discriminator, seed=0)
+    model.compile(keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2))
+    grid = np.linspace(-2, 3, 101, dtype=np.float32)[:, None]
+    d_star = 1 / (1 + np.exp(grid[:, 0] - 0.5))
+
+    def error():
+        return np.abs(np.asarray(tf.sigmoid(discriminator(grid)))[:, 0] - d_star)
+
+    assert error().max() > 0.2  # an untrained D is far from D*
+    samples = np.random.default_rng(0).normal(size=(16384, 1)).astype(np.float32)
+    history = model.fit(tf.data.Dataset.from_tensor_slices(samples).batch(512), epochs=10, verbose=0)
+    assert int(model.g_optimizer.iterations) == 0  # G held fixed
+    # measured: max 0.022, mean 0.009 after 320 steps; loss 1.164
+    assert error().max() < 0.05 and error().mean() < 0.02
+    assert history.history["d_loss"][-1] == pytest.approx(1.1635, abs=0.02)
+
+
+def test_keras_file_keeps_both_optimizers_and_the_generator(images, tmp_path):
+    model = mlp_gan(k=2, generator_loss="minimax")
+    model.fit(tf.data.Dataset.from_tensor_slices(images[:256]).batch(64), epochs=1, verbose=0)
+    assert int(model.d_optimizer.iterations) == 8 and int(model.g_optimizer.iterations) == 4  # 4 batches, k = 2
+    model.save(tmp_path / "gan.keras")
+    loaded = keras.saving.load_model(tmp_path / "gan.keras")  # safe mode, no custom_objects
+    assert type(loaded) is G.GAN and (loaded.k, loaded.generator_loss) == (2, "minimax")
+    for name in ("d_optimizer", "g_optimizer"):
+        mine, theirs = getattr(model, name), getattr(loaded, name)
+        assert type(theirs) is keras.optimizers.Adam and theirs.get_config() == mine.get_config()
+        assert [v.path for v in theirs.variables] == [v.path for v in mine.variables]
+        for a, b in zip(mine.variables, theirs.variables):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert int(loaded.d_optimizer.iterations) == 8 and int(loaded.g_optimizer.iterations) == 4
+    z = np.random.default_rng(1).normal(size=(5, model.latent_dim)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.generator(z), model.generator(z))
+    np.testing.assert_array_equal(loaded(z), model.generator(z))
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.at = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            raise Interrupt()
+
+
+def test_resume_restores_both_optimizers(fashion_train, tmp_path):
+    """Interrupted after 1 of 2 epochs and resumed, the run ends exactly where an uninterrupted one does:
+    both Adam states (moments, step counts) and the noise stream come back from the backup."""
+    train = data.ImageArrays(fashion_train.images[:256], fashion_train.labels[:256], "fashion_mnist")
+
+    def run(out, callbacks=None):
+        args = cli.parse_args(cli.recipe_parser("t", epochs=2), ["--out", str(out), "--seed", "2",
+                                                                 "--batch-size", "64"], "t")
+        setup = training.setup(args)
+        with setup.strategy.scope():
+            model = mlp_gan(k=2, seed=2)
+        history = training.fit(model, train, None, setup, 2, targets=None, monitor=None, callbacks=callbacks,
+                               verbose=0)
+        return model, history
+
+    whole, whole_history = run(tmp_path / "whole")
+    with pytest.raises(Interrupt):
+        run(tmp_path / "cut", [InterruptAt(1)])
+    resumed, history = run(tmp_path / "cut")
+    assert history["g_loss"] == pytest.approx(whole_history["g_loss"]) and len(history["g_loss"]) == 2
+    assert int(resumed.d_optimizer.iterations) == 2 * 4 * 2  # 2 epochs × 4 steps × k
+    for name in ("d_optimizer", "g_optimizer"):
+        for a, b in zip(getattr(whole, name).variables, getattr(resumed, name).variables):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(whole.weights, resumed.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_nan_stops_a_gan_naming_the_loss(fashion_train, tmp_path):
+    train = data.ImageArrays(fashion_train.images[:256], fashion_train.labels[:256], "fashion_mnist")
+    args = cli.parse_args(cli.recipe_parser("t", epochs=1), ["--out", str(tmp_path), "--batch-size", "64"], "t")
+    setup = training.setup(args)
+    model = G.GAN(G.mlp_generator(), G.mlp_discriminator())
+    model.compile(keras.optimizers.SGD(1e12), keras.optimizers.SGD(1e12))  # must blow up
+    with pytest.raises(training.TrainingDiverged, match=r"training [dg]_loss became (nan|inf) in epoch 1, step \d"):
+        training.fit(model, train, None, setup, 3, targets=None, monitor=None, verbose=0)
+
+
+MIRRORED = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from gen_keras import cli, data, training
+from gen_keras.models import gan as G
+
+results = {}
+for strategy in ("default", "mirrored"):
+    args = cli.parse_args(cli.recipe_parser("t", epochs=2), ["--strategy", strategy, "--batch-size", "64",
+                          "--seed", "1", "--out", sys.argv[1] + "/" + strategy], "t")
+    run = training.setup(args)
+    with run.strategy.scope():
+        model = G.GAN(G.mlp_generator(), G.mlp_discriminator(), seed=1)
+        model.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5), k=2,
+                      **run.compile_options())
+    history = training.fit(model, data.load_images(limit=256), None, run, 2, targets=None, monitor=None,
+                           verbose=0)
+    results[strategy] = {"replicas": run.strategy.num_replicas_in_sync, **history}
+print(json.dumps(results))
+"""
+
+
+def test_mirrored_over_two_cpus_logs_what_one_device_logs(tmp_path):
+    """Losses are scaled by the global batch and logged unscaled; noise and minibatches are the same."""
+    result = run_python(["-c", MIRRORED, str(tmp_path)], timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads(result.stdout.strip().splitlines()[-1])
+    assert runs["default"]["replicas"] == 1 and runs["mirrored"]["replicas"] == 2
+    for key in ("d_loss", "g_loss", "d_real", "d_fake"):  # measured: equal to 2e-7
+        np.testing.assert_allclose(runs["mirrored"][key], runs["default"][key], rtol=1e-5)
+
+
+@pytest.mark.parametrize("policy, optimizer", [("mixed_bfloat16", "Adam"), ("mixed_float16", "LossScaleOptimizer")])
+def test_mixed_precision_trains_with_float32_weights_and_outputs(policy, optimizer, images, tmp_path):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = G.GAN(G.dcgan_generator(), G.dcgan_discriminator())
+        model.compile(keras.optimizers.Adam(**ADAM), keras.optimizers.Adam(**ADAM))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert type(model.d_optimizer).__name__ == optimizer and type(model.g_optimizer).__name__ == optimizer
+    assert model.generator.layers[1].compute_dtype == policy.split("_")[1]
+    assert all(w.dtype == "float32" for w in model.weights)
+    before = weights(model)
+    logs = model.train_step(tf.constant(images[:32]))
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert sum(changed(before, model)) > len(before) // 2
+    out = model.generator(np.zeros((2, 64), np.float32), training=False)
+    assert out.dtype == "float32" and out.shape == (2, 28, 28, 1)
+    model.save(tmp_path / "mixed.keras")
+    assert type(keras.saving.load_model(tmp_path / "mixed.keras").g_optimizer).__name__ == optimizer
+
+
+def test_wgan_clips_the_critic_and_gradient_penalty_trains(images, tmp_path):
+    clipped = G.WGAN(G.mlp_generator(), G.mlp_discriminator())
+    clipped.compile(k=2, clip=0.01)  # RMSProp 5e-5, as in the paper
+    assert type(clipped.d_optimizer) is keras.optimizers.RMSprop
+    logs = clipped.train_step(tf.constant(images[:64]))
+    assert int(clipped.d_optimizer.iterations) == 2 and int(clipped.g_optimizer.iterations) == 1
+    assert max(float(tf.reduce_max(tf.abs(w))) for w in clipped.discriminator.trainable_weights) <= 0.01
+    assert float(logs["wasserstein"]) == pytest.approx(float(logs["d_real"]) - float(logs["d_fake"]), abs=1e-3)
+
+    gp = G.WGAN(G.dcgan_generator(), G.dcgan_discriminator(batch_norm=False))
+    gp.compile(keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9), keras.optimizers.Adam(1e-4, 0.0, 0.9),
+               k=2, clip=None, gradient_penalty=10.0)
+    logs = gp.train_step(tf.constant(images[:64]))
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert float(logs["d_loss"]) > -float(logs["wasserstein"])  # the penalty is added, and positive
+    gp.save(tmp_path / "wgan.keras")
+    loaded = keras.saving.load_model(tmp_path / "wgan.keras")
+    assert (loaded.k, loaded.clip, loaded.gradient_penalty) == (2, None, 10.0)
+
+
+def test_builders():
+    generator, discriminator = G.dcgan_generator(), G.dcgan_discriminator()
+    assert generator.count_params() == 558_849  # the issue's plain DCGAN: a 0.56 M-parameter generator
+    kinds = [type(l).__name__ for l in discriminator.layers]
+    assert kinds.index("BatchNormalization") > kinds.index("Conv2D") + 1  # none on the input layer
+    assert generator.layers[-3].activation.__name__ == "tanh"  # then the Rescaling to [0, 1]; no batch norm
+    assert [type(l).__name__ for l in generator.layers[-4:]] == ["ReLU", "Conv2DTranspose", "Rescaling", "Identity"]
+    z = np.random.default_rng(0).normal(size=(8, 64)).astype(np.float32) * 100  # saturate the tanh
+    for gen in (generator, G.mlp_generator()):
+        out = np.asarray(gen(z, training=False))
+        assert out.shape == (8, 28, 28, 1) and out.min() >= 0.0 and out.max() <= 1.0
+    assert discriminator(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 1)
