@@ -15,3 +15,7 @@ class ExportError(GenKerasError):
 
 class TrainingDiverged(GenKerasError):
     """The loss became NaN or infinite."""
+
+
+class ServingError(GenKerasError):
+    """A TF Serving request failed: no server there, no such model or version, or a rejected input."""

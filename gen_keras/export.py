@@ -93,21 +93,25 @@ def write_warmup_requests(version_dir: str | os.PathLike, model_name: str, specs
 
 def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recipe: str, part: str, *,
                        inputs: Mapping[str, Sequence[int | None] | tf.TensorSpec],
-                       outputs: str | Sequence[str], save_keras: bool = True) -> Path:
+                       outputs: str | Sequence[str], save_keras: bool = True,
+                       training_endpoint: bool = False) -> Path:
     """Writes `model` as the next version of `<export_root>/<recipe>/<part>/` and returns its folder.
 
     `inputs` maps each signature input name to its shape without the batch axis (float32) or to a
     `tf.TensorSpec`; they are passed to the model positionally, in order. `outputs` names the model's
     output(s), in order. Outputs are cast to float32 (mixed-precision models included), and the model
     runs in inference mode. Example: a decoder, `inputs={"code": (49,)}, outputs="image"`.
+    `training_endpoint=True` adds `serve_training`, the same call in training mode (batch norm uses the
+    batch's statistics and updates its moving averages), for fine-tuning through
+    `keras.layers.TFSMLayer(..., call_training_endpoint="serve_training")`; not for serving.
     """
     output_names = [outputs] if isinstance(outputs, str) else list(outputs)
     specs = _specs(inputs)
     if not model.built:
         raise ExportError(f"the {part} model is not built; call it on a batch before exporting")
 
-    def serve(*args):
-        result = model(args[0] if len(args) == 1 else list(args), training=False)
+    def serve(*args, training=False):
+        result = model(args[0] if len(args) == 1 else list(args), training=training)
         result = result if isinstance(result, (list, tuple)) else [result]
         if len(result) != len(output_names):
             raise ExportError(f"{part} returns {len(result)} outputs but {len(output_names)} names were given")
@@ -125,6 +129,8 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint("serving_default", serve, input_signature=specs)
+        if training_endpoint:
+            archive.add_endpoint("serve_training", lambda *args: serve(*args, training=True), input_signature=specs)
         archive.write_out(str(tmp), verbose=False)
         write_warmup_requests(tmp, served_name(recipe, part), specs)
         if save_keras:
@@ -151,7 +157,8 @@ def write_models_config(export_root: str | os.PathLike, mount_point: str = "/mod
     entries = []
     for part_dir in sorted(p for p in root.glob("*/*") if p.is_dir() and versions(p)):
         recipe, part = part_dir.parent.name, part_dir.name
-        entries.append(f'  config {{\n    name: "{served_name(recipe, part)}"\n    base_path: "{mount_point}/{recipe}/{part}"\n'
+        entries.append(f'  config {{\n    name: "{served_name(recipe, part)}"\n'
+                       f'    base_path: "{mount_point}/{recipe}/{part}"\n'
                        f'    model_platform: "tensorflow"\n  }}\n')
     path = root / "models.config"
     tmp = root / ".models.config.tmp"
