@@ -63,6 +63,7 @@ def main():
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--cosine", action="store_true")
+    p.add_argument("--epochs", type=int, default=0, help="plan this many epochs instead of timing a probe")
     a = p.parse_args()
     train, _ = data.hold_out(data.load_images("fashion_mnist", "train"))
     test = data.load_images("fashion_mnist", "test")
@@ -79,7 +80,7 @@ def main():
         for _ in range(40):
             probe.train_on_batch(next(batches))
         rate = 40 * a.batch_size / (time.perf_counter() - start)
-        epochs = max(1, math.floor(a.seconds * rate / (steps * a.batch_size)))
+        epochs = a.epochs or max(1, math.floor(a.seconds * rate / (steps * a.batch_size)))
 
         keras.utils.set_random_seed(0)
         vae = build(name)

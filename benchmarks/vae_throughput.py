@@ -3,7 +3,8 @@
 Variants, each in its own process, taking turns round after round (so background load hits all alike):
   keras.io network, plain     the example's network and custom train_step, model.fit on numpy (134,165 params)
   keras.io network, gen_keras the same network as a gen_keras VAE (TFP sampling layer) through the trainer
-  recipe network, gen_keras   `recipes/vae.py`'s default network through the trainer
+  recipe network, gen_keras   `recipes/vae.py`'s default network (dense decoder) through the trainer
+  recipe conv decoder         `recipes/vae.py --decoder conv` through the trainer
 Reports median steady images/s and ms per step of `--batch-size` images.
 
     python benchmarks/vae_throughput.py --limit 12800 --epochs 2 --rounds 2
@@ -76,7 +77,7 @@ def measure(variant: str, a) -> None:
                 vae = VAE(vae_encoder(2, units=16), vae_decoder(2, units=0), seed=0)
                 vae.build((None, 28, 28, 1))
             else:
-                vae = build_vae(2, seed=0)
+                vae = build_vae(2, seed=0, decoder="conv" if variant == "conv" else "dense")
             vae.compile(optimizer=keras.optimizers.Adam(1e-3), **run.compile_options())
         training.fit(vae, arrays, None, run, a.epochs, targets=None, callbacks=[timer], verbose=0)
     print(timings_json(timer, a.batch_size))
@@ -93,7 +94,7 @@ def main():
     if a.variant:
         return measure(a.variant, a)
     variants = {"keras.io network, plain": "plain", "keras.io network, gen_keras": "kerasio",
-                "recipe network, gen_keras": "recipe"}
+                "recipe network, gen_keras": "recipe", "recipe conv decoder, gen_keras": "conv"}
     print(f"{machine()}; {a.limit or 60000} images, batch {a.batch_size}, {a.epochs} epochs x {a.rounds} rounds")
     compare(__file__, variants, ["--epochs", str(a.epochs), "--batch-size", str(a.batch_size),
                                  *(["--limit", str(a.limit)] if a.limit else [])], a.rounds)

@@ -106,3 +106,20 @@ def max_class_share(histogram: np.ndarray) -> float:
     """The largest class's share of the samples (1 / K when uniform, 1 under total mode collapse)."""
     counts = np.asarray(histogram, np.float64)
     return float(counts.max() / counts.sum())
+
+
+def importance_weighted_estimates(log_weights, images: np.ndarray, num_samples: int = 100,
+                                  batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image (ELBO estimate, IWAE estimate of log p(x)) in nats (Burda et al.).
+
+    `log_weights(x, K)` returns log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x) for K draws
+    z_k ~ q(z|x), shape (K, batch). ELBO ≈ mean_k log w_k; IWAE_K = log (1/K) Σ_k w_k ≤ log p(x), rising with K.
+    """
+    batch_size = batch_size or max(1, 10_000 // num_samples)
+    elbo, iwae = [], []
+    for i in range(0, len(images), batch_size):
+        lw = np.asarray(log_weights(images[i:i + batch_size], num_samples), np.float64)
+        elbo.append(lw.mean(axis=0))
+        peak = lw.max(axis=0)  # log-mean-exp without overflow
+        iwae.append(peak + np.log(np.exp(lw - peak).mean(axis=0)))
+    return np.concatenate(elbo), np.concatenate(iwae)

@@ -93,3 +93,22 @@ def test_class_histogram_entropy_and_largest_share():
     assert np.isclose(metrics.class_entropy(two / two.sum()), metrics.class_entropy(two))  # shares work too
     with pytest.raises(ValueError, match=r"\[0, 10\)"):
         metrics.class_histogram([0, 10], 10)
+
+
+def test_importance_weighted_estimates_are_log_mean_exp_and_mean():
+    from gen_keras.metrics import importance_weighted_estimates
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(loc=-300.0, scale=3.0, size=(50, 7))  # K = 50 log weights for 7 images
+
+    def log_weights(x, k):
+        assert k == 50
+        return table[:, x[:, 0].astype(int)]
+
+    images = np.arange(7, dtype=np.float32)[:, None]
+    elbo, iwae = importance_weighted_estimates(log_weights, images, 50, batch_size=3)
+    np.testing.assert_allclose(elbo, table.mean(axis=0))
+    np.testing.assert_allclose(iwae, np.log(np.exp(table + 300.0).mean(axis=0)) - 300.0)  # no underflow
+    assert np.all(iwae >= elbo)  # Jensen
+    flat = importance_weighted_estimates(lambda x, k: np.full((k, len(x)), -5.0), images, 10)
+    np.testing.assert_allclose(flat[0], flat[1])  # equal weights: the bound is the ELBO
