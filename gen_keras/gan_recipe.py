@@ -1,0 +1,182 @@
+"""What every GAN recipe does around its model: flags, data, the per-epoch sample watchers, the final
+evaluation (FID and class histogram on the feature classifier), figures and exports.
+
+A recipe builds and compiles its GAN (the lecture's part) and hands it to these, in this order:
+`add_flags` → `load_data` → `Judge` → `training.fit(..., callbacks=judge.callbacks(...))` →
+`judge.report` → `figures` → `export`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from gen_keras import cli
+
+FID_SAMPLES = 10_000  # the issue's: 10,000 generated against the 10,000 test images
+QUICK_FID_SAMPLES = 2_000
+GRID_SAMPLES = 100  # a 10 × 10 grid of the same z every epoch
+QUICK_CLASSIFIER = {"limit": 2048, "epochs": 1}  # trained in seconds, used only when the real one is not cached
+
+
+def add_flags(parser: argparse.ArgumentParser, *, learning_rate: float, latent_dim: int) -> argparse._ArgumentGroup:
+    """The flags every GAN recipe takes; returns the group for the recipe's own."""
+    g = parser.add_argument_group("GAN")
+    g.add_argument("--latent-dim", type=cli.positive_int, default=latent_dim, help="size of z ~ N(0, I)")
+    g.add_argument("--learning-rate", type=cli.positive_float, default=learning_rate,
+                   help="both networks' step at batch 128 (scaled by sqrt(batch/128) for larger batches)")
+    g.add_argument("--fid-samples", type=cli.positive_int, default=None,
+                   help=f"generated images the FID compares with as many test images "
+                        f"(default {FID_SAMPLES:,}; {QUICK_FID_SAMPLES:,} with --quick)")
+    g.add_argument("--fid-every", type=_non_negative_int, default=None,
+                   help="measure the FID every N epochs during training, 0: only after training "
+                        "(default 1; 0 with --quick)")
+    return g
+
+
+def _non_negative_int(text: str) -> int:
+    """argparse type: a whole number ≥ 0."""
+    if text.strip() == "0":
+        return 0
+    try:
+        return cli.positive_int(text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(str(e).replace("at least 1", "0 or more")) from None
+
+
+def finish_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Fills the defaults that depend on --quick."""
+    if args.fid_samples is None:
+        args.fid_samples = QUICK_FID_SAMPLES if args.quick else FID_SAMPLES
+    if args.fid_every is None:
+        args.fid_every = 0 if args.quick else 1
+    return args
+
+
+def load_data(args):
+    """(train, test) splits as `ImageArrays`; the GANs and the classifier take 28×28 grey images."""
+    from gen_keras import data
+
+    train = data.load_images(args.dataset, "train", args.limit)
+    test = data.load_images(args.dataset, "test", args.limit)
+    if train.images.shape[1:] != (28, 28, 1):
+        raise data.DataError(f"these GANs make 28x28 grey images; {train.name} has {train.images.shape[1:]}. "
+                             "Use --dataset fashion_mnist or mnist.")
+    return train, test
+
+
+def feature_classifier(args) -> tuple:
+    """The fixed feature classifier (trained once and cached) and a note on which one it is. A --quick run
+    uses a quickly trained one when the real one is not cached yet: its FIDs do not compare with others."""
+    from gen_keras import classifier as clf
+
+    if args.quick and not clf.classifier_cache_path(args.dataset).exists():
+        return (clf.load_or_train_classifier(args.dataset, **QUICK_CLASSIFIER),
+                f"quick ({QUICK_CLASSIFIER['limit']} images, {QUICK_CLASSIFIER['epochs']} epoch): "
+                "FIDs not comparable")
+    print("loading the feature classifier (trained and cached on first use)")
+    return clf.load_or_train_classifier(args.dataset), "standard (3 epochs on the training set)"
+
+
+def fixed_latents(args) -> np.ndarray:
+    """`--fid-samples` draws of z ~ N(0, I) from `--seed`: the same generator inputs every epoch."""
+    rng = np.random.default_rng(args.seed)
+    return rng.normal(size=(args.fid_samples, args.latent_dim)).astype(np.float32)
+
+
+class Judge:
+    """Fixed generator inputs and the classifier's view of the test set, shared by the per-epoch
+    callbacks and the final evaluation. `generate(latents)` runs the generator in inference mode;
+    `latents` (default `fixed_latents(args)`) are what the FID samples; `grid` the sample grid's inputs
+    (default the first 100 latents), `columns` a row."""
+
+    def __init__(self, args, test, generate: Callable, latents=None, *, grid=None, columns: int = 10):
+        from gen_keras import callbacks
+        from gen_keras.classifier import extract_features
+
+        self.args, self.generate = args, generate
+        self.latents = fixed_latents(args) if latents is None else latents
+        self.grid = grid if grid is not None else _head(self.latents, GRID_SAMPLES)
+        self.columns = columns
+        self.classifier, self.classifier_note = feature_classifier(args)
+        n = callbacks.num_latents(self.latents)
+        if len(test) < n:
+            raise SystemExit(f"error: --fid-samples {n} is more than the {len(test)} test images; lower it")
+        self.test_features = extract_features(self.classifier, test.as_float()[:n])
+
+    def callbacks(self, out: Path, title: str = "") -> list:
+        """A sample grid (same z) per epoch in `out/samples/`; class entropy, largest class share and the
+        FID (every `--fid-every` epochs) in each epoch's logs, so in history.csv."""
+        from gen_keras import callbacks
+
+        return [
+            callbacks.SampleQuality(self.generate, self.classifier, self.latents, fid_every=self.args.fid_every,
+                                    reference_features=self.test_features,
+                                    num_samples=min(1000, callbacks.num_latents(self.latents))),
+            callbacks.SampleGrid(self.generate, Path(out) / "samples" / "epoch_{epoch:03d}.png", self.grid,
+                                 columns=self.columns, title=title),
+        ]
+
+    def evaluate(self) -> dict:
+        """FID against as many test images, the real train-vs-test FID floor at that size, and the class
+        histogram of the generated samples (mode collapse: low entropy, one class holding many)."""
+        from gen_keras import callbacks, metrics
+        from gen_keras.classifier import extract_features, predict_classes
+
+        images = callbacks.generate(self.generate, self.latents)
+        histogram = metrics.class_histogram(predict_classes(self.classifier, images), 10)
+        return {
+            "fid": metrics.frechet_distance(extract_features(self.classifier, images), self.test_features),
+            "fid_real_floor": metrics.real_fid_floor(self.classifier, self.args.dataset, len(images)),
+            "fid_samples": len(images),
+            "sample_entropy": metrics.class_entropy(histogram),
+            "max_class_share": metrics.max_class_share(histogram),
+            "class_histogram": histogram.tolist(),
+        }
+
+    def report(self, out: Path, history: dict, **facts) -> dict:
+        """`facts`, the last epoch's logs and `evaluate()`, written to `out/metrics.json` and summed up."""
+        results = {**facts, "epochs": len(history.get("g_loss", [])), "classifier": self.classifier_note,
+                   **{f"last_epoch_{key}": values[-1] for key, values in history.items()},
+                   **self.evaluate()}
+        (Path(out) / "metrics.json").write_text(json.dumps(results, indent=2))
+        print(f"FID {results['fid']:.2f} (real train vs test: {results['fid_real_floor']:.2f}) on "
+              f"{results['fid_samples']} samples; class entropy {results['sample_entropy']:.2f} nats "
+              f"(uniform: 2.30), largest class {results['max_class_share']:.0%}"
+              + (f"; {facts['train_seconds']:.0f} s of training" if "train_seconds" in facts else ""))
+        return results
+
+
+def _head(latents, n: int):
+    return type(latents)(part[:n] for part in latents) if isinstance(latents, (tuple, list)) else latents[:n]
+
+
+def figures(history: dict, judge: Judge, out: Path, title: str, *, critic: bool = False) -> None:
+    """`samples.png` (the final generator on the grid's z), `gan_curves.png` (losses, mean D outputs)."""
+    from gen_keras import callbacks, plots
+
+    plots.image_grid(callbacks.generate(judge.generate, judge.grid), Path(out) / "samples.png", judge.columns,
+                     title)
+    plots.gan_curves(history, Path(out) / "gan_curves.png", title,
+                     scores=("d_real", "d_fake", "wasserstein") if critic else ("d_real", "d_fake"),
+                     equilibrium=None if critic else 0.5)
+
+
+def export(gan, export_dir: str, recipe: str, *, label: bool = False) -> dict[str, Path]:
+    """The generator (`z` [, `label`] → `image` in [0, 1]) and the discriminator (`image` → `logit`; a
+    critic's score for a WGAN) for TF Serving, with `.keras` files beside them."""
+    import tensorflow as tf
+
+    from gen_keras import export as export_lib
+
+    g_inputs = {"z": (gan.latent_dim,)}
+    d_inputs = {"image": tuple(gan.discriminator.inputs[0].shape[1:])}
+    if label:
+        g_inputs["label"] = d_inputs["label"] = tf.TensorSpec([None], tf.int32)
+    return {part: export_lib.export_for_serving(model, export_dir, recipe, part, inputs=inputs, outputs=output)
+            for part, model, inputs, output in (("generator", gan.generator, g_inputs, "image"),
+                                                ("discriminator", gan.discriminator, d_inputs, "logit"))}

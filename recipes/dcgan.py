@@ -1,0 +1,81 @@
+"""DCGAN (Radford et al., 2016): the GAN game played by convolutional networks.
+
+The lecture: the same game as the original GAN,
+    min_G max_D E_x [log D(x)] + E_z [log(1 − D(G(z)))],  G trained on the non-saturating −log D(G(z)),
+with the architecture rules that made it stable: strided convolutions instead of pooling (transposed in
+G), batch norm in both networks but not on G's output or D's input layer, ReLU in G with tanh at the
+output, LeakyReLU(0.2) in D, images scaled to [−1, 1], Adam with learning rate 2e-4 and β1 = 0.5.
+
+    python recipes/dcgan.py --quick      # a try-out in under a minute
+    python recipes/dcgan.py              # batch 128, the defaults below
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from gen_keras import cli, gan_recipe  # noqa: E402
+
+RECIPE = "dcgan"
+DEFAULT_EPOCHS = 11
+
+
+def parse(argv=None):
+    parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS)
+    gan_recipe.add_flags(parser, learning_rate=2e-4, latent_dim=64)
+    return gan_recipe.finish_args(cli.parse_args(parser, argv, RECIPE))
+
+
+def main(argv=None):
+    args = parse(argv)
+    import keras
+    import numpy as np
+
+    from gen_keras import training
+    from gen_keras.models.gan import GAN, dcgan_discriminator, dcgan_generator
+
+    run = training.setup(args)
+    train, test = gan_recipe.load_data(args)
+    print(f"{train.name}: {len(train)} training images (from {train.source}); batch {run.batch_size}")
+
+    # G: z → Dense 7·7·128 → BN, ReLU → ConvT(64, 4, /2) → BN, ReLU → ConvT(1, 4, /2) → tanh (28×28).
+    # D: Conv(64, 4, /2) → LeakyReLU → Conv(128, 4, /2) → BN → LeakyReLU → Dense(1): the logit of "real".
+    def adam():
+        return keras.optimizers.Adam(args.learning_rate * run.learning_rate_scale, beta_1=0.5)
+
+    with run.strategy.scope():
+        gan = GAN(dcgan_generator(args.latent_dim), dcgan_discriminator(), seed=args.seed)
+        gan.compile(d_optimizer=adam(), g_optimizer=adam(), generator_loss="non_saturating",
+                    **run.compile_options())
+    gan.summary(expand_nested=True)
+
+    judge = gan_recipe.Judge(args, test, lambda z: gan.generator(z, training=False))
+    start = time.perf_counter()
+    history = training.fit(gan, train, None, run, args.epochs, targets=None, monitor=None,
+                           callbacks=judge.callbacks(run.out, "DCGAN"))
+    train_seconds = round(time.perf_counter() - start, 1)
+
+    # Served and scored in inference mode: G's batch norm then uses moving averages (momentum 0.99) of
+    # statistics of past weights; set them to the current generator's average over fresh z instead.
+    z = np.random.default_rng(args.seed + 1).normal(size=(10_000, args.latent_dim)).astype(np.float32)
+    recalibrated = training.recalibrate_batch_norm(gan.generator, z)
+    results = judge.report(run.out, history, model="dcgan", dataset=train.name, batch_size=run.batch_size,
+                           train_images=len(train), train_seconds=train_seconds,
+                           generator_parameters=gan.generator.count_params(),
+                           batch_norm_layers_recalibrated=recalibrated)
+
+    gan_recipe.figures(history, judge, run.out, "DCGAN")
+    print(f"figures, metrics.json and logs in {run.out}/")
+    if not args.no_export:
+        for part, path in gan_recipe.export(gan, args.export_dir, RECIPE).items():
+            print(f"exported {part}: {path}")
+    return results
+
+
+if __name__ == "__main__":
+    cli.run(main)

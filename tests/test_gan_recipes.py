@@ -1,0 +1,100 @@
+"""The GAN recipes end to end on small data, their outputs, and the generator as TF Serving runs it."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_python
+
+PNG = b"\x89PNG\r\n\x1a\n"
+SMALL = ["--quick", "--limit", "512", "--batch-size", "64", "--fid-samples", "256"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One classifier cache for both runs: the quick classifier is trained once, by the first."""
+    return {"GEN_KERAS_CACHE": str(tmp_path_factory.mktemp("classifier_cache"))}
+
+
+def run_recipe(recipe, tmp, cache, *flags):
+    result = run_python([f"recipes/{recipe}.py", *SMALL, *flags, "--out", str(tmp / "out"),
+                         "--export-dir", str(tmp / "sm")], timeout=300, env=cache)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp, result
+
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory, cache):
+    return run_recipe("gan", tmp_path_factory.mktemp("gan"), cache, "--k", "2", "--generator-loss", "minimax")
+
+
+@pytest.fixture(scope="module")
+def dcgan_run(tmp_path_factory, cache, gan_run):  # after gan_run: it finds the classifier cached
+    return run_recipe("dcgan", tmp_path_factory.mktemp("dcgan"), cache)
+
+
+def check_outputs(tmp, recipe, figures):
+    out = tmp / "out"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and metrics["fid_samples"] == 256 and sum(metrics["class_histogram"]) == 256
+    assert metrics["fid"] > metrics["fid_real_floor"] >= 0 and 0 <= metrics["sample_entropy"] <= np.log(10)
+    assert np.isfinite(metrics["last_epoch_d_loss"]) and np.isfinite(metrics["last_epoch_g_loss"])
+    assert metrics["classifier"].startswith("quick")  # no standard classifier in a fresh cache
+    for figure in ("samples.png", "gan_curves.png", "samples/epoch_001.png", *figures):
+        assert (out / figure).read_bytes()[:8] == PNG, figure
+    with open(out / "history.csv") as f:
+        row = next(csv.DictReader(f))
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "sample_entropy", "max_class_share"} <= set(row)
+    for part in ("generator", "discriminator"):
+        version = tmp / "sm" / recipe / part / "1"
+        assert (version / "saved_model.pb").exists() and (version / f"{part}.keras").exists()
+    return metrics
+
+
+def test_gan_quick_run(gan_run):
+    tmp, result = gan_run
+    metrics = check_outputs(tmp, "gan", ["generator_losses.png"])
+    assert (metrics["k"], metrics["generator_loss"], metrics["batch_size"]) == (2, "minimax", 64)
+    assert "FID" in result.stdout and "k = 2" in result.stdout
+
+
+def test_dcgan_quick_run_and_its_served_generator(dcgan_run):
+    """The exported generator, run by TF Serving's C++ loader, gives what its .keras file gives in Keras."""
+    tmp, _ = dcgan_run
+    metrics = check_outputs(tmp, "dcgan", [])
+    assert metrics["generator_parameters"] == 558_849 and metrics["batch_norm_layers_recalibrated"] == 2
+    version = tmp / "sm" / "dcgan" / "generator" / "1"
+    z = np.random.default_rng(0).normal(size=(6, 64)).astype(np.float32)
+    np.save(tmp / "z.npy", z)
+    script = ("import sys, numpy as np\n"
+              "from gen_keras.capi import SavedModelSession\n"
+              "with SavedModelSession(sys.argv[1]) as s:\n"
+              "    np.save(sys.argv[3], s.run({'z': np.load(sys.argv[2])})['image'])\n"
+              "assert 'tensorflow' not in sys.modules\n")
+    result = run_python(["-c", script, str(version), str(tmp / "z.npy"), str(tmp / "served.npy")], timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    import keras
+
+    generator = keras.saving.load_model(version / "generator.keras")  # safe mode
+    want = np.asarray(generator(z, training=False))
+    served = np.load(tmp / "served.npy")
+    assert served.shape == (6, 28, 28, 1) and np.max(np.abs(served - want)) <= 1e-5
+    assert 0.0 <= served.min() and served.max() <= 1.0 and served.std() > 0.01  # images, not a constant
+    from gen_keras.capi import SavedModelSession
+
+    with SavedModelSession(tmp / "sm" / "dcgan" / "discriminator" / "1") as session:
+        logit = session.run({"image": served})["logit"]
+    assert logit.shape == (6, 1) and np.all(np.isfinite(logit))
+
+
+@pytest.mark.parametrize("recipe, flags, message", [
+    ("gan", ["--k", "0"], "--k: must be at least 1"),
+    ("gan", ["--generator-loss", "wasserstein"], "invalid choice: 'wasserstein'"),
+    ("dcgan", ["--fid-every", "-1"], "--fid-every: must be 0 or more"),
+    ("dcgan", ["--learning-rate", "0"], "--learning-rate: must be positive"),
+])
+def test_bad_flags_exit_2_with_a_reason(recipe, flags, message):
+    result = run_python([f"recipes/{recipe}.py", *flags], timeout=60)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
