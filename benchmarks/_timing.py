@@ -82,3 +82,16 @@ def compare(script: str, variants: dict[str, str], extra_args: list[str], rounds
 
 def timings_json(timer: StepTimer, images_per_step: int) -> str:
     return json.dumps({"steps": timer.steps, "epochs": timer.epochs, "images_per_step": images_per_step})
+
+
+def throughput_parser(doc: str):
+    """The flags every throughput benchmark takes; `--variant` is how `compare` runs one variant."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--epochs", type=int, default=2, help="epochs per run (the first is warm-up for overhead)")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--variant", help=argparse.SUPPRESS)
+    return p

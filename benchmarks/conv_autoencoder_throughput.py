@@ -12,7 +12,6 @@ divided by the sum of its step times (1.0 = no idling between steps or at the ep
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import keras  # noqa: E402
 
 from gen_keras import cli, data, training  # noqa: E402
 from gen_keras.models.autoencoders import conv_autoencoder  # noqa: E402
-from _timing import StepTimer, compare, machine, timings_json  # noqa: E402
+from _timing import StepTimer, compare, machine, throughput_parser, timings_json  # noqa: E402
 
 
 def run_plain(x, batch_size, epochs, seed, variant="lecture"):
@@ -61,16 +60,11 @@ def measure(variant, a):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=2, help="epochs per run (the first is warm-up for overhead)")
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--limit", type=int, default=None)
+    p = throughput_parser(__doc__)
     p.add_argument("--steps-per-execution", type=int, nargs="*", default=[1],
                    help="trainer variants to time, one per value")
     p.add_argument("--jit", action="store_true", help="also time the trainer with XLA")
     p.add_argument("--model", choices=("lecture", "improved"), default="lecture")
-    p.add_argument("--variant", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.variant:
         return measure(a.variant, a)

@@ -12,7 +12,6 @@ Reports median steady images/s and ms per step of `--batch-size` images.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from keras import ops  # noqa: E402
 
 from gen_keras import cli, data, training  # noqa: E402
 from gen_keras.models.vae import VAE, build_vae, vae_decoder, vae_encoder  # noqa: E402
-from _timing import StepTimer, compare, machine, timings_json  # noqa: E402
+from _timing import StepTimer, compare, machine, throughput_parser, timings_json  # noqa: E402
 
 
 class KerasIoVAE(keras.Model):
@@ -84,12 +83,7 @@ def measure(variant: str, a) -> None:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=2, help="epochs per run (the first is warm-up for overhead)")
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--variant", help=argparse.SUPPRESS)
+    p = throughput_parser(__doc__)
     a = p.parse_args()
     if a.variant:
         return measure(a.variant, a)

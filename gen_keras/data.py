@@ -297,6 +297,18 @@ def load_dataset(name: str = "fashion_mnist", split: str = "train", batch_size: 
                         shuffle=(split == "train") if shuffle is None else shuffle, seed=seed)
 
 
+def load_splits(name: str = "fashion_mnist", limit: int | None = None, *,
+                image_shape: tuple[int, ...] | None = None) -> tuple[ImageArrays, ImageArrays, ImageArrays]:
+    """(train, validation, test): the training split's last 1/12 validates; `limit` caps the training and
+    test images. With `image_shape`, a data set of another shape is a `DataError` that names the fix."""
+    train, val = hold_out(load_images(name, "train", limit))
+    test = load_images(name, "test", limit)
+    if image_shape is not None and tuple(train.images.shape[1:]) != tuple(image_shape):
+        raise DataError(f"this model takes images of shape {tuple(image_shape)}; {train.name} has "
+                        f"{tuple(train.images.shape[1:])}. Use --dataset fashion_mnist or mnist.")
+    return train, val, test
+
+
 def binarized(arrays: ImageArrays, seed: int = 0) -> ImageArrays:
     """The images drawn once as Bernoulli(pixel / 255), stored as 0 or 255 (a fixed binarization)."""
     rng = np.random.default_rng(seed)

@@ -53,11 +53,7 @@ def main(argv=None):
     out = run.out
 
     # Data: float32 images in [0, 1]; the last 1/12 of the training split validates.
-    train, val = data.hold_out(data.load_images(args.dataset, "train", args.limit))
-    test = data.load_images(args.dataset, "test", args.limit)
-    if train.images.shape[1:] != (28, 28, 1):
-        raise data.DataError(f"this autoencoder takes 28x28 grey images; {train.name} has "
-                             f"{train.images.shape[1:]}. Use --dataset fashion_mnist or mnist.")
+    train, val, test = data.load_splits(args.dataset, args.limit, image_shape=(28, 28, 1))
     x_train, x_test = train.as_float(), test.as_float()
     print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images "
           f"(from {train.source}); batch {run.batch_size}")

@@ -98,8 +98,7 @@ def main(argv=None):
     out = run.out
 
     # Data: images in [0, 1]; with --binarize, validation and test images are binarized once.
-    train, val = data.hold_out(data.load_images(args.dataset, "train", args.limit))
-    test = data.load_images(args.dataset, "test", args.limit)
+    train, val, test = data.load_splits(args.dataset, args.limit)
     if args.binarize:
         val, test = (data.binarized(a, seed=args.seed) for a in (val, test))
     x_test = test.as_float()
