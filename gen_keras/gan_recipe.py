@@ -23,12 +23,16 @@ GRID_SAMPLES = 100  # a 10 × 10 grid of the same z every epoch
 QUICK_CLASSIFIER = {"limit": 2048, "epochs": 1}  # trained in seconds, used only when the real one is not cached
 
 
-def add_flags(parser: argparse.ArgumentParser, *, learning_rate: float, latent_dim: int) -> argparse._ArgumentGroup:
-    """The flags every GAN recipe takes; returns the group for the recipe's own."""
+def add_flags(parser: argparse.ArgumentParser, *, learning_rate: float | None,
+              latent_dim: int) -> argparse._ArgumentGroup:
+    """The flags every GAN recipe takes; returns the group for the recipe's own. `learning_rate=None`:
+    the recipe picks it after parsing (and says so in its help)."""
     g = parser.add_argument_group("GAN")
     g.add_argument("--latent-dim", type=cli.positive_int, default=latent_dim, help="size of z ~ N(0, I)")
     g.add_argument("--learning-rate", type=cli.positive_float, default=learning_rate,
-                   help="both networks' step at batch 128 (scaled by sqrt(batch/128) for larger batches)")
+                   help="both networks' step at the default batch (scaled by sqrt(batch/default) for "
+                        "larger batches)" + ("; default 5e-5 with clipping, 1e-4 with --gradient-penalty"
+                                             if learning_rate is None else ""))
     g.add_argument("--fid-samples", type=cli.positive_int, default=None,
                    help=f"generated images the FID compares with as many test images "
                         f"(default {FID_SAMPLES:,}; {QUICK_FID_SAMPLES:,} with --quick)")
@@ -82,17 +86,17 @@ def feature_classifier(args) -> tuple:
     return clf.load_or_train_classifier(args.dataset), "standard (3 epochs on the training set)"
 
 
-def fixed_latents(args) -> np.ndarray:
-    """`--fid-samples` draws of z ~ N(0, I) from `--seed`: the same generator inputs every epoch."""
-    rng = np.random.default_rng(args.seed)
+def fixed_latents(args, seed: int | None = None) -> np.ndarray:
+    """`--fid-samples` draws of z ~ N(0, I) from `seed` (default `--seed`): the same inputs every epoch."""
+    rng = np.random.default_rng(args.seed if seed is None else seed)
     return rng.normal(size=(args.fid_samples, args.latent_dim)).astype(np.float32)
 
 
 class Judge:
     """Fixed generator inputs and the classifier's view of the test set, shared by the per-epoch
     callbacks and the final evaluation. `generate(latents)` runs the generator in inference mode;
-    `latents` (default `fixed_latents(args)`) are what the FID samples; `grid` the sample grid's inputs
-    (default the first 100 latents), `columns` a row."""
+    `latents` (default `fixed_latents(args)`; a tuple (z, labels) for a conditional GAN) are what the
+    FID samples; `grid` the sample grid's inputs (default the first 100 latents), `columns` a row."""
 
     def __init__(self, args, test, generate: Callable, latents=None, *, grid=None, columns: int = 10):
         from gen_keras import callbacks
@@ -128,8 +132,9 @@ class Judge:
         from gen_keras.classifier import extract_features, predict_classes
 
         images = callbacks.generate(self.generate, self.latents)
-        histogram = metrics.class_histogram(predict_classes(self.classifier, images), 10)
-        return {
+        classes = predict_classes(self.classifier, images)
+        histogram = metrics.class_histogram(classes, 10)
+        results = {
             "fid": metrics.frechet_distance(extract_features(self.classifier, images), self.test_features),
             "fid_real_floor": metrics.real_fid_floor(self.classifier, self.args.dataset, len(images)),
             "fid_samples": len(images),
@@ -137,6 +142,9 @@ class Judge:
             "max_class_share": metrics.max_class_share(histogram),
             "class_histogram": histogram.tolist(),
         }
+        if isinstance(self.latents, tuple):  # (z, requested labels): how often the classifier agrees
+            results["label_accuracy"] = float(np.mean(classes == self.latents[1]))
+        return results
 
     def report(self, out: Path, history: dict, **facts) -> dict:
         """`facts`, the last epoch's logs and `evaluate()`, written to `out/metrics.json` and summed up."""

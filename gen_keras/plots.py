@@ -116,21 +116,26 @@ def generator_losses(path: str | os.PathLike) -> str:
 
 def gan_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike, title: str = "",
                scores: Sequence[str] = ("d_real", "d_fake"), equilibrium: float | None = 0.5) -> str:
-    """A GAN's training per epoch: d_loss and g_loss on the left, mean D(x) and D(G(z)) on the right
-    (with the game's equilibrium value, 1/2, when D outputs probabilities)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, keys in ((left, ("d_loss", "g_loss")), (right, scores)):
+    """A GAN's training per epoch: d_loss and g_loss; mean D(x) and D(G(z)) (with the game's equilibrium
+    value, 1/2, when D outputs probabilities); and the FID when the history has it."""
+    fid = [(i + 1, v) for i, v in enumerate(history.get("fid", [])) if np.isfinite(v)]
+    fig, axes = plt.subplots(1, 3 if fid else 2, figsize=(16 if fid else 11, 4))
+    for ax, keys in zip(axes, (("d_loss", "g_loss"), scores)):
         for key in keys:
             if history.get(key):
                 ax.plot(range(1, len(history[key]) + 1), history[key], marker="o", label=key)
+    axes[0].set_ylabel("loss")
+    axes[1].set_ylabel("mean discriminator output")
+    if equilibrium is not None:
+        axes[1].axhline(equilibrium, linestyle="--", color="grey", label=f"equilibrium {equilibrium:g}")
+    if fid:
+        axes[2].plot(*zip(*fid), marker="o", color="C3", label="FID (classifier features)")
+        axes[2].set_yscale("log")
+        axes[2].set_ylabel("FID")
+    for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
-    left.set_ylabel("loss")
-    right.set_ylabel("mean discriminator output")
-    if equilibrium is not None:
-        right.axhline(equilibrium, linestyle="--", color="grey", label=f"equilibrium {equilibrium:g}")
-    left.legend()
-    right.legend()
+        ax.legend()
     if title:
         fig.suptitle(title)
     return _save(fig, path)

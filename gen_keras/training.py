@@ -228,8 +228,9 @@ def predict(model: keras.Model, images: np.ndarray, batch_size: int = 500) -> np
     return np.concatenate(outputs)
 
 
-def recalibrate_batch_norm(model: keras.Model, images: np.ndarray, batch_size: int = 1000) -> int:
-    """Sets every BatchNormalization layer's moving mean and variance to their average over `images`.
+def recalibrate_batch_norm(model: keras.Model, images: np.ndarray | list, batch_size: int = 1000) -> int:
+    """Sets every BatchNormalization layer's moving mean and variance to their average over `images` (an
+    array, or a list of arrays for a model with several inputs, e.g. a conditional generator's [z, labels]).
 
     The moving averages (momentum 0.99, variance initialised to 1) lag far behind the true statistics
     when a layer's input variance is tiny, which breaks inference mode. Here each batch k is folded in
@@ -241,10 +242,12 @@ def recalibrate_batch_norm(model: keras.Model, images: np.ndarray, batch_size: i
         return 0
     saved = [l.momentum for l in bn_layers]
     try:
-        for k, start in enumerate(range(0, len(images), batch_size)):
+        parts = list(images) if isinstance(images, (list, tuple)) else None
+        for k, start in enumerate(range(0, len(parts[0] if parts else images), batch_size)):
             for layer in bn_layers:
                 layer.momentum = k / (k + 1)
-            model(images[start:start + batch_size], training=True)  # eager: reads the momentum each call
+            batch = [p[start:start + batch_size] for p in parts] if parts else images[start:start + batch_size]
+            model(batch, training=True)  # eager: reads the momentum each call
     finally:
         for layer, m in zip(bn_layers, saved):
             layer.momentum = m

@@ -34,7 +34,6 @@ def parse(argv=None):
 def main(argv=None):
     args = parse(argv)
     import keras
-    import numpy as np
 
     from gen_keras import training
     from gen_keras.models.gan import GAN, dcgan_discriminator, dcgan_generator
@@ -62,8 +61,7 @@ def main(argv=None):
 
     # Served and scored in inference mode: G's batch norm then uses moving averages (momentum 0.99) of
     # statistics of past weights; set them to the current generator's average over fresh z instead.
-    z = np.random.default_rng(args.seed + 1).normal(size=(10_000, args.latent_dim)).astype(np.float32)
-    recalibrated = training.recalibrate_batch_norm(gan.generator, z)
+    recalibrated = training.recalibrate_batch_norm(gan.generator, gan_recipe.fixed_latents(args, args.seed + 1))
     results = judge.report(run.out, history, model="dcgan", dataset=train.name, batch_size=run.batch_size,
                            train_images=len(train), train_seconds=train_seconds,
                            generator_parameters=gan.generator.count_params(),

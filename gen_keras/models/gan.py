@@ -282,6 +282,30 @@ class WGAN(GAN):
                 weight.assign(tf.clip_by_value(weight, -self.clip, self.clip))
 
 
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class ConditionalGAN(GAN):
+    """Mirza and Osindero's conditional GAN: G(z, y) and D(x, y) both see the class y (one-hot), so
+    min_G max_D E_{x,y} log D(x, y) + E_{z,y} log(1 − D(G(z, y), y)). Batches are (images, labels);
+    generated images get the labels of the real minibatch they are judged beside. Calling it: G([z, y])."""
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, num_classes: int = 10, **kwargs):
+        super().__init__(generator, discriminator, **kwargs)
+        self.num_classes = int(num_classes)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+    def unpack(self, data):
+        images, labels = data
+        return images, tf.cast(labels, tf.int32)
+
+    def generate(self, z, condition=None, training: bool = True):
+        return self.generator([z, condition], training=training)
+
+    def discriminate(self, x, condition=None, training: bool = True):
+        return self.discriminator([x, condition], training=training)
+
+
 # --- networks ----------------------------------------------------------------------------------------
 
 def _to_unit_range(x):
@@ -315,29 +339,47 @@ def mlp_discriminator(image_shape=IMAGE_SHAPE, units=(512, 256)) -> keras.Model:
     return keras.Model(image, logit, name="discriminator")
 
 
-def dcgan_generator(latent_dim: int = 64, filters: int = 128) -> keras.Model:
+def _label_input(num_classes: int):
+    """An integer class label and its one-hot code (the cGAN's condition y)."""
+    label = keras.Input((), dtype="int32", name="label")
+    return label, layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
+
+
+def dcgan_generator(latent_dim: int = 64, filters: int = 128, num_classes: int = 0) -> keras.Model:
     """Radford et al.: project z to 7×7×128, two stride-2 transposed convolutions to 28×28×1, batch norm
-    and ReLU between, tanh at the end (no batch norm on the output). 558,849 parameters at the defaults."""
+    and ReLU between, tanh at the end (no batch norm on the output). 558,849 parameters at the defaults.
+    With `num_classes`, a conditional generator G(z, y): the one-hot label y is joined to z."""
     z = keras.Input((latent_dim,), name="z")
-    x = layers.Dense(7 * 7 * filters, use_bias=False)(z)
+    inputs, x = [z], z
+    if num_classes:
+        label, one_hot = _label_input(num_classes)
+        inputs, x = [z, label], layers.Concatenate()([z, one_hot])
+    x = layers.Dense(7 * 7 * filters, use_bias=False)(x)
     x = layers.ReLU()(layers.BatchNormalization()(x))
     x = layers.Reshape((7, 7, filters))(x)
     x = layers.Conv2DTranspose(filters // 2, 4, strides=2, padding="same", use_bias=False)(x)
     x = layers.ReLU()(layers.BatchNormalization()(x))
     x = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh", dtype="float32")(x)
     image = layers.Identity(name="image", dtype="float32")(_to_unit_range(x))
-    return keras.Model(z, image, name="generator")
+    return keras.Model(inputs if num_classes else z, image, name="generator")
 
 
-def dcgan_discriminator(image_shape=IMAGE_SHAPE, filters: int = 64, batch_norm: bool = True) -> keras.Model:
+def dcgan_discriminator(image_shape=IMAGE_SHAPE, filters: int = 64, batch_norm: bool = True,
+                        num_classes: int = 0) -> keras.Model:
     """Radford et al.: stride-2 convolutions (no pooling), LeakyReLU(0.2), batch norm but not on the input
-    layer, one logit. `batch_norm=False` for a WGAN-GP critic (the penalty is per example)."""
+    layer, one logit. `batch_norm=False` for a WGAN-GP critic (the penalty is per example). With
+    `num_classes`, a conditional D(x, y): the one-hot label joins the image as constant channels."""
     image = keras.Input(image_shape, name="image")
-    x = layers.Conv2D(filters, 4, strides=2, padding="same")(_from_unit_range(image))
+    x = _from_unit_range(image)
+    if num_classes:
+        label, one_hot = _label_input(num_classes)
+        maps = layers.UpSampling2D(image_shape[:2])(layers.Reshape((1, 1, num_classes))(one_hot))
+        x = layers.Concatenate()([x, maps])
+    x = layers.Conv2D(filters, 4, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
     x = layers.Conv2D(filters * 2, 4, strides=2, padding="same", use_bias=not batch_norm)(x)
     if batch_norm:
         x = layers.BatchNormalization()(x)
     x = layers.LeakyReLU(0.2)(x)
     logit = layers.Dense(1, name="logit", dtype="float32")(layers.Flatten()(x))
-    return keras.Model(image, logit, name="discriminator")
+    return keras.Model([image, label] if num_classes else image, logit, name="discriminator")
