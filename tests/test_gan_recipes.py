@@ -1,12 +1,16 @@
 """The GAN recipes end to end on small data, their outputs, and the generator as TF Serving runs it."""
 
+import contextlib
 import csv
+import io
 import json
+import os
+import runpy
 
 import numpy as np
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import ROOT, run_python
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SMALL = ["--quick", "--limit", "512", "--batch-size", "64", "--fid-samples", "256"]
@@ -14,25 +18,34 @@ SMALL = ["--quick", "--limit", "512", "--batch-size", "64", "--fid-samples", "25
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    """One classifier cache for both runs: the quick classifier is trained once, by the first."""
-    return {"GEN_KERAS_CACHE": str(tmp_path_factory.mktemp("classifier_cache"))}
+    """One classifier cache for all runs: the quick classifier is trained once, by the first."""
+    saved = os.environ.get("GEN_KERAS_CACHE")
+    os.environ["GEN_KERAS_CACHE"] = str(tmp_path_factory.mktemp("classifier_cache"))
+    yield
+    if saved is None:
+        del os.environ["GEN_KERAS_CACHE"]
+    else:
+        os.environ["GEN_KERAS_CACHE"] = saved
 
 
-def run_recipe(recipe, tmp, cache, *flags):
-    result = run_python([f"recipes/{recipe}.py", *SMALL, *flags, "--out", str(tmp / "out"),
-                         "--export-dir", str(tmp / "sm")], timeout=300, env=cache)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return tmp, result
+def run_recipe(recipe, tmp, *flags):
+    """Runs the recipe's `main` in this process (TensorFlow is imported once for all of them; the
+    command line itself is tested below and by the conv autoencoder's tests); returns (tmp, stdout)."""
+    module = runpy.run_path(str(ROOT / "recipes" / f"{recipe}.py"), run_name=f"{recipe}_under_test")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        module["main"]([*SMALL, *flags, "--out", str(tmp / "out"), "--export-dir", str(tmp / "sm")])
+    return tmp, stdout.getvalue()
 
 
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory, cache):
-    return run_recipe("gan", tmp_path_factory.mktemp("gan"), cache, "--k", "2", "--generator-loss", "minimax")
+    return run_recipe("gan", tmp_path_factory.mktemp("gan"), "--k", "2", "--generator-loss", "minimax")
 
 
 @pytest.fixture(scope="module")
 def dcgan_run(tmp_path_factory, cache, gan_run):  # after gan_run: it finds the classifier cached
-    return run_recipe("dcgan", tmp_path_factory.mktemp("dcgan"), cache)
+    return run_recipe("dcgan", tmp_path_factory.mktemp("dcgan"))
 
 
 def check_outputs(tmp, recipe, figures):
@@ -54,10 +67,10 @@ def check_outputs(tmp, recipe, figures):
 
 
 def test_gan_quick_run(gan_run):
-    tmp, result = gan_run
+    tmp, stdout = gan_run
     metrics = check_outputs(tmp, "gan", ["generator_losses.png"])
     assert (metrics["k"], metrics["generator_loss"], metrics["batch_size"]) == (2, "minimax", 64)
-    assert "FID" in result.stdout and "k = 2" in result.stdout
+    assert "FID" in stdout and "k = 2" in stdout
 
 
 def test_dcgan_quick_run_and_its_served_generator(dcgan_run):
@@ -89,11 +102,49 @@ def test_dcgan_quick_run_and_its_served_generator(dcgan_run):
     assert logit.shape == (6, 1) and np.all(np.isfinite(logit))
 
 
+@pytest.fixture(scope="module")
+def cgan_run(tmp_path_factory, cache, gan_run):
+    return run_recipe("cgan", tmp_path_factory.mktemp("cgan"))
+
+
+def test_cgan_quick_run_serves_a_class_on_request(cgan_run):
+    tmp, stdout = cgan_run
+    metrics = check_outputs(tmp, "cgan", [])
+    assert 0 <= metrics["label_accuracy"] <= 1 and "class asked for" in stdout
+    from gen_keras.capi import SavedModelSession
+
+    z = np.random.default_rng(0).normal(size=(4, 64)).astype(np.float32)
+    with SavedModelSession(tmp / "sm" / "cgan" / "generator" / "1") as session:
+        images = {y: session.run({"z": z, "label": np.full(4, y, np.int32)})["image"] for y in (0, 7)}
+    assert images[0].shape == (4, 28, 28, 1) and np.abs(images[0] - images[7]).max() > 1e-4  # the label counts
+
+
+@pytest.mark.parametrize("recipe, flags, parts", [
+    ("wgan", ["--gradient-penalty", "10", "--n-critic", "2", "--batch-size", "32"], ("generator", "discriminator")),
+    ("aae", [], ("encoder", "decoder", "discriminator")),
+])
+def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_run):
+    run_recipe(recipe, tmp_path, *flags)
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert np.isfinite(metrics["fid"]) and metrics["epochs"] == 1
+    for part in parts:
+        assert (tmp_path / "sm" / recipe / part / "1" / "saved_model.pb").exists()
+    figures = ["gan_curves.png", "samples.png"] + (["latent_space.png", "reconstructions.png"] if recipe == "aae" else [])
+    for figure in figures:
+        assert (tmp_path / "out" / figure).read_bytes()[:8] == PNG
+    if recipe == "wgan":
+        assert metrics["model"] == "wgan_gp" and np.isfinite(metrics["last_epoch_wasserstein"])
+    else:
+        assert metrics["test_reconstruction_mse"] < 0.2 and len(metrics["code_std"]) == 2
+
+
 @pytest.mark.parametrize("recipe, flags, message", [
     ("gan", ["--k", "0"], "--k: must be at least 1"),
     ("gan", ["--generator-loss", "wasserstein"], "invalid choice: 'wasserstein'"),
     ("dcgan", ["--fid-every", "-1"], "--fid-every: must be 0 or more"),
     ("dcgan", ["--learning-rate", "0"], "--learning-rate: must be positive"),
+    ("wgan", ["--clip", "0"], "--clip: must be positive"),
+    ("wgan", ["--gradient-penalty", "-1"], "--gradient-penalty: must be"),
 ])
 def test_bad_flags_exit_2_with_a_reason(recipe, flags, message):
     result = run_python([f"recipes/{recipe}.py", *flags], timeout=60)

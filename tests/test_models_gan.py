@@ -232,3 +232,41 @@ def test_builders():
         out = np.asarray(gen(z, training=False))
         assert out.shape == (8, 28, 28, 1) and out.min() >= 0.0 and out.max() <= 1.0
     assert discriminator(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 1)
+
+
+def test_conditional_gan_step_and_reload(images, fashion_train, tmp_path):
+    model = G.ConditionalGAN(G.dcgan_generator(num_classes=10), G.dcgan_discriminator(num_classes=10))
+    model.compile(keras.optimizers.Adam(**ADAM), keras.optimizers.Adam(**ADAM), k=2)
+    assert [t.name for t in model.generator.inputs] == ["z", "label"]
+    before = weights(model)
+    logs = model.train_step((tf.constant(images[:64]), tf.constant(fashion_train.labels[:64])))
+    assert int(model.d_optimizer.iterations) == 2 and int(model.g_optimizer.iterations) == 1
+    assert all(np.isfinite(float(v)) for v in logs.values()) and sum(changed(before, model)) > len(before) // 2
+    z = np.random.default_rng(0).normal(size=(3, 64)).astype(np.float32)
+    y = np.array([0, 5, 9], np.int32)
+    model.save(tmp_path / "cgan.keras")
+    loaded = keras.saving.load_model(tmp_path / "cgan.keras")
+    assert type(loaded) is G.ConditionalGAN and loaded.num_classes == 10
+    np.testing.assert_array_equal(loaded([z, y]), model.generator([z, y]))
+    # the label matters: the same z with another class is another image
+    assert np.abs(np.asarray(model.generator([z, y + 1])) - np.asarray(model.generator([z, y]))).max() > 1e-4
+
+
+def test_adversarial_autoencoder_two_phases_and_reload(images, tmp_path):
+    from gen_keras.models.aae import AdversarialAutoencoder, aae_networks
+
+    model = AdversarialAutoencoder(*aae_networks(2), seed=0)
+    model.compile(*(keras.optimizers.Adam(**ADAM) for _ in range(3)))
+    encoder_before, decoder_before = weights(model.encoder), weights(model.decoder)
+    d_before = weights(model.discriminator)
+    logs = model.train_step(tf.constant(images[:64]))
+    assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake", "reconstruction"}
+    assert [int(o.iterations) for o in (model.ae_optimizer, model.d_optimizer, model.g_optimizer)] == [1, 1, 1]
+    assert all(changed(encoder_before, model.encoder)) and all(changed(decoder_before, model.decoder))
+    assert all(changed(d_before, model.discriminator))
+    model.save(tmp_path / "aae.keras")
+    loaded = keras.saving.load_model(tmp_path / "aae.keras")
+    assert type(loaded) is AdversarialAutoencoder and loaded.latent_dim == 2
+    for a, b in zip(model.ae_optimizer.variables, loaded.ae_optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(loaded(images[:3]), model(images[:3]))

@@ -50,7 +50,7 @@ def _strided_split(batch, k: int) -> list:
     return [grouped[:, j] for j in range(k)]
 
 
-def _average(per_example):
+def global_batch_mean(per_example):
     """Σ loss / global batch on each replica (the replicas' gradients are summed): the batch mean."""
     return tf.nn.compute_average_loss(per_example)
 
@@ -73,8 +73,6 @@ class GAN(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.METRICS}
         self.k = 1
         self.d_optimizer = self.g_optimizer = None
-        # Built on a latent batch now: under a strategy Keras would otherwise build it on an image batch.
-        self.build((None, self.latent_dim))
 
     # --- the model ---------------------------------------------------------------------------------
     def build(self, input_shape=None):
@@ -106,6 +104,8 @@ class GAN(keras.Model):
                              f"got {generator_loss!r}")
         if int(k) < 1:
             raise ValueError(f"k must be at least 1, got {k}")
+        if not self.built:  # on a latent batch: under a strategy Keras would build it on an image batch
+            self.build((None, self.latent_dim))
         super().compile(optimizer=None, **kwargs)
         self.d_optimizer = self._loss_scaled(keras.optimizers.get(d_optimizer))
         self.g_optimizer = self._loss_scaled(keras.optimizers.get(g_optimizer))
@@ -186,7 +186,7 @@ class GAN(keras.Model):
             real_out = self.discriminate(real, condition, training=True)
             fake_out = self.discriminate(fake, condition, training=True)
             per_example = self.discriminator_losses(real_out, fake_out, real, fake, condition)
-            loss = _average(per_example)
+            loss = global_batch_mean(per_example)
             scaled = self.d_optimizer.scale_loss(loss)
         weights = self.discriminator.trainable_variables
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
@@ -202,7 +202,7 @@ class GAN(keras.Model):
         with tf.GradientTape() as tape:
             fake_out = self.discriminate(make_fake(), condition, training=True)
             per_example = self.generator_losses(fake_out)
-            scaled = self.g_optimizer.scale_loss(_average(per_example))
+            scaled = self.g_optimizer.scale_loss(global_batch_mean(per_example))
         weights = self.generator.trainable_variables
         if weights:  # a generator held fixed (no trainable weights) takes no step
             self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
