@@ -174,9 +174,16 @@ def figures(history: dict, judge: Judge, out: Path, title: str, *, critic: bool 
                      equilibrium=None if critic else 0.5)
 
 
+def adam(args, run):
+    """Radford et al.'s Adam for GANs: `--learning-rate` (scaled with the batch), β1 = 0.5."""
+    import keras
+
+    return keras.optimizers.Adam(args.learning_rate * run.learning_rate_scale, beta_1=0.5)
+
+
 def export(gan, export_dir: str, recipe: str, *, label: bool = False) -> dict[str, Path]:
     """The generator (`z` [, `label`] → `image` in [0, 1]) and the discriminator (`image` → `logit`; a
-    critic's score for a WGAN) for TF Serving, with `.keras` files beside them."""
+    critic's score for a WGAN) for TF Serving, with `.keras` files beside them; says where."""
     import tensorflow as tf
 
     from gen_keras import export as export_lib
@@ -185,6 +192,9 @@ def export(gan, export_dir: str, recipe: str, *, label: bool = False) -> dict[st
     d_inputs = {"image": tuple(gan.discriminator.inputs[0].shape[1:])}
     if label:
         g_inputs["label"] = d_inputs["label"] = tf.TensorSpec([None], tf.int32)
-    return {part: export_lib.export_for_serving(model, export_dir, recipe, part, inputs=inputs, outputs=output)
-            for part, model, inputs, output in (("generator", gan.generator, g_inputs, "image"),
-                                                ("discriminator", gan.discriminator, d_inputs, "logit"))}
+    paths = {}
+    for part, model, inputs, output in (("generator", gan.generator, g_inputs, "image"),
+                                        ("discriminator", gan.discriminator, d_inputs, "logit")):
+        paths[part] = export_lib.export_for_serving(model, export_dir, recipe, part, inputs=inputs, outputs=output)
+        print(f"exported {part}: {paths[part]}")
+    return paths

@@ -34,7 +34,6 @@ def parse(argv=None):
 
 def main(argv=None):
     args = parse(argv)
-    import keras
     import numpy as np
 
     from gen_keras import export, metrics, plots, training
@@ -44,13 +43,11 @@ def main(argv=None):
     train, test = gan_recipe.load_data(args)
     print(f"{train.name}: {len(train)} training images (from {train.source}); batch {run.batch_size}")
 
-    def adam():
-        return keras.optimizers.Adam(args.learning_rate * run.learning_rate_scale, beta_1=0.5)
-
     with run.strategy.scope():
         # encoder: 784 → 512 → 512 → z (linear); decoder: z → 512 → 512 → 784 (sigmoid); D: z → 512 → 512 → logit
         aae = AdversarialAutoencoder(*aae_networks(args.latent_dim), seed=args.seed)
-        aae.compile(ae_optimizer=adam(), d_optimizer=adam(), g_optimizer=adam(), **run.compile_options())
+        aae.compile(ae_optimizer=gan_recipe.adam(args, run), d_optimizer=gan_recipe.adam(args, run),
+                    g_optimizer=gan_recipe.adam(args, run), **run.compile_options())
     aae.summary(expand_nested=True)
 
     # The decoder is the generator of new images: dec(z), z ~ N(0, I), judged like a GAN's samples.

@@ -32,7 +32,6 @@ def parse(argv=None):
 
 def main(argv=None):
     args = parse(argv)
-    import keras
     import numpy as np
 
     from gen_keras import training
@@ -45,13 +44,11 @@ def main(argv=None):
 
     # G(z, y): [z, one_hot(y)] → the DCGAN generator; D(x, y): the image with one_hot(y) as 10 constant
     # channels → the DCGAN discriminator.
-    def adam():
-        return keras.optimizers.Adam(args.learning_rate * run.learning_rate_scale, beta_1=0.5)
-
     with run.strategy.scope():
         gan = ConditionalGAN(dcgan_generator(args.latent_dim, num_classes=k), dcgan_discriminator(num_classes=k),
                              num_classes=k, seed=args.seed)
-        gan.compile(d_optimizer=adam(), g_optimizer=adam(), **run.compile_options())
+        gan.compile(d_optimizer=gan_recipe.adam(args, run), g_optimizer=gan_recipe.adam(args, run),
+                    **run.compile_options())
     gan.summary(expand_nested=True)
 
     # Fixed inputs: z with the classes in turn (FID, label accuracy); the grid has one row per class.
@@ -77,8 +74,7 @@ def main(argv=None):
     gan_recipe.figures(history, judge, run.out, "cGAN: row y shows G(z, y)")
     print(f"figures, metrics.json and logs in {run.out}/")
     if not args.no_export:
-        for part, path in gan_recipe.export(gan, args.export_dir, RECIPE, label=True).items():
-            print(f"exported {part}: {path}")
+        gan_recipe.export(gan, args.export_dir, RECIPE, label=True)
     return results
 
 

@@ -33,7 +33,6 @@ def parse(argv=None):
 
 def main(argv=None):
     args = parse(argv)
-    import keras
 
     from gen_keras import training
     from gen_keras.models.gan import GAN, dcgan_discriminator, dcgan_generator
@@ -44,12 +43,10 @@ def main(argv=None):
 
     # G: z → Dense 7·7·128 → BN, ReLU → ConvT(64, 4, /2) → BN, ReLU → ConvT(1, 4, /2) → tanh (28×28).
     # D: Conv(64, 4, /2) → LeakyReLU → Conv(128, 4, /2) → BN → LeakyReLU → Dense(1): the logit of "real".
-    def adam():
-        return keras.optimizers.Adam(args.learning_rate * run.learning_rate_scale, beta_1=0.5)
-
     with run.strategy.scope():
         gan = GAN(dcgan_generator(args.latent_dim), dcgan_discriminator(), seed=args.seed)
-        gan.compile(d_optimizer=adam(), g_optimizer=adam(), generator_loss="non_saturating",
+        gan.compile(d_optimizer=gan_recipe.adam(args, run), g_optimizer=gan_recipe.adam(args, run),
+                    generator_loss="non_saturating",
                     **run.compile_options())
     gan.summary(expand_nested=True)
 
@@ -70,8 +67,7 @@ def main(argv=None):
     gan_recipe.figures(history, judge, run.out, "DCGAN")
     print(f"figures, metrics.json and logs in {run.out}/")
     if not args.no_export:
-        for part, path in gan_recipe.export(gan, args.export_dir, RECIPE).items():
-            print(f"exported {part}: {path}")
+        gan_recipe.export(gan, args.export_dir, RECIPE)
     return results
 
 

@@ -41,7 +41,6 @@ def parse(argv=None):
 
 def main(argv=None):
     args = parse(argv)
-    import keras
 
     from gen_keras import plots, training
     from gen_keras.models.gan import GAN, mlp_discriminator, mlp_generator
@@ -54,13 +53,12 @@ def main(argv=None):
     print(f"{train.name}: {len(train)} training images (from {train.source}); minibatch "
           f"{run.batch_size // args.k}, k = {args.k}, {args.generator_loss} generator loss")
 
-    # Model: G: z (64-d) → 256 → 512 → 784 (tanh); D: 784 → 512 → 256 → logit, D(x) = σ(logit).
-    def adam():  # Radford et al.'s Adam for GANs: 2e-4, β1 = 0.5
-        return keras.optimizers.Adam(args.learning_rate * run.learning_rate_scale, beta_1=0.5)
-
+    # Model: G: z (64-d) → 256 → 512 → 784 (tanh); D: 784 → 512 → 256 → logit, D(x) = σ(logit);
+    # both trained with Adam 2e-4, β1 = 0.5 (Radford et al.'s setting for GANs).
     with run.strategy.scope():
         gan = GAN(mlp_generator(args.latent_dim), mlp_discriminator(), seed=args.seed)
-        gan.compile(d_optimizer=adam(), g_optimizer=adam(), k=args.k, generator_loss=args.generator_loss,
+        gan.compile(d_optimizer=gan_recipe.adam(args, run), g_optimizer=gan_recipe.adam(args, run), k=args.k,
+                    generator_loss=args.generator_loss,
                     **run.compile_options())
     gan.summary(expand_nested=True)
 
@@ -80,8 +78,7 @@ def main(argv=None):
     print(f"figures, metrics.json and logs in {run.out}/")
 
     if not args.no_export:
-        for part, path in gan_recipe.export(gan, args.export_dir, RECIPE).items():
-            print(f"exported {part}: {path}")
+        gan_recipe.export(gan, args.export_dir, RECIPE)
     return results
 
 

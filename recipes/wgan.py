@@ -87,8 +87,7 @@ def main(argv=None):
     gan_recipe.figures(history, judge, run.out, variant, critic=True)
     print(f"figures, metrics.json and logs in {run.out}/")
     if not args.no_export:
-        for part, path in gan_recipe.export(wgan, args.export_dir, RECIPE).items():
-            print(f"exported {part}: {path}")
+        gan_recipe.export(wgan, args.export_dir, RECIPE)
     return results
 
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 from gen_keras import cli, data, training
 from gen_keras.models import gan as G
 from tests.conftest import run_python
+from tests.test_training import Interrupt, InterruptAt
 
 ADAM = {"learning_rate": 2e-4, "beta_1": 0.5}
 
@@ -90,20 +91,6 @@ def test_keras_file_keeps_both_optimizers_and_the_generator(images, tmp_path):
     z = np.random.default_rng(1).normal(size=(5, model.latent_dim)).astype(np.float32)
     np.testing.assert_array_equal(loaded.generator(z), model.generator(z))
     np.testing.assert_array_equal(loaded(z), model.generator(z))
-
-
-class Interrupt(Exception):
-    pass
-
-
-class InterruptAt(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.at = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.at:
-            raise Interrupt()
 
 
 def test_resume_restores_both_optimizers(fashion_train, tmp_path):
