@@ -3,7 +3,9 @@
 `GAN` is Goodfellow et al.'s Algorithm 1: per generator step, k discriminator steps, each on its own
 minibatch of m real images (the batch `fit` hands over holds k·m) and m fresh noise vectors; then one
 generator step on m fresh noise vectors. `WGAN` swaps the discriminator for a critic (weight clipping or
-a gradient penalty). Builders for the MLP GAN (Goodfellow et al.) and DCGAN (Radford et al.) are below.
+a gradient penalty), `ConditionalGAN` shows both players the class; `models/aae.py` builds the adversarial
+autoencoder on the same base. Builders for the MLP GAN (Goodfellow et al.) and DCGAN (Radford et al.),
+plain or conditional, are at the end.
 
 Images outside the networks are float32 in [0, 1], like every image in gen_keras; inside, the networks
 work in [−1, 1] as the papers do: the generator ends in tanh and a Rescaling to [0, 1], the discriminator
