@@ -83,9 +83,10 @@ def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128
     g.add_argument("--steps-per-execution", type=positive_int, default=None,
                    help="training steps run per call into TensorFlow; default 1 on CPU, 32 on GPU "
                         "where per-step overhead dominates small networks")
-    g.add_argument("--strategy", choices=("auto", "default", "mirrored"), default="auto",
+    g.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"), default="auto",
                    help="tf.distribute strategy: auto = mirrored over all GPUs when more than one is "
-                        "visible, else the default (one device)")
+                        "visible, else the default (one device); multiworker = several machines, each "
+                        "running the same command with its own TF_CONFIG (see the README's Scaling)")
     g.add_argument("--quick", action="store_true",
                    help=f"a run of well under a minute for trying the recipe: {QUICK_EPOCHS} epoch on "
                         f"{QUICK_LIMIT} images unless --epochs/--limit say otherwise")
