@@ -380,7 +380,14 @@ class SavedModelSession:
         try:
             for name in in_names:
                 info = sig.inputs[name]
-                array = np.ascontiguousarray(inputs[name], dtype=_DTYPES[info.dtype])
+                dtype = np.dtype(_DTYPES[info.dtype])
+                value = inputs[name]
+                if isinstance(value, (np.ndarray, np.generic)) and value.dtype != dtype:
+                    # as TF Serving's gRPC API: a typed tensor must have the signature's type (lists,
+                    # like JSON numbers in its REST API, are converted)
+                    raise CApiError(f"input '{name}' must be {dtype.name}, got {value.dtype.name}: convert it "
+                                    f"first, e.g. x.astype(np.{dtype.name})")
+                array = np.ascontiguousarray(value, dtype=dtype)
                 if not fits(info, array.shape):
                     raise CApiError(f"input '{name}' must have shape {info.shape} (-1: any), got {array.shape}")
                 dims = (ctypes.c_int64 * array.ndim)(*array.shape)
