@@ -143,6 +143,7 @@ def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_r
     ("gan", ["--generator-loss", "wasserstein"], "invalid choice: 'wasserstein'"),
     ("dcgan", ["--fid-every", "-1"], "--fid-every: must be 0 or more"),
     ("dcgan", ["--learning-rate", "0"], "--learning-rate: must be positive"),
+    ("cgan", ["--filters", "0"], "--filters: must be at least 1"),
     ("wgan", ["--clip", "0"], "--clip: must be positive"),
     ("wgan", ["--gradient-penalty", "-1"], "--gradient-penalty: must be"),
 ])
