@@ -26,8 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from gen_keras import cli  # noqa: E402
 
 RECIPE = "vae"
-DEFAULT_EPOCHS = 15
-LEARNING_RATE = 1e-3
+DEFAULT_EPOCHS = 19
+LEARNING_RATE = 2e-3
 QUICK_IWAE_IMAGES = 100
 # Latent arithmetic, as Fashion-MNIST class indices: A − B + C.
 ARITHMETIC = ((9, 7, 5), (4, 2, 6), (3, 0, 2))  # boot − sneaker + sandal, coat − pullover + shirt, ...

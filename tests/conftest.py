@@ -36,6 +36,15 @@ def run_python(args, timeout=300, env=None, cwd=ROOT):
                           timeout=timeout)
 
 
+def run_recipe_quick(recipe: str, tmp: Path, *flags: str, timeout: int = 300):
+    """Runs `python <recipe> --quick` with its outputs in `tmp/out` and exports in `tmp/sm`; fails the test
+    with the recipe's stderr if it does not exit 0."""
+    result = run_python([recipe, "--quick", "--out", str(tmp / "out"), "--export-dir", str(tmp / "sm"), *flags],
+                        timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 @pytest.fixture(scope="session")
 def lecture_parts():
     """The lecture's conv autoencoder (untrained) with non-trivial batch-norm statistics, which exports must carry."""

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import run_python, run_recipe_quick
 
 RECIPE = "recipes/conv_autoencoder.py"
 
@@ -13,9 +13,7 @@ RECIPE = "recipes/conv_autoencoder.py"
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("quick")
-    result = run_python([RECIPE, "--quick", "--out", str(tmp / "out"), "--export-dir", str(tmp / "sm")])
-    assert result.returncode == 0, result.stderr[-3000:]
-    return tmp, result
+    return tmp, run_recipe_quick(RECIPE, tmp)
 
 
 def test_quick_run_leaves_metrics_figures_and_exports(quick_run):

@@ -2,10 +2,9 @@
 
 import json
 
-import numpy as np
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import run_python, run_recipe_quick
 
 RECIPE = "recipes/vae.py"
 FIGURES = ("loss_curves.png", "latent_space.png", "manifold.png", "prior_samples.png", "reconstructions.png",
@@ -15,9 +14,7 @@ FIGURES = ("loss_curves.png", "latent_space.png", "manifold.png", "prior_samples
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("vae")
-    result = run_python([RECIPE, "--quick", "--out", str(tmp / "out"), "--export-dir", str(tmp / "sm")])
-    assert result.returncode == 0, result.stderr[-3000:]
-    return tmp, result
+    return tmp, run_recipe_quick(RECIPE, tmp)
 
 
 def test_quick_run_leaves_metrics_figures_and_exports(quick_run):
