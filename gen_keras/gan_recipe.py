@@ -23,19 +23,18 @@ GRID_SAMPLES = 100  # a 10 × 10 grid of the same z every epoch
 QUICK_CLASSIFIER = {"limit": 2048, "epochs": 1}  # trained in seconds, used only when the real one is not cached
 
 
-def add_flags(parser: argparse.ArgumentParser, *, learning_rate: float | None,
-              latent_dim: int) -> argparse._ArgumentGroup:
+def add_flags(parser: argparse.ArgumentParser, *, learning_rate: float | None, latent_dim: int,
+              learning_rate_help: str = "") -> argparse._ArgumentGroup:
     """The flags every GAN recipe takes; returns the group for the recipe's own. `learning_rate=None`:
-    the recipe picks it after parsing (and says so in its help)."""
+    the recipe picks it after parsing and says how in `learning_rate_help`."""
     g = parser.add_argument_group("GAN")
     g.add_argument("--latent-dim", type=cli.positive_int, default=latent_dim, help="size of z ~ N(0, I)")
     g.add_argument("--learning-rate", type=cli.positive_float, default=learning_rate,
                    help="both networks' step at the default batch (scaled by sqrt(batch/default) for "
-                        "larger batches)" + ("; default 5e-5 with clipping, 1e-4 with --gradient-penalty"
-                                             if learning_rate is None else ""))
+                        "larger batches)" + learning_rate_help)
     g.add_argument("--fid-samples", type=cli.positive_int, default=None,
-                   help=f"generated images the FID compares with as many test images "
-                        f"(default {FID_SAMPLES:,}; {QUICK_FID_SAMPLES:,} with --quick)")
+                   help=f"generated images the FID compares with as many test images (default "
+                        f"{FID_SAMPLES:,}; {QUICK_FID_SAMPLES:,} with --quick; at most --limit)")
     g.add_argument("--fid-every", type=_non_negative_int, default=None,
                    help="measure the FID every N epochs during training, 0: only after training "
                         "(default 1; 0 with --quick)")
@@ -55,7 +54,7 @@ def _non_negative_int(text: str) -> int:
 def finish_args(args: argparse.Namespace) -> argparse.Namespace:
     """Fills the defaults that depend on --quick."""
     if args.fid_samples is None:
-        args.fid_samples = QUICK_FID_SAMPLES if args.quick else FID_SAMPLES
+        args.fid_samples = min(QUICK_FID_SAMPLES if args.quick else FID_SAMPLES, args.limit or FID_SAMPLES)
     if args.fid_every is None:
         args.fid_every = 0 if args.quick else 1
     return args

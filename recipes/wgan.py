@@ -31,7 +31,8 @@ DEFAULT_EPOCHS = 20
 
 def parse(argv=None):
     parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS, batch_size=64)
-    g = gan_recipe.add_flags(parser, learning_rate=None, latent_dim=64)
+    g = gan_recipe.add_flags(parser, learning_rate=None, latent_dim=64,
+                             learning_rate_help="; default 5e-5 with clipping, 1e-4 with --gradient-penalty")
     g.add_argument("--n-critic", type=cli.positive_int, default=5, help="critic steps per generator step")
     g.add_argument("--clip", type=cli.positive_float, default=0.01,
                    help="weight clipping: every critic weight kept in [-c, c] (ignored with --gradient-penalty)")
