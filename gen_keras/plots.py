@@ -92,7 +92,8 @@ def loss_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike,
 def latent_scatters(panels: Sequence[tuple[str, np.ndarray]], labels: np.ndarray, path: str | os.PathLike,
                     class_names: Sequence[str] = (), title: str = "") -> str:
     """Side-by-side scatters of 2-D codes (each (N, 2)), points coloured by class; one panel per entry."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + 1.5, 5), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels) + 1.5, 5), squeeze=False)
+    fig.subplots_adjust(wspace=0.35)
     for ax, (name, codes) in zip(axes[0], panels):
         points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
         ax.set_title(name)
