@@ -120,7 +120,7 @@ def test_cgan_quick_run_serves_a_class_on_request(cgan_run):
 
 
 @pytest.mark.parametrize("recipe, flags, parts", [
-    ("wgan", ["--gradient-penalty", "10", "--n-critic", "2", "--batch-size", "32"], ("generator", "discriminator")),
+    ("wgan", ["--gradient-penalty", "10", "--n-critic", "1"], ("generator", "discriminator")),
     ("aae", [], ("encoder", "decoder", "discriminator")),
 ])
 def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_run):
