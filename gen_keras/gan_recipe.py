@@ -24,9 +24,10 @@ QUICK_CLASSIFIER = {"limit": 2048, "epochs": 1}  # trained in seconds, used only
 
 
 def add_flags(parser: argparse.ArgumentParser, *, learning_rate: float | None, latent_dim: int,
-              learning_rate_help: str = "") -> argparse._ArgumentGroup:
-    """The flags every GAN recipe takes; returns the group for the recipe's own. `learning_rate=None`:
-    the recipe picks it after parsing and says how in `learning_rate_help`."""
+              learning_rate_help: str = "", dcgan: bool = False) -> argparse._ArgumentGroup:
+    """The flags every GAN recipe takes (and `--filters` for DCGAN networks); returns the group for the
+    recipe's own. `learning_rate=None`: the recipe picks it after parsing and says how in
+    `learning_rate_help`."""
     g = parser.add_argument_group("GAN")
     g.add_argument("--latent-dim", type=cli.positive_int, default=latent_dim, help="size of z ~ N(0, I)")
     g.add_argument("--learning-rate", type=cli.positive_float, default=learning_rate,
@@ -38,6 +39,10 @@ def add_flags(parser: argparse.ArgumentParser, *, learning_rate: float | None, l
     g.add_argument("--fid-every", type=_non_negative_int, default=None,
                    help="measure the FID every N epochs during training, 0: only after training "
                         "(default 1; 0 with --quick)")
+    if dcgan:
+        g.add_argument("--filters", type=cli.positive_int, default=128,
+                       help="channels of G's 7x7 layer (halved at 14x14): 128 is the issue's 0.56 M-parameter "
+                            "generator; fewer make each step cheaper on a CPU")
     return g
 
 

@@ -27,10 +27,7 @@ DEFAULT_EPOCHS = 11
 
 def parse(argv=None):
     parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS)
-    g = gan_recipe.add_flags(parser, learning_rate=2e-4, latent_dim=64)
-    g.add_argument("--filters", type=cli.positive_int, default=128,
-                   help="channels of G's 7x7 layer (halved at 14x14): 128 is the issue's 0.56 M-parameter "
-                        "generator; fewer make each step cheaper on a CPU")
+    gan_recipe.add_flags(parser, learning_rate=2e-4, latent_dim=64, dcgan=True)
     return gan_recipe.finish_args(cli.parse_args(parser, argv, RECIPE))
 
 
