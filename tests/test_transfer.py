@@ -162,22 +162,36 @@ def test_missing_encoder_says_which_recipe_to_run(tmp_path, fashion_train):
 
 
 def test_recipe_pretrains_and_writes_table_json_and_plot(tmp_path):
-    """--pretrain on a few hundred images, 2 seeds, one label count: the whole path, exports included."""
+    """--pretrain on a few hundred images, one label count, one seed (--quick): the whole path, exports
+    included (the averaging over seeds is test_summary_and_table's)."""
     out = tmp_path / "out"
-    result = run_python([RECIPE, "--quick", "--pretrain", "--limit", "400", "--label-counts", "50", "all",
-                         "--seeds", "2", "--max-steps", "20", "--encoder-dir", str(tmp_path / "sm"),
-                         "--out", str(out)], timeout=300)
+    result = run_python([RECIPE, "--quick", "--pretrain", "--limit", "400", "--label-counts", "50",
+                         "--max-steps", "20", "--encoder-dir", str(tmp_path / "sm"), "--out", str(out)], timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("conv_autoencoder", "vae"):
         assert (tmp_path / "sm" / name / "encoder" / "1" / "encoder.keras").exists()
     m = json.loads((out / "metrics.json").read_text())
-    assert m["label_counts"] == [50, 400] and m["seeds"] == 2
-    assert len(m["runs"]) == 2 * 2 * 2 * 3  # encoders × label counts × seeds × methods
+    assert m["label_counts"] == [50] and m["seeds"] == 1 and m["max_steps"] == 20
+    assert len(m["runs"]) == 2 * 3  # encoders × methods
+    assert all(r["steps"] == 20 and r["train"] == 40 and r["validation"] == 10 for r in m["runs"])
     assert all(0 <= r["test_accuracy"] <= 1 and r["train"] + r["validation"] == r["labels"] for r in m["runs"])
     assert all(v <= 1e-5 for v in m["feature_max_abs_difference"].values())
     table = (out / "results.md").read_text()
     for row in ("| conv autoencoder | frozen + head |", "| VAE | fine-tuned |", "| VAE | from scratch |"):
         assert row in table
-    assert "| 50 labels | all (400) |" in table and " ± " in table
+    assert "| 50 labels |" in table and " ± 0.0 |" in table
     assert table.split("\n\n")[1].strip() in result.stdout
     assert (out / "accuracy_vs_labels.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summary_and_table():
+    records = [{"encoder": "VAE", "method": "fine-tuned", "labels": n, "test_accuracy": a}
+               for n, a in ((100, 0.60), (100, 0.64), (60000, 0.9))]
+    summary = transfer.summarize(records)
+    assert summary[("VAE", "fine-tuned", 100)]["mean"] == pytest.approx(0.62)
+    assert summary[("VAE", "fine-tuned", 100)]["std"] == pytest.approx(np.std([0.60, 0.64], ddof=1))
+    assert summary[("VAE", "fine-tuned", 60000)] == {"mean": 0.9, "std": 0.0, "n": 1}
+    table = transfer.markdown_table(summary, [100, 1000, 60000], {60000: "all (60,000)"})
+    assert table.splitlines() == ["| encoder | method | 100 labels | 1,000 labels | all (60,000) |",
+                                  "|---|---|---|---|---|",
+                                  "| VAE | fine-tuned | 62.0 ± 2.8 |  | 90.0 ± 0.0 |"]
