@@ -174,11 +174,13 @@ class FitResult:
 
 def fit_classifier(model: keras.Model, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
                    learning_rate: float, batch_size: int, max_steps: int = 600, check_every: int = 50,
-                   patience: int = 5, seed: int = 0, compile_options: Mapping | None = None) -> FitResult:
+                   patience: int = 5, seed: int = 0, compile_options: Mapping | None = None,
+                   callbacks: Sequence[keras.callbacks.Callback] = ()) -> FitResult:
     """Adam on the cross-entropy for up to `max_steps` steps; every `check_every` steps the validation
     loss is measured, training stops after `patience` checks without improvement, and the weights
     with the best validation loss are kept. `x` may be uint8 images, float images or features;
-    `compile_options` go to `model.compile` (e.g. `TrainingSetup.compile_options()`)."""
+    `compile_options` go to `model.compile` (e.g. `TrainingSetup.compile_options()`); `callbacks` run
+    before the early stopping, at every check."""
     batch_size, check_every = min(batch_size, len(x)), min(check_every, max_steps)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), **(compile_options or {}))
@@ -187,7 +189,7 @@ def fit_classifier(model: keras.Model, x: np.ndarray, y: np.ndarray, x_val: np.n
     history = model.fit(_batches(x, y, batch_size, seed), steps_per_epoch=check_every,
                         epochs=max(1, math.ceil(max_steps / check_every)),
                         validation_data=(_floats(x_val), y_val), validation_batch_size=500,
-                        callbacks=[stop], verbose=0)
+                        callbacks=[*callbacks, stop], verbose=0)
     checks = len(history.history["val_loss"])
     best = int(np.argmin(history.history["val_loss"])) + 1
     return FitResult(checks * check_every, best * check_every, time.perf_counter() - start)
