@@ -1,11 +1,12 @@
-"""Transfer learning: unsupervised pre-training pays off when labels are few.
+"""Transfer learning: does unsupervised pre-training pay off when labels are few?
 
 The lecture: an encoder f trained without labels (the conv autoencoder's code f(x), the VAE's mean μ(x))
-has already learned what tells images apart. Put a small head on it,
+has learned features from the images alone; put a small head on it,
     p(y | x) = softmax(W₂ relu(W₁ f(x) + b₁) + b₂),
 and train on n labels: (a) f frozen, only the head learns; (b) then f and the head end to end, at a
 10× lower learning rate so the pre-trained weights are adjusted, not overwritten; (c) the same network
-from random weights ("scratch"). With all 60,000 labels scratch catches up; with 100 it cannot.
+from random weights ("scratch"). The claim is that (a) and (b) beat (c) when n is small; the README
+gives what this recipe measured (on Fashion-MNIST at 100 labels: a point or two, not a clear margin).
 
     python recipes/conv_autoencoder.py --model improved && python recipes/vae.py --latent-dim 16
     python recipes/transfer_learning.py                     # the exported encoders, 100 / 1,000 / all labels

@@ -162,16 +162,16 @@ def test_missing_encoder_says_which_recipe_to_run(tmp_path, fashion_train):
 
 
 def test_recipe_pretrains_and_writes_table_json_and_plot(tmp_path):
-    """--pretrain on a few hundred images, one label count, one seed (--quick): the whole path, exports
-    included (the averaging over seeds is test_summary_and_table's)."""
+    """--pretrain on a few hundred images, one label count, one seed (--quick), the encoders fine-tuned
+    through TFSMLayer: the whole path, exports included (the averaging over seeds is test_summary_and_table's)."""
     out = tmp_path / "out"
-    result = run_python([RECIPE, "--quick", "--pretrain", "--limit", "400", "--label-counts", "50",
-                         "--max-steps", "20", "--encoder-dir", str(tmp_path / "sm"), "--out", str(out)], timeout=300)
+    result = run_python([RECIPE, "--quick", "--pretrain", "--limit", "400", "--label-counts", "50", "--max-steps", "20",
+                         "--load", "savedmodel", "--encoder-dir", str(tmp_path / "sm"), "--out", str(out)], timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("conv_autoencoder", "vae"):
         assert (tmp_path / "sm" / name / "encoder" / "1" / "encoder.keras").exists()
     m = json.loads((out / "metrics.json").read_text())
-    assert m["label_counts"] == [50] and m["seeds"] == 1 and m["max_steps"] == 20
+    assert m["label_counts"] == [50] and m["seeds"] == 1 and m["max_steps"] == 20 and m["load"] == "savedmodel"
     assert len(m["runs"]) == 2 * 3  # encoders × methods
     assert all(r["steps"] == 20 and r["train"] == 40 and r["validation"] == 10 for r in m["runs"])
     assert all(0 <= r["test_accuracy"] <= 1 and r["train"] + r["validation"] == r["labels"] for r in m["runs"])
