@@ -54,16 +54,25 @@ def _dataset_name(text: str) -> str:
         f"unknown data set '{text}': use fashion_mnist, mnist or tfds:<name> (e.g. tfds:cifar10)")
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default, except where there is none to show (None, an on/off switch)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128) -> argparse.ArgumentParser:
     """An argument parser holding the common flags; a recipe adds its own to it."""
     parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=_DefaultsFormatter)
     g = parser.add_argument_group("common flags (every recipe)")
     g.add_argument("--epochs", type=positive_int, default=epochs,
                    help="training epochs" + ("" if epochs else " (default: the model's own, see below)"))
     g.add_argument("--batch-size", type=positive_int, default=None,
                    help=f"global batch size; default {batch_size} on CPU, 1024 per GPU when GPUs are "
-                        "visible (the learning rate is scaled by the same factor)")
+                        "visible (Adam's learning rate is scaled by the square root of the batch's growth)")
     g.add_argument("--limit", type=positive_int, default=None,
                    help="use only the first N training images (and N test images) for a fast run")
     g.add_argument("--dataset", type=_dataset_name, default="fashion_mnist",

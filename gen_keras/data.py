@@ -11,7 +11,6 @@ import gzip
 import os
 import struct
 import zlib
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np

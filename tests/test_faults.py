@@ -251,7 +251,7 @@ def test_export_killed_at_any_point_leaves_nothing_half_written(lecture_parts, t
     procs = {point: subprocess.Popen([sys.executable, "-c", EXPORT_CHILD, point, str(root)], cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for point, root in roots.items()}
-    for point, proc in procs.items():
+    for proc in procs.values():
         _, err = proc.communicate(timeout=TIMEOUT)
         assert proc.returncode == -signal.SIGKILL, err[-3000:]
 

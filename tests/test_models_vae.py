@@ -14,7 +14,7 @@ keras = pytest.importorskip("keras")
 from gen_keras import data  # noqa: E402
 from gen_keras.layers import GaussianSampler  # noqa: E402
 from gen_keras.losses import bernoulli_nll, gaussian_kl, gaussian_nll  # noqa: E402
-from gen_keras.models.vae import VAE, build_vae, iwae_estimates, vae_decoder, vae_encoder  # noqa: E402
+from gen_keras.models.vae import VAE, build_vae, elbo_terms, iwae_estimates, vae_decoder, vae_encoder  # noqa: E402
 
 
 def _tfd():
@@ -81,14 +81,32 @@ def test_negative_log_likelihoods_are_summed_over_pixels():
     np.testing.assert_allclose(gaussian_nll(x, mu, log_s), expected, rtol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def zero_decoder_vae():
-    """A VAE whose decoder outputs logits 0 for every z: its reconstruction term is exactly 784 log 2."""
-    vae = build_vae(2, seed=0)
+def _zero_decoder_vae(beta=1.0):
+    vae = build_vae(2, seed=0, beta=beta)
     last = [layer for layer in vae.decoder.layers if layer.weights][-1]
     for w in last.weights:
         w.assign(np.zeros(w.shape, np.float32))
     return vae
+
+
+@pytest.fixture(scope="module")
+def zero_decoder_vae():
+    """A VAE whose decoder outputs logits 0 for every z: its reconstruction term is exactly 784 log 2."""
+    return _zero_decoder_vae()
+
+
+def test_elbo_terms_weigh_the_kl_once_whatever_beta_trained(fashion_train):
+    """With β = 4 the training loss is reconstruction + 4 KL, but the reported −ELBO counts the KL once."""
+    vae = _zero_decoder_vae(beta=4.0)
+    vae.compile(optimizer=keras.optimizers.Adam(0.0))
+    x = fashion_train.as_float()[:256]
+    loss = vae.evaluate(x, batch_size=128, return_dict=True, verbose=0)
+    terms = elbo_terms(vae, x, batch_size=100)
+    mean, log_var = vae.encoder(x)
+    assert terms["kl"] == pytest.approx(float(np.mean(gaussian_kl(mean, log_var))), rel=1e-5)
+    assert terms["reconstruction"] == pytest.approx(784 * math.log(2.0), rel=1e-5)
+    assert terms["negative_elbo"] == pytest.approx(terms["reconstruction"] + terms["kl"], rel=1e-6)
+    assert loss["loss"] == pytest.approx(terms["reconstruction"] + 4.0 * terms["kl"], rel=1e-5)
 
 
 def test_the_loss_is_nats_per_image_and_equals_reconstruction_plus_kl(zero_decoder_vae, fashion_train):

@@ -17,7 +17,7 @@ from keras import layers, ops
 from keras.src.losses.loss import scale_loss_for_distribution
 
 from gen_keras.layers import GaussianSampler, LikelihoodMean, PixelLogScale, _tfd
-from gen_keras.losses import bernoulli_nll, gaussian_nll
+from gen_keras.losses import bernoulli_nll, gaussian_kl, gaussian_nll
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -171,6 +171,21 @@ def iwae_estimates(vae: VAE, images: np.ndarray, num_samples: int = 100) -> tupl
 
     log_weights = tf.function(vae.importance_log_weights, reduce_retracing=True)
     return importance_weighted_estimates(lambda x, k: log_weights(tf.constant(x), k).numpy(), images, num_samples)
+
+
+def elbo_terms(vae: VAE, images: np.ndarray, batch_size: int = 500) -> dict[str, float]:
+    """The data's −ELBO = E_q[−log p(x|z)] + KL(q(z|x) ‖ N(0, I)), nats per image, with both weights 1
+    whatever β and reconstruction weight the model trained with; one z per image, closed-form KL."""
+    reconstruction, kl = [], []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size]
+        mean, log_var = vae.encoder(x, training=False)
+        eps = keras.random.normal(ops.shape(mean), seed=vae.sampler.seed_generator)
+        params = vae.decoder(mean + ops.exp(0.5 * log_var) * eps, training=False)  # z = μ + σ ⊙ ε
+        reconstruction.append(np.asarray(vae.negative_log_likelihood(x, params)))
+        kl.append(np.asarray(gaussian_kl(mean, log_var)))
+    rec, kl_ = float(np.concatenate(reconstruction).mean()), float(np.concatenate(kl).mean())
+    return {"negative_elbo": rec + kl_, "reconstruction": rec, "kl": kl_}
 
 
 DECODERS = ("dense", "conv")
