@@ -99,6 +99,9 @@ def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128
     g.add_argument("--quick", action="store_true",
                    help=f"a run of well under a minute for trying the recipe: {QUICK_EPOCHS} epoch on "
                         f"{QUICK_LIMIT} images unless --epochs/--limit say otherwise")
+    g.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
+                   help="stop training once this many seconds of it have passed, ending the epoch in progress "
+                        "early (to compare runs under one budget, e.g. 360 for six minutes)")
     g.add_argument("--fresh", action="store_true",
                    help="ignore (and delete) the interrupted run's saved state in --out instead of resuming")
     parser.set_defaults(default_batch_size=batch_size)

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import shutil
+import time
 from pathlib import Path
 
 import keras
@@ -46,6 +47,7 @@ class TrainingSetup:
     recipe: str = ""  # with `flags`, the identity stored beside a backup (see `fit`)
     flags: dict = dataclasses.field(default_factory=dict)
     is_chief: bool = True  # False on the other workers of a multi-worker run: they write to a temporary `out`
+    time_budget: float | None = None  # seconds of training after which `fit` stops
 
     def compile_options(self) -> dict:
         """Keyword arguments for `model.compile`."""
@@ -183,7 +185,8 @@ def setup(args, base_batch_size: int | None = None) -> TrainingSetup:
     flags = {k.replace("_", "-"): v for k, v in vars(args).items()
              if isinstance(v, (bool, int, float, str)) and k not in ("recipe", "default_batch_size")}
     return TrainingSetup(strategy, batch_size, lr_scale, spe, bool(args.jit), out, args.seed,
-                         getattr(args, "fresh", False), getattr(args, "recipe", ""), flags, is_chief)
+                         getattr(args, "fresh", False), getattr(args, "recipe", ""), flags, is_chief,
+                         getattr(args, "time_budget", None))
 
 
 def _check_writable(folder: Path, flag: str, advice: str) -> None:
@@ -223,6 +226,29 @@ class StopOnNonFinite(keras.callbacks.Callback):
                 "exported. Try a lower learning rate.")
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training after the first step that ends `seconds` after training began; the epoch in
+    progress ends there (its logs, checkpoint and backup are written as for a whole one)."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+        self.stopped_at: tuple[int, int] | None = None  # (epoch, step), 1-based, when the budget ran out
+
+    def on_train_begin(self, logs=None):
+        self.start, self.epoch = time.perf_counter(), 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.stopped_at is None and time.perf_counter() - self.start >= self.seconds:
+            self.model.stop_training = True
+            self.stopped_at = (self.epoch + 1, batch + 1)
+            print(f"\nTime budget of {self.seconds:g} s reached in epoch {self.epoch + 1}, step {batch + 1}: "
+                  "training stops here.")
+
+
 def read_history(path: Path) -> dict[str, list[float]]:
     """The per-epoch logs written by `CSVLogger`, across resumed runs."""
     if not path.exists():
@@ -251,7 +277,7 @@ def _truncate_history(path: Path, epochs: int) -> None:
 BACKUP_METADATA = "training_metadata.json"
 # Flags that change how a run trains or where it writes, not the model a backup holds.
 RUN_FLAGS = {"out", "export-dir", "no-export", "fresh", "quick", "epochs", "limit", "batch-size", "seed",
-             "steps-per-execution", "strategy", "jit", "mixed-precision", "learning-rate"}
+             "steps-per-execution", "strategy", "jit", "mixed-precision", "learning-rate", "time-budget"}
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -449,6 +475,7 @@ def fit(model: keras.Model, train: data_lib.ImageArrays, val: data_lib.ImageArra
     past = read_history(history_path).get(monitor, []) if monitor else []
     cbs = [  # the epoch's log row and best checkpoint are written before its backup: a resume misses neither
         StopOnNonFinite(),
+        *([TimeBudget(setup_.time_budget)] if setup_.time_budget else []),
         *(callbacks or []),  # before the loggers: what they add to an epoch's logs gets into history.csv
         keras.callbacks.CSVLogger(str(history_path), append=True),
         *([BestCheckpoint(best_path, monitor, min(past) if past else None)] if monitor else []),

@@ -113,6 +113,14 @@ def test_nan_loss_stops_with_epoch_and_step(small, tmp_path):
         training.fit(parts.autoencoder, train, None, run, 3, verbose=0)
 
 
+def test_time_budget_ends_training_early(small, tmp_path, capsys):
+    train, _ = small
+    _, history = train_weights(tmp_path, train, 5, "--time-budget", "0.001")
+    assert len(history["loss"]) == 1  # stopped after the first step of five epochs
+    assert "Time budget of 0.001 s reached in epoch 1, step 1" in capsys.readouterr().out
+    assert not (tmp_path / "backup").exists()  # a finished run: nothing to resume
+
+
 def test_batch_larger_than_data_is_refused(small, tmp_path):
     train, _ = small
     run = make_setup(tmp_path, "--batch-size", "4096")
