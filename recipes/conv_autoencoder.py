@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from gen_keras import cli  # noqa: E402
 
 RECIPE = "conv_autoencoder"
-DEFAULT_EPOCHS = {"lecture": 10, "improved": 11}
+DEFAULT_EPOCHS = {"lecture": 10, "improved": 15}
 
 
 def parse(argv=None):
