@@ -119,6 +119,8 @@ def main(argv=None):
 
     run = training.setup(args)
     out = run.out
+    if args.pretrain and not run.is_chief:  # a multi-worker run's other workers export into their temporary folder
+        args.encoder_dir = args.export_dir
     start_all = time.perf_counter()
 
     # Data: the training split's images are there without labels; n of its labels are "bought".
@@ -150,44 +152,45 @@ def main(argv=None):
         print(f"\n{NAMES[name]} encoder {path} ({args.load}): {f_all.shape[1]} features "
               f"('{ENCODERS[name]}'); .keras vs SavedModel features differ by at most {feature_checks[name]:.1e}")
 
-        for n in counts:
-            for seed in range(args.seed, args.seed + args.seeds):
-                idx_train, idx_val = transfer.labelled_split(y_all, n, seed)
-                batch = max(1, min(run.batch_size, len(idx_train) // 8))  # at least 8 steps a pass
+        with run.strategy.scope():  # every classifier is built and trained on the strategy's devices
+            for n in counts:
+                for seed in range(args.seed, args.seed + args.seeds):
+                    idx_train, idx_val = transfer.labelled_split(y_all, n, seed)
+                    batch = max(1, min(run.batch_size, len(idx_train) // 8))  # at least 8 steps a pass
 
-                def fit(model, x, rate):  # x: the training split's images, or their features
-                    return transfer.fit_classifier(
-                        model, x[idx_train], y_all[idx_train], x[idx_val], y_all[idx_val], learning_rate=rate,
-                        batch_size=batch, max_steps=args.max_steps, seed=seed, compile_options=run.compile_options())
+                    def fit(model, x, rate):  # x: the training split's images, or their features
+                        return transfer.fit_classifier(
+                            model, x[idx_train], y_all[idx_train], x[idx_val], y_all[idx_val], learning_rate=rate,
+                            batch_size=batch, max_steps=args.max_steps, seed=seed, compile_options=run.compile_options())
 
-                cell = {"encoder": NAMES[name], "labels": n, "seed": seed, "train": len(idx_train),
-                        "validation": len(idx_val), "batch_size": batch}
+                    cell = {"encoder": NAMES[name], "labels": n, "seed": seed, "train": len(idx_train),
+                            "validation": len(idx_val), "batch_size": batch}
 
-                # (a) frozen encoder f, the head learns on f(x).
-                training.set_seed(seed)
-                pretrained = load()
-                classifier = transfer.classifier_on_encoder(pretrained, num_classes, trainable=False,
-                                                            hidden=args.head_units)
-                head = classifier.get_layer("head")
-                r = fit(head, f_all, args.learning_rate)
-                acc = transfer.accuracy(head, f_test, y_test)
-                records.append({**cell, "method": "frozen + head", "test_accuracy": acc, **vars(r)})
+                    # (a) frozen encoder f, the head learns on f(x).
+                    training.set_seed(seed)
+                    pretrained = load()
+                    classifier = transfer.classifier_on_encoder(pretrained, num_classes, trainable=False,
+                                                                hidden=args.head_units)
+                    head = classifier.get_layer("head")
+                    r = fit(head, f_all, args.learning_rate)
+                    acc = transfer.accuracy(head, f_test, y_test)
+                    records.append({**cell, "method": "frozen + head", "test_accuracy": acc, **vars(r)})
 
-                # (b) fine-tuned: f and the head end to end, from (a), at a tenth of the rate.
-                pretrained.trainable = True
-                r = fit(classifier, x_all, args.learning_rate / 10)
-                acc_ft = transfer.accuracy(classifier, x_test, y_test)
-                records.append({**cell, "method": "fine-tuned", "test_accuracy": acc_ft, **vars(r)})
+                    # (b) fine-tuned: f and the head end to end, from (a), at a tenth of the rate.
+                    pretrained.trainable = True
+                    r = fit(classifier, x_all, args.learning_rate / 10)
+                    acc_ft = transfer.accuracy(classifier, x_test, y_test)
+                    records.append({**cell, "method": "fine-tuned", "test_accuracy": acc_ft, **vars(r)})
 
-                # (c) scratch: the same architecture, random weights, the same labels.
-                training.set_seed(seed)
-                scratch = transfer.classifier_on_encoder(transfer.fresh_copy(transfer.load_encoder(
-                    path, "keras", ENCODERS[name])), num_classes, trainable=True, hidden=args.head_units)
-                r = fit(scratch, x_all, args.learning_rate)
-                acc_s = transfer.accuracy(scratch, x_test, y_test)
-                records.append({**cell, "method": "from scratch", "test_accuracy": acc_s, **vars(r)})
-                print(f"  {n:>6} labels, seed {seed}: frozen {acc:.3f}, fine-tuned {acc_ft:.3f}, "
-                      f"scratch {acc_s:.3f}", flush=True)
+                    # (c) scratch: the same architecture, random weights, the same labels.
+                    training.set_seed(seed)
+                    scratch = transfer.classifier_on_encoder(transfer.fresh_copy(transfer.load_encoder(
+                        path, "keras", ENCODERS[name])), num_classes, trainable=True, hidden=args.head_units)
+                    r = fit(scratch, x_all, args.learning_rate)
+                    acc_s = transfer.accuracy(scratch, x_test, y_test)
+                    records.append({**cell, "method": "from scratch", "test_accuracy": acc_s, **vars(r)})
+                    print(f"  {n:>6} labels, seed {seed}: frozen {acc:.3f}, fine-tuned {acc_ft:.3f}, "
+                          f"scratch {acc_s:.3f}", flush=True)
 
     # The table (mean ± std over seeds) and the plot.
     summary = transfer.summarize(records)

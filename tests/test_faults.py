@@ -270,3 +270,34 @@ def test_export_killed_at_any_point_leaves_nothing_half_written(lecture_parts, t
         assert write(root).name == "3"  # never the killed export's number
         config = text_format.Parse((root / "models.config").read_text(), model_server_config_pb2.ModelServerConfig())
         assert [c.name for c in config.model_config_list.config] == ["r_decoder"]
+
+
+def test_ctrl_c_keeps_the_state_and_the_same_command_resumes(tmp_path, monkeypatch, capsys):
+    """SIGINT (Ctrl-C) right after epoch 1's state is saved: exit status 130, the message says how to resume,
+    and the same command then resumes at epoch 2 instead of starting over."""
+    import runpy
+
+    from gen_keras import cli, training
+
+    module = runpy.run_path(str(ROOT / "recipes" / "vae.py"), run_name="vae_under_test")
+    argv = [*VAE[1:], "--epochs", "3", "--out", str(tmp_path / "out")]
+    save = training.TrainingBackup.on_epoch_end
+
+    def save_then_ctrl_c(self, epoch, logs=None):
+        save(self, epoch, logs)
+        signal.raise_signal(signal.SIGINT)  # Python's own handler: KeyboardInterrupt in this thread
+
+    monkeypatch.setattr(training.TrainingBackup, "on_epoch_end", save_then_ctrl_c)
+    with pytest.raises(SystemExit) as stopped:
+        cli.run(module["main"], argv)
+    assert stopped.value.code == 130
+    assert "Run the same command again to resume" in capsys.readouterr().err
+    state = json.loads((tmp_path / "out" / "backup" / "training_metadata.json").read_text())
+    assert state["epoch"] == 1
+
+    monkeypatch.setattr(training.TrainingBackup, "on_epoch_end", save)
+    cli.run(module["main"], argv)
+    out = capsys.readouterr().out
+    assert "Resuming from the saved state" in out and "epoch 2 of 3" in out
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["epochs"] == 3
+    assert not (tmp_path / "out" / "backup").exists()
