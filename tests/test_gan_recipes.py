@@ -150,3 +150,32 @@ def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_r
 def test_bad_flags_exit_2_with_a_reason(recipe, flags, message):
     result = run_python([f"recipes/{recipe}.py", *flags], timeout=60)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_label_accuracy_is_agreement_with_the_requested_class(cache, gan_run, fashion_test):
+    """A stand-in generator that returns real test images of class `shift(y)`: label accuracy is the
+    classifier's agreement with y, high for shift 0 and near zero when every image is of another class."""
+    from gen_keras import gan_recipe
+    from gen_keras.classifier import predict_classes
+
+    module = runpy.run_path(str(ROOT / "recipes" / "cgan.py"), run_name="cgan_under_test")
+    args = module["parse"]([*SMALL, "--fid-samples", "200"])
+    images, classes = fashion_test.as_float(), fashion_test.labels
+    z = np.zeros((200, args.latent_dim), np.float32)
+    requested = (np.arange(200) % 10).astype(np.int32)
+    by_class = [images[classes == c][:20] for c in range(10)]
+
+    def real_images_of(shift):
+        def generate(zy):
+            _, y = zy
+            rank = np.arange(len(y)) // 10  # the n-th request of a class gets that class's n-th image
+            return np.stack([by_class[(c + shift) % 10][r % 20] for c, r in zip(y, rank)])
+        return generate
+
+    judge = gan_recipe.Judge(args, fashion_test, real_images_of(0), (z, requested))
+    right = judge.evaluate()
+    predicted = predict_classes(judge.classifier, real_images_of(0)((z, requested)))
+    assert right["label_accuracy"] == pytest.approx(np.mean(predicted == requested))
+    assert right["label_accuracy"] > 0.5  # the quick classifier on real images of the asked-for class
+    judge.generate = real_images_of(3)
+    assert judge.evaluate()["label_accuracy"] < 0.25
