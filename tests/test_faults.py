@@ -288,8 +288,14 @@ def test_ctrl_c_keeps_the_state_and_the_same_command_resumes(tmp_path, monkeypat
         signal.raise_signal(signal.SIGINT)  # Python's own handler: KeyboardInterrupt in this thread
 
     monkeypatch.setattr(training.TrainingBackup, "on_epoch_end", save_then_ctrl_c)
-    with pytest.raises(SystemExit) as stopped:
-        cli.run(module["main"], argv)
+    # A fresh `python recipes/...` has Python's SIGINT handler; in this long test process something earlier
+    # may have replaced it, so it is put back for the test (and the previous one restored after).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            cli.run(module["main"], argv)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert stopped.value.code == 130
     assert "Run the same command again to resume" in capsys.readouterr().err
     state = json.loads((tmp_path / "out" / "backup" / "training_metadata.json").read_text())

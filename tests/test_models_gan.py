@@ -176,6 +176,7 @@ def test_mirrored_over_two_cpus_logs_what_one_device_logs(tmp_path):
                                        atol=1e-6, err_msg=f"{name} {key}")
 
 
+@pytest.mark.parametrize("policy, optimizer", [("mixed_bfloat16", "Adam"), ("mixed_float16", "LossScaleOptimizer")])
 def test_mixed_precision_trains_with_float32_weights_and_outputs(policy, optimizer, images, tmp_path):
     keras.mixed_precision.set_global_policy(policy)
     try:
