@@ -68,8 +68,8 @@ def main():
         if part in ("dcgan", "cgan"):
             flags = ["--time-budget", str(a.budget), "--fid-every", "0", *a.extra.split()]
             m, history = run_recipe(part, flags, a.keep)
-            steps = sum(1 for _ in history)  # epochs begun; the last may be partial
-            print(f"{part} {' '.join(flags)}: {m['train_seconds']:.0f} s of training, {steps} epoch(s) begun, "
+            epochs = len(history)  # epochs begun; the last may be partial
+            print(f"{part} {' '.join(flags)}: {m['train_seconds']:.0f} s of training, {epochs} epoch(s) begun, "
                   f"FID {m['fid']:.2f} (floor {m['fid_real_floor']:.2f}) on {m['fid_samples']} samples, "
                   f"largest class {m['max_class_share']:.0%}, entropy {m['sample_entropy']:.2f} nats"
                   + (f", label accuracy {m['label_accuracy']:.1%}" if "label_accuracy" in m else "")

@@ -101,7 +101,8 @@ def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128
                         f"{QUICK_LIMIT} images unless --epochs/--limit say otherwise")
     g.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
                    help="stop training once this many seconds of it have passed, ending the epoch in progress "
-                        "early (to compare runs under one budget, e.g. 360 for six minutes)")
+                        "early (to compare runs under one budget, e.g. 360 for six minutes); a learning-rate "
+                        "schedule still decays over --epochs, so a cut-short run ends at a higher rate")
     g.add_argument("--fresh", action="store_true",
                    help="ignore (and delete) the interrupted run's saved state in --out instead of resuming")
     parser.set_defaults(default_batch_size=batch_size)
