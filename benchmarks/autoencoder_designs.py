@@ -1,7 +1,7 @@
 """Which 49-d-code autoencoder learns most in a fixed time on this CPU? (How `--model improved` was chosen.)
 
 Each design trains on the 60,000 Fashion-MNIST training images for `--seconds` of wall time (Adam, batch
-128, MSE; with `--cosine` the learning rate decays to 0 over the steps the design is expected to fit in
+128, MSE, or `--batch-size`, `--loss`; with `--cosine` the learning rate decays to 0 over the steps the design is expected to fit in
 that time, from `--rate` images/s), then prints its throughput and its test MSE (10,000 images).
 
     python benchmarks/autoencoder_designs.py --designs conv_decoder --seconds 90
@@ -79,13 +79,17 @@ def main():
     p.add_argument("--designs", default=",".join(DESIGNS), help=f"comma-separated, from {list(DESIGNS)}")
     p.add_argument("--seconds", type=float, default=280)
     p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--loss", choices=("mse", "binary_crossentropy"), default="mse",
+                   help="the training loss (the test score is always the MSE); cross-entropy's gradient "
+                        "with respect to a sigmoid's input is not damped by the sigmoid's slope")
+    p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--cosine", action="store_true", help="decay the learning rate to 0 along a cosine")
     p.add_argument("--rate", type=float, nargs="*", default=None,
                    help="expected images/s per design, for the cosine's length (default: measured in 20 s)")
     a = p.parse_args()
     x = data.load_images("fashion_mnist", "train").as_float()
     x_test = data.load_images("fashion_mnist", "test").as_float()
-    batch = 128
+    batch = a.batch_size
     for i, name in enumerate(a.designs.split(",")):
         keras.utils.set_random_seed(0)
         model = DESIGNS[name]()
@@ -108,7 +112,7 @@ def main():
             lr = keras.optimizers.schedules.CosineDecay(a.learning_rate, int(a.seconds * rate / batch))
         else:
             lr = a.learning_rate
-        model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss=a.loss)
         model.train_on_batch(*next(batches))  # compile outside the clock
         start, steps = time.perf_counter(), 0
         while time.perf_counter() - start < a.seconds:
@@ -116,7 +120,7 @@ def main():
             steps += 1
         elapsed = time.perf_counter() - start
         mse = metrics.mse(model.predict(x_test, batch_size=1000, verbose=0), x_test)
-        print(f"{name:13s} {model.count_params():>9,d} params  {steps * batch / elapsed:5.0f} images/s  "
+        print(f"{name:13s} {a.loss} batch {batch} {model.count_params():>9,d} params  {steps * batch / elapsed:5.0f} images/s  "
               f"{steps * batch / len(x):5.2f} epochs in {elapsed:.0f} s  test MSE {mse:.5f}", flush=True)
 
 

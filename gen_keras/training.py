@@ -226,6 +226,29 @@ class StopOnNonFinite(keras.callbacks.Callback):
                 "exported. Try a lower learning rate.")
 
 
+class EpochLog(keras.callbacks.CSVLogger):
+    """Keras's CSVLogger appending to `path`, without the empty `val_*` columns it adds when there is no
+    validation data; a resumed run keeps the columns of the file it appends to."""
+
+    def __init__(self, path: str | os.PathLike, validation: bool):
+        super().__init__(str(path), append=True)
+        self.validation = validation
+
+    def on_train_begin(self, logs=None):
+        header = None
+        if os.path.exists(self.filename) and os.path.getsize(self.filename):
+            with open(self.filename, newline="") as f:
+                header = next(csv.reader(f), None)
+        super().on_train_begin(logs)
+        if header:
+            self.keys = header[1:]
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None and not self.validation:
+            self.keys = sorted(logs or {})
+        super().on_epoch_end(epoch, logs)
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Stops training after the first step that ends `seconds` after training began; the epoch in
     progress ends there (its logs, checkpoint and backup are written as for a whole one)."""
@@ -458,7 +481,8 @@ def fit(model: keras.Model, train: data_lib.ImageArrays, val: data_lib.ImageArra
         _truncate_history(history_path, start_epoch)  # drop an epoch logged after the last backup
         if start_epoch < epochs:
             print(f"Resuming from the saved state in {backup_dir}: epoch {start_epoch + 1} of {epochs}.")
-    best_path.parent.mkdir(parents=True, exist_ok=True)
+    if monitor:
+        best_path.parent.mkdir(parents=True, exist_ok=True)
 
     bs = setup_.batch_size
     steps = steps_per_epoch(len(train), setup_)
@@ -477,7 +501,7 @@ def fit(model: keras.Model, train: data_lib.ImageArrays, val: data_lib.ImageArra
         StopOnNonFinite(),
         *([TimeBudget(setup_.time_budget)] if setup_.time_budget else []),
         *(callbacks or []),  # before the loggers: what they add to an epoch's logs gets into history.csv
-        keras.callbacks.CSVLogger(str(history_path), append=True),
+        EpochLog(history_path, validation=val_ds is not None),
         *([BestCheckpoint(best_path, monitor, min(past) if past else None)] if monitor else []),
         TrainingBackup(backup_dir, identity),
         keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False, profile_batch=0),

@@ -119,6 +119,9 @@ def test_resume_restores_both_optimizers(fashion_train, tmp_path):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     for a, b in zip(whole.weights, resumed.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not (tmp_path / "whole" / "checkpoints").exists()  # monitor=None: no best checkpoint, no folder
+    header, *rows = (tmp_path / "cut" / "history.csv").read_text().splitlines()  # no empty val_* columns
+    assert "val_" not in header and len(rows) == 2 and "g_loss" in header.split(",")
 
 
 def test_nan_stops_a_gan_naming_the_loss(fashion_train, tmp_path):

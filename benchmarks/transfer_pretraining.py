@@ -1,0 +1,141 @@
+"""Which pre-training and which fine-tuning open a gap over scratch at few labels?
+
+Pre-trains the conv autoencoder (`--model improved`, 49-d code) on the 55,000 unlabelled training images
+for `--epochs` epochs (Adam 2e-3 on a cosine, batch 128, as `recipes/transfer_learning.py --pretrain`) two
+ways: plain, x → x, and denoising (Vincent et al., 2008), x ⊙ m → x with m ~ Bernoulli(1 − `--mask`) per
+pixel. Then, at `--labels` class-balanced labels over `--seeds` seeds (a fifth validate, early stopping
+as in the recipe), test accuracy of: the frozen encoder + head, the same fine-tuned end to end at a
+tenth of the rate, and the same network from scratch; each without and with augmentation of the labelled
+images (random horizontal flips and shifts of up to 2 pixels, `--shift`).
+
+    flock /tmp/gen_keras_heavy.lock python benchmarks/transfer_pretraining.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from benchmarks._timing import machine  # noqa: E402
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--labels", type=int, default=100)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3, help="pre-training epochs")
+    parser.add_argument("--mask", type=float, default=0.5, help="denoising: the fraction of pixels zeroed")
+    parser.add_argument("--shift", type=float, default=2, help="augmentation: largest shift in pixels")
+    parser.add_argument("--max-steps", type=int, default=600)
+    parser.add_argument("--pretraining", nargs="+", default=["plain", "denoising"], choices=("plain", "denoising"))
+    parser.add_argument("--limit", type=int, default=None, help="pre-train on this many images (a smoke test)")
+    parser.add_argument("--out", default="runs/transfer_pretraining")
+    args = parser.parse_args(argv)
+
+    import keras
+    import tensorflow as tf
+
+    from gen_keras import data, training, transfer
+    from gen_keras.models.autoencoders import conv_autoencoder
+
+    images, test = data.load_images("fashion_mnist", "train"), data.load_images("fashion_mnist", "test")
+    y, y_test = images.labels, test.labels
+    unlabelled, _ = data.hold_out(images)
+    x_pre = unlabelled.as_float()[:args.limit]
+    start = time.perf_counter()
+
+    def pretrain(kind: str) -> tuple[keras.Model, float, float]:
+        training.set_seed(0)
+        parts = conv_autoencoder("improved")
+        steps = args.epochs * (len(x_pre) // 128)
+        parts.autoencoder.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)),
+                                  loss="mse")
+        keep = 1.0 - args.mask
+
+        def pair(x):  # (input, target)
+            if kind == "plain":
+                return x, x
+            return x * tf.cast(tf.random.uniform(tf.shape(x), seed=None) < keep, x.dtype), x
+
+        ds = (tf.data.Dataset.from_tensor_slices(x_pre).shuffle(len(x_pre), seed=0).batch(128, drop_remainder=True)
+              .map(pair).prefetch(2))
+        t = time.perf_counter()
+        parts.autoencoder.fit(ds, epochs=args.epochs, verbose=0)
+        seconds = time.perf_counter() - t
+        mse = float(parts.autoencoder.evaluate(test.as_float(), test.as_float(), batch_size=500, verbose=0))
+        return parts.encoder, seconds, mse
+
+    def augmented(model: keras.Model, seed: int) -> keras.Model:
+        """Random flips and shifts of the input in training mode; the model itself at inference."""
+        image = keras.Input(model.inputs[0].shape[1:])
+        x = keras.layers.RandomFlip("horizontal", seed=seed)(image)
+        f = args.shift / image.shape[1]
+        x = keras.layers.RandomTranslation(f, f, fill_mode="constant", seed=seed)(x)
+        return keras.Model(image, model(x))
+
+    rows: dict[tuple[str, str], list[float]] = {}
+    pretrain_facts = {}
+    encoders = {}
+    for kind in args.pretraining:
+        encoders[kind], seconds, mse = pretrain(kind)
+        pretrain_facts[kind] = {"seconds": round(seconds, 1), "test_mse_clean_input": mse}
+        print(f"pre-trained ({kind}) in {seconds:.0f} s, test MSE on clean inputs {mse:.4f}", flush=True)
+
+    for seed in range(args.seeds):
+        tr, va = transfer.labelled_split(y, args.labels, seed)
+        batch = max(1, min(128, len(tr) // 8))
+
+        def fit(model, x, rate):
+            transfer.fit_classifier(model, x[tr], y[tr], x[va], y[va], learning_rate=rate, batch_size=batch,
+                                    max_steps=args.max_steps, seed=seed)
+
+        results = {}
+        for aug in (False, True):
+            tag = ", augmented" if aug else ""
+            for kind, encoder in encoders.items():
+                training.set_seed(seed)
+                copy = keras.models.clone_model(encoder)
+                copy.set_weights(encoder.get_weights())
+                classifier = transfer.classifier_on_encoder(copy, 10, trainable=False)
+                model = augmented(classifier, seed) if aug else classifier
+                if aug:
+                    fit(model, images.images, 1e-3)
+                else:  # a frozen encoder's features never change: the head learns on them
+                    f_all = transfer.predict(copy, images.images)
+                    fit(classifier.get_layer("head"), f_all, 1e-3)
+                results[f"{kind}: frozen + head{tag}"] = transfer.accuracy(classifier, test.images, y_test)
+                copy.trainable = True
+                fit(model, images.images, 1e-4)
+                results[f"{kind}: fine-tuned{tag}"] = transfer.accuracy(classifier, test.images, y_test)
+            training.set_seed(seed)
+            scratch = transfer.classifier_on_encoder(transfer.fresh_copy(encoder), 10, trainable=True)
+            fit(augmented(scratch, seed) if aug else scratch, images.images, 1e-3)
+            results[f"scratch{tag}"] = transfer.accuracy(scratch, test.images, y_test)
+        for key, acc in results.items():
+            rows.setdefault(key, []).append(acc)
+        print(f"  seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in results.items()), flush=True)
+
+    lines = ["| what | test accuracy (%) |", "|---|---|"]
+    for key, accs in rows.items():
+        lines.append(f"| {key} | {100 * np.mean(accs):.1f} ± {100 * np.std(accs, ddof=1):.1f} |")
+    seconds = round(time.perf_counter() - start, 1)
+    print(f"\n{args.labels} labels, seeds 0..{args.seeds - 1}, at most {args.max_steps} steps:\n" + "\n".join(lines)
+          + f"\n\n{seconds:.0f} s on {machine()}")
+    os.makedirs(args.out, exist_ok=True)
+    result = {**vars(args), "seconds": seconds, "machine": machine(), "pretraining_runs": pretrain_facts,
+              "rows": [{"what": k, "accuracies": a} for k, a in rows.items()]}
+    with open(os.path.join(args.out, "metrics.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()
