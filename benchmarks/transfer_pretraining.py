@@ -36,6 +36,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--shift", type=float, default=2, help="augmentation: largest shift in pixels")
     parser.add_argument("--max-steps", type=int, default=600)
     parser.add_argument("--pretraining", nargs="+", default=["plain", "denoising"], choices=("plain", "denoising"))
+    parser.add_argument("--joint-weights", type=float, nargs="*", default=[],
+                        help="also fine-tune semi-supervised: cross-entropy on the labels + this weight × the "
+                             "reconstruction MSE of unlabelled batches of 128 (one run per weight)")
     parser.add_argument("--limit", type=int, default=None, help="pre-train on this many images (a smoke test)")
     parser.add_argument("--out", default="runs/transfer_pretraining")
     args = parser.parse_args(argv)
@@ -51,6 +54,32 @@ def main(argv=None) -> dict:
     unlabelled, _ = data.hold_out(images)
     x_pre = unlabelled.as_float()[:args.limit]
     start = time.perf_counter()
+
+    class JointFineTune(keras.Model):
+        """Σ cross-entropy on a labelled batch + weight · ‖u − g(f(u))‖² on an unlabelled batch u."""
+
+        def __init__(self, classifier, autoencoder, weight):
+            super().__init__()
+            self.classifier, self.autoencoder, self.weight = classifier, autoencoder, weight
+            self.ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+        def call(self, x, training=False):
+            return self.classifier(x, training=training)
+
+        def train_step(self, data):
+            (x, y), u = data
+            variables = list({id(v): v for v in self.classifier.trainable_variables
+                              + self.autoencoder.trainable_variables}.values())
+            with tf.GradientTape() as tape:
+                ce = self.ce(y, self.classifier(x, training=True))
+                rec = tf.reduce_mean(tf.square(self.autoencoder(u, training=True) - u))
+                loss = ce + self.weight * rec
+            self.optimizer.apply(tape.gradient(loss, variables), variables)
+            return {"loss": loss, "ce": ce, "rec": rec}
+
+        def test_step(self, data):
+            x, y = data
+            return {"loss": self.ce(y, self.classifier(x, training=False))}
 
     def pretrain(kind: str) -> tuple[keras.Model, float, float]:
         training.set_seed(0)
@@ -71,7 +100,7 @@ def main(argv=None) -> dict:
         parts.autoencoder.fit(ds, epochs=args.epochs, verbose=0)
         seconds = time.perf_counter() - t
         mse = float(parts.autoencoder.evaluate(test.as_float(), test.as_float(), batch_size=500, verbose=0))
-        return parts.encoder, seconds, mse
+        return parts, seconds, mse
 
     def augmented(model: keras.Model, seed: int) -> keras.Model:
         """Random flips and shifts of the input in training mode; the model itself at inference."""
@@ -83,9 +112,10 @@ def main(argv=None) -> dict:
 
     rows: dict[tuple[str, str], list[float]] = {}
     pretrain_facts = {}
-    encoders = {}
+    encoders, decoders = {}, {}
     for kind in args.pretraining:
-        encoders[kind], seconds, mse = pretrain(kind)
+        parts, seconds, mse = pretrain(kind)
+        encoders[kind], decoders[kind] = parts.encoder, parts.decoder
         pretrain_facts[kind] = {"seconds": round(seconds, 1), "test_mse_clean_input": mse}
         print(f"pre-trained ({kind}) in {seconds:.0f} s, test MSE on clean inputs {mse:.4f}", flush=True)
 
@@ -112,9 +142,30 @@ def main(argv=None) -> dict:
                     f_all = transfer.predict(copy, images.images)
                     fit(classifier.get_layer("head"), f_all, 1e-3)
                 results[f"{kind}: frozen + head{tag}"] = transfer.accuracy(classifier, test.images, y_test)
+                head_weights = classifier.get_layer("head").get_weights()
                 copy.trainable = True
                 fit(model, images.images, 1e-4)
                 results[f"{kind}: fine-tuned{tag}"] = transfer.accuracy(classifier, test.images, y_test)
+                for weight in args.joint_weights:  # from the frozen stage's head, the pre-trained f and g
+                    training.set_seed(seed)
+                    enc = keras.models.clone_model(encoders[kind])
+                    enc.set_weights(encoders[kind].get_weights())
+                    dec = keras.models.clone_model(decoders[kind])
+                    dec.set_weights(decoders[kind].get_weights())
+                    clf = transfer.classifier_on_encoder(enc, 10, trainable=True)
+                    clf.get_layer("head").set_weights(head_weights)
+                    image = keras.Input((28, 28, 1))
+                    joint = JointFineTune(augmented(clf, seed) if aug else clf, keras.Model(image, dec(enc(image))),
+                                          weight)
+                    joint.compile(optimizer=keras.optimizers.Adam(1e-4))
+                    labelled = transfer._batches(images.images[tr], y[tr], batch, seed)
+                    unlabelled = (tf.data.Dataset.from_tensor_slices(x_pre).shuffle(len(x_pre), seed=seed).repeat()
+                                  .batch(128))
+                    stop = keras.callbacks.EarlyStopping("val_loss", patience=5, restore_best_weights=True)
+                    joint.fit(tf.data.Dataset.zip((labelled, unlabelled)).prefetch(2), steps_per_epoch=50,
+                              epochs=args.max_steps // 50, validation_data=(images.images[va] / 255.0, y[va]),
+                              callbacks=[stop], verbose=0)
+                    results[f"{kind}: semi-supervised λ={weight:g}{tag}"] = transfer.accuracy(clf, test.images, y_test)
             training.set_seed(seed)
             scratch = transfer.classifier_on_encoder(transfer.fresh_copy(encoder), 10, trainable=True)
             fit(augmented(scratch, seed) if aug else scratch, images.images, 1e-3)

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 
@@ -147,6 +148,9 @@ def gan_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike, 
     if fid:
         axes[2].plot(*zip(*fid), marker="o", color="C3", label="FID (classifier features)")
         axes[2].set_yscale("log")
+        plain = matplotlib.ticker.FormatStrFormatter("%g")  # "40", not the wider "4×10¹" that hid the label
+        axes[2].yaxis.set_major_formatter(plain)
+        axes[2].yaxis.set_minor_formatter(plain)
         axes[2].set_ylabel("FID")
     for ax in axes:
         ax.set_xlabel("epoch")
