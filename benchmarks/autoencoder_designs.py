@@ -71,7 +71,14 @@ def improved():
     return conv_autoencoder("improved").autoencoder
 
 
-DESIGNS = {f.__name__: f for f in (conv_decoder, conv_dense, mlp, improved)}
+def lean():
+    """`improved` without the encoder's Dense(512): the 3,136 conv features map straight to the code."""
+    image, z = _strided_encoder()
+    decoder = conv_autoencoder("improved").decoder
+    return keras.Model(image, decoder(z))
+
+
+DESIGNS = {f.__name__: f for f in (conv_decoder, conv_dense, mlp, improved, lean)}
 
 
 def main():

@@ -30,7 +30,7 @@ from benchmarks._timing import machine  # noqa: E402
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", type=int, default=100)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=3, help="pre-training epochs")
     parser.add_argument("--mask", type=float, default=0.5, help="denoising: the fraction of pixels zeroed")
     parser.add_argument("--shift", type=float, default=2, help="augmentation: largest shift in pixels")

@@ -6,7 +6,8 @@ has learned features from the images alone; put a small head on it,
 and train on n labels: (a) f frozen, only the head learns; (b) then f and the head end to end, at a
 10× lower learning rate so the pre-trained weights are adjusted, not overwritten; (c) the same network
 from random weights ("scratch"). The claim is that (a) and (b) beat (c) when n is small; the README
-gives what this recipe measured (on Fashion-MNIST at 100 labels: a point or two, not a clear margin).
+gives what this recipe measured (on Fashion-MNIST at 100 labels: a point or two, not a clear margin;
+denoising pre-training, augmentation and semi-supervised fine-tuning did not open one either).
 
     python recipes/conv_autoencoder.py --model improved && python recipes/vae.py --latent-dim 16
     python recipes/transfer_learning.py                     # the exported encoders, 100 / 1,000 / all labels
