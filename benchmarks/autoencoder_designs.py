@@ -67,18 +67,18 @@ def mlp():
 
 
 def improved():
-    """gen_keras's `--model improved`: strided conv encoder + dense, linear code, dense decoder."""
+    """gen_keras's `--model improved`: two strided convolutions straight to a linear code, dense decoder."""
     return conv_autoencoder("improved").autoencoder
 
 
-def lean():
-    """`improved` without the encoder's Dense(512): the 3,136 conv features map straight to the code."""
-    image, z = _strided_encoder()
+def dense_encoder():
+    """`improved` with a Dense(512) between the convolutions and the code (the recipe's design before)."""
+    image, z = _strided_encoder(512)
     decoder = conv_autoencoder("improved").decoder
     return keras.Model(image, decoder(z))
 
 
-DESIGNS = {f.__name__: f for f in (conv_decoder, conv_dense, mlp, improved, lean)}
+DESIGNS = {f.__name__: f for f in (conv_decoder, conv_dense, mlp, improved, dense_encoder)}
 
 
 def main():
