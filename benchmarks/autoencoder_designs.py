@@ -107,7 +107,7 @@ def main():
             if a.rate:
                 rate = a.rate[i]
             else:  # a short trial run to size the schedule
-                model.compile(optimizer="adam", loss="mse")
+                model.compile(optimizer="adam", loss=a.loss)
                 model.train_on_batch(*next(batches))
                 start, n = time.perf_counter(), 0
                 while time.perf_counter() - start < 20:

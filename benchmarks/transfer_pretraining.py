@@ -110,7 +110,17 @@ def main(argv=None) -> dict:
         x = keras.layers.RandomTranslation(f, f, fill_mode="constant", seed=seed)(x)
         return keras.Model(image, model(x))
 
-    rows: dict[tuple[str, str], list[float]] = {}
+    rows: dict[str, list[float]] = {}
+
+    def write(seeds_done: int) -> dict:  # after every seed, so a run stopped early keeps what it measured
+        os.makedirs(args.out, exist_ok=True)
+        result = {**vars(args), "seeds_done": seeds_done, "seconds": round(time.perf_counter() - start, 1),
+                  "machine": machine(), "pretraining_runs": pretrain_facts,
+                  "rows": [{"what": k, "accuracies": a} for k, a in rows.items()]}
+        with open(os.path.join(args.out, "metrics.json"), "w") as f:
+            json.dump(result, f, indent=2)
+        return result
+
     pretrain_facts = {}
     encoders, decoders = {}, {}
     for kind in args.pretraining:
@@ -148,8 +158,8 @@ def main(argv=None) -> dict:
                 results[f"{kind}: fine-tuned{tag}"] = transfer.accuracy(classifier, test.images, y_test)
                 for weight in args.joint_weights:  # from the frozen stage's head, the pre-trained f and g
                     training.set_seed(seed)
-                    enc = keras.models.clone_model(encoders[kind])
-                    enc.set_weights(encoders[kind].get_weights())
+                    enc = keras.models.clone_model(encoder)
+                    enc.set_weights(encoder.get_weights())
                     dec = keras.models.clone_model(decoders[kind])
                     dec.set_weights(decoders[kind].get_weights())
                     clf = transfer.classifier_on_encoder(enc, 10, trainable=True)
@@ -167,12 +177,14 @@ def main(argv=None) -> dict:
                               callbacks=[stop], verbose=0)
                     results[f"{kind}: semi-supervised λ={weight:g}{tag}"] = transfer.accuracy(clf, test.images, y_test)
             training.set_seed(seed)
-            scratch = transfer.classifier_on_encoder(transfer.fresh_copy(encoder), 10, trainable=True)
+            scratch = transfer.classifier_on_encoder(transfer.fresh_copy(next(iter(encoders.values()))), 10,
+                                                     trainable=True)
             fit(augmented(scratch, seed) if aug else scratch, images.images, 1e-3)
             results[f"scratch{tag}"] = transfer.accuracy(scratch, test.images, y_test)
         for key, acc in results.items():
             rows.setdefault(key, []).append(acc)
         print(f"  seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in results.items()), flush=True)
+        write(seed + 1)
 
     lines = ["| what | test accuracy (%) |", "|---|---|"]
     for key, accs in rows.items():
@@ -180,12 +192,7 @@ def main(argv=None) -> dict:
     seconds = round(time.perf_counter() - start, 1)
     print(f"\n{args.labels} labels, seeds 0..{args.seeds - 1}, at most {args.max_steps} steps:\n" + "\n".join(lines)
           + f"\n\n{seconds:.0f} s on {machine()}")
-    os.makedirs(args.out, exist_ok=True)
-    result = {**vars(args), "seconds": seconds, "machine": machine(), "pretraining_runs": pretrain_facts,
-              "rows": [{"what": k, "accuracies": a} for k, a in rows.items()]}
-    with open(os.path.join(args.out, "metrics.json"), "w") as f:
-        json.dump(result, f, indent=2)
-    return result
+    return write(args.seeds)
 
 
 if __name__ == "__main__":

@@ -227,8 +227,8 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 
 class EpochLog(keras.callbacks.CSVLogger):
-    """Keras's CSVLogger appending to `path`, without the empty `val_*` columns it adds when there is no
-    validation data; a resumed run keeps the columns of the file it appends to."""
+    """Keras's CSVLogger appending to `path`, without the `val_*` columns (all "NA") it adds when there is
+    no validation data; a resumed run keeps the columns of the file it appends to."""
 
     def __init__(self, path: str | os.PathLike, validation: bool):
         super().__init__(str(path), append=True)
@@ -240,6 +240,7 @@ class EpochLog(keras.callbacks.CSVLogger):
             with open(self.filename, newline="") as f:
                 header = next(csv.reader(f), None)
         super().on_train_begin(logs)
+        self.append_header = not header  # a file without a header line gets one
         if header:
             self.keys = header[1:]
 

@@ -133,3 +133,27 @@ def test_steps_per_execution_keeps_epochs_aligned(small, tmp_path):
     train, _ = small
     weights, history = train_weights(tmp_path, train, 1, "--steps-per-execution", "4")
     assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
+
+
+def test_epoch_log_has_no_empty_validation_columns_and_keeps_its_files_columns(tmp_path):
+    """Without validation data no `val_*` columns; a resumed run appends in the file's own columns (a key
+    new to this run is left out rather than shifting the row), and an empty file gets a header."""
+
+    def log(path, rows, validation=False):
+        logger = training.EpochLog(path, validation=validation)
+        logger.on_train_begin()
+        for epoch, logs in rows:
+            logger.on_epoch_end(epoch, logs)
+        logger.on_train_end()
+        return path.read_text().splitlines()
+
+    path = tmp_path / "history.csv"
+    assert log(path, [(0, {"loss": 1.0, "g_loss": 2.0})]) == ["epoch,g_loss,loss", "0,2.0,1.0"]
+    assert log(path, [(1, {"loss": 0.5, "g_loss": 1.5, "fid": 9.0})]) == ["epoch,g_loss,loss", "0,2.0,1.0",
+                                                                          "1,1.5,0.5"]
+    assert training.read_history(path) == {"g_loss": [2.0, 1.5], "loss": [1.0, 0.5]}
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert log(empty, [(0, {"loss": 1.0})]) == ["epoch,loss", "0,1.0"]
+    with_val = tmp_path / "val.csv"
+    assert log(with_val, [(0, {"loss": 1.0, "val_loss": 2.0})], validation=True)[0] == "epoch,loss,val_loss"
