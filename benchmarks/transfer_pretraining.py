@@ -6,9 +6,11 @@ ways: plain, x → x, and denoising (Vincent et al., 2008), x ⊙ m → x with m
 pixel. Then, at `--labels` class-balanced labels over `--seeds` seeds (a fifth validate, early stopping
 as in the recipe), test accuracy of: the frozen encoder + head, the same fine-tuned end to end at a
 tenth of the rate, and the same network from scratch; each without and with augmentation of the labelled
-images (random horizontal flips and shifts of up to 2 pixels, `--shift`).
+images (random horizontal flips and shifts of up to 2 pixels, `--shift`). With `--joint-weights λ`, also a
+semi-supervised fine-tuning: cross-entropy on the labels + λ × the reconstruction MSE of an unlabelled batch
+of 128 at every step, from the pre-trained encoder and decoder.
 
-    flock /tmp/gen_keras_heavy.lock python benchmarks/transfer_pretraining.py
+    flock /tmp/gen_keras_heavy.lock python benchmarks/transfer_pretraining.py --joint-weights 30  # the README's table
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def lecture_decoder(code_dim: int = CODE_DIM) -> keras.Model:
 
 def improved_encoder(image_shape=IMAGE_SHAPE, code_dim: int = CODE_DIM) -> keras.Model:
     """Two strided convolutions straight to a *linear* 49-d code: no code unit can die. (A Dense(512)
-    before the code cost a third of the step time and learned no faster per image.)"""
+    before the code made a step a third slower and, in the same 280 s, ended at a higher test MSE.)"""
     image = keras.Input(image_shape, name="image")
     x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(image)
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
