@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -40,12 +41,35 @@ def served_name(recipe: str, part: str) -> str:
     return f"{recipe}_{part}"
 
 
+STALE_EXPORT_SECONDS = 3600
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or not a pid we can ask about: assume it runs
+    return True
+
+
 def _next_version(part_dir: Path) -> int:
+    """One more than any version or in-progress export. Interrupted exports leave `.tmp-<version>-<pid>`
+    folders: one whose process is gone and that is over an hour old is deleted; others keep their number."""
     taken = versions(part_dir)
-    # Interrupted exports leave `.tmp-<version>-<pid>` folders; never reuse their numbers either.
     for p in part_dir.glob(".tmp-*"):
-        m = re.match(r"^\.tmp-(\d+)-", p.name)
-        if m:
+        m = re.match(r"^\.tmp-(\d+)-(\d+)$", p.name)
+        if not m:
+            continue
+        try:
+            stale = (not _pid_alive(int(m.group(2)))
+                     and time.time() - p.stat().st_mtime > STALE_EXPORT_SECONDS)
+        except OSError:  # removed meanwhile
+            continue
+        if stale:
+            shutil.rmtree(p, ignore_errors=True)
+        if p.exists():
             taken.append(int(m.group(1)))
     return max(taken, default=0) + 1
 

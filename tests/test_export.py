@@ -1,6 +1,9 @@
 """Exports: TF Serving's layout, named signatures, the C++ loader's view, versions that never clash."""
 
 import json
+import os
+import subprocess
+import time
 
 import keras
 import numpy as np
@@ -115,6 +118,23 @@ def test_versions_increase_and_are_never_overwritten(lecture_parts, tmp_path):
     assert (first.name, second.name) == ("1", "3")
     assert export.versions(tmp_path / "r" / "decoder") == [1, 3]
     assert (first / "saved_model.pb").stat().st_mtime_ns == stamp
+
+
+def test_stale_leftovers_of_killed_exports_are_cleaned(lecture_parts, tmp_path):
+    child = subprocess.Popen(["true"])  # a process that has ended: its pid names a killed export
+    child.wait()
+    part_dir = tmp_path / "r" / "decoder"
+    stale, recent = part_dir / f".tmp-1-{child.pid}", part_dir / f".tmp-2-{child.pid}"
+    running = part_dir / f".tmp-3-{os.getpid()}"  # an export in progress in a live process
+    for folder in (stale, recent, running):
+        folder.mkdir(parents=True)
+    hours_ago = time.time() - 2 * export.STALE_EXPORT_SECONDS
+    os.utime(stale, (hours_ago, hours_ago))
+    os.utime(running, (hours_ago, hours_ago))
+    path = export.export_for_serving(lecture_parts.decoder, tmp_path, "r", "decoder",
+                                     inputs={"code": (49,)}, outputs="image", save_keras=False)
+    assert path.name == "4"  # the numbers still held by the recent and the running one are not reused
+    assert not stale.exists() and recent.exists() and running.exists()
 
 
 def test_failed_export_leaves_no_version(lecture_parts, tmp_path):
