@@ -80,7 +80,7 @@ def main():
         return run_variant(a.one, a.epochs)
     from _timing import machine
 
-    print(machine())
+    print(machine(), flush=True)
     for name in a.variants:
         subprocess.run([sys.executable, os.path.abspath(__file__), "--one", name, "--epochs", str(a.epochs)],
                        check=True)

@@ -7,7 +7,7 @@ if 70 ms a step needs more GFLOP/s than the matmul rate, no implementation of th
 here.
 
 Counting (per example; a multiply-add is 2 FLOPs): a Dense/Conv2D/Conv2DTranspose layer's forward pass is
-its MACs; its backward pass is two of those (gradients for the weights and for the input). Algorithm 1's
+its MACs, every kernel tap counted (also those on "same" padding: about 13% over the exact count here); its backward pass is two of those (gradients for the weights and for the input). Algorithm 1's
 step, k = 1: D's step runs G forward, D forward on a real and a fake batch and D backward on both; G's step
 runs G forward, D forward, D backward for the input only, and G backward.
 

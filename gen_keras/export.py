@@ -45,30 +45,34 @@ STALE_EXPORT_SECONDS = 3600
 
 
 def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # signal 0 is not a probe there
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OverflowError):
+    except (OSError, OverflowError):
         return True  # another user's process, or not a pid we can ask about: assume it runs
     return True
 
 
 def _next_version(part_dir: Path) -> int:
     """One more than any version or in-progress export. Interrupted exports leave `.tmp-<version>-<pid>`
-    folders: one whose process is gone and that is over an hour old is deleted; others keep their number."""
+    folders: one whose process (on this host) has ended and that is over an hour old is deleted; every
+    other keeps its number taken."""
     taken = versions(part_dir)
     for p in part_dir.glob(".tmp-*"):
-        m = re.match(r"^\.tmp-(\d+)-(\d+)$", p.name)
+        m = re.match(r"^\.tmp-(\d+)-(.*)$", p.name)
         if not m:
             continue
-        try:
-            stale = (not _pid_alive(int(m.group(2)))
-                     and time.time() - p.stat().st_mtime > STALE_EXPORT_SECONDS)
-        except OSError:  # removed meanwhile
-            continue
-        if stale:
-            shutil.rmtree(p, ignore_errors=True)
+        if m.group(2).isdigit() and p.is_dir() and not p.is_symlink():
+            try:
+                stale = (not _pid_alive(int(m.group(2)))
+                         and time.time() - p.stat().st_mtime > STALE_EXPORT_SECONDS)
+            except FileNotFoundError:  # finished or removed meanwhile
+                continue
+            if stale:
+                shutil.rmtree(p, ignore_errors=True)
         if p.exists():
             taken.append(int(m.group(1)))
     return max(taken, default=0) + 1

@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 import time
 
 import keras
@@ -121,20 +122,29 @@ def test_versions_increase_and_are_never_overwritten(lecture_parts, tmp_path):
 
 
 def test_stale_leftovers_of_killed_exports_are_cleaned(lecture_parts, tmp_path):
-    child = subprocess.Popen(["true"])  # a process that has ended: its pid names a killed export
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # an ended process: its pid names a killed export
     child.wait()
-    part_dir = tmp_path / "r" / "decoder"
-    stale, recent = part_dir / f".tmp-1-{child.pid}", part_dir / f".tmp-2-{child.pid}"
-    running = part_dir / f".tmp-3-{os.getpid()}"  # an export in progress in a live process
-    for folder in (stale, recent, running):
-        folder.mkdir(parents=True)
     hours_ago = time.time() - 2 * export.STALE_EXPORT_SECONDS
-    os.utime(stale, (hours_ago, hours_ago))
-    os.utime(running, (hours_ago, hours_ago))
+
+    def leftover(part_dir, name, old):
+        (part_dir / name).mkdir(parents=True)
+        if old:
+            os.utime(part_dir / name, (hours_ago, hours_ago))
+        return part_dir / name
+
+    part_dir = tmp_path / "r" / "decoder"
+    running = leftover(part_dir, f".tmp-1-{os.getpid()}", old=True)  # an export in progress, however old
+    recent = leftover(part_dir, f".tmp-2-{child.pid}", old=False)    # killed a moment ago
+    stale = leftover(part_dir, f".tmp-3-{child.pid}", old=True)      # killed over an hour ago
     path = export.export_for_serving(lecture_parts.decoder, tmp_path, "r", "decoder",
                                      inputs={"code": (49,)}, outputs="image", save_keras=False)
-    assert path.name == "4"  # the numbers still held by the recent and the running one are not reused
+    assert path.name == "3"  # the stale folder is gone and its number free; 1 and 2 stay taken
     assert not stale.exists() and recent.exists() and running.exists()
+    # each kind on its own: only the old one of an ended process gives its number back
+    for name, old, expected in ((f".tmp-5-{child.pid}", False, 6), (f".tmp-5-{os.getpid()}", True, 6),
+                                (".tmp-5-elsewhere", True, 6), (f".tmp-5-{child.pid}", True, 1)):
+        alone = leftover(tmp_path / name / str(old), name, old)
+        assert export._next_version(alone.parent) == expected, (name, old)
 
 
 def test_failed_export_leaves_no_version(lecture_parts, tmp_path):
