@@ -167,13 +167,15 @@ def _head(latents, n: int):
     return type(latents)(part[:n] for part in latents) if isinstance(latents, (tuple, list)) else latents[:n]
 
 
-def figures(history: dict, judge: Judge, out: Path, title: str, *, critic: bool = False) -> None:
-    """`samples.png` (the final generator on the grid's z), `gan_curves.png` (losses, mean D outputs)."""
+def figures(history: dict, judge: Judge, out: Path, title: str, *, critic: bool = False,
+            curves_title: str | None = None) -> None:
+    """`samples.png` (the final generator on the grid's z), `gan_curves.png` (losses, mean D outputs), the
+    curves titled `curves_title` when the samples' title describes the grid only."""
     from gen_keras import callbacks, plots
 
     plots.image_grid(callbacks.generate(judge.generate, judge.grid), Path(out) / "samples.png", judge.columns,
                      title)
-    plots.gan_curves(history, Path(out) / "gan_curves.png", title,
+    plots.gan_curves(history, Path(out) / "gan_curves.png", curves_title or title,
                      scores=("d_real", "d_fake", "wasserstein") if critic else ("d_real", "d_fake"),
                      equilibrium=None if critic else 0.5)
 

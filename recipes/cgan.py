@@ -72,7 +72,7 @@ def main(argv=None):
                            batch_norm_layers_recalibrated=recalibrated)
     print(f"samples recognised as the class asked for: {results['label_accuracy']:.0%}")
 
-    gan_recipe.figures(history, judge, run.out, "cGAN: row y shows G(z, y)")
+    gan_recipe.figures(history, judge, run.out, "cGAN: row y shows G(z, y)", curves_title="cGAN")
     print(f"figures, metrics.json and logs in {run.out}/")
     if not args.no_export:
         gan_recipe.export(gan, args.export_dir, RECIPE, label=True)
