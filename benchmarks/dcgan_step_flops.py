@@ -33,18 +33,35 @@ from gen_keras.models.gan import GAN, dcgan_discriminator, dcgan_generator  # no
 from _timing import machine  # noqa: E402
 
 
-def forward_macs(model: keras.Model) -> int:
-    """Multiply-adds of one example's forward pass through the Dense and (transposed) convolution layers."""
+def _taps(n: int, k: int, s: int) -> int:
+    """Kernel taps that land inside an input of length n, summed over a stride-s "same" convolution's
+    outputs (the rest fall on the zero padding)."""
+    m = -(-n // s)
+    before = max((m - 1) * s + k - n, 0) // 2
+    return sum(0 <= i * s - before + t < n for i in range(m) for t in range(k))
+
+
+def forward_macs(model: keras.Model, exact: bool = False) -> int:
+    """Multiply-adds of one example's forward pass through the Dense and (transposed) convolution layers:
+    every kernel tap at every position, or with `exact` only those that do not fall on padding."""
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.Dense):
             total += int(np.prod(layer.kernel.shape))
-        elif isinstance(layer, keras.layers.Conv2DTranspose):  # every input pixel meets the whole kernel
-            h, w = layer.input.shape[1:3]
-            total += h * w * int(np.prod(layer.kernel.shape))
-        elif isinstance(layer, keras.layers.Conv2D):  # every output pixel meets the whole kernel
-            h, w = layer.output.shape[1:3]
-            total += h * w * int(np.prod(layer.kernel.shape))
+            continue
+        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            continue
+        k, s = layer.kernel_size, layer.strides
+        channels = int(layer.kernel.shape[2] * layer.kernel.shape[3])
+        if isinstance(layer, keras.layers.Conv2DTranspose):  # the gradient of a conv from its output to its input
+            (h, w), big = layer.input.shape[1:3], layer.output.shape[1:3]
+            taps = (_taps(big[0], k[0], s[0]) * _taps(big[1], k[1], s[1]) if exact
+                    else h * w * k[0] * k[1])
+        else:
+            (h, w), out = layer.input.shape[1:3], layer.output.shape[1:3]
+            taps = (_taps(h, k[0], s[0]) * _taps(w, k[1], s[1]) if exact
+                    else out[0] * out[1] * k[0] * k[1])
+        total += taps * channels
     return total
 
 
@@ -76,17 +93,27 @@ def main():
     a = p.parse_args()
     keras.utils.set_random_seed(0)
     generator, discriminator = dcgan_generator(), dcgan_discriminator()
-    g, d = forward_macs(generator), forward_macs(discriminator)
     first_conv = next(layer for layer in discriminator.layers if isinstance(layer, keras.layers.Conv2D))
-    d_first = forward_macs(keras.Model(discriminator.inputs, first_conv.output))
-    gflop = 2 * step_macs(g, d, d_first) * a.batch_size / 1e9
+    d_first_model = keras.Model(discriminator.inputs, first_conv.output)
     print(machine())
-    print(f"forward MACs per example: generator {g / 1e6:.2f} M, discriminator {d / 1e6:.2f} M")
-    print(f"one training step at batch {a.batch_size}: {gflop:.1f} GFLOP")
-    print(f"at {a.reference_ms:g} ms a step that is {gflop / a.reference_ms * 1e3:.0f} GFLOP/s")
+    gflops = {}
+    for exact in (False, True):
+        g, d = forward_macs(generator, exact), forward_macs(discriminator, exact)
+        gflops[exact] = 2 * step_macs(g, d, forward_macs(d_first_model, exact)) * a.batch_size / 1e9
+        print(f"{'exact (taps on padding left out)' if exact else 'every tap counted'}: forward MACs per "
+              f"example: generator {g / 1e6:.2f} M, discriminator {d / 1e6:.2f} M; one training step at batch "
+              f"{a.batch_size}: {gflops[exact]:.1f} GFLOP, at {a.reference_ms:g} ms a step "
+              f"{gflops[exact] / a.reference_ms * 1e3:.0f} GFLOP/s")
+    gflop = gflops[False]
 
     rate = matmul_gflops()
     print(f"this machine's float32 2048x2048 matmul in TensorFlow: {rate:.0f} GFLOP/s (median of 10)")
+    steps_per_epoch = 60_000 // a.batch_size
+    for exact, flop in gflops.items():
+        ms = flop / rate * 1e3
+        print(f"  at that rate ({'exact' if exact else 'every tap'}): {ms:.0f} ms a step, "
+              f"{360_000 / ms:.0f} steps ({360_000 / ms / steps_per_epoch:.1f} epochs of {steps_per_epoch}) "
+              "in six minutes")
 
     gan = GAN(generator, discriminator)
     gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))

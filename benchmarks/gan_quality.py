@@ -11,6 +11,7 @@ Each runs as its own process, one after the other; the FIDs use the cached stand
 
     python benchmarks/gan_quality.py dcgan cgan        # about 16 minutes on a 2-core EPYC
     python benchmarks/gan_quality.py wgan --wgan-budget 600
+    python benchmarks/gan_quality.py --wgan-history runs/wgan/history.csv   # a full run's, no training
 """
 
 from __future__ import annotations
@@ -53,14 +54,17 @@ def spearman(a: list[float], b: list[float]) -> float:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("parts", nargs="+", choices=("dcgan", "cgan", "wgan"))
+    p.add_argument("parts", nargs="*", metavar="{dcgan,cgan,wgan}", help="the runs to make")
     p.add_argument("--budget", type=float, default=360, help="seconds of training for dcgan and cgan")
     p.add_argument("--extra", default="", help="more flags for the dcgan/cgan recipes, e.g. '--filters 64'")
     p.add_argument("--wgan-budget", type=float, default=600)
     p.add_argument("--wgan-limit", type=int, default=6400)
     p.add_argument("--wgan-fid-samples", type=int, default=2000)
+    p.add_argument("--wgan-history", help="no training: the W-vs-FID report of a finished wgan run's history.csv")
     p.add_argument("--keep", help="keep each run's --out (figures, sample grids, metrics) in KEEP/<recipe>")
     a = p.parse_args()
+    if not a.parts and not a.wgan_history or set(a.parts) - {"dcgan", "cgan", "wgan"}:
+        p.error("name runs from dcgan, cgan, wgan, or give --wgan-history")
     from _timing import machine
 
     print(machine(), flush=True)
@@ -78,17 +82,33 @@ def main():
             flags = ["--limit", str(a.wgan_limit), "--epochs", "1000", "--time-budget", str(a.wgan_budget),
                      "--fid-every", "1", "--fid-samples", str(a.wgan_fid_samples)]
             m, history = run_recipe("wgan", flags, a.keep)
-            rows = [(float(r["wasserstein"]), float(r["fid"])) for r in history if r.get("fid") not in ("", "nan", "NA")]
-            w, fid = [r[0] for r in rows], [r[1] for r in rows]
-            print(f"wgan {' '.join(flags)}: {len(rows)} epochs, {m['train_seconds']:.0f} s")
-            for i, (wi, fi) in enumerate(rows, 1):
-                print(f"  epoch {i:2d}: critic's W estimate {wi:8.4f}   FID ({a.wgan_fid_samples} samples) {fi:7.2f}")
-            if len(rows) >= 3:
-                peak = max(range(len(w)), key=w.__getitem__)  # before it, the critic is still learning to estimate W
-                print(f"  Spearman rank correlation of W estimate and FID over epochs: {spearman(w, fid):+.2f}"
-                      + (f"; from epoch {peak + 1} (the estimate's peak) on: {spearman(w[peak:], fid[peak:]):+.2f}"
-                         if len(w) - peak >= 3 else ""))
+            print(f"wgan {' '.join(flags)}: {m['train_seconds']:.0f} s")
+            critic_tracks_fid(history, f"FID ({a.wgan_fid_samples} samples)")
+    if a.wgan_history:
+        with open(a.wgan_history) as f:
+            history = list(csv.DictReader(f))
+        print(f"wgan, the run behind {a.wgan_history}:")
+        critic_tracks_fid(history, "FID (the run's per-epoch samples)")
 
+
+def critic_tracks_fid(history: list[dict], fid_label: str) -> None:
+    """Per epoch the critic's W estimate and the FID, and their Spearman rank correlation: over all epochs,
+    from the estimate's peak (before it the critic is still learning to estimate W) to the end and to its
+    lowest point after the peak, and from that lowest point on."""
+    rows = [(float(r["wasserstein"]), float(r["fid"])) for r in history if r.get("fid") not in ("", "nan", "NA")]
+    w, fid = [r[0] for r in rows], [r[1] for r in rows]
+    for i, (wi, fi) in enumerate(rows, 1):
+        print(f"  epoch {i:2d}: critic's W estimate {wi:8.4f}   {fid_label} {fi:7.2f}")
+    if len(rows) < 3:
+        return
+    peak = max(range(len(w)), key=w.__getitem__)
+    low = min(range(peak, len(w)), key=w.__getitem__)
+    parts = [f"over all {len(w)} epochs {spearman(w, fid):+.2f}"]
+    for name, a, b in (("the estimate's peak", peak, len(w)), ("the estimate's peak", peak, low + 1),
+                       ("its lowest point after the peak", low, len(w))):
+        if b - a >= 3:
+            parts.append(f"from epoch {a + 1} ({name}) to {b}: {spearman(w[a:b], fid[a:b]):+.2f}")
+    print("  Spearman rank correlation of W estimate and FID: " + "; ".join(parts), flush=True)
 
 if __name__ == "__main__":
     main()
