@@ -19,8 +19,6 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # name: (learning rate, β1) per optimizer that differs from the recipe's (2e-4, 0.5)
 VARIANTS = {

@@ -11,19 +11,14 @@ that time, from `--rate` images/s), then prints its throughput and its test MSE 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import tensorflow as tf
+from keras import layers as L
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers as L  # noqa: E402
-
-from gen_keras import data, metrics  # noqa: E402
-from gen_keras.models.autoencoders import conv_autoencoder  # noqa: E402
+from gen_keras import data, metrics
+from gen_keras.models.autoencoders import conv_autoencoder
 
 
 def _strided_encoder(dense: int = 0):

@@ -12,18 +12,13 @@ divided by the sum of its step times (1.0 = no idling between steps or at the ep
 
 from __future__ import annotations
 
-import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
 
-import keras  # noqa: E402
-
-from gen_keras import cli, data, training  # noqa: E402
-from gen_keras.models.autoencoders import conv_autoencoder  # noqa: E402
-from _timing import StepTimer, compare, machine, throughput_parser, timings_json  # noqa: E402
+from gen_keras import cli, data, training
+from gen_keras.models.autoencoders import conv_autoencoder
+from _timing import StepTimer, compare, machine, throughput_parser, timings_json
 
 
 def run_plain(x, batch_size, epochs, seed, variant="lecture"):

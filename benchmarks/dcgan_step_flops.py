@@ -17,20 +17,15 @@ runs G forward, D forward, D backward for the input only, and G backward.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from gen_keras.models.gan import GAN, dcgan_discriminator, dcgan_generator  # noqa: E402
-from _timing import machine  # noqa: E402
+from gen_keras.models.gan import GAN, dcgan_discriminator, dcgan_generator
+from _timing import machine
 
 
 def _taps(n: int, k: int, s: int) -> int:

@@ -17,15 +17,11 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from gen_keras import classifier, data, metrics  # noqa: E402
+from gen_keras import classifier, data, metrics
 
 
 def cpu_name() -> str:

@@ -26,7 +26,6 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECIPES = os.path.join(os.path.dirname(HERE), "recipes")
-sys.path.insert(0, HERE)
 
 
 def run_recipe(recipe: str, flags: list[str], keep: str | None = None) -> tuple[dict, list[dict]]:

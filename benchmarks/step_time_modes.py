@@ -11,19 +11,14 @@ values such as 43.0 and 51.4 recurring. Whole runs of one command took 338 and 5
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from gen_keras import data, training  # noqa: E402
-from gen_keras.models.vae import build_vae  # noqa: E402
-from _timing import machine  # noqa: E402
+from gen_keras import data, training
+from gen_keras.models.vae import build_vae
+from _timing import machine
 
 
 def main():

@@ -21,15 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from benchmarks._timing import machine  # noqa: E402
+from _timing import machine
 
 ENCODERS = {"conv_autoencoder": "code", "vae": "mean"}
 PATIENCE, CHECK = 5, 50
@@ -60,7 +56,7 @@ def main(argv=None) -> dict:
 
     import keras
 
-    from gen_keras import data, training, transfer
+    from gen_keras import data, inference, training, transfer
 
     images, test = data.load_images("fashion_mnist", "train"), data.load_images("fashion_mnist", "test")
     y, y_test = images.labels, test.labels
@@ -104,8 +100,8 @@ def main(argv=None) -> dict:
         path = transfer.latest_export(args.encoder_dir, name, "encoder", "run recipes/transfer_learning.py --pretrain")
         encoder = transfer.load_encoder(path, "keras", output)
         hidden = keras.Model(encoder.inputs[0], encoder.get_layer(output).input)
-        feats = {"": (transfer.predict(encoder, images.images), transfer.predict(encoder, test.images)),
-                 "hidden": (transfer.predict(hidden, images.images), transfer.predict(hidden, test.images))}
+        feats = {"": (inference.predict_in_batches(encoder, images.images), inference.predict_in_batches(encoder, test.images)),
+                 "hidden": (inference.predict_in_batches(hidden, images.images), inference.predict_in_batches(hidden, test.images))}
         f_all, f_test = feats[""]
         print(f"{name} ({path}): {f_all.shape[1]} features, last hidden layer {feats['hidden'][0].shape[1]}",
               flush=True)
@@ -135,7 +131,7 @@ def main(argv=None) -> dict:
             training.set_seed(seed)
             classifier = transfer.classifier_on_encoder(transfer.load_encoder(path, "keras", output), 10)
             head = classifier.get_layer("head")
-            c = Curve(transfer.predict(encoder, x_curve))
+            c = Curve(inference.predict_in_batches(encoder, x_curve))
             transfer.fit_classifier(head, f_all[tr], y[tr], f_all[va], y[va], learning_rate=1e-3, batch_size=batch,
                                     max_steps=args.max_steps, patience=10**6, seed=seed, callbacks=[c])
             losses, accs = zip(*c.points)

@@ -18,15 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from benchmarks._timing import machine  # noqa: E402
+from _timing import machine
 
 
 def main(argv=None) -> dict:
@@ -48,7 +44,7 @@ def main(argv=None) -> dict:
     import keras
     import tensorflow as tf
 
-    from gen_keras import data, training, transfer
+    from gen_keras import data, inference, training, transfer
     from gen_keras.models.autoencoders import conv_autoencoder
 
     images, test = data.load_images("fashion_mnist", "train"), data.load_images("fashion_mnist", "test")
@@ -151,7 +147,7 @@ def main(argv=None) -> dict:
                 if aug:
                     fit(model, images.images, 1e-3)
                 else:  # a frozen encoder's features never change: the head learns on them
-                    f_all = transfer.predict(copy, images.images)
+                    f_all = inference.predict_in_batches(copy, images.images)
                     fit(classifier.get_layer("head"), f_all, 1e-3)
                 results[f"{kind}: frozen + head{tag}"] = transfer.accuracy(classifier, test.images, y_test)
                 head_weights = classifier.get_layer("head").get_weights()

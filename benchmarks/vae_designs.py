@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
 
-import keras  # noqa: E402
-
-from gen_keras import data  # noqa: E402
-from gen_keras.models.vae import VAE, vae_decoder, vae_encoder  # noqa: E402
-from _timing import machine  # noqa: E402
+from gen_keras import data
+from gen_keras.models.vae import VAE, vae_decoder, vae_encoder
+from _timing import machine
 
 DESIGNS = {  # name: (encoder kwargs, decoder kwargs)
     "kerasio": ({"units": 16}, {"units": 0}),  # the keras.io example's network (logits out)

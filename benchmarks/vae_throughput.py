@@ -12,21 +12,16 @@ Reports median steady images/s and ms per step of `--batch-size` images.
 
 from __future__ import annotations
 
-import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import tensorflow as tf
+from keras import layers as L
+from keras import ops
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers as L  # noqa: E402
-from keras import ops  # noqa: E402
-
-from gen_keras import cli, data, training  # noqa: E402
-from gen_keras.models.vae import VAE, build_vae, vae_decoder, vae_encoder  # noqa: E402
-from _timing import StepTimer, compare, machine, throughput_parser, timings_json  # noqa: E402
+from gen_keras import cli, data, training
+from gen_keras.models.vae import VAE, build_vae, vae_decoder, vae_encoder
+from _timing import StepTimer, compare, machine, throughput_parser, timings_json
 
 
 class KerasIoVAE(keras.Model):

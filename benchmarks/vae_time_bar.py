@@ -20,8 +20,6 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def keras_io_reference(epochs: int) -> dict:

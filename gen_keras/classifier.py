@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +23,9 @@ import keras
 import numpy as np
 
 from gen_keras import data as data_lib
-from gen_keras import training
+from gen_keras import inference
 from gen_keras.errors import GenKerasError
+from gen_keras.files import atomic_path
 
 # Bump when the network or its training changes: the cache file's name carries it, so old files are ignored.
 ARCHITECTURE_VERSION = 1
@@ -132,14 +132,8 @@ def _load_checked(path: Path) -> tuple[keras.Model | None, str]:
 
 
 def _save_atomically(model: keras.Model, path: Path) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(handle)
-    try:
+    with atomic_path(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @contextlib.contextmanager
@@ -186,13 +180,13 @@ def feature_extractor(classifier: keras.Model) -> keras.Model:
 def extract_features(classifier: keras.Model, images, *, value_range: tuple[float, float] = (0.0, 1.0),
                      batch_size: int = 500) -> np.ndarray:
     """The 128 features of each image (inference mode), float32 (N, 128)."""
-    return training.predict(feature_extractor(classifier), to_unit_range(images, value_range), batch_size)
+    return inference.predict_in_batches(feature_extractor(classifier), to_unit_range(images, value_range), batch_size)
 
 
 def predict_classes(classifier: keras.Model, images, *, value_range: tuple[float, float] = (0.0, 1.0),
                     batch_size: int = 500) -> np.ndarray:
     """The most likely class of each image, int64 (N,)."""
-    logits = training.predict(classifier, to_unit_range(images, value_range), batch_size)
+    logits = inference.predict_in_batches(classifier, to_unit_range(images, value_range), batch_size)
     return np.argmax(logits, axis=-1).astype(np.int64)
 
 

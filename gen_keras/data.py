@@ -52,7 +52,26 @@ class ImageArrays:
 
     def as_float(self) -> np.ndarray:
         """Images as float32 in [0, 1]."""
-        return self.images.astype(np.float32) / 255.0
+        return float_images(self.images)
+
+    def head(self, n: int) -> "ImageArrays":
+        """The first `n` images and their labels."""
+        return dataclasses.replace(self, images=self.images[:n], labels=self.labels[:n])
+
+
+def float_images(images: np.ndarray) -> np.ndarray:
+    """Pixels as float32 in [0, 1]: uint8 bytes divided by 255; float arrays are returned as float32.
+
+    Args:
+        images: an array of uint8 pixels (0 … 255) or of floats already in [0, 1].
+
+    Returns:
+        `np.ndarray` of float32, the same shape.
+    """
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / np.float32(255.0)
+    return images.astype(np.float32, copy=False)
 
 
 def keras_cache_dir() -> Path:
@@ -320,6 +339,5 @@ def hold_out(arrays: ImageArrays, fraction: float = 1 / 12) -> tuple[ImageArrays
     """Splits off the last `fraction` of a training split as validation data (5,000 of Fashion-MNIST's 60,000)."""
     n_val = max(1, int(round(len(arrays) * fraction)))
     cut = len(arrays) - n_val
-    head = dataclasses.replace(arrays, images=arrays.images[:cut], labels=arrays.labels[:cut])
     tail = dataclasses.replace(arrays, images=arrays.images[cut:], labels=arrays.labels[cut:])
-    return head, tail
+    return arrays.head(cut), tail

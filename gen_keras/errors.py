@@ -19,3 +19,12 @@ class TrainingDiverged(GenKerasError):
 
 class ServingError(GenKerasError):
     """A TF Serving request failed: no server there, no such model or version, or a rejected input."""
+
+
+class CApiError(GenKerasError):
+    """TensorFlow's C API refused a model or a request, or an export's file is corrupt; the message is
+    TensorFlow's or names the file."""
+
+
+class EncoderNotFound(GenKerasError):
+    """No exported encoder where one was asked for."""

@@ -21,12 +21,9 @@ import numpy as np
 import tensorflow as tf
 
 from gen_keras import data as data_lib
-from gen_keras.errors import GenKerasError
-from gen_keras.export import versions
-
-
-class EncoderNotFound(GenKerasError):
-    """No exported encoder where one was looked for."""
+from gen_keras.errors import EncoderNotFound
+from gen_keras.inference import predict_in_batches
+from gen_keras.serving.export import versions
 
 
 def latest_export(root: str | os.PathLike, recipe: str, part: str = "encoder", hint: str = "") -> Path:
@@ -161,10 +158,6 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> tf.dat
     return ds.map(lambda i: (tf.cast(tf.gather(x_t, i), tf.float32) * scale, tf.gather(y_t, i))).prefetch(2)
 
 
-def _floats(x: np.ndarray) -> np.ndarray:
-    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x
-
-
 @dataclasses.dataclass
 class FitResult:
     steps: int  # optimizer steps taken
@@ -188,22 +181,16 @@ def fit_classifier(model: keras.Model, x: np.ndarray, y: np.ndarray, x_val: np.n
     start = time.perf_counter()
     history = model.fit(_batches(x, y, batch_size, seed), steps_per_epoch=check_every,
                         epochs=max(1, math.ceil(max_steps / check_every)),
-                        validation_data=(_floats(x_val), y_val), validation_batch_size=500,
+                        validation_data=(data_lib.float_images(x_val), y_val), validation_batch_size=500,
                         callbacks=[*callbacks, stop], verbose=0)
     checks = len(history.history["val_loss"])
     best = int(np.argmin(history.history["val_loss"])) + 1
     return FitResult(checks * check_every, best * check_every, time.perf_counter() - start)
 
 
-def predict(model: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Inference-mode outputs over an array (uint8 images are scaled to [0, 1]), as float32 numpy."""
-    return np.concatenate([np.asarray(model(_floats(x[i:i + batch_size]), training=False), np.float32)
-                           for i in range(0, len(x), batch_size)])
-
-
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     """The fraction of `x` whose largest logit is the label."""
-    return float(np.mean(np.argmax(predict(model, x), axis=-1) == np.asarray(y)))
+    return float(np.mean(np.argmax(predict_in_batches(model, x), axis=-1) == np.asarray(y)))
 
 
 def summarize(records: Sequence[Mapping], key: str = "test_accuracy") -> dict[tuple, dict]:

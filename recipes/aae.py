@@ -13,14 +13,9 @@ new images, and with a 2-d code the test images' codes can be seen filling the p
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from gen_keras import cli, gan_recipe  # noqa: E402
+from gen_keras import cli, gan_recipe
 
 RECIPE = "aae"
 DEFAULT_EPOCHS = 20
@@ -36,7 +31,8 @@ def main(argv=None):
     args = parse(argv)
     import numpy as np
 
-    from gen_keras import export, metrics, plots, training
+    from gen_keras import inference, metrics, plots, training
+    from gen_keras.serving import export
     from gen_keras.models.aae import AdversarialAutoencoder, aae_networks
 
     run = training.setup(args)
@@ -56,8 +52,8 @@ def main(argv=None):
     history = training.fit(aae, train, None, run, args.epochs, targets=None, monitor=None,
                            callbacks=judge.callbacks(run.out, "AAE: dec(z), z ~ N(0, I)"))
     x_test = test.as_float()
-    codes = training.predict(aae.encoder, x_test)
-    reconstructions = training.predict(aae, x_test)
+    codes = inference.predict_in_batches(aae.encoder, x_test)
+    reconstructions = inference.predict_in_batches(aae, x_test)
     results = judge.report(run.out, history, model="aae", dataset=train.name, latent_dim=args.latent_dim,
                            batch_size=run.batch_size, train_images=len(train),
                            train_seconds=round(time.perf_counter() - start, 1),

@@ -11,14 +11,9 @@ feature classifier then checks how often a sample is recognised as the class tha
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from gen_keras import cli, gan_recipe  # noqa: E402
+from gen_keras import cli, gan_recipe
 
 RECIPE = "cgan"
 DEFAULT_EPOCHS = 11
@@ -34,7 +29,7 @@ def main(argv=None):
     args = parse(argv)
     import numpy as np
 
-    from gen_keras import training
+    from gen_keras import inference, training
     from gen_keras.models.gan import ConditionalGAN, dcgan_discriminator, dcgan_generator
 
     run = training.setup(args)
@@ -64,7 +59,7 @@ def main(argv=None):
     train_seconds = round(time.perf_counter() - start, 1)
 
     # Inference mode with batch-norm statistics of the final generator (see recipes/dcgan.py).
-    recalibrated = training.recalibrate_batch_norm(gan.generator, [gan_recipe.fixed_latents(args, args.seed + 1),
+    recalibrated = inference.recalibrate_batch_norm(gan.generator, [gan_recipe.fixed_latents(args, args.seed + 1),
                                                                    labels])
     results = judge.report(run.out, history, model="cgan", dataset=train.name, batch_size=run.batch_size,
                            train_images=len(train), train_seconds=train_seconds,

@@ -14,14 +14,9 @@ nonlinear autoencoder must beat.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from gen_keras import cli  # noqa: E402
+from gen_keras import cli
 
 RECIPE = "conv_autoencoder"
 DEFAULT_EPOCHS = {"lecture": 10, "improved": 15}
@@ -46,7 +41,8 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    from gen_keras import data, export, metrics, plots, training
+    from gen_keras import data, inference, metrics, plots, training
+    from gen_keras.serving import export
     from gen_keras.models.autoencoders import CODE_DIM, conv_autoencoder
 
     run = training.setup(args)
@@ -82,12 +78,12 @@ def main(argv=None):
     if any(isinstance(l, keras.layers.BatchNormalization) for l in parts.decoder.layers):
         # The batch-norm trap: the first BN's input variance is ~1e-5, but its moving variance starts at
         # 1 and decays by 0.99 a step, so inference mode divides by a variance far too large.
-        results["test_mse_moving_averages"] = metrics.mse(training.predict(ae, x_test), x_test)
+        results["test_mse_moving_averages"] = metrics.mse(inference.predict_in_batches(ae, x_test), x_test)
         results["test_mse_training_mode"] = metrics.mse(
             np.concatenate([ae(x_test[i:i + 500], training=True) for i in range(0, len(x_test), 500)]), x_test)
-        n_bn = training.recalibrate_batch_norm(ae, x_train)  # population statistics over the training set
-    reconstructions = training.predict(ae, x_test)
-    codes = training.predict(parts.encoder, x_test)
+        n_bn = inference.recalibrate_batch_norm(ae, x_train)  # population statistics over the training set
+    reconstructions = inference.predict_in_batches(ae, x_test)
+    codes = inference.predict_in_batches(parts.encoder, x_test)
     results.update({
         "model": args.model, "dataset": train.name, "epochs": len(history.get("loss", [])),
         "train_images": len(train), "test_images": len(test), "batch_size": run.batch_size,
@@ -116,7 +112,7 @@ def main(argv=None):
     t = np.linspace(0.0, 1.0, 9, dtype=np.float32)[:, None]
     rows = []
     for a, b in ((0, 1), (2, 3), (4, 5)):
-        blends = training.predict(parts.decoder, (1 - t) * codes[a] + t * codes[b])
+        blends = inference.predict_in_batches(parts.decoder, (1 - t) * codes[a] + t * codes[b])
         rows.append(np.concatenate([x_test[a:a + 1], blends, x_test[b:b + 1]]))
     plots.image_rows(rows, ["", "", ""], out / "latent_interpolation.png",
                      "first and last: two test images; between: g((1-t) f(a) + t f(b)), t = 0 ... 1")

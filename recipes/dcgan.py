@@ -12,14 +12,9 @@ output, LeakyReLU(0.2) in D, images scaled to [−1, 1], Adam with learning rate
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from gen_keras import cli, gan_recipe  # noqa: E402
+from gen_keras import cli, gan_recipe
 
 RECIPE = "dcgan"
 DEFAULT_EPOCHS = 11
@@ -34,7 +29,7 @@ def parse(argv=None):
 def main(argv=None):
     args = parse(argv)
 
-    from gen_keras import training
+    from gen_keras import inference, training
     from gen_keras.models.gan import GAN, dcgan_discriminator, dcgan_generator
 
     run = training.setup(args)
@@ -58,7 +53,7 @@ def main(argv=None):
 
     # Served and scored in inference mode: G's batch norm then uses moving averages (momentum 0.99) of
     # statistics of past weights; set them to the current generator's average over fresh z instead.
-    recalibrated = training.recalibrate_batch_norm(gan.generator, gan_recipe.fixed_latents(args, args.seed + 1))
+    recalibrated = inference.recalibrate_batch_norm(gan.generator, gan_recipe.fixed_latents(args, args.seed + 1))
     results = judge.report(run.out, history, model="dcgan", dataset=train.name, batch_size=run.batch_size,
                            train_images=len(train), train_seconds=train_seconds,
                            generator_parameters=gan.generator.count_params(),

@@ -16,14 +16,9 @@ log(1 − D(G(z))) saturates, so in practice G maximises log D(G(z)) instead (th
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from gen_keras import cli, gan_recipe  # noqa: E402
+from gen_keras import cli, gan_recipe
 
 RECIPE = "gan"
 DEFAULT_EPOCHS = 30

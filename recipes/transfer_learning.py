@@ -19,14 +19,9 @@ open one either).
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from gen_keras import cli  # noqa: E402
+from gen_keras import cli
 
 RECIPE = "transfer_learning"
 # Which output of each recipe's exported encoder is the feature vector.
@@ -83,7 +78,8 @@ def pretrain(args, run, images) -> dict:
 
     import keras
 
-    from gen_keras import data, export, training
+    from gen_keras import data, training
+    from gen_keras.serving import export
     from gen_keras.models.autoencoders import conv_autoencoder
     from gen_keras.models.vae import build_vae
 
@@ -117,7 +113,7 @@ def main(argv=None):
     args = parse(argv)
     import numpy as np
 
-    from gen_keras import data, training, transfer
+    from gen_keras import data, inference, training, transfer
 
     run = training.setup(args)
     out = run.out
@@ -147,10 +143,10 @@ def main(argv=None):
         encoder = load()
         # Both ways of loading give the same features (the .keras layers and the SavedModel's graph).
         other = transfer.load_encoder(path, "savedmodel" if args.load == "keras" else "keras", ENCODERS[name])
-        feature_checks[name] = float(np.max(np.abs(transfer.predict(encoder, x_test[:500])
-                                                   - transfer.predict(other, x_test[:500]))))
+        feature_checks[name] = float(np.max(np.abs(inference.predict_in_batches(encoder, x_test[:500])
+                                                   - inference.predict_in_batches(other, x_test[:500]))))
         # A frozen encoder's features never change: compute them once, train the head on them.
-        f_all, f_test = transfer.predict(encoder, x_all), transfer.predict(encoder, x_test)
+        f_all, f_test = inference.predict_in_batches(encoder, x_all), inference.predict_in_batches(encoder, x_test)
         print(f"\n{NAMES[name]} encoder {path} ({args.load}): {f_all.shape[1]} features "
               f"('{ENCODERS[name]}'); .keras vs SavedModel features differ by at most {feature_checks[name]:.1e}")
 

@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from gen_keras import cli  # noqa: E402
+from gen_keras import cli
 
 RECIPE = "vae"
 DEFAULT_EPOCHS = 19
@@ -89,7 +85,8 @@ def train_vae(args, run, train, val, *, beta: float, reconstruction_weight: floa
 
 def main(argv=None):
     args = parse(argv)
-    from gen_keras import data, export, training
+    from gen_keras import data, training
+    from gen_keras.serving import export
     from gen_keras.models.vae import elbo_terms, iwae_estimates
 
     run = training.setup(args)
@@ -147,12 +144,12 @@ def figures(vae, test, history, out, args) -> None:
     """The lecture's pictures of a trained VAE."""
     import numpy as np
 
-    from gen_keras import plots, training
+    from gen_keras import inference, plots
 
     x_test, labels = test.as_float(), test.labels
     generator = vae.generator()
     mean, _ = vae.encoder.predict(x_test, batch_size=500, verbose=0)
-    decode = lambda z: training.predict(generator, np.asarray(z, np.float32))  # noqa: E731
+    decode = lambda z: inference.predict_in_batches(generator, np.asarray(z, np.float32))  # noqa: E731
     d = args.latent_dim
 
     plots.loss_curves(history, out / "loss_curves.png", keys=("loss", "val_loss", "reconstruction", "kl"),

@@ -16,14 +16,9 @@ samples improve: compare it with the FID per epoch in gan_curves.png.
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from gen_keras import cli, gan_recipe  # noqa: E402
+from gen_keras import cli, gan_recipe
 
 RECIPE = "wgan"
 DEFAULT_EPOCHS = 20
@@ -48,7 +43,7 @@ def main(argv=None):
     args = parse(argv)
     import keras
 
-    from gen_keras import training
+    from gen_keras import inference, training
     from gen_keras.models.gan import WGAN, dcgan_discriminator, dcgan_generator
 
     run = training.setup(args)
@@ -78,7 +73,7 @@ def main(argv=None):
                            callbacks=judge.callbacks(run.out, variant))
     train_seconds = round(time.perf_counter() - start, 1)
     # see recipes/dcgan.py
-    recalibrated = training.recalibrate_batch_norm(wgan.generator, gan_recipe.fixed_latents(args, args.seed + 1))
+    recalibrated = inference.recalibrate_batch_norm(wgan.generator, gan_recipe.fixed_latents(args, args.seed + 1))
     results = judge.report(run.out, history, model="wgan_gp" if gp else "wgan", dataset=train.name,
                            n_critic=args.n_critic, clip=None if gp else args.clip,
                            gradient_penalty=args.gradient_penalty, batch_size=run.batch_size // args.n_critic,

@@ -4,12 +4,10 @@ import os
 import sys
 from pathlib import Path
 
-os.environ["GEN_KERAS_NO_DOWNLOAD"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import pytest
 
-import pytest  # noqa: E402
+os.environ["GEN_KERAS_NO_DOWNLOAD"] = "1"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +64,7 @@ def lecture_parts():
 @pytest.fixture(scope="session")
 def conv_autoencoder_exports(lecture_parts, tmp_path_factory):
     """(export root, {part: version folder}) for the encoder, decoder and autoencoder, as the recipe exports them."""
-    from gen_keras import export
+    from gen_keras.serving import export
 
     root = tmp_path_factory.mktemp("saved_models")
     specs = {"encoder": ({"image": (28, 28, 1)}, "code"), "decoder": ({"code": (49,)}, "image"),

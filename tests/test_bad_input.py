@@ -72,7 +72,8 @@ def test_more_bad_flags_exit_2_with_a_reason(flags, message):
 def test_wrong_request_dtype_is_a_clear_error(conv_autoencoder_exports):
     """TF Serving's gRPC API refuses a tensor of another type; so does the C API session, instead of
     casting silently. (The wrong shape: tests/test_export.py.)"""
-    from gen_keras.capi import CApiError, SavedModelSession
+    from gen_keras.errors import CApiError
+    from gen_keras.serving.capi import SavedModelSession
 
     _, paths = conv_autoencoder_exports
     with SavedModelSession(paths["decoder"]) as session:
@@ -91,7 +92,7 @@ def test_capi_command_line_reports_a_bad_request_in_one_line(conv_autoencoder_ex
     np.save(tmp_path / "short.npy", np.zeros((2, 48), np.float32))
     for feed, message in (("f64.npy", "must be float32, got float64"),
                           ("short.npy", "must have shape [-1, 49] (-1: any), got (2, 48)")):
-        result = subprocess.run([sys.executable, "-m", "gen_keras.capi", str(paths["decoder"]), "--input",
+        result = subprocess.run([sys.executable, "-m", "gen_keras.serving.capi", str(paths["decoder"]), "--input",
                                  f"code={tmp_path / feed}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert result.stderr.strip().splitlines()[-1].startswith("error: ") and message in result.stderr
@@ -125,7 +126,7 @@ def test_backup_identity_names_what_differs():
     """The message for the same recipe and flags whose model changed shape (e.g. the code was edited)."""
     from pathlib import Path
 
-    from gen_keras.training import check_backup_fits
+    from gen_keras.training.checkpoints import check_backup_fits
 
     saved = {"recipe": "vae", "shapes": [[3, 3, 1, 32], [32]], "flags": {"latent-dim": 2, "epochs": 5}}
     mine = {"recipe": "vae", "shapes": [[3, 3, 1, 16], [16]], "flags": {"latent-dim": 2, "epochs": 9}}

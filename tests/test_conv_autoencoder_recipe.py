@@ -36,7 +36,7 @@ def test_exported_decoder_serves_the_recipes_model(quick_run):
     tmp, _ = quick_run
     script = (
         "import sys, numpy as np\n"
-        "from gen_keras.capi import SavedModelSession\n"
+        "from gen_keras.serving.capi import SavedModelSession\n"
         "from gen_keras.data import load_images\n"
         "x = load_images('fashion_mnist', 'test', 8).as_float()\n"
         "root = sys.argv[1] + '/conv_autoencoder/'\n"

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gen_keras import export
-from gen_keras.capi import parse_signatures
+from gen_keras.serving import export
+from gen_keras.serving.wire import parse_signatures
 from gen_keras.models.autoencoders import conv_autoencoder
 from tests.conftest import run_python
 
@@ -65,7 +65,7 @@ def test_cpp_loader_in_a_fresh_process_matches_keras(conv_autoencoder_exports, l
              "autoencoder": RNG.random((5, 28, 28, 1), dtype=np.float32)}
     script = ["-c", (
         "import sys, json, numpy as np\n"
-        "from gen_keras.capi import SavedModelSession\n"
+        "from gen_keras.serving.capi import SavedModelSession\n"
         "jobs = json.loads(sys.argv[1])\n"
         "for path, name, feed, out in jobs:\n"
         "    with SavedModelSession(path) as s:\n"
@@ -96,7 +96,8 @@ def test_keras_file_reloads_for_fine_tuning(conv_autoencoder_exports, lecture_pa
 
 
 def test_wrong_request_shape_is_a_clear_error(conv_autoencoder_exports):
-    from gen_keras.capi import CApiError, SavedModelSession
+    from gen_keras.errors import CApiError
+    from gen_keras.serving.capi import SavedModelSession
 
     _, paths = conv_autoencoder_exports
     with SavedModelSession(paths["decoder"]) as session:
@@ -186,7 +187,7 @@ def _warmup_logs(version_dir):
 
 def test_warmup_records_are_prediction_logs_for_the_signature(conv_autoencoder_exports):
     """TF Serving's warm-up format, read with the real protos; the C API module's decoder reads the same."""
-    from gen_keras import capi
+    from gen_keras.serving import capi
 
     _, paths = conv_autoencoder_exports
     for part, path in paths.items():
@@ -207,11 +208,11 @@ def test_warmup_records_are_prediction_logs_for_the_signature(conv_autoencoder_e
 
 def test_warmup_replays_through_the_cpp_loader_in_a_fresh_process(conv_autoencoder_exports, lecture_parts, tmp_path):
     """What TF Serving does on loading a version: every warm-up record through the C++ loader's session."""
-    from gen_keras import capi
+    from gen_keras.serving import capi
 
     _, paths = conv_autoencoder_exports
     script = ("import sys, json, numpy as np\n"
-              "from gen_keras.capi import replay_warmup\n"
+              "from gen_keras.serving.capi import replay_warmup\n"
               "for path, out in json.loads(sys.argv[1]):\n"
               "    np.savez(out, *[o[k] for o in replay_warmup(path) for k in sorted(o)])\n"
               "assert 'tensorflow' not in sys.modules\n"
@@ -232,7 +233,7 @@ def test_warmup_replays_through_the_cpp_loader_in_a_fresh_process(conv_autoencod
 
 def test_warmup_gives_integer_inputs_valid_values(tmp_path):
     """A conditional model's class label gets small valid integers; the C API replays the records."""
-    from gen_keras import capi
+    from gen_keras.serving import capi
 
     z = keras.Input((4,), name="z")
     label = keras.Input((), dtype="int32", name="label")
@@ -252,7 +253,7 @@ def test_tensor_decoder_reads_every_encoding():
     """capi.parse_tensor against tf.make_ndarray: tensor_content, *_val fields, a repeated last value."""
     from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
-    from gen_keras.capi import parse_tensor
+    from gen_keras.serving.wire import parse_tensor
 
     def shape(*dims):
         return tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in dims])
@@ -276,7 +277,8 @@ def test_tensor_decoder_reads_every_encoding():
 
 
 def test_corrupt_warmup_file_is_a_clear_error(conv_autoencoder_exports, tmp_path):
-    from gen_keras.capi import CApiError, read_tfrecords
+    from gen_keras.errors import CApiError
+    from gen_keras.serving.wire import read_tfrecords
 
     _, paths = conv_autoencoder_exports
     data = (paths["decoder"] / "assets.extra" / "tf_serving_warmup_requests").read_bytes()

@@ -208,7 +208,7 @@ def test_another_models_state_in_out_is_refused_untouched(conv_runs, vae_runs, t
 EXPORT_CHILD = """
 import os, signal, sys
 import numpy as np
-from gen_keras import export
+from gen_keras.serving import export
 from gen_keras.models.autoencoders import conv_autoencoder
 
 point, root = sys.argv[1], sys.argv[2]
@@ -237,7 +237,7 @@ def test_export_killed_at_any_point_leaves_nothing_half_written(lecture_parts, t
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
-    from gen_keras import export
+    from gen_keras.serving import export
 
     def write(root):
         return export.export_for_serving(lecture_parts.decoder, root, "r", "decoder", inputs={"code": (49,)},
@@ -277,17 +277,18 @@ def test_ctrl_c_keeps_the_state_and_the_same_command_resumes(tmp_path, monkeypat
     and the same command then resumes at epoch 2 instead of starting over."""
     import runpy
 
-    from gen_keras import cli, training
+    from gen_keras import cli
+    from gen_keras.training import checkpoints
 
     module = runpy.run_path(str(ROOT / "recipes" / "vae.py"), run_name="vae_under_test")
     argv = [*VAE[1:], "--epochs", "3", "--out", str(tmp_path / "out")]
-    save = training.TrainingBackup.on_epoch_end
+    save = checkpoints.TrainingBackup.on_epoch_end
 
     def save_then_ctrl_c(self, epoch, logs=None):
         save(self, epoch, logs)
         signal.raise_signal(signal.SIGINT)  # Python's own handler: KeyboardInterrupt in this thread
 
-    monkeypatch.setattr(training.TrainingBackup, "on_epoch_end", save_then_ctrl_c)
+    monkeypatch.setattr(checkpoints.TrainingBackup, "on_epoch_end", save_then_ctrl_c)
     # A fresh `python recipes/...` has Python's SIGINT handler; in this long test process something earlier
     # may have replaced it, so it is put back for the test (and the previous one restored after).
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -301,7 +302,7 @@ def test_ctrl_c_keeps_the_state_and_the_same_command_resumes(tmp_path, monkeypat
     state = json.loads((tmp_path / "out" / "backup" / "training_metadata.json").read_text())
     assert state["epoch"] == 1
 
-    monkeypatch.setattr(training.TrainingBackup, "on_epoch_end", save)
+    monkeypatch.setattr(checkpoints.TrainingBackup, "on_epoch_end", save)
     cli.run(module["main"], argv)
     out = capsys.readouterr().out
     assert "Resuming from the saved state" in out and "epoch 2 of 3" in out

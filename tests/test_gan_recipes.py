@@ -82,7 +82,7 @@ def test_dcgan_quick_run_and_its_served_generator(dcgan_run):
     z = np.random.default_rng(0).normal(size=(6, 64)).astype(np.float32)
     np.save(tmp / "z.npy", z)
     script = ("import sys, numpy as np\n"
-              "from gen_keras.capi import SavedModelSession\n"
+              "from gen_keras.serving.capi import SavedModelSession\n"
               "with SavedModelSession(sys.argv[1]) as s:\n"
               "    np.save(sys.argv[3], s.run({'z': np.load(sys.argv[2])})['image'])\n"
               "assert 'tensorflow' not in sys.modules\n")
@@ -95,7 +95,7 @@ def test_dcgan_quick_run_and_its_served_generator(dcgan_run):
     served = np.load(tmp / "served.npy")
     assert served.shape == (6, 28, 28, 1) and np.max(np.abs(served - want)) <= 1e-5
     assert 0.0 <= served.min() and served.max() <= 1.0 and served.std() > 0.01  # images, not a constant
-    from gen_keras.capi import SavedModelSession
+    from gen_keras.serving.capi import SavedModelSession
 
     with SavedModelSession(tmp / "sm" / "dcgan" / "discriminator" / "1") as session:
         logit = session.run({"image": served})["logit"]
@@ -111,7 +111,7 @@ def test_cgan_quick_run_serves_a_class_on_request(cgan_run):
     tmp, stdout = cgan_run
     metrics = check_outputs(tmp, "cgan", [])
     assert 0 <= metrics["label_accuracy"] <= 1 and "class asked for" in stdout
-    from gen_keras.capi import SavedModelSession
+    from gen_keras.serving.capi import SavedModelSession
 
     z = np.random.default_rng(0).normal(size=(4, 64)).astype(np.float32)
     with SavedModelSession(tmp / "sm" / "cgan" / "generator" / "1") as session:

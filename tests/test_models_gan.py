@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gen_keras import cli, data, training
+from gen_keras import cli, data, errors, training
 from gen_keras.models import gan as G
 from tests.conftest import run_python
 from tests.test_training import Interrupt, InterruptAt
@@ -130,7 +130,7 @@ def test_nan_stops_a_gan_naming_the_loss(fashion_train, tmp_path):
     setup = training.setup(args)
     model = G.GAN(G.mlp_generator(), G.mlp_discriminator())
     model.compile(keras.optimizers.SGD(1e12), keras.optimizers.SGD(1e12))  # must blow up
-    with pytest.raises(training.TrainingDiverged, match=r"training [dg]_loss became (nan|inf) in epoch 1, step \d"):
+    with pytest.raises(errors.TrainingDiverged, match=r"training [dg]_loss became (nan|inf) in epoch 1, step \d"):
         training.fit(model, train, None, setup, 3, targets=None, monitor=None, verbose=0)
 
 

@@ -8,13 +8,13 @@ import pytest
 
 from tests.conftest import run_python
 
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("keras")
+import tensorflow as tf
+import keras
 
-from gen_keras import data  # noqa: E402
-from gen_keras.layers import GaussianSampler  # noqa: E402
-from gen_keras.losses import bernoulli_nll, gaussian_kl, gaussian_nll  # noqa: E402
-from gen_keras.models.vae import VAE, build_vae, elbo_terms, iwae_estimates, vae_decoder, vae_encoder  # noqa: E402
+from gen_keras import data
+from gen_keras.layers import GaussianSampler
+from gen_keras.losses import bernoulli_nll, gaussian_kl, gaussian_nll
+from gen_keras.models.vae import VAE, build_vae, elbo_terms, iwae_estimates, vae_decoder, vae_encoder
 
 
 def _tfd():

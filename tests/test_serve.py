@@ -9,7 +9,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from gen_keras import data, export, serve
+from gen_keras import data
+from gen_keras.serving import export
+from gen_keras.serving import client as serve
 from gen_keras.errors import ServingError
 from tests.conftest import run_python
 from tests.tf_serving_standin import ServedModels, grpc_server, rest_server

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from gen_keras import cli, data, metrics, training
+from gen_keras import cli, data, errors, inference, metrics, training
+from gen_keras.training import checkpoints
 from gen_keras.models.autoencoders import conv_autoencoder
 
 
@@ -60,10 +61,10 @@ def test_batch_norm_recalibration_fixes_inference_mode(lecture_trained, small, f
     parts, _, _ = lecture_trained
     ae = parts.autoencoder
     x = fashion_test.as_float()[:500]
-    before = metrics.mse(training.predict(ae, x), x)
+    before = metrics.mse(inference.predict_in_batches(ae, x), x)
     training_mode = metrics.mse(ae(x, training=True), x)
-    assert training.recalibrate_batch_norm(ae, small[0].as_float()) == 2
-    after = metrics.mse(training.predict(ae, x), x)
+    assert inference.recalibrate_batch_norm(ae, small[0].as_float()) == 2
+    after = metrics.mse(inference.predict_in_batches(ae, x), x)
     # the trap: moving averages make inference far worse than training mode; recomputed stats close the gap
     assert before > 1.5 * training_mode
     assert after < 1.1 * training_mode
@@ -109,7 +110,7 @@ def test_nan_loss_stops_with_epoch_and_step(small, tmp_path):
     train, _ = small
     run = make_setup(tmp_path, "--batch-size", "64")
     parts = build(run, lr=1e9)  # a learning rate that must blow up
-    with pytest.raises(training.TrainingDiverged, match=r"epoch \d+, step \d+"):
+    with pytest.raises(errors.TrainingDiverged, match=r"epoch \d+, step \d+"):
         training.fit(parts.autoencoder, train, None, run, 3, verbose=0)
 
 
@@ -140,7 +141,7 @@ def test_epoch_log_has_no_empty_validation_columns_and_keeps_its_files_columns(t
     new to this run is left out rather than shifting the row), and an empty file gets a header."""
 
     def log(path, rows, validation=False):
-        logger = training.EpochLog(path, validation=validation)
+        logger = checkpoints.EpochLog(path, validation=validation)
         logger.on_train_begin()
         for epoch, logs in rows:
             logger.on_epoch_end(epoch, logs)

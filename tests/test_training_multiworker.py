@@ -94,19 +94,19 @@ def test_two_workers_end_with_the_same_weights_as_one_process(tmp_path):
 ])
 def test_tf_config_mistakes_are_one_clear_error(tf_config, message, monkeypatch):
     """Checked before the strategy is created, so nothing starts listening on a port."""
-    from gen_keras import training
+    from gen_keras.training import distribution
 
     if tf_config is None:
         monkeypatch.delenv("TF_CONFIG", raising=False)
     else:
         monkeypatch.setenv("TF_CONFIG", tf_config)
     with pytest.raises(GenKerasError, match="TF_CONFIG") as e:
-        training.make_strategy("multiworker")
+        distribution.make_strategy("multiworker")
     assert message in str(e.value) and "--strategy mirrored" in str(e.value)
 
 
 def test_chief_rule():
-    from gen_keras.training import is_chief_task
+    from gen_keras.training.distribution import is_chief_task
 
     workers = {"worker": ["a:1", "b:1"]}
     assert is_chief_task({"cluster": workers, "task": {"type": "worker", "index": 0}})

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gen_keras import export, transfer
+from gen_keras import inference, transfer
+from gen_keras.serving import export
 from tests.conftest import run_python
 
 RECIPE = "recipes/transfer_learning.py"
@@ -45,7 +46,7 @@ def test_both_loaders_give_the_trained_encoders_features(tiny_exports, fashion_t
         assert np.std(want) > 1e-3, name  # not a constant: the comparison means something
         for how in ("keras", "savedmodel"):
             encoder = transfer.load_encoder(path, how, output)
-            got = transfer.predict(encoder, fashion_test.images[:200])  # uint8 in, scaled to [0, 1]
+            got = inference.predict_in_batches(encoder, fashion_test.images[:200])  # uint8 in, scaled to [0, 1]
             assert got.shape == want.shape, (name, how)
             assert np.max(np.abs(got - want)) <= 1e-5, (name, how)
     with pytest.raises(ValueError, match=r"outputs \['log_var', 'mean'\]"):

@@ -41,7 +41,7 @@ def test_exports_serve_through_the_c_api_like_the_keras_models(quick_run):
     tmp, _ = quick_run
     script = (
         "import sys, numpy as np\n"
-        "from gen_keras.capi import SavedModelSession\n"
+        "from gen_keras.serving.capi import SavedModelSession\n"
         "from gen_keras.data import load_images\n"
         "x = load_images('fashion_mnist', 'test', 16).as_float()\n"
         "z = np.random.default_rng(0).normal(size=(16, 2)).astype(np.float32)\n"

@@ -23,7 +23,7 @@ from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, model_pb2, predict_pb2, prediction_service_pb2_grpc)
 
-from gen_keras import export
+from gen_keras.serving import export
 
 
 class ServedModels:

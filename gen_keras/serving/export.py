@@ -21,8 +21,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gen_keras.capi import WARMUP_FILE
-from gen_keras.errors import ExportError  # noqa: F401 (re-exported)
+from gen_keras.serving.signatures import WARMUP_FILE
+from gen_keras.errors import ExportError
+from gen_keras.files import write_atomically
 
 _VERSION = re.compile(r"^\d+$")
 WARMUP_BATCH_SIZES = (1, 2, 5)
@@ -188,11 +189,7 @@ def write_models_config(export_root: str | os.PathLike, mount_point: str = "/mod
         entries.append(f'  config {{\n    name: "{served_name(recipe, part)}"\n'
                        f'    base_path: "{mount_point}/{recipe}/{part}"\n'
                        f'    model_platform: "tensorflow"\n  }}\n')
-    path = root / "models.config"
-    tmp = root / ".models.config.tmp"
-    tmp.write_text("model_config_list {\n" + "".join(entries) + "}\n")
-    os.replace(tmp, path)
-    return path
+    return write_atomically(root / "models.config", "model_config_list {\n" + "".join(entries) + "}\n")
 
 
 def load_signature(version_dir: str | os.PathLike):

@@ -1,0 +1,9 @@
+"""Serving: exports in TF Serving's layout and everything that reads or runs them.
+
+- `export`: `export_for_serving` (one model as the next version of `<root>/<recipe>/<part>/`),
+  `export_parts`, warm-up records, `models.config`;
+- `signatures`: tensor names, dtypes and shapes of a signature (numpy only);
+- `wire`: pure-Python readers of an export's protobuf and TFRecord files;
+- `capi`: `SavedModelSession`, TensorFlow's C++ loader through its C API, as TF Serving loads a version;
+- `client`: a REST/gRPC client for a running TF Serving (`python -m gen_keras.serving`).
+"""

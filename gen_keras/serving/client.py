@@ -1,0 +1,408 @@
+"""A client for TF Serving: sends codes or latent vectors to a served decoder, writes the images as a PNG grid.
+
+    python -m gen_keras.serve --rest http://localhost:8501 --model conv_autoencoder_decoder --random 16
+    python -m gen_keras.serve --grpc localhost:8500 --model conv_autoencoder_decoder --interpolate 0 1
+
+REST needs only numpy (no TensorFlow import); gRPC uses tensorflow-serving-api, which imports TensorFlow.
+A signature from the server's metadata is read into a `gen_keras.serving.signatures.Signature`, as from an export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+
+import numpy as np
+
+from gen_keras.serving.signatures import DTYPE_NAMES, Signature, TensorInfo, fits
+from gen_keras.serving.wire import parse_signature_def_map
+from gen_keras.cli import positive_int
+from gen_keras.errors import GenKerasError, ServingError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the gRPC path imports TensorFlow
+
+SIGNATURE = "serving_default"
+TIMEOUT = 30.0
+_NUMPY_DTYPES = {DTYPE_NAMES["DT_FLOAT"]: np.float32, DTYPE_NAMES["DT_DOUBLE"]: np.float64}
+
+
+# --- errors worded once for both transports ---
+
+def _what(model: str, version: int | None) -> str:
+    return f"model '{model}'" + (f" version {version}" if version is not None else "")
+
+
+def _unreachable(server: str, detail: str, flag: str) -> ServingError:
+    return ServingError(f"cannot reach TF Serving at {server} ({detail}). Is the server running and its port "
+                        f"published (docker run -p 8501:8501 -p 8500:8500 ...)? Check {flag}.")
+
+
+def _unknown_model(server: str, model: str, version: int | None, detail: str) -> ServingError:
+    return ServingError(f"TF Serving at {server} does not serve {_what(model, version)}: {detail}. Check --model "
+                        "(names are <recipe>_<part>, as in the export root's models.config) and --version (a "
+                        "version the server has loaded; leave it out for the latest).")
+
+
+def _rejected(server: str, model: str, version: int | None, detail: str) -> ServingError:
+    return ServingError(f"TF Serving at {server} rejected the request to {_what(model, version)}: {detail}")
+
+
+def _failed(server: str, model: str, version: int | None, status: str, detail: str) -> ServingError:
+    return ServingError(f"TF Serving at {server} answered {status} for {_what(model, version)}: {detail}")
+
+
+def _timed_out(server: str, timeout: float) -> ServingError:
+    return ServingError(f"TF Serving at {server} did not answer within {timeout:g} s; raise --timeout if it is busy.")
+
+
+# --- REST: TF Serving's JSON API on port 8501 ---
+
+def _rest_base(url: str) -> str:
+    url = url.rstrip("/")
+    return url if "://" in url else f"http://{url}"
+
+
+def _error_text(body: bytes) -> str:
+    text = body.decode(errors="replace").strip()
+    try:
+        return str(json.loads(text)["error"])
+    except (ValueError, KeyError, TypeError):
+        return text[:500]
+
+
+def _rest_call(url: str, model: str, version: int | None, suffix: str, body: dict | None, timeout: float) -> dict:
+    base = _rest_base(url)
+    address = f"{base}/v1/models/{urllib.parse.quote(model)}"
+    address += (f"/versions/{version}" if version is not None else "") + suffix
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(address, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            text = response.read()
+    except urllib.error.HTTPError as e:
+        detail = _error_text(e.read()) or f"HTTP {e.code} {e.reason}"
+        if e.code == 404:
+            raise _unknown_model(base, model, version, detail) from None
+        if e.code == 400:
+            raise _rejected(base, model, version, detail) from None
+        raise _failed(base, model, version, f"HTTP {e.code}", detail) from None
+    except TimeoutError:
+        raise _timed_out(base, timeout) from None
+    except (urllib.error.URLError, OSError) as e:
+        raise _unreachable(base, str(getattr(e, "reason", e)), "--rest (e.g. http://localhost:8501)") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ServingError(f"{address} did not answer JSON: is {base} TF Serving's REST port?") from None
+
+
+def rest_request_body(inputs: Mapping[str, np.ndarray], form: str = "instances",
+                      signature: str = SIGNATURE) -> dict:
+    """TF Serving's REST predict body: `instances` (one object of named inputs per batch item, the row form)
+    or `inputs` (one array per named input, the columnar form)."""
+    arrays = {name: np.asarray(a) for name, a in inputs.items()}
+    if form == "inputs":
+        return {"signature_name": signature, "inputs": {name: a.tolist() for name, a in arrays.items()}}
+    if form != "instances":
+        raise ValueError(f"form must be 'instances' or 'inputs', got {form!r}")
+    sizes = {len(a) for a in arrays.values()}
+    if len(sizes) != 1:
+        raise ServingError(f"the instances form needs one batch size for every input, got {sorted(sizes)}")
+    rows = [{name: a[i].tolist() for name, a in arrays.items()} for i in range(sizes.pop())]
+    return {"signature_name": signature, "instances": rows}
+
+
+def _array(value) -> np.ndarray:
+    array = np.asarray(value)
+    return array.astype(np.float32) if array.dtype == np.float64 else array  # served outputs are float32
+
+
+def parse_rest_response(body: dict, form: str = "instances", single_output: str = "output") -> dict[str, np.ndarray]:
+    """The outputs in a REST predict answer: `{"predictions": rows}` or `{"outputs": ...}`. A signature's only
+    output comes back unnamed and is returned under `single_output`; several come back named."""
+    key = "predictions" if form == "instances" else "outputs"
+    if not isinstance(body, dict) or key not in body:
+        raise ServingError(f"TF Serving's answer has no '{key}': {json.dumps(body)[:300]}")
+    value = body[key]
+    if form == "instances" and value and isinstance(value[0], dict):
+        return {name: _array([row[name] for row in value]) for name in value[0]}
+    if form == "inputs" and isinstance(value, dict):
+        return {name: _array(v) for name, v in value.items()}
+    return {single_output: _array(value)}
+
+
+def predict_rest(url: str, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None,
+                 form: str = "instances", *, signature: str = SIGNATURE, single_output: str = "output",
+                 timeout: float = TIMEOUT) -> dict[str, np.ndarray]:
+    """Runs `model`'s signature on TF Serving's REST API (`POST /v1/models/<model>[/versions/<v>]:predict`)."""
+    body = _rest_call(url, model, version, ":predict", rest_request_body(inputs, form, signature), timeout)
+    return parse_rest_response(body, form, single_output)
+
+
+def _tensor_info(tensor: dict) -> TensorInfo:
+    shape = tensor.get("tensor_shape", {})
+    dims = None if shape.get("unknown_rank") else [int(d.get("size", 0)) for d in shape.get("dim", [])]
+    return TensorInfo(tensor.get("name", ""), DTYPE_NAMES.get(tensor.get("dtype"), 0), dims)
+
+
+def _metadata_rest(url: str, model: str, version: int | None, timeout: float) -> dict[str, Signature]:
+    body = _rest_call(url, model, version, "/metadata", None, timeout)
+    try:
+        signature_defs = body["metadata"]["signature_def"]["signature_def"]
+    except (KeyError, TypeError):
+        raise ServingError(f"the metadata of {_what(model, version)} holds no signature_def: "
+                           f"{json.dumps(body)[:300]}") from None
+    return {key: Signature({n: _tensor_info(t) for n, t in d.get("inputs", {}).items()},
+                           {n: _tensor_info(t) for n, t in d.get("outputs", {}).items()}, d.get("method_name", ""))
+            for key, d in signature_defs.items()}
+
+
+# --- gRPC: tensorflow.serving.PredictionService on port 8500 ---
+
+def _grpc_call(target: str, model: str, version: int | None, method: str, request, timeout: float):
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    options = [("grpc.max_send_message_length", 1 << 28), ("grpc.max_receive_message_length", 1 << 28)]
+    try:
+        with grpc.insecure_channel(target, options=options) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            return getattr(stub, method)(request, timeout=timeout)
+    except grpc.RpcError as e:
+        code, detail = e.code(), e.details()
+        if code == grpc.StatusCode.UNAVAILABLE:
+            raise _unreachable(target, detail, "--grpc (e.g. localhost:8500)") from None
+        if code == grpc.StatusCode.NOT_FOUND:
+            raise _unknown_model(target, model, version, detail) from None
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            raise _rejected(target, model, version, detail) from None
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise _timed_out(target, timeout) from None
+        raise _failed(target, model, version, code.name, detail) from None
+
+
+def _model_spec(model: str, version: int | None, signature: str):
+    from tensorflow_serving.apis import model_pb2
+
+    spec = model_pb2.ModelSpec(name=model, signature_name=signature)
+    if version is not None:
+        spec.version.value = version
+    return spec
+
+
+def predict_grpc(target: str, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None, *,
+                 signature: str = SIGNATURE, timeout: float = TIMEOUT) -> dict[str, np.ndarray]:
+    """Runs `model`'s signature through TF Serving's gRPC PredictionService.Predict."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest(model_spec=_model_spec(model, version, signature))
+    for name, array in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(np.asarray(array)))
+    response = _grpc_call(target, model, version, "Predict", request, timeout)
+    return {name: tf.make_ndarray(tensor) for name, tensor in response.outputs.items()}
+
+
+def _metadata_grpc(target: str, model: str, version: int | None, timeout: float) -> dict[str, Signature]:
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec=_model_spec(model, version, ""),
+                                                             metadata_field=["signature_def"])
+    response = _grpc_call(target, model, version, "GetModelMetadata", request, timeout)
+    if "signature_def" not in response.metadata:
+        raise ServingError(f"the metadata of {_what(model, version)} holds no signature_def")
+    return parse_signature_def_map(response.metadata["signature_def"].value)  # an Any holding a SignatureDefMap
+
+
+def model_metadata(server: str, model: str, version: int | None = None, *, transport: str = "rest",
+                   timeout: float = TIMEOUT) -> dict[str, Signature]:
+    """The served model's signatures, from `GET /v1/models/<m>[/versions/<v>]/metadata` or GetModelMetadata."""
+    if transport == "grpc":
+        return _metadata_grpc(server, model, version, timeout)
+    return _metadata_rest(server, model, version, timeout)
+
+
+# --- the command line ---
+
+def _predict(args, model: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if args.grpc:
+        return predict_grpc(args.grpc, model, inputs, args.version, signature=args.signature, timeout=args.timeout)
+    return predict_rest(args.rest, model, inputs, args.version, args.format, signature=args.signature,
+                        timeout=args.timeout)
+
+
+def _served_input(args, model: str, input_name: str | None) -> tuple[str, TensorInfo]:
+    """The name and the shape of the model's one input, from the server's metadata."""
+    signatures = model_metadata(args.grpc or args.rest, model, args.version,
+                                transport="grpc" if args.grpc else "rest", timeout=args.timeout)
+    sig = signatures.get(args.signature)
+    if sig is None:
+        raise ServingError(f"{_what(model, args.version)} has no signature '{args.signature}'; it has "
+                           f"{sorted(signatures)} (--signature)")
+    if input_name is None and len(sig.inputs) != 1:
+        raise ServingError(f"{_what(model, args.version)} takes inputs {sorted(sig.inputs)}; this client sends "
+                           "one: name it with --input-name")
+    input_name = input_name or next(iter(sig.inputs))
+    if input_name not in sig.inputs:
+        raise ServingError(f"{_what(model, args.version)} has no input '{input_name}'; its signature "
+                           f"'{args.signature}' takes {sorted(sig.inputs)} (--input-name)")
+    return input_name, sig.inputs[input_name]
+
+
+def _checked(array: np.ndarray, name: str, info: TensorInfo, model: str, what: str) -> np.ndarray:
+    if info.shape is not None and array.ndim == len(info.shape) - 1:
+        array = array[None]  # a single item: make it a batch of one
+    if not fits(info, array.shape):
+        raise ServingError(f"the {what} have shape {list(array.shape)}, but {model}'s input '{name}' takes "
+                           f"{info.shape} (-1: any size); nothing was sent")
+    return array.astype(_NUMPY_DTYPES.get(info.dtype, array.dtype), copy=False)
+
+
+def _pick_output(outputs: dict[str, np.ndarray], model: str, preferred: tuple[str, ...]) -> np.ndarray:
+    if len(outputs) == 1:
+        return next(iter(outputs.values()))
+    for name in preferred:
+        if name in outputs:
+            return outputs[name]
+    raise ServingError(f"{model} returns outputs {sorted(outputs)}; expected one of {list(preferred)}")
+
+
+def _load_codes(path: str) -> np.ndarray:
+    try:
+        codes = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise ServingError(f"cannot read codes from {path} ({e}). Give a .npy file written by numpy.save, "
+                           "holding a float array of shape (number of codes, code size).") from None
+    if not isinstance(codes, np.ndarray) or not np.issubdtype(codes.dtype, np.number) or codes.size == 0:
+        raise ServingError(f"{path} holds no array of numbers ({getattr(codes, 'dtype', type(codes).__name__)}); give "
+                           "a float array of shape (number of codes, code size) saved with numpy.save.")
+    return codes.astype(np.float32)
+
+
+def _interpolation(args) -> tuple[np.ndarray, np.ndarray]:
+    """The test images A and B, and the line between their codes, as the served encoder computes them."""
+    from gen_keras import data
+
+    test = data.load_images("fashion_mnist", "test")
+    for index in args.interpolate:
+        if not index < len(test):
+            raise ServingError(f"--interpolate takes Fashion-MNIST test-image indices 0 to {len(test) - 1}, "
+                               f"got {index}")
+    images = test.images[list(args.interpolate)].astype(np.float32) / 255.0
+    encoder = args.encoder_model or (args.model.replace("decoder", "encoder") if "decoder" in args.model else None)
+    if encoder is None:
+        raise ServingError(f"--interpolate asks an encoder for the images' codes; name it with --encoder-model "
+                           f"(no 'decoder' in --model {args.model} to derive it from)")
+    name, info = _served_input(args, encoder, None)
+    images = _checked(images, name, info, encoder, "test images")
+    codes = _pick_output(_predict(args, encoder, {name: images}), encoder, ("code", "mean", "z"))
+    t = np.linspace(0.0, 1.0, args.steps, dtype=np.float32).reshape(-1, *[1] * (codes.ndim - 1))
+    return images, (1 - t) * codes[0] + t * codes[1]
+
+
+def _write_grid(images: np.ndarray, ends: np.ndarray | None, args) -> None:
+    from gen_keras import plots
+
+    try:
+        if ends is not None and ends.shape[1:] == images.shape[1:]:
+            row = np.concatenate([ends[:1], images, ends[1:]])
+            a, b = args.interpolate
+            plots.image_rows([row], [""], args.out,
+                             f"test images {a} and {b}; between: {args.model}((1-t) code({a}) + t code({b}))")
+        else:
+            source = (f"{len(images)} standard-normal codes, seed {args.seed}" if args.random else
+                      f"codes from {os.path.basename(args.from_file)}" if args.from_file else
+                      "the line between test images {} and {}".format(*args.interpolate))
+            plots.image_grid(images, args.out, columns=min(10, len(images)), title=f"{args.model}: {source}")
+    except OSError as e:
+        raise ServingError(f"cannot write {args.out} ({e.strerror or e}); choose a writable --out") from None
+
+
+def run(args: argparse.Namespace) -> np.ndarray:
+    """Sends the codes the flags describe to the served model and writes its images to `args.out`."""
+    ends = codes = None
+    if args.interpolate:
+        ends, codes = _interpolation(args)
+    elif args.from_file:
+        codes = _load_codes(args.from_file)
+    name, info = args.input_name, None
+    if name is None or args.random:  # --input-name alone skips the metadata; the server then checks shapes
+        name, info = _served_input(args, args.model, name)
+    if args.random:
+        if info.shape is None or any(d < 0 for d in info.shape[1:]):
+            raise ServingError(f"{args.model}'s input '{name}' has shape {info.shape}: no fixed size to draw "
+                               "--random codes for; use --from-file")
+        codes = np.random.default_rng(args.seed).standard_normal((args.random, *info.shape[1:]))
+    if info is not None:
+        codes = _checked(codes, name, info, args.model, "codes")
+    elif codes.ndim == 1:
+        codes = codes[None]  # a single code: a batch of one
+    images = _pick_output(_predict(args, args.model, {name: codes}), args.model, ("image",))
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise ServingError(f"{args.model} returned an output of shape {list(images.shape)}, not images; is --model "
+                           "a decoder or generator?")
+    _write_grid(images, ends, args)
+    return images
+
+
+def _index(text: str) -> int:
+    """argparse type: a whole number ≥ 0 (an image index, a version)."""
+    if text.isascii() and text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got '{text}'")
+
+
+def parse(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gen_keras.serve", description=__doc__.split("\n\n")[0])
+    server = parser.add_mutually_exclusive_group(required=True)
+    server.add_argument("--rest", metavar="URL", help="TF Serving's REST address, e.g. http://localhost:8501")
+    server.add_argument("--grpc", metavar="HOST:PORT", help="TF Serving's gRPC address, e.g. localhost:8500")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--random", type=positive_int, metavar="N", help="N codes drawn from a standard normal")
+    source.add_argument("--from-file", metavar="CODES.npy", help="codes saved with numpy.save, shape (n, code size)")
+    source.add_argument("--interpolate", nargs=2, type=_index, metavar=("A", "B"),
+                        help="two Fashion-MNIST test-image indices: the served encoder gives their codes, the "
+                             "decoder the line between them")
+    parser.add_argument("--steps", type=positive_int, default=9, help="codes along the --interpolate line (default 9)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --random (default 0)")
+    parser.add_argument("--model", default="conv_autoencoder_decoder", help="served model name (<recipe>_<part>)")
+    parser.add_argument("--encoder-model", help="the encoder --interpolate asks (default: --model with "
+                                                "'decoder' replaced by 'encoder')")
+    parser.add_argument("--version", type=_index, help="a served version (default: the latest)")
+    parser.add_argument("--signature", default=SIGNATURE)
+    parser.add_argument("--input-name", help="the signature input to feed (default: the only one, from the "
+                                             "server's metadata, which is then not asked)")
+    parser.add_argument("--format", choices=("instances", "inputs"), help="REST body: instances (rows, the "
+                                                                          "default) or inputs (columnar)")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds to wait for each answer")
+    parser.add_argument("--out", default="grid.png", help="the PNG grid to write (default grid.png)")
+    args = parser.parse_args(argv)
+    if args.grpc and args.format:
+        parser.error("--format applies to --rest only")
+    if args.interpolate and args.steps < 2:
+        parser.error("--steps must be at least 2 to interpolate")
+    args.format = args.format or "instances"
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    try:
+        images = run(args)
+    except GenKerasError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(images)} images from {args.model} ({args.grpc or args.rest}) to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

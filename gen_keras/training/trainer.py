@@ -1,0 +1,263 @@
+"""The trainer every recipe shares: seeds, precision and batch size from the common flags, and a resumable `fit`.
+
+`setup(args)` fixes seeds, precision and the batch size and returns a `TrainingSetup` whose `strategy`
+scope the recipe builds and compiles its model in; `fit(...)` trains with a progress bar, TensorBoard
+logs, a best-weights checkpoint and a backup that a re-run of the same command resumes from
+(`gen_keras.training.checkpoints`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from gen_keras import data as data_lib
+from gen_keras.errors import DataError, GenKerasError, TrainingDiverged
+from gen_keras.training.checkpoints import (BestCheckpoint, EpochLog, TrainingBackup, check_backup_fits,
+                                            model_identity, read_backup, read_history, truncate_history)
+from gen_keras.training.distribution import gpu_count, is_chief_task, make_strategy, tf_config
+
+GPU_BATCH_PER_REPLICA = 1024
+GPU_STEPS_PER_EXECUTION = 32
+
+
+@dataclasses.dataclass
+class TrainingSetup:
+    """What a recipe needs to build, compile and train its model."""
+
+    strategy: tf.distribute.Strategy
+    batch_size: int  # global batch
+    learning_rate_scale: float  # multiply the recipe's base learning rate by this
+    steps_per_execution: int
+    jit_compile: bool
+    out: Path
+    seed: int
+    fresh: bool = False
+    recipe: str = ""  # with `flags`, the identity stored beside a backup (see `fit`)
+    flags: dict = dataclasses.field(default_factory=dict)
+    is_chief: bool = True  # False on the other workers of a multi-worker run: they write to a temporary `out`
+    time_budget: float | None = None  # seconds of training after which `fit` stops
+
+    def compile_options(self) -> dict:
+        """Keyword arguments for `model.compile`."""
+        return {"steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile}
+
+
+
+def set_seed(seed: int) -> None:
+    """Seeds Python, numpy and TensorFlow, and makes TensorFlow's ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def setup(args, base_batch_size: int | None = None) -> TrainingSetup:
+    """Seeds, precision policy, strategy and batch size from the common flags.
+
+    Call it first: `--strategy multiworker` must start before TensorFlow runs anything. On a multi-worker
+    run's other workers (not the chief), `out` and `args.export_dir` point into `<--out>/workertemp_<index>`,
+    which is deleted when the run ends without leaving a backup to resume from (TensorFlow's advice:
+    every worker writes, only the chief's files are kept).
+    """
+    # MultiWorkerMirroredStrategy configures collective ops, which TensorFlow allows only at startup.
+    strategy = make_strategy("multiworker") if args.strategy == "multiworker" else None
+    set_seed(args.seed)
+    gpus = gpu_count()
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16" if gpus else "mixed_bfloat16")
+    strategy = strategy or make_strategy(args.strategy)
+    base = base_batch_size or args.default_batch_size
+    if args.batch_size:
+        batch_size = args.batch_size
+    elif gpus:
+        batch_size = GPU_BATCH_PER_REPLICA * strategy.num_replicas_in_sync
+    else:
+        batch_size = base
+    if args.limit and not args.batch_size:
+        batch_size = min(batch_size, args.limit)
+    # Adam-style optimisers: scale the step with the square root of the batch growth.
+    lr_scale = math.sqrt(batch_size / base)
+    spe = args.steps_per_execution or (GPU_STEPS_PER_EXECUTION if gpus else 1)
+    out = Path(args.out)
+    is_chief = True
+    if args.strategy == "multiworker":
+        config = tf_config()
+        is_chief = is_chief_task(config)
+        if not is_chief:
+            out = out / f"workertemp_{config['task']['index']}"
+            args.export_dir = str(out / "saved_models")
+            atexit.register(_remove_worker_temp, out)
+    _check_writable(out, "--out", "Choose a folder you can write to.")
+    if not getattr(args, "no_export", True):  # found out now, not after hours of training
+        _check_writable(Path(args.export_dir), "--export-dir",
+                        "Choose a folder you can write to, or add --no-export to skip the exports.")
+    flags = {k.replace("_", "-"): v for k, v in vars(args).items()
+             if isinstance(v, (bool, int, float, str)) and k not in ("recipe", "default_batch_size")}
+    return TrainingSetup(strategy, batch_size, lr_scale, spe, bool(args.jit), out, args.seed,
+                         getattr(args, "fresh", False), getattr(args, "recipe", ""), flags, is_chief,
+                         getattr(args, "time_budget", None))
+
+
+def _check_writable(folder: Path, flag: str, advice: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise GenKerasError(f"{flag} {folder} cannot be written ({e.strerror or e}). {advice}") from None
+
+
+def _remove_worker_temp(folder: Path) -> None:
+    if not (folder / "backup").exists():  # kept while it holds the state an interrupted run resumes from
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Raises `TrainingDiverged` naming the epoch and step as soon as a loss (`loss` or any `*_loss`, e.g. a
+    GAN's `d_loss` and `g_loss`) is NaN or infinite."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = [(name, float(value)) for name, value in (logs or {}).items()
+               if (name == "loss" or name.endswith("_loss")) and not math.isfinite(float(value))]
+        if bad:
+            name, value = bad[0]
+            raise TrainingDiverged(
+                f"the training {name} became {value} in epoch {self.epoch + 1}, step {batch + 1}. "
+                "Training stopped; the last good state is kept (best checkpoint and backup), nothing was "
+                "exported. Try a lower learning rate.")
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training after the first step that ends `seconds` after training began; the epoch in
+    progress ends there (its logs, checkpoint and backup are written as for a whole one)."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+        self.stopped_at: tuple[int, int] | None = None  # (epoch, step), 1-based, when the budget ran out
+
+    def on_train_begin(self, logs=None):
+        self.start, self.epoch = time.perf_counter(), 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.stopped_at is None and time.perf_counter() - self.start >= self.seconds:
+            self.model.stop_training = True
+            self.stopped_at = (self.epoch + 1, batch + 1)
+            print(f"\nTime budget of {self.seconds:g} s reached in epoch {self.epoch + 1}, step {batch + 1}: "
+                  "training stops here.")
+
+
+def steps_per_epoch(num_images: int, setup_: TrainingSetup) -> int:
+    """Full batches per epoch, a whole number of executions (so epochs stay aligned with the data)."""
+    bs = setup_.batch_size
+    steps = num_images // bs
+    if steps < 1:
+        raise DataError(f"{num_images} training images are fewer than one batch of {bs}: "
+                                 "lower --batch-size or raise --limit.")
+    spe = min(setup_.steps_per_execution, steps)
+    return steps - steps % spe
+
+
+def validation_dataset(val: data_lib.ImageArrays, batch_size: int, replicas: int = 1, *,
+                       targets: str | None = "images"):
+    """The validation data as `fit` reads it: in order, in batches that every replica gets a share of.
+
+    With several replicas (a mirrored or multi-worker run) each batch is split between them, and a
+    replica handed an empty share fails on some CPUs' kernels (and Keras all-reduces the first batch to
+    learn its shapes). So every batch holds the same whole multiple of `replicas` images: the batch is
+    `batch_size` (or the largest multiple of `replicas` that fits the set) and the last partial batch is
+    left out, at most `batch_size - 1` images.
+
+    Args:
+        val: the validation images.
+        batch_size: the global batch size.
+        replicas: the strategy's `num_replicas_in_sync`.
+        targets: as `gen_keras.data.make_dataset`.
+
+    Returns:
+        A `tf.data.Dataset`, one pass.
+    """
+    if replicas <= 1:
+        return data_lib.make_dataset(val, batch_size, targets=targets, shuffle=False)
+    n = len(val)
+    if n < replicas:
+        raise DataError(f"{n} validation images cannot be shared between {replicas} replicas: "
+                        "raise --limit or train on fewer devices.")
+    batch = min(batch_size - batch_size % replicas or replicas, n - n % replicas)
+    kept = n - n % batch
+    return data_lib.make_dataset(val.head(kept), batch, targets=targets, shuffle=False)
+
+
+def fit(model: keras.Model, train: data_lib.ImageArrays, val: data_lib.ImageArrays | None,
+        setup_: TrainingSetup, epochs: int, *, targets: str | None = "images", monitor: str | None = "val_loss",
+        callbacks: list | None = None, verbose: int | str = "auto") -> dict[str, list[float]]:
+    """Trains `model` (built and compiled in `setup_.strategy.scope()`) and returns the history.
+
+    Resumes from `<out>/backup` when a previous run of the same command was interrupted; keeps the
+    best weights by `monitor` in `<out>/checkpoints/best.weights.h5` and loads them at the end; writes
+    TensorBoard logs to `<out>/logs` and per-epoch metrics to `<out>/history.csv`. `monitor=None` keeps no
+    best checkpoint and ends with the last epoch's weights (a GAN's losses do not say which epoch is best).
+    """
+    out = setup_.out
+    backup_dir, best_path, history_path = out / "backup", out / "checkpoints" / "best.weights.h5", out / "history.csv"
+    if not model.built:
+        raise ValueError("build the model (call it on a batch, or give it an Input) before fit")
+    identity = model_identity(model, setup_.recipe, setup_.flags)
+    if setup_.fresh:
+        for path in (backup_dir, best_path.parent, out / "logs"):
+            shutil.rmtree(path, ignore_errors=True)
+        history_path.unlink(missing_ok=True)
+    state = read_backup(backup_dir)
+    if state is not None:
+        check_backup_fits(state, identity, backup_dir)  # before anything in --out changes
+    start_epoch = state["epoch"] if state else 0
+    if start_epoch == 0:
+        history_path.unlink(missing_ok=True)  # a fresh start: no stale epochs in the curves
+    else:
+        truncate_history(history_path, start_epoch)  # drop an epoch logged after the last backup
+        if start_epoch < epochs:
+            print(f"Resuming from the saved state in {backup_dir}: epoch {start_epoch + 1} of {epochs}.")
+    if monitor:
+        best_path.parent.mkdir(parents=True, exist_ok=True)
+
+    bs = setup_.batch_size
+    steps = steps_per_epoch(len(train), setup_)
+    train_ds = data_lib.make_dataset(train, bs, targets=targets, seed=setup_.seed, repeat=True,
+                                     start_epoch=start_epoch, steps_per_epoch=steps)
+    val_ds = (validation_dataset(val, bs, setup_.strategy.num_replicas_in_sync, targets=targets)
+              if val is not None else None)
+    if monitor and val_ds is None and monitor.startswith("val_"):
+        monitor = monitor[4:]
+    past = read_history(history_path).get(monitor, []) if monitor else []
+    cbs = [  # the epoch's log row and best checkpoint are written before its backup: a resume misses neither
+        StopOnNonFinite(),
+        *([TimeBudget(setup_.time_budget)] if setup_.time_budget else []),
+        *(callbacks or []),  # before the loggers: what they add to an epoch's logs gets into history.csv
+        EpochLog(history_path, validation=val_ds is not None),
+        *([BestCheckpoint(best_path, monitor, min(past) if past else None)] if monitor else []),
+        TrainingBackup(backup_dir, identity),
+        keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False, profile_batch=0),
+    ]
+    model.fit(train_ds, epochs=epochs, steps_per_epoch=steps, validation_data=val_ds,
+              initial_epoch=start_epoch, callbacks=cbs, verbose=verbose, shuffle=False)
+    if monitor and best_path.exists():
+        model.load_weights(str(best_path))
+    return read_history(history_path)
