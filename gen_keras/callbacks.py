@@ -29,8 +29,8 @@ def num_latents(latents: Latents) -> int:
     return len(latents[0]) if isinstance(latents, (tuple, list)) else len(latents)
 
 
-def generate(generate_fn: Callable[[Latents], Any], latents: Latents, count: int | None = None,
-             batch_size: int = 500) -> np.ndarray:
+def sample_in_batches(generate_fn: Callable[[Latents], Any], latents: Latents, count: int | None = None,
+                      batch_size: int = 500) -> np.ndarray:
     """`generate_fn` over the first `count` samples of `latents` (all by default), in batches, as numpy."""
     count = num_latents(latents) if count is None else min(count, num_latents(latents))
 
@@ -74,7 +74,7 @@ class SampleQuality(keras.callbacks.Callback):
 
     def measure_diversity(self) -> dict[str, float]:
         """`sample_entropy` and `max_class_share` of the first `num_samples` samples, now."""
-        images = generate(self.generate_fn, self.latents, self.num_samples, self.batch_size)
+        images = sample_in_batches(self.generate_fn, self.latents, self.num_samples, self.batch_size)
         classes = predict_classes(self.classifier, images, value_range=self.value_range, batch_size=self.batch_size)
         self.last_histogram = metrics.class_histogram(classes, self.num_classes)
         return {"sample_entropy": metrics.class_entropy(self.last_histogram),
@@ -87,7 +87,7 @@ class SampleQuality(keras.callbacks.Callback):
             if reference is None:
                 reference = dataset_features(self.classifier, self.dataset, "test")
             self._reference_statistics = metrics.feature_statistics(reference)
-        images = generate(self.generate_fn, self.latents, batch_size=self.batch_size)
+        images = sample_in_batches(self.generate_fn, self.latents, batch_size=self.batch_size)
         features = extract_features(self.classifier, images, value_range=self.value_range,
                                     batch_size=self.batch_size)
         self.last_fid = metrics.frechet_distance_from_statistics(
@@ -128,6 +128,6 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
-        images = to_unit_range(generate(self.generate_fn, self.latents), self.value_range)
+        images = to_unit_range(sample_in_batches(self.generate_fn, self.latents), self.value_range)
         title = f"{self.title} epoch {epoch + 1}".strip()
         self.paths.append(plots.image_grid(images, self.path_pattern.format(epoch=epoch + 1), self.columns, title))

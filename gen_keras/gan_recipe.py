@@ -135,7 +135,7 @@ class Judge:
         from gen_keras import callbacks, metrics
         from gen_keras.classifier import extract_features, predict_classes
 
-        images = callbacks.generate(self.generate, self.latents)
+        images = callbacks.sample_in_batches(self.generate, self.latents)
         classes = predict_classes(self.classifier, images)
         histogram = metrics.class_histogram(classes, 10)
         results = {
@@ -173,7 +173,7 @@ def figures(history: dict, judge: Judge, out: Path, title: str, *, critic: bool 
     curves titled `curves_title` when the samples' title describes the grid only."""
     from gen_keras import callbacks, plots
 
-    plots.image_grid(callbacks.generate(judge.generate, judge.grid), Path(out) / "samples.png", judge.columns,
+    plots.image_grid(callbacks.sample_in_batches(judge.generate, judge.grid), Path(out) / "samples.png", judge.columns,
                      title)
     plots.gan_curves(history, Path(out) / "gan_curves.png", curves_title or title,
                      scores=("d_real", "d_fake", "wasserstein") if critic else ("d_real", "d_fake"),

@@ -19,6 +19,19 @@ def _tfd():
     return tfp.distributions
 
 
+def gaussian_posterior(mean, log_var):
+    """q_φ(z|x) = N(μ, diag σ²) with σ = exp(½ log σ²), as a `tfp.distributions.Normal` (one per code unit).
+
+    Args:
+        mean: μ, shape (batch, latent_dim).
+        log_var: log σ², the same shape.
+
+    Returns:
+        A `tfp.distributions.Normal` with batch shape (batch, latent_dim).
+    """
+    return _tfd().Normal(loc=mean, scale=ops.exp(0.5 * log_var))
+
+
 @keras.saving.register_keras_serializable(package="gen_keras")
 class GaussianSampler(keras.layers.Layer):
     """Draws z ~ q(z|x) = N(μ, diag σ²) by reparameterization, z = μ + σ ⊙ ε with ε ~ N(0, I), using
@@ -36,7 +49,7 @@ class GaussianSampler(keras.layers.Layer):
 
     def call(self, inputs):
         mean, log_var = inputs
-        q = _tfd().Normal(loc=mean, scale=ops.exp(0.5 * log_var))
+        q = gaussian_posterior(mean, log_var)
         # A stateless draw whose seed comes from a tracked variable: repeatable, and saved with the model.
         z = q.sample(seed=tf.cast(self.seed_generator.next(), tf.int32))
         if self.beta:

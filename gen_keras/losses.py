@@ -96,3 +96,20 @@ def gradient_penalty(critic: Callable, real, fake, epsilon=None, eps: float = 1e
     grads = tf.reshape(tape.gradient(scores, x_hat), [tf.shape(real)[0], -1])
     norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + eps)
     return tf.square(norm - 1.0)
+
+
+def per_replica_share(loss):
+    """The loss one replica contributes under `tf.distribute`: loss / replicas (gradients are summed
+    over replicas), unchanged on one device. Keras scales its compiled losses this way, but not a loss
+    a model computes itself.
+
+    Args:
+        loss: a scalar, the replica's mean loss.
+
+    Returns:
+        `loss / num_replicas_in_sync`.
+    """
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if replicas == 1 else loss * ops.cast(1.0 / replicas, loss.dtype)

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from gen_keras import data as data_lib
+from gen_keras import register_keras_objects
 from gen_keras.errors import EncoderNotFound
 from gen_keras.inference import predict_in_batches
 from gen_keras.serving.export import versions
@@ -74,6 +75,7 @@ def load_encoder(path: str | os.PathLike, how: str = "keras", output: str | None
         file = path if path.suffix == ".keras" else next(iter(sorted(path.glob("*.keras"))), None)
         if file is None or not file.exists():
             raise EncoderNotFound(f"no .keras file in {path}: the export was written with save_keras=False")
+        register_keras_objects()  # the encoder may hold gen_keras layers (e.g. the VAE's sampler)
         model = keras.saving.load_model(file)
         name = _pick_output(model.output_names, output, str(file))
         if len(model.outputs) == 1:

@@ -69,7 +69,7 @@ def main(argv=None):
 
     # Figures: samples, the curves, and the lecture's comparison of the two generator losses.
     gan_recipe.figures(history, judge, run.out, f"GAN ({args.generator_loss}, k = {args.k})")
-    plots.generator_losses(run.out / "generator_losses.png")
+    plots.generator_loss_curves(run.out / "generator_losses.png")
     print(f"figures, metrics.json and logs in {run.out}/")
 
     if not args.no_export:

@@ -28,7 +28,8 @@ def parse(argv=None):
     parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS, batch_size=64)
     g = gan_recipe.add_flags(parser, learning_rate=None, latent_dim=64,
                              learning_rate_help="; default 5e-5 with clipping, 1e-4 with --gradient-penalty")
-    g.add_argument("--n-critic", type=cli.positive_int, default=5, help="critic steps per generator step")
+    g.add_argument("--k", "--n-critic", dest="k", type=cli.positive_int, default=5,
+                   help="critic steps per generator step (the WGAN paper's n_critic), each on its own minibatch")
     g.add_argument("--clip", type=cli.positive_float, default=0.01,
                    help="weight clipping: every critic weight kept in [-c, c] (ignored with --gradient-penalty)")
     g.add_argument("--gradient-penalty", type=cli.non_negative_float, default=0.0,
@@ -47,13 +48,13 @@ def main(argv=None):
     from gen_keras.models.gan import WGAN, dcgan_discriminator, dcgan_generator
 
     run = training.setup(args)
-    # Each of the n_critic critic steps takes its own minibatch of m = --batch-size real images.
-    run = dataclasses.replace(run, batch_size=args.n_critic * run.batch_size)
+    # Each of the k critic steps takes its own minibatch of m = --batch-size real images.
+    run = dataclasses.replace(run, batch_size=args.k * run.batch_size)
     train, test = gan_recipe.load_data(args)
     gp = args.gradient_penalty > 0
     variant = f"WGAN-GP, λ = {args.gradient_penalty:g}" if gp else f"WGAN, clip {args.clip:g}"
     print(f"{train.name}: {len(train)} training images (from {train.source}); minibatch "
-          f"{run.batch_size // args.n_critic}, n_critic = {args.n_critic}; {variant}")
+          f"{run.batch_size // args.k}, k = {args.k} critic steps per generator step; {variant}")
 
     lr = args.learning_rate * run.learning_rate_scale
     def optimizer():  # noqa: E306
@@ -62,8 +63,8 @@ def main(argv=None):
     with run.strategy.scope():
         # The DCGAN networks; the critic's output is a score f(x), not a probability.
         wgan = WGAN(dcgan_generator(args.latent_dim), dcgan_discriminator(batch_norm=not gp), seed=args.seed)
-        wgan.compile(d_optimizer=optimizer(), g_optimizer=optimizer(), k=args.n_critic,
-                     clip=None if gp else args.clip, gradient_penalty=args.gradient_penalty,
+        wgan.compile(d_optimizer=optimizer(), g_optimizer=optimizer(), k=args.k,
+                     clip=None if gp else args.clip, gp_weight=args.gradient_penalty,
                      **run.compile_options())
     wgan.summary(expand_nested=True)
 
@@ -75,8 +76,8 @@ def main(argv=None):
     # see recipes/dcgan.py
     recalibrated = inference.recalibrate_batch_norm(wgan.generator, gan_recipe.fixed_latents(args, args.seed + 1))
     results = judge.report(run.out, history, model="wgan_gp" if gp else "wgan", dataset=train.name,
-                           n_critic=args.n_critic, clip=None if gp else args.clip,
-                           gradient_penalty=args.gradient_penalty, batch_size=run.batch_size // args.n_critic,
+                           k=args.k, clip=None if gp else args.clip,
+                           gp_weight=args.gradient_penalty, batch_size=run.batch_size // args.k,
                            train_images=len(train), train_seconds=train_seconds,
                            batch_norm_layers_recalibrated=recalibrated)
 

@@ -83,8 +83,8 @@ def test_sample_quality_sees_diversity_collapse_and_a_perfect_generator(small_cl
 
 
 def test_latent_tuples_are_batched_together():
-    from gen_keras.callbacks import generate
+    from gen_keras.callbacks import sample_in_batches
 
     z, labels = np.arange(1200.0).reshape(600, 2), np.arange(600)
-    out = generate(lambda zl: zl[0][:, :1] + zl[1][:, None], (z, labels), count=550, batch_size=100)
+    out = sample_in_batches(lambda zl: zl[0][:, :1] + zl[1][:, None], (z, labels), count=550, batch_size=100)
     np.testing.assert_array_equal(out[:, 0], z[:550, 0] + labels[:550])

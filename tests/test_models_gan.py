@@ -211,13 +211,13 @@ def test_wgan_clips_the_critic_and_gradient_penalty_trains(images, tmp_path):
 
     gp = G.WGAN(G.dcgan_generator(), G.dcgan_discriminator(batch_norm=False))
     gp.compile(keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9), keras.optimizers.Adam(1e-4, 0.0, 0.9),
-               k=2, clip=None, gradient_penalty=10.0)
+               k=2, clip=None, gp_weight=10.0)
     logs = gp.train_step(tf.constant(images[:64]))
     assert all(np.isfinite(float(v)) for v in logs.values())
     assert float(logs["d_loss"]) > -float(logs["wasserstein"])  # the penalty is added, and positive
     gp.save(tmp_path / "wgan.keras")
     loaded = keras.saving.load_model(tmp_path / "wgan.keras")
-    assert (loaded.k, loaded.clip, loaded.gradient_penalty) == (2, None, 10.0)
+    assert (loaded.k, loaded.clip, loaded.gp_weight) == (2, None, 10.0)
 
 
 def test_builders():

@@ -1,1 +1,7 @@
-"""The lectures' networks. Models import Keras (and TFP) only: no data, training, export or plotting."""
+"""The lectures' networks. Models import Keras (and TFP) only: no data, training, export or plotting.
+
+Importing this package imports every model module, so each serializable class is registered for
+`keras.saving.load_model` whichever model a user imports first.
+"""
+
+from gen_keras.models import autoencoders, vae, gan, aae  # noqa: F401  (in dependency order)

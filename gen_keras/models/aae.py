@@ -79,7 +79,7 @@ class AdversarialAutoencoder(GAN):
         self.ae_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
         self.trackers["reconstruction"].update_state(tf.reduce_mean(per_example))
         # Regularization phase: D tells z ~ p(z) from enc(x); then the encoder learns to fool D.
-        prior = self.latent_noise(tf.shape(x)[0], 0, self.d_optimizer.iterations)
+        prior = self.latent_noise(tf.shape(x)[0], "discriminator_z", self.d_optimizer.iterations)
         self.discriminator_step(prior, tf.stop_gradient(self.encoder(x, training=True)))
         self.generator_step(lambda: self.encoder(x, training=True))
         return {m.name: m.result() for m in self.metrics}

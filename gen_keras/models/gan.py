@@ -25,14 +25,22 @@ IMAGE_SHAPE = (28, 28, 1)
 SERIALIZATION_PACKAGE = "gen_keras"
 
 
-def _noise_slice(kind: int, seed: int, counter, local_batch, tail, uniform: bool = False):
+# The random streams of a training step, each drawn from its own stateless seed (seed·16 + stream, step).
+NOISE_STREAMS = {
+    "discriminator_z": 0,  # z for the fakes of each discriminator step
+    "generator_z": 1,  # z for the generator step
+    "penalty_epsilon": 2,  # WGAN-GP's interpolation weights ε ~ U(0, 1)
+}
+
+
+def _noise_slice(stream: str, seed: int, counter, local_batch, tail, uniform: bool = False):
     """This replica's slice of noise drawn for the whole global batch from the stateless seed
-    (seed, kind, counter): 1 device and R replicas see the same draws, and a resumed run (whose optimizer
-    step counters are restored) the same as an uninterrupted one."""
+    (seed, stream, counter): 1 device and R replicas see the same draws, and a resumed run (whose
+    optimizer step counters are restored) the same as an uninterrupted one."""
     ctx = tf.distribute.get_replica_context()
     replicas = ctx.num_replicas_in_sync if ctx is not None else 1
     replica = ctx.replica_id_in_sync_group if ctx is not None else 0
-    stateless_seed = tf.stack([tf.constant(seed * 16 + kind, tf.int64), tf.cast(counter, tf.int64)])
+    stateless_seed = tf.stack([tf.constant(seed * 16 + NOISE_STREAMS[stream], tf.int64), tf.cast(counter, tf.int64)])
     shape = tf.concat([[local_batch * replicas], tf.constant(tail, tf.int32)], axis=0)
     if uniform:
         full = tf.random.stateless_uniform(shape, stateless_seed)
@@ -149,69 +157,7 @@ class GAN(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
-    # --- the pieces a conditional GAN or an adversarial autoencoder replaces --------------------------
-    def unpack(self, data):
-        """(real images, condition) from a batch; an unconditional GAN ignores labels."""
-        if isinstance(data, (tuple, list)):
-            data = data[0]
-        return data, None
-
-    def generate(self, z, condition=None, training: bool = True):
-        return self.generator(z, training=training)
-
-    def discriminate(self, x, condition=None, training: bool = True):
-        return self.discriminator(x, training=training)
-
-    def discriminator_losses(self, real_out, fake_out, real, fake, condition):
-        """Per-example loss of D: −log D(x) − log(1 − D(G(z)))."""
-        return losses.discriminator_loss(real_out, fake_out)
-
-    def generator_losses(self, fake_out):
-        """Per-example loss of G: log(1 − D(G(z))) (minimax) or −log D(G(z)) (non-saturating)."""
-        return losses.GENERATOR_LOSSES[self.generator_loss](fake_out)
-
-    def probability(self, out):
-        """What d_real/d_fake report: D = σ(logit)."""
-        return tf.sigmoid(tf.cast(out, tf.float32))
-
-    def after_discriminator_update(self) -> None:
-        """Runs after each D update (WGAN clips the critic's weights here)."""
-
-    def latent_noise(self, local_batch, kind: int, counter):
-        """z ~ N(0, I), this replica's slice of a global draw (see `_noise_slice`)."""
-        return _noise_slice(kind, self.seed, counter, local_batch, [self.latent_dim])
-
-    # --- Algorithm 1 ----------------------------------------------------------------------------------
-    def discriminator_step(self, real, fake, condition=None):
-        """One gradient step of D on a real and a generated minibatch; returns the mean loss."""
-        with tf.GradientTape() as tape:
-            real_out = self.discriminate(real, condition, training=True)
-            fake_out = self.discriminate(fake, condition, training=True)
-            per_example = self.discriminator_losses(real_out, fake_out, real, fake, condition)
-            loss = global_batch_mean(per_example)
-            scaled = self.d_optimizer.scale_loss(loss)
-        weights = self.discriminator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
-        self.after_discriminator_update()
-        mean = tf.reduce_mean(per_example)  # this replica's mean, unscaled: what the log shows
-        self.trackers["d_loss"].update_state(mean)
-        self.trackers["d_real"].update_state(tf.reduce_mean(self.probability(real_out)))
-        self.trackers["d_fake"].update_state(tf.reduce_mean(self.probability(fake_out)))
-        return mean
-
-    def generator_step(self, make_fake, condition=None):
-        """One gradient step of G (D fixed) on `make_fake()`, computed inside the tape."""
-        with tf.GradientTape() as tape:
-            fake_out = self.discriminate(make_fake(), condition, training=True)
-            per_example = self.generator_losses(fake_out)
-            scaled = self.g_optimizer.scale_loss(global_batch_mean(per_example))
-        weights = self.generator.trainable_variables
-        if weights:  # a generator held fixed (no trainable weights) takes no step
-            self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
-        mean = tf.reduce_mean(per_example)
-        self.trackers["g_loss"].update_state(mean)
-        return mean
-
+    # --- Algorithm 1: k discriminator steps, then one generator step ----------------------------------
     def train_step(self, data):
         real, condition = self.unpack(data)
         # The batch holds k minibatches of m real examples, one per discriminator step: minibatch j is
@@ -220,13 +166,82 @@ class GAN(keras.Model):
         reals, conditions = _strided_split(real, self.k), _strided_split(condition, self.k)
         m = tf.shape(reals[0])[0]
         for j in range(self.k):  # for k steps: z ~ p_z, x ~ p_data; ascend ∇_θd [log D(x) + log(1 − D(G(z)))]
-            z = self.latent_noise(m, 0, self.d_optimizer.iterations)
-            fake = self.generate(z, conditions[j], training=True)
+            z = self.latent_noise(m, "discriminator_z", self.d_optimizer.iterations)
+            fake = self.run_generator(z, conditions[j], training=True)
             self.discriminator_step(reals[j], tf.stop_gradient(fake), conditions[j])
         # then once: z ~ p_z; descend ∇_θg log(1 − D(G(z))) (or ascend log D(G(z)))
-        z = self.latent_noise(m, 1, self.g_optimizer.iterations)
-        self.generator_step(lambda: self.generate(z, conditions[-1], training=True), conditions[-1])
+        z = self.latent_noise(m, "generator_z", self.g_optimizer.iterations)
+        self.generator_step(lambda: self.run_generator(z, conditions[-1], training=True), conditions[-1])
         return {m_.name: m_.result() for m_ in self.metrics}
+
+    def discriminator_step(self, real, fake, condition=None):
+        """One gradient step of D on a real and a generated minibatch; returns the mean loss."""
+        with tf.GradientTape() as tape:
+            real_out = self.run_discriminator(real, condition, training=True)
+            fake_out = self.run_discriminator(fake, condition, training=True)
+            per_example = self.discriminator_loss_per_example(real_out, fake_out, real, fake, condition)
+            loss = global_batch_mean(per_example)
+            scaled = self.d_optimizer.scale_loss(loss)
+        weights = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
+        self.after_discriminator_update()
+        mean = tf.reduce_mean(per_example)  # this replica's mean, unscaled: what the log shows
+        self.trackers["d_loss"].update_state(mean)
+        for name, value in self.discriminator_metrics(real_out, fake_out).items():
+            self.trackers[name].update_state(value)
+        return mean
+
+    def generator_step(self, make_fake, condition=None):
+        """One gradient step of G (D fixed) on `make_fake()`, computed inside the tape."""
+        with tf.GradientTape() as tape:
+            fake_out = self.run_discriminator(make_fake(), condition, training=True)
+            per_example = self.generator_loss_per_example(fake_out)
+            scaled = self.g_optimizer.scale_loss(global_batch_mean(per_example))
+        weights = self.generator.trainable_variables
+        if weights:  # a generator held fixed (no trainable weights) takes no step
+            self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
+        mean = tf.reduce_mean(per_example)
+        self.trackers["g_loss"].update_state(mean)
+        return mean
+
+    # --- the pieces a conditional GAN or an adversarial autoencoder replaces --------------------------
+    def unpack(self, data):
+        """(real images, condition) from a batch; an unconditional GAN ignores labels."""
+        if isinstance(data, (tuple, list)):
+            data = data[0]
+        return data, None
+
+    def run_generator(self, z, condition=None, training: bool = True):
+        """G(z): images in [0, 1] (a conditional GAN passes the class too)."""
+        return self.generator(z, training=training)
+
+    def run_discriminator(self, x, condition=None, training: bool = True):
+        """D(x): logits of "real" (a critic's scores for a WGAN)."""
+        return self.discriminator(x, training=training)
+
+    def discriminator_loss_per_example(self, real_out, fake_out, real, fake, condition):
+        """Per-example loss of D: −log D(x) − log(1 − D(G(z)))."""
+        return losses.discriminator_loss(real_out, fake_out)
+
+    def generator_loss_per_example(self, fake_out):
+        """Per-example loss of G: log(1 − D(G(z))) (minimax) or −log D(G(z)) (non-saturating)."""
+        return losses.GENERATOR_LOSSES[self.generator_loss](fake_out)
+
+    def probability(self, out):
+        """What d_real/d_fake report: D = σ(logit)."""
+        return tf.sigmoid(tf.cast(out, tf.float32))
+
+    def discriminator_metrics(self, real_out, fake_out) -> dict:
+        """What a discriminator step logs beside its loss: mean D(x) and mean D(G(z))."""
+        return {"d_real": tf.reduce_mean(self.probability(real_out)),
+                "d_fake": tf.reduce_mean(self.probability(fake_out))}
+
+    def after_discriminator_update(self) -> None:
+        """Runs after each D update (WGAN clips the critic's weights here)."""
+
+    def latent_noise(self, local_batch, stream: str, counter):
+        """z ~ N(0, I) from the named stream (`NOISE_STREAMS`), this replica's slice of a global draw."""
+        return _noise_slice(stream, self.seed, counter, local_batch, [self.latent_dim])
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
@@ -240,42 +255,48 @@ class WGAN(GAN):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.clip = None
-        self.gradient_penalty = 0.0
+        self.gp_weight = 0.0
 
     def compile(self, d_optimizer=None, g_optimizer=None, k: int = 5, clip: float | None = 0.01,
-                gradient_penalty: float = 0.0, **kwargs):
-        """Defaults are the WGAN paper's: RMSProp 5e-5 for both, n_critic 5, clip 0.01. For WGAN-GP pass
-        `clip=None, gradient_penalty=10.` (and Adam 1e-4, β = (0, 0.9), as Gulrajani et al. did)."""
+                gp_weight: float = 0.0, **kwargs):
+        """Defaults are the WGAN paper's: RMSProp 5e-5 for both, k = n_critic = 5, clip 0.01. For WGAN-GP
+        pass `clip=None, gp_weight=10.` (λ; and Adam 1e-4, β = (0, 0.9), as Gulrajani et al. did)."""
         kwargs.pop("generator_loss", None)
+        gp_weight = kwargs.pop("gradient_penalty", gp_weight)  # the name in configs saved before gp_weight
         if clip is not None and not clip > 0:
             raise ValueError(f"clip must be positive or None, got {clip}")
-        if gradient_penalty < 0:
-            raise ValueError(f"gradient_penalty must be >= 0, got {gradient_penalty}")
+        if gp_weight < 0:
+            raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
         super().compile(d_optimizer=d_optimizer or keras.optimizers.RMSprop(5e-5),
                         g_optimizer=g_optimizer or keras.optimizers.RMSprop(5e-5), k=k, **kwargs)
         self.clip = None if clip is None else float(clip)
-        self.gradient_penalty = float(gradient_penalty)
+        self.gp_weight = float(gp_weight)
 
     def get_compile_config(self) -> dict:
         config = super().get_compile_config()
         config.pop("generator_loss", None)
-        return {**config, "clip": self.clip, "gradient_penalty": self.gradient_penalty} if config else config
+        return {**config, "clip": self.clip, "gp_weight": self.gp_weight} if config else config
 
     def probability(self, out):
         return tf.cast(out, tf.float32)  # a critic's score, not a probability: d_real = mean f(x)
 
-    def discriminator_losses(self, real_out, fake_out, real, fake, condition):
+    def discriminator_loss_per_example(self, real_out, fake_out, real, fake, condition):
         """f(G(z)) − f(x) [+ λ (‖∇f(x̂)‖ − 1)²] per example."""
         per_example = losses.wasserstein_critic_loss(real_out, fake_out)
-        self.trackers["wasserstein"].update_state(-tf.reduce_mean(per_example))
-        if self.gradient_penalty:
-            epsilon = _noise_slice(2, self.seed, self.d_optimizer.iterations, tf.shape(real)[0], [],
+        if self.gp_weight:
+            epsilon = _noise_slice("penalty_epsilon", self.seed, self.d_optimizer.iterations, tf.shape(real)[0], [],
                                    uniform=True)
-            critic = lambda x: self.discriminate(x, condition, training=True)  # noqa: E731
-            per_example += self.gradient_penalty * losses.gradient_penalty(critic, real, fake, epsilon)
+            critic = lambda x: self.run_discriminator(x, condition, training=True)  # noqa: E731
+            per_example += self.gp_weight * losses.gradient_penalty(critic, real, fake, epsilon)
         return per_example
 
-    def generator_losses(self, fake_out):
+    def discriminator_metrics(self, real_out, fake_out) -> dict:
+        """Beside mean f(x) and mean f(G(z)): the critic's estimate of W, E f(x) − E f(G(z))."""
+        scores = super().discriminator_metrics(real_out, fake_out)
+        return {**scores, "wasserstein": scores["d_real"] - scores["d_fake"]}
+
+    def generator_loss_per_example(self, fake_out):
+        """−f(G(z)) per example."""
         return losses.wasserstein_generator_loss(fake_out)
 
     def after_discriminator_update(self) -> None:
@@ -301,10 +322,10 @@ class ConditionalGAN(GAN):
         images, labels = data
         return images, tf.cast(labels, tf.int32)
 
-    def generate(self, z, condition=None, training: bool = True):
+    def run_generator(self, z, condition=None, training: bool = True):
         return self.generator([z, condition], training=training)
 
-    def discriminate(self, x, condition=None, training: bool = True):
+    def run_discriminator(self, x, condition=None, training: bool = True):
         return self.discriminator([x, condition], training=training)
 
 

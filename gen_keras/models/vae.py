@@ -14,10 +14,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
-from keras.src.losses.loss import scale_loss_for_distribution
 
-from gen_keras.layers import GaussianSampler, LikelihoodMean, PixelLogScale, _tfd
-from gen_keras.losses import bernoulli_nll, gaussian_kl, gaussian_nll
+from gen_keras.layers import GaussianSampler, LikelihoodMean, PixelLogScale, _tfd, gaussian_posterior
+from gen_keras.losses import bernoulli_nll, gaussian_kl, gaussian_nll, per_replica_share
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -105,15 +104,23 @@ class VAE(keras.Model):
         return gaussian_nll(x, params[..., :c], params[..., c:])
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The negative ELBO per image, in nats: loss = w · E_q[−log p_θ(x|z)] + β · KL(q_φ(z|x) ‖ p(z)).
+
+        The KL term is the sampling layer's regularizer (it adds β · KL when it draws z), so it is read
+        from that layer; the reconstruction term is computed here from the decoder's output."""
         target = x if y is None else y
         reconstruction = self.reconstruction_weight * ops.mean(self.negative_log_likelihood(target, y_pred))
-        kl = ops.sum([ops.cast(l, "float32") for l in self.losses]) if self.losses else ops.zeros(())
+        beta_kl = self.sampler_kl()
         batch = ops.shape(target)[0]
         self.reconstruction_tracker.update_state(reconstruction, sample_weight=batch)
-        self.kl_tracker.update_state(kl, sample_weight=batch)
-        # Under tf.distribute each replica's loss is 1/replicas of its mean (gradients are summed);
-        # Keras scales compiled losses this way but not add_loss terms, so the whole sum is scaled here.
-        return scale_loss_for_distribution(reconstruction + kl)
+        self.kl_tracker.update_state(beta_kl, sample_weight=batch)
+        return per_replica_share(reconstruction + beta_kl)
+
+    def sampler_kl(self):
+        """β · KL(q_φ(z|x) ‖ N(0, I)), mean over the batch, as the sampling layer added it in this forward
+        pass (0 when β = 0)."""
+        kl = self.sampler.losses
+        return ops.sum([ops.cast(term, "float32") for term in kl]) if kl else ops.zeros(())
 
     def train_step(self, data):
         if self.binarize:  # x_b ~ Bernoulli(x), drawn anew each step; input and target alike
@@ -139,7 +146,7 @@ class VAE(keras.Model):
         mean_k log w_k estimates the ELBO; log (1/K) Σ_k w_k is the IWAE bound, which rises to log p(x)."""
         tfd = _tfd()
         mean, log_var = self.encoder(x, training=False)
-        q = tfd.Normal(loc=mean, scale=ops.exp(0.5 * log_var))
+        q = gaussian_posterior(mean, log_var)
         z = q.sample(num_samples, seed=tf.cast(self.sampler.seed_generator.next(), tf.int32))  # (K, B, d)
         log_q = ops.sum(q.log_prob(z), axis=-1)
         log_prior = ops.sum(tfd.Normal(0.0, 1.0).log_prob(z), axis=-1)
