@@ -1,0 +1,173 @@
+"""KL, MMD and KID (gen_keras.divergences) against hand computations and TFP, and the divergences recipe run once."""
+
+import json
+import math
+import runpy
+
+import numpy as np
+import pytest
+
+from gen_keras import divergences
+from tests.conftest import ROOT
+
+
+def _random_spd(rng, k):
+    a = rng.normal(size=(k, k))
+    return a @ a.T + 0.5 * np.eye(k)
+
+
+def test_discrete_kl_by_hand_and_its_asymmetry():
+    p, q = [0.9, 0.1], [0.5, 0.5]
+    assert divergences.kl_discrete(p, q) == pytest.approx(0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5))
+    assert divergences.kl_discrete(q, p) == pytest.approx(0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1))
+    assert divergences.kl_discrete(p, q) != pytest.approx(divergences.kl_discrete(q, p))  # 0.368 vs 0.511
+    assert divergences.kl_discrete([3, 1], [2, 2]) == pytest.approx(divergences.kl_discrete([0.75, 0.25], [0.5, 0.5]))
+    assert divergences.kl_discrete([0.2, 0.3, 0.5], [0.2, 0.3, 0.5]) == 0.0
+    # p_i = 0 adds nothing; q_i = 0 where p_i > 0 is infinite
+    assert divergences.kl_discrete([0.0, 1.0], [0.5, 0.5]) == pytest.approx(math.log(2))
+    assert divergences.kl_discrete([0.5, 0.5], [0.0, 1.0]) == float("inf")
+
+
+def test_gaussian_kl_matches_tfp_and_is_asymmetric():
+    import tensorflow_probability as tfp
+
+    tfd = tfp.distributions
+    rng = np.random.default_rng(0)
+    for k in (1, 2, 5):
+        mu1, mu2 = rng.normal(size=k), rng.normal(size=k)
+        cov1, cov2 = _random_spd(rng, k), _random_spd(rng, k)
+        ours = divergences.kl_gaussians(mu1, cov1, mu2, cov2)
+        q1 = tfd.MultivariateNormalTriL(mu1, np.linalg.cholesky(cov1))
+        q2 = tfd.MultivariateNormalTriL(mu2, np.linalg.cholesky(cov2))
+        assert ours == pytest.approx(float(tfd.kl_divergence(q1, q2).numpy()), rel=1e-9)
+        assert ours != pytest.approx(divergences.kl_gaussians(mu2, cov2, mu1, cov1), rel=1e-3)
+    # 1-D by hand: ln(σ2/σ1) + (σ1² + (μ1 − μ2)²) / (2σ2²) − ½
+    assert divergences.kl_gaussians([0.0], [[1.0]], [1.0], [[4.0]]) == pytest.approx(
+        math.log(2) + (1 + 1) / 8 - 0.5)
+    assert divergences.kl_gaussians(mu1, cov1, mu1, cov1) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_mmd_by_explicit_sums_and_the_median_bandwidth():
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    y = np.array([[1.0, 1.0], [2.0, 0.0]])
+    sigma = 1.3
+
+    def k(a, b):
+        return math.exp(-np.sum((a - b) ** 2) / (2 * sigma ** 2))
+
+    xx = sum(k(x[i], x[j]) for i in range(3) for j in range(3) if i != j)
+    yy = sum(k(y[i], y[j]) for i in range(2) for j in range(2) if i != j)
+    xy = sum(k(a, b) for a in x for b in y)
+    unbiased = xx / (3 * 2) + yy / (2 * 1) - 2 * xy / (3 * 2)
+    biased = (xx + 3) / 9 + (yy + 2) / 4 - 2 * xy / 6  # k(a, a) = 1 on the diagonal
+    assert divergences.mmd2(x, y, bandwidth=sigma) == pytest.approx(unbiased, rel=1e-12)
+    assert divergences.mmd2(x, y, bandwidth=sigma, unbiased=False) == pytest.approx(biased, rel=1e-12)
+    # distances among [0], [1], [3], [7]: 1, 3, 7, 2, 6, 4 → median (3 + 4) / 2
+    assert divergences.median_bandwidth([0.0, 1.0], [3.0, 7.0]) == pytest.approx(math.sqrt(12.5))
+    assert divergences.median_bandwidth([[0.0], [1.0]], [[3.0], [7.0]]) == pytest.approx(math.sqrt(12.5))
+
+
+def test_unbiased_mmd_averages_to_zero_for_one_distribution_and_grows_with_a_shift():
+    rng = np.random.default_rng(1)
+    unbiased, biased = [], []
+    for _ in range(200):
+        x, y = rng.normal(size=(40, 2)), rng.normal(size=(40, 2))
+        unbiased.append(divergences.mmd2(x, y))
+        biased.append(divergences.mmd2(x, y, unbiased=False))
+    error = np.std(unbiased) / np.sqrt(len(unbiased))
+    assert abs(np.mean(unbiased)) < 3 * error  # mean within noise of 0
+    assert min(unbiased) < 0 < max(unbiased)
+    assert np.mean(biased) > 10 * error  # the V-statistic is biased upwards
+    x, y = rng.normal(size=(300, 3)), rng.normal(size=(300, 3))
+    shifted = [divergences.mmd2(x, y + [s, 0, 0], bandwidth=1.5) for s in (0.0, 0.25, 0.5, 1.0, 2.0)]
+    assert np.all(np.diff(shifted) > 0) and shifted[-1] > 0.2
+
+
+def test_permutation_test_p_values():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(100, 2)), rng.normal(size=(100, 2))
+    same = divergences.mmd_permutation_test(x, y, num_permutations=200, seed=0)
+    shifted = divergences.mmd_permutation_test(x, y + [1.0, 0.0], num_permutations=200, seed=0)
+    assert same.p_value > 0.1
+    assert shifted.p_value == pytest.approx(1 / 201)  # no permutation reaches the observed MMD²
+    assert shifted.mmd2 > np.quantile(shifted.null_mmd2, 0.999)
+    assert same.mmd2 == pytest.approx(divergences.mmd2(x, y))
+    assert len(same.null_mmd2) == 200 and same.bandwidth == pytest.approx(divergences.median_bandwidth(x, y))
+    again = divergences.mmd_permutation_test(x, y, num_permutations=200, seed=0)
+    np.testing.assert_array_equal(again.null_mmd2, same.null_mmd2)  # seeded
+    # under H0 the p-value is (nearly) uniform: over 60 pairs about 5% fall below 0.05
+    p_values = [divergences.mmd_permutation_test(rng.normal(size=(30, 2)), rng.normal(size=(30, 2)),
+                                                 num_permutations=99, seed=i).p_value for i in range(60)]
+    assert sum(p < 0.05 for p in p_values) <= 9 and 0.3 < np.mean(p_values) < 0.7
+
+
+def test_kid_by_explicit_sums():
+    x = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    y = np.array([[0.5, 0.5], [2.0, -1.0], [0.0, 0.0]])
+    d, m = 2, 3
+
+    def k(a, b):
+        return (float(a @ b) / d + 1) ** 3
+
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j)
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j)
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m))
+    expected = xx / (m * (m - 1)) + yy / (m * (m - 1)) - 2 * xy / (m * m)
+    kid = divergences.kernel_inception_distance(x, y, subset_size=3, num_subsets=1)
+    assert kid.mean == pytest.approx(expected, rel=1e-12) and kid.std == 0.0
+    # subsets as big as the sets: every subset is the whole set, so no spread
+    many = divergences.kernel_inception_distance(x, y, subset_size=1000, num_subsets=7)
+    assert many.mean == pytest.approx(expected, rel=1e-12) and many.std == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(divergences.polynomial_kernel(x, y)[2, 1], k(x[2], y[1]))
+
+
+def test_kid_over_subsets_is_unbiased_and_sees_a_shift():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(600, 16)), rng.normal(size=(600, 16))
+    same = divergences.kernel_inception_distance(a, b, subset_size=200, num_subsets=20, seed=0)
+    moved = divergences.kernel_inception_distance(a, b + 0.3, subset_size=200, num_subsets=20, seed=0)
+    assert abs(same.mean) < 3 * same.std and same.std > 0
+    assert moved.mean > 10 * same.std and moved.mean > 0.2  # a shift of 0.3 in each of the 16 features
+    assert divergences.kernel_inception_distance(a, b, subset_size=200, num_subsets=20, seed=0) == same
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: divergences.kl_discrete([0.5, 0.5], [1.0]), "same outcomes"),
+    (lambda: divergences.kl_discrete([-0.1, 1.1], [0.5, 0.5]), "non-negative"),
+    (lambda: divergences.kl_discrete([0.0, 0.0], [0.5, 0.5]), "not all zero"),
+    (lambda: divergences.kl_gaussians([0, 0], np.eye(2), [0, 0, 0], np.eye(3)), "different dimensions"),
+    (lambda: divergences.kl_gaussians([0, 0], np.eye(3), [0, 0], np.eye(2)), "covariance \\(k, k\\)"),
+    (lambda: divergences.kl_gaussians([0, 0], -np.eye(2), [0, 0], np.eye(2)), "positive definite"),
+    (lambda: divergences.mmd2(np.ones((5, 3)), np.ones((5, 4))), "different feature sizes"),
+    (lambda: divergences.mmd2(np.ones((1, 3)), np.ones((5, 3))), "at least 2 points"),
+    (lambda: divergences.mmd2(np.ones((4, 3)), np.zeros((4, 3)), bandwidth=0.0), "bandwidth must be positive"),
+    (lambda: divergences.mmd_permutation_test(np.ones((5, 2)), np.ones((5, 3))), "different feature sizes"),
+    (lambda: divergences.mmd_permutation_test(np.ones((5, 2)), np.ones((5, 2)), num_permutations=0), "≥ 1"),
+    (lambda: divergences.kernel_inception_distance(np.ones((5, 2)), np.ones((1, 2))), "at least 2 points"),
+    (lambda: divergences.kernel_inception_distance(np.ones((5, 2)), np.ones((5, 8))), "different feature sizes"),
+    (lambda: divergences.kernel_inception_distance(np.ones((5, 2)), np.ones((5, 2)), subset_size=1), "≥ 2"),
+    (lambda: divergences.kernel_inception_distance(np.ones((5, 2)), np.ones((5, 2)), num_subsets=0), "≥ 1"),
+    (lambda: divergences.mmd2(np.ones((2, 2, 2)), np.ones((2, 2))), "\\(n, d\\) arrays"),
+])
+def test_bad_inputs_raise_a_clear_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_recipe_writes_figures_and_metrics(tmp_path):
+    recipe = runpy.run_path(str(ROOT / "recipes" / "divergences.py"), run_name="divergences_under_test")
+    results = recipe["main"](["--out", str(tmp_path)])
+    for figure in ("kl_fits.png", "mmd_shift.png"):
+        assert (tmp_path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(results))
+    fits = metrics["kl_fits"]
+    forward, reverse, local = fits["forward"], fits["reverse_global"], fits["reverse_local"]
+    # each fit wins by its own criterion and loses by the other one
+    assert forward["kl_pq"] < reverse["kl_pq"] and reverse["kl_qp"] < forward["kl_qp"]
+    assert local["kl_qp"] > reverse["kl_qp"]  # the lighter mode is a worse local minimum
+    assert forward["mean"] == pytest.approx(0.6) and abs(reverse["mean"] - 2) < 0.05 and abs(local["mean"] + 2) < 0.05
+    assert reverse["kl_qp"] == pytest.approx(-math.log(0.65), abs=0.01)  # q ≈ the heavier component: −ln π
+    tests = metrics["mmd"]
+    assert tests[0]["shift"] == 0.0 and tests[0]["p_value"] > 0.05
+    assert tests[-1]["p_value"] < 0.01 and tests[-1]["mmd2_unbiased"] > tests[-1]["null_95th_percentile"]
