@@ -36,18 +36,19 @@ def main(argv=None):
     from gen_keras.models.aae import AdversarialAutoencoder, aae_networks
 
     run = training.setup(args)
-    train, test = gan_recipe.load_data(args)
+    train, test = gan_recipe.load_data(args.dataset, args.limit)
     print(f"{train.name}: {len(train)} training images (from {train.source}); batch {run.batch_size}")
 
+    lr = args.learning_rate * run.learning_rate_scale  # Adam's step, scaled with the batch
     with run.strategy.scope():
         # encoder: 784 → 512 → 512 → z (linear); decoder: z → 512 → 512 → 784 (sigmoid); D: z → 512 → 512 → logit
         aae = AdversarialAutoencoder(*aae_networks(args.latent_dim), seed=args.seed)
-        aae.compile(ae_optimizer=gan_recipe.adam(args, run), d_optimizer=gan_recipe.adam(args, run),
-                    g_optimizer=gan_recipe.adam(args, run), **run.compile_options())
+        aae.compile(ae_optimizer=gan_recipe.adam(lr), d_optimizer=gan_recipe.adam(lr),
+                    g_optimizer=gan_recipe.adam(lr), **run.compile_options())
     aae.summary(expand_nested=True)
 
     # The decoder is the generator of new images: dec(z), z ~ N(0, I), judged like a GAN's samples.
-    judge = gan_recipe.Judge(args, test, lambda z: aae.decoder(z, training=False))
+    judge = gan_recipe.judge_from_flags(args, test, lambda z: aae.decoder(z, training=False))
     start = time.perf_counter()
     history = training.fit(aae, train, None, run, args.epochs, targets=None, monitor=None,
                            callbacks=judge.callbacks(run.out, "AAE: dec(z), z ~ N(0, I)"))

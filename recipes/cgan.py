@@ -33,34 +33,35 @@ def main(argv=None):
     from gen_keras.models.gan import ConditionalGAN, dcgan_discriminator, dcgan_generator
 
     run = training.setup(args)
-    train, test = gan_recipe.load_data(args)
+    train, test = gan_recipe.load_data(args.dataset, args.limit)
     k = train.num_classes
     print(f"{train.name}: {len(train)} training images in {k} classes (from {train.source}); batch {run.batch_size}")
 
     # G(z, y): [z, one_hot(y)] → the DCGAN generator; D(x, y): the image with one_hot(y) as 10 constant
     # channels → the DCGAN discriminator.
+    lr = args.learning_rate * run.learning_rate_scale  # Adam's step, scaled with the batch
     with run.strategy.scope():
         gan = ConditionalGAN(dcgan_generator(args.latent_dim, args.filters, num_classes=k),
                              dcgan_discriminator(num_classes=k),
                              num_classes=k, seed=args.seed)
-        gan.compile(d_optimizer=gan_recipe.adam(args, run), g_optimizer=gan_recipe.adam(args, run),
+        gan.compile(d_optimizer=gan_recipe.adam(lr), g_optimizer=gan_recipe.adam(lr),
                     **run.compile_options())
     gan.summary(expand_nested=True)
 
     # Fixed inputs: z with the classes in turn (FID, label accuracy); the grid has one row per class.
-    z = gan_recipe.fixed_latents(args)
+    z = gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed)
     labels = (np.arange(len(z)) % k).astype(np.int32)
     grid = (z[:10 * k], np.repeat(np.arange(k, dtype=np.int32), 10))
-    judge = gan_recipe.Judge(args, test, lambda zy: gan.generator(list(zy), training=False), (z, labels),
-                             grid=grid)
+    judge = gan_recipe.judge_from_flags(args, test, lambda zy: gan.generator(list(zy), training=False),
+                                        (z, labels), grid=grid)
     start = time.perf_counter()
     history = training.fit(gan, train, None, run, args.epochs, targets="labels", monitor=None,
                            callbacks=judge.callbacks(run.out, "cGAN, a row per class"))
     train_seconds = round(time.perf_counter() - start, 1)
 
     # Inference mode with batch-norm statistics of the final generator (see recipes/dcgan.py).
-    recalibrated = inference.recalibrate_batch_norm(gan.generator, [gan_recipe.fixed_latents(args, args.seed + 1),
-                                                                   labels])
+    bn_z = gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed + 1)
+    recalibrated = inference.recalibrate_batch_norm(gan.generator, [bn_z, labels])
     results = judge.report(run.out, history, model="cgan", dataset=train.name, batch_size=run.batch_size,
                            train_images=len(train), train_seconds=train_seconds,
                            generator_parameters=gan.generator.count_params(),

@@ -33,19 +33,20 @@ def main(argv=None):
     from gen_keras.models.gan import GAN, dcgan_discriminator, dcgan_generator
 
     run = training.setup(args)
-    train, test = gan_recipe.load_data(args)
+    train, test = gan_recipe.load_data(args.dataset, args.limit)
     print(f"{train.name}: {len(train)} training images (from {train.source}); batch {run.batch_size}")
 
     # G: z → Dense 7·7·128 → BN, ReLU → ConvT(64, 4, /2) → BN, ReLU → ConvT(1, 4, /2) → tanh (28×28).
     # D: Conv(64, 4, /2) → LeakyReLU → Conv(128, 4, /2) → BN → LeakyReLU → Dense(1): the logit of "real".
+    lr = args.learning_rate * run.learning_rate_scale  # Adam's step, scaled with the batch
     with run.strategy.scope():
         gan = GAN(dcgan_generator(args.latent_dim, args.filters), dcgan_discriminator(), seed=args.seed)
-        gan.compile(d_optimizer=gan_recipe.adam(args, run), g_optimizer=gan_recipe.adam(args, run),
+        gan.compile(d_optimizer=gan_recipe.adam(lr), g_optimizer=gan_recipe.adam(lr),
                     generator_loss="non_saturating",
                     **run.compile_options())
     gan.summary(expand_nested=True)
 
-    judge = gan_recipe.Judge(args, test, lambda z: gan.generator(z, training=False))
+    judge = gan_recipe.judge_from_flags(args, test, lambda z: gan.generator(z, training=False))
     start = time.perf_counter()
     history = training.fit(gan, train, None, run, args.epochs, targets=None, monitor=None,
                            callbacks=judge.callbacks(run.out, "DCGAN"))
@@ -53,7 +54,8 @@ def main(argv=None):
 
     # Served and scored in inference mode: G's batch norm then uses moving averages (momentum 0.99) of
     # statistics of past weights; set them to the current generator's average over fresh z instead.
-    recalibrated = inference.recalibrate_batch_norm(gan.generator, gan_recipe.fixed_latents(args, args.seed + 1))
+    recalibrated = inference.recalibrate_batch_norm(
+        gan.generator, gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed + 1))
     results = judge.report(run.out, history, model="dcgan", dataset=train.name, batch_size=run.batch_size,
                            train_images=len(train), train_seconds=train_seconds,
                            generator_parameters=gan.generator.count_params(),

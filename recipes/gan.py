@@ -44,21 +44,22 @@ def main(argv=None):
     # Algorithm 1 gives each of the k discriminator steps its own minibatch of m = --batch-size real
     # images: every batch the trainer hands over holds k·m of them (an epoch: D sees each image once).
     run = dataclasses.replace(run, batch_size=args.k * run.batch_size)
-    train, test = gan_recipe.load_data(args)
+    train, test = gan_recipe.load_data(args.dataset, args.limit)
     print(f"{train.name}: {len(train)} training images (from {train.source}); minibatch "
           f"{run.batch_size // args.k}, k = {args.k}, {args.generator_loss} generator loss")
 
     # Model: G: z (64-d) → 256 → 512 → 784 (tanh); D: 784 → 512 → 256 → logit, D(x) = σ(logit);
     # both trained with Adam 2e-4, β1 = 0.5 (Radford et al.'s setting for GANs).
+    lr = args.learning_rate * run.learning_rate_scale  # Adam's step, scaled with the batch
     with run.strategy.scope():
         gan = GAN(mlp_generator(args.latent_dim), mlp_discriminator(), seed=args.seed)
-        gan.compile(d_optimizer=gan_recipe.adam(args, run), g_optimizer=gan_recipe.adam(args, run), k=args.k,
+        gan.compile(d_optimizer=gan_recipe.adam(lr), g_optimizer=gan_recipe.adam(lr), k=args.k,
                     generator_loss=args.generator_loss,
                     **run.compile_options())
     gan.summary(expand_nested=True)
 
     # Watch it learn: the same z every epoch; the classifier's class histogram (mode collapse) and FID.
-    judge = gan_recipe.Judge(args, test, lambda z: gan.generator(z, training=False))
+    judge = gan_recipe.judge_from_flags(args, test, lambda z: gan.generator(z, training=False))
     start = time.perf_counter()
     history = training.fit(gan, train, None, run, args.epochs, targets=None, monitor=None,
                            callbacks=judge.callbacks(run.out, "GAN"))

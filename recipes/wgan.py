@@ -50,7 +50,7 @@ def main(argv=None):
     run = training.setup(args)
     # Each of the k critic steps takes its own minibatch of m = --batch-size real images.
     run = dataclasses.replace(run, batch_size=args.k * run.batch_size)
-    train, test = gan_recipe.load_data(args)
+    train, test = gan_recipe.load_data(args.dataset, args.limit)
     gp = args.gradient_penalty > 0
     variant = f"WGAN-GP, λ = {args.gradient_penalty:g}" if gp else f"WGAN, clip {args.clip:g}"
     print(f"{train.name}: {len(train)} training images (from {train.source}); minibatch "
@@ -68,13 +68,14 @@ def main(argv=None):
                      **run.compile_options())
     wgan.summary(expand_nested=True)
 
-    judge = gan_recipe.Judge(args, test, lambda z: wgan.generator(z, training=False))
+    judge = gan_recipe.judge_from_flags(args, test, lambda z: wgan.generator(z, training=False))
     start = time.perf_counter()
     history = training.fit(wgan, train, None, run, args.epochs, targets=None, monitor=None,
                            callbacks=judge.callbacks(run.out, variant))
     train_seconds = round(time.perf_counter() - start, 1)
     # see recipes/dcgan.py
-    recalibrated = inference.recalibrate_batch_norm(wgan.generator, gan_recipe.fixed_latents(args, args.seed + 1))
+    recalibrated = inference.recalibrate_batch_norm(
+        wgan.generator, gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed + 1))
     results = judge.report(run.out, history, model="wgan_gp" if gp else "wgan", dataset=train.name,
                            k=args.k, clip=None if gp else args.clip,
                            gp_weight=args.gradient_penalty, batch_size=run.batch_size // args.k,

@@ -172,10 +172,10 @@ def test_label_accuracy_is_agreement_with_the_requested_class(cache, gan_run, fa
             return np.stack([by_class[(c + shift) % 10][r % 20] for c, r in zip(y, rank)])
         return generate
 
-    judge = gan_recipe.Judge(args, fashion_test, real_images_of(0), (z, requested))
+    judge = gan_recipe.judge_from_flags(args, fashion_test, real_images_of(0), (z, requested))
     right = judge.evaluate()
     predicted = predict_classes(judge.classifier, real_images_of(0)((z, requested)))
     assert right["label_accuracy"] == pytest.approx(np.mean(predicted == requested))
     assert right["label_accuracy"] > 0.5  # the quick classifier on real images of the asked-for class
-    judge.generate = real_images_of(3)
+    judge.generate_fn = real_images_of(3)
     assert judge.evaluate()["label_accuracy"] < 0.25

@@ -22,7 +22,7 @@ import numpy as np
 
 from gen_keras.serving.signatures import DTYPE_NAMES, Signature, TensorInfo, fits
 from gen_keras.serving.wire import parse_signature_def_map
-from gen_keras.cli import positive_int
+from gen_keras.cli import non_negative_int, positive_int
 from gen_keras.errors import GenKerasError, ServingError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the gRPC path imports TensorFlow
@@ -353,13 +353,6 @@ def run(args: argparse.Namespace) -> np.ndarray:
     return images
 
 
-def _index(text: str) -> int:
-    """argparse type: a whole number ≥ 0 (an image index, a version)."""
-    if text.isascii() and text.isdigit():
-        return int(text)
-    raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got '{text}'")
-
-
 def parse(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gen_keras.serve", description=__doc__.split("\n\n")[0])
     server = parser.add_mutually_exclusive_group(required=True)
@@ -368,7 +361,7 @@ def parse(argv=None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--random", type=positive_int, metavar="N", help="N codes drawn from a standard normal")
     source.add_argument("--from-file", metavar="CODES.npy", help="codes saved with numpy.save, shape (n, code size)")
-    source.add_argument("--interpolate", nargs=2, type=_index, metavar=("A", "B"),
+    source.add_argument("--interpolate", nargs=2, type=non_negative_int, metavar=("A", "B"),
                         help="two Fashion-MNIST test-image indices: the served encoder gives their codes, the "
                              "decoder the line between them")
     parser.add_argument("--steps", type=positive_int, default=9, help="codes along the --interpolate line (default 9)")
@@ -376,7 +369,7 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", default="conv_autoencoder_decoder", help="served model name (<recipe>_<part>)")
     parser.add_argument("--encoder-model", help="the encoder --interpolate asks (default: --model with "
                                                 "'decoder' replaced by 'encoder')")
-    parser.add_argument("--version", type=_index, help="a served version (default: the latest)")
+    parser.add_argument("--version", type=non_negative_int, help="a served version (default: the latest)")
     parser.add_argument("--signature", default=SIGNATURE)
     parser.add_argument("--input-name", help="the signature input to feed (default: the only one, from the "
                                              "server's metadata, which is then not asked)")
