@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 
 import keras
+
+from _machine import cpu_name, machine  # noqa: F401  (the benchmarks import them from here)
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -48,20 +48,6 @@ def summarise(name: str, runs: list[dict]) -> tuple[float, float]:
     print(f"{name:40s} median {tp:7.0f} images/s ({1000 * runs[0]['images_per_step'] / tp:5.1f} ms/step)   "
           f"epoch wall / sum of step times: {ov:.3f}")
     return tp, ov
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def machine() -> str:
-    return f"{platform.machine()} {cpu_name()}, {os.cpu_count()} cores"
 
 
 def compare(script: str, variants: dict[str, str], extra_args: list[str], rounds: int) -> dict[str, tuple]:

@@ -73,3 +73,34 @@ def conv_autoencoder_exports(lecture_parts, tmp_path_factory):
                                              inputs=inputs, outputs=outputs)
              for part, (inputs, outputs) in specs.items()}
     return root, paths
+
+
+RELOAD_SCRIPT = """
+import sys
+from pathlib import Path
+
+import gen_keras  # the only gen_keras import: it must be enough for load_model to find the classes
+import keras
+import numpy as np
+
+for root in sys.argv[1:]:
+    for path in sorted(Path(root).rglob("*.keras")):
+        model = keras.saving.load_model(path)  # safe mode
+        batch = [np.zeros([2, *t.shape[1:]], t.dtype) for t in model.inputs]
+        out = model(batch if len(batch) > 1 else batch[0], training=False)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        assert all(np.all(np.isfinite(np.asarray(o))) for o in out), path
+        print(path.relative_to(root).as_posix())
+"""
+
+
+def assert_keras_files_reload(*export_roots: Path) -> list[str]:
+    """Loads every `.keras` file under the export roots with `keras.saving.load_model` (safe mode) in a
+    fresh process whose only gen_keras import is `import gen_keras`, and runs each model on a batch.
+    Returns the files loaded; fails the test if any file does not load."""
+    expected = sorted(p.relative_to(root).as_posix() for root in export_roots for p in Path(root).rglob("*.keras"))
+    assert expected, f"no .keras files under {export_roots}"
+    result = run_python(["-c", RELOAD_SCRIPT, *map(str, export_roots)], timeout=300, cwd="/")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(result.stdout.split()) == expected
+    return expected

@@ -291,3 +291,20 @@ def test_corrupt_warmup_file_is_a_clear_error(conv_autoencoder_exports, tmp_path
         list(read_tfrecords(tmp_path / "flipped"))
     with pytest.raises(CApiError, match="corrupt or truncated record"):
         list(read_tfrecords(tmp_path / "truncated"))
+
+
+def test_numpy_random_works_after_the_c_api_loads_an_export(conv_autoencoder_exports):
+    """A user's script that loads an export through the C API and then draws random codes: numpy.random
+    first used after TensorFlow's C library was loaded used to crash the process (exit status 139)."""
+    from tests.conftest import run_python
+
+    _, paths = conv_autoencoder_exports
+    script = ("import sys\nimport numpy as np\n"
+              "from gen_keras.serving.capi import SavedModelSession\n"
+              "assert 'numpy.random' not in sys.modules  # so the first use comes after the library\n"
+              "session = SavedModelSession(sys.argv[1])\n"
+              "codes = np.random.default_rng(0).normal(size=(3, 49)).astype(np.float32)\n"
+              "print(session.run({'code': codes})['image'].shape)\n")
+    result = run_python(["-c", script, str(paths["decoder"])], timeout=120)
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert result.stdout.strip() == "(3, 28, 28, 1)"

@@ -10,7 +10,7 @@ import runpy
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, run_python
+from tests.conftest import ROOT, assert_keras_files_reload, run_python
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SMALL = ["--quick", "--limit", "512", "--batch-size", "64", "--fid-samples", "256"]
@@ -119,6 +119,11 @@ def test_cgan_quick_run_serves_a_class_on_request(cgan_run):
     assert images[0].shape == (4, 28, 28, 1) and np.abs(images[0] - images[7]).max() > 1e-4  # the label counts
 
 
+def test_gan_dcgan_and_cgan_keras_files_load_after_a_plain_import(gan_run, dcgan_run, cgan_run):
+    loaded = assert_keras_files_reload(*(tmp / "sm" for tmp, _ in (gan_run, dcgan_run, cgan_run)))
+    assert {"gan/generator/1/generator.keras", "cgan/discriminator/1/discriminator.keras"} <= set(loaded)
+
+
 @pytest.mark.parametrize("recipe, flags, parts", [
     ("wgan", ["--gradient-penalty", "10", "--n-critic", "1"], ("generator", "discriminator")),
     ("aae", [], ("encoder", "decoder", "discriminator")),
@@ -129,6 +134,7 @@ def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_r
     assert np.isfinite(metrics["fid"]) and metrics["epochs"] == 1
     for part in parts:
         assert (tmp_path / "sm" / recipe / part / "1" / "saved_model.pb").exists()
+    assert len(assert_keras_files_reload(tmp_path / "sm")) == len(parts)
     figures = ["gan_curves.png", "samples.png"] + (["latent_space.png", "reconstructions.png"] if recipe == "aae" else [])
     for figure in figures:
         assert (tmp_path / "out" / figure).read_bytes()[:8] == PNG

@@ -158,3 +158,23 @@ def test_epoch_log_has_no_empty_validation_columns_and_keeps_its_files_columns(t
     assert log(empty, [(0, {"loss": 1.0})]) == ["epoch,loss", "0,1.0"]
     with_val = tmp_path / "val.csv"
     assert log(with_val, [(0, {"loss": 1.0, "val_loss": 2.0})], validation=True)[0] == "epoch,loss,val_loss"
+
+
+@pytest.mark.parametrize("n", [2, 43, 127, 128, 129, 5001])
+def test_validation_batches_give_every_replica_a_share(n):
+    """A multi-replica run splits each validation batch between the replicas: no replica may get an empty
+    share (some CPUs' kernels reject it), whatever the set's size, also below one global batch."""
+    from gen_keras.training.trainer import validation_dataset
+
+    arrays = data.ImageArrays(np.zeros((n, 28, 28, 1), np.uint8), np.zeros(n, np.int64), "zeros")
+    for replicas in (1, 2, 3):
+        if n < replicas:
+            with pytest.raises(errors.DataError, match="replicas"):
+                validation_dataset(arrays, 128, replicas)
+            continue
+        sizes = [int(x.shape[0]) for x, _ in validation_dataset(arrays, 128, replicas)]
+        if replicas == 1:
+            assert sum(sizes) == n  # one device: every image, the last batch partial
+            continue
+        assert len(set(sizes)) == 1 and sizes[0] % replicas == 0 and sizes[0] <= 128
+        assert 0 <= n - sum(sizes) < sizes[0]  # at most a partial batch is left out

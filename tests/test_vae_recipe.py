@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_python, run_recipe_quick
+from tests.conftest import assert_keras_files_reload, run_python, run_recipe_quick
 
 RECIPE = "recipes/vae.py"
 FIGURES = ("loss_curves.png", "latent_space.png", "manifold.png", "prior_samples.png", "reconstructions.png",
@@ -15,6 +15,11 @@ FIGURES = ("loss_curves.png", "latent_space.png", "manifold.png", "prior_samples
 def quick_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("vae")
     return tmp, run_recipe_quick(RECIPE, tmp)
+
+
+def test_keras_files_load_after_a_plain_import(quick_run):
+    tmp, _ = quick_run
+    assert len(assert_keras_files_reload(tmp / "sm")) >= 2
 
 
 def test_quick_run_leaves_metrics_figures_and_exports(quick_run):
