@@ -19,9 +19,11 @@ __version__ = "0.2.0"
 
 
 def register_keras_objects() -> None:
-    """Imports the modules that define gen_keras's serializable Keras classes (`gen_keras.models` imports
-    every model module, and they import `gen_keras.layers`), which registers them under `gen_keras>Name`.
-    Imports Keras and TensorFlow."""
+    """Registers gen_keras's serializable Keras classes for `keras.saving.load_model`.
+
+    Imports `gen_keras.models` (which imports every model module, and they import `gen_keras.layers`), so
+    each class is registered under `gen_keras>Name`. Imports Keras and TensorFlow; calling it again is cheap.
+    """
     importlib.import_module("gen_keras.models")
 
 

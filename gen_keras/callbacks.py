@@ -25,13 +25,31 @@ Latents = Any  # an array, or a tuple/list of arrays, first axis = samples
 
 
 def num_latents(latents: Latents) -> int:
-    """How many samples `latents` describes."""
+    """How many samples `latents` describes.
+
+    Args:
+        latents: an array (N, …) or a tuple/list of arrays whose first axes are N, e.g. (z, labels).
+
+    Returns:
+        N.
+    """
     return len(latents[0]) if isinstance(latents, (tuple, list)) else len(latents)
 
 
 def sample_in_batches(generate_fn: Callable[[Latents], Any], latents: Latents, count: int | None = None,
                       batch_size: int = 500) -> np.ndarray:
-    """`generate_fn` over the first `count` samples of `latents` (all by default), in batches, as numpy."""
+    """Runs `generate_fn` over the first `count` samples of `latents`, in batches, and returns numpy images.
+
+    Args:
+        generate_fn: maps a batch of latents (an array, or a tuple/list of arrays of the same type as
+            `latents`) to images, e.g. `lambda z: generator(z, training=False)`.
+        latents: an array (N, latent_dim), or a tuple/list of arrays with N rows, e.g. (z, labels).
+        count: how many samples (at most N); None for all N.
+        batch_size: samples per call.
+
+    Returns:
+        `np.ndarray`, the outputs concatenated along the first axis, e.g. (count, 28, 28, 1).
+    """
     count = num_latents(latents) if count is None else min(count, num_latents(latents))
 
     def rows(start, stop):
@@ -53,6 +71,23 @@ class SampleQuality(keras.callbacks.Callback):
     classifier's features of the whole test split of `dataset`, computed once). On epochs when a key is not
     measured it is logged as NaN, so CSVLogger, which fixes its columns at the first epoch, keeps them.
     FID over 10,000 samples costs seconds, not milliseconds: measure it sparingly.
+
+    Args:
+        generate_fn: latents → images in `value_range`, e.g. `lambda z: generator(z, training=False)`.
+        classifier: the feature classifier (`gen_keras.classifier`).
+        latents: fixed generator inputs, an array (N, latent_dim) or a tuple of arrays, e.g. (z, labels).
+        every: measure the diversity every `every` epochs (≥ 1).
+        num_samples: samples classified for the diversity (≥ 2; at most N are used).
+        value_range: the generated pixels' range, e.g. (-1, 1) for tanh outputs.
+        fid_every: measure the FID every N-th epoch; 0: never (but see `fid_at_end`).
+        fid_at_end: measure the FID at the last epoch of `fit`.
+        reference_features: the classifier's features of the reference images, (M, 128); None: the test
+            split of `dataset`.
+        dataset: the data set whose test split is the default reference.
+        batch_size: samples per forward pass.
+
+    Raises:
+        ValueError: `every` < 1, `fid_every` < 0 or `num_samples` < 2.
     """
 
     def __init__(self, generate_fn: Callable[[Latents], Any], classifier: keras.Model, latents: Latents, *,
@@ -73,7 +108,11 @@ class SampleQuality(keras.callbacks.Callback):
         self.last_fid: float | None = None
 
     def measure_diversity(self) -> dict[str, float]:
-        """`sample_entropy` and `max_class_share` of the first `num_samples` samples, now."""
+        """Generates and classifies the first `num_samples` samples now; keeps their histogram in `last_histogram`.
+
+        Returns:
+            `{"sample_entropy": nats, "max_class_share": share in [0, 1]}`.
+        """
         images = sample_in_batches(self.generate_fn, self.latents, self.num_samples, self.batch_size)
         classes = predict_classes(self.classifier, images, value_range=self.value_range, batch_size=self.batch_size)
         self.last_histogram = metrics.class_histogram(classes, self.num_classes)
@@ -81,7 +120,11 @@ class SampleQuality(keras.callbacks.Callback):
                 "max_class_share": metrics.max_class_share(self.last_histogram)}
 
     def measure_fid(self) -> float:
-        """FID of the samples of all `latents` against the reference features, now."""
+        """The FID of the samples of all `latents` against the reference features, now (kept in `last_fid`).
+
+        Returns:
+            The Fréchet distance between Gaussians fitted to the two sets of 128 features.
+        """
         if self._reference_statistics is None:
             reference = self._reference_features
             if reference is None:
@@ -110,9 +153,19 @@ class SampleQuality(keras.callbacks.Callback):
 class SampleGrid(keras.callbacks.Callback):
     """Saves a PNG grid of the samples of fixed `latents` every `every` epochs.
 
-    `path_pattern` is formatted with `epoch` counted from 1, e.g. "runs/dcgan/samples/epoch_{epoch:03d}.png";
-    `columns` images a row (for a per-class grid, order the latents row by row). The written paths
-    are kept in `paths`.
+    The written paths are kept in `paths`.
+
+    Args:
+        generate_fn: latents → images in `value_range`, (batch, H, W, C).
+        path_pattern: formatted with `epoch` counted from 1, e.g. "runs/dcgan/samples/epoch_{epoch:03d}.png".
+        latents: fixed generator inputs, an array (N, latent_dim) or a tuple of arrays, e.g. (z, labels).
+        columns: images per row (for a per-class grid, order the latents row by row).
+        value_range: the generated pixels' range, mapped to [0, 1] for drawing.
+        every: save a grid every `every` epochs (≥ 1).
+        title: the grid's title; " epoch <n>" is appended.
+
+    Raises:
+        ValueError: `every` < 1.
     """
 
     def __init__(self, generate_fn: Callable[[Latents], Any], path_pattern: str | os.PathLike, latents: Latents,

@@ -38,7 +38,20 @@ RANGE_TOLERANCE = 0.05  # fraction of the value range that pixels may overshoot 
 
 def build_classifier(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
                      seed: int = DEFAULT_SEED) -> keras.Model:
-    """The network, uncompiled, float32 whatever the global precision policy, weights seeded by `seed`."""
+    """Builds the feature classifier, uncompiled, float32 whatever the global precision policy.
+
+    Conv2D(32, 3, relu) → MaxPool(2) → Conv2D(64, 3, relu) → MaxPool(2) → Flatten → Dense(128, relu)
+    ("features") → Dropout(0.3) → Dense(num_classes) (logits); every initializer and the dropout seeded
+    from `seed`.
+
+    Args:
+        input_shape: (H, W, C) of the images, e.g. (28, 28, 1).
+        num_classes: the number of logits.
+        seed: seeds the layers' initializers (seed … seed + 4) and the dropout.
+
+    Returns:
+        A `keras.Model` "feature_classifier": (batch, H, W, C) float32 in [0, 1] → (batch, num_classes) logits.
+    """
     L = keras.layers
     init = keras.initializers.GlorotUniform
     f32 = {"dtype": "float32"}
@@ -56,10 +69,24 @@ def build_classifier(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: in
 
 def train_classifier(dataset: str = "fashion_mnist", *, seed: int = DEFAULT_SEED, epochs: int = 3,
                      limit: int | None = None, batch_size: int = 128, verbose: int | str = 0) -> keras.Model:
-    """Builds and trains the classifier (Adam 1e-3) on the training split, in an order fixed by `seed`.
+    """Builds and trains the classifier (Adam 1e-3, cross-entropy) on the training split, in an order fixed by `seed`.
 
     Seeds are passed to the layers and the data order, not set globally: the caller's random state is
     left as it was.
+
+    Args:
+        dataset: "fashion_mnist", "mnist" or "tfds:<name>".
+        seed: seeds the weights and the data order.
+        epochs: training epochs.
+        limit: train on the first `limit` images only (tests); None for all.
+        batch_size: images per step; the last partial batch of an epoch is left out.
+        verbose: Keras's `fit` verbosity.
+
+    Returns:
+        The trained, compiled `keras.Model` (see `build_classifier`).
+
+    Raises:
+        DataError: the data set cannot be loaded, or holds fewer images than one batch.
     """
     train = data_lib.load_images(dataset, "train", limit)
     model = build_classifier(train.images.shape[1:], train.num_classes, seed)
@@ -76,13 +103,28 @@ def train_classifier(dataset: str = "fashion_mnist", *, seed: int = DEFAULT_SEED
 
 
 def default_cache_dir() -> Path:
-    """`$GEN_KERAS_CACHE`, else `~/.cache/gen_keras`."""
+    """Where trained classifiers are cached.
+
+    Returns:
+        `Path` of `$GEN_KERAS_CACHE`, else `~/.cache/gen_keras`.
+    """
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gen_keras")
 
 
 def classifier_cache_path(dataset: str = "fashion_mnist", cache_dir: str | os.PathLike | None = None, *,
                           seed: int = DEFAULT_SEED, epochs: int = 3, limit: int | None = None) -> Path:
-    """Where `load_or_train_classifier` keeps the classifier trained with these settings."""
+    """Where `load_or_train_classifier` keeps the classifier trained with these settings.
+
+    Args:
+        dataset: the data set's name (characters unsafe in a file name become "-").
+        cache_dir: the cache folder; None for `default_cache_dir()`.
+        seed: the training seed.
+        epochs: training epochs; a value other than 3 is added to the file name.
+        limit: training images; when set, added to the file name.
+
+    Returns:
+        `Path` of `<cache_dir>/classifier_<dataset>_seed<seed>_v<ARCHITECTURE_VERSION>[_epochs…_limit…].keras`.
+    """
     name = f"classifier_{re.sub(r'[^A-Za-z0-9_.-]', '-', dataset)}_seed{seed}_v{ARCHITECTURE_VERSION}"
     if epochs != 3 or limit:
         name += f"_epochs{epochs}" + (f"_limit{limit}" if limit else "")
@@ -96,7 +138,22 @@ def load_or_train_classifier(dataset: str = "fashion_mnist", cache_dir: str | os
 
     The file is written atomically (a temporary file renamed into place) under a lock, so processes that
     ask at the same time train it once. A cache file that does not load as the expected network is
-    retrained and replaced, with a warning. `epochs` and `limit` are for tests; they change the file name.
+    retrained and replaced, with a warning.
+
+    Args:
+        dataset: the data set it classifies ("fashion_mnist", "mnist" or "tfds:<name>").
+        cache_dir: the cache folder; None for `default_cache_dir()`.
+        seed: the training seed.
+        epochs: training epochs (for tests; changes the file name).
+        limit: training images (for tests; changes the file name).
+        verbose: Keras's `fit` verbosity when it trains.
+
+    Returns:
+        The classifier `keras.Model`: (batch, H, W, C) float32 in [0, 1] → (batch, num_classes) logits.
+
+    Raises:
+        GenKerasError: the cache folder cannot be created.
+        DataError: training was needed and the data set cannot be loaded.
     """
     path = classifier_cache_path(dataset, cache_dir, seed=seed, epochs=epochs, limit=limit)
     try:
@@ -152,10 +209,22 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def to_unit_range(images, value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
-    """Images with pixels in `value_range` mapped to float32 in [0, 1], the classifier's input range.
+    """Maps images with pixels in `value_range` to float32 in [0, 1], the classifier's input range.
 
-    Raises ValueError when pixels lie more than 5% of the range outside it (e.g. tanh outputs in [-1, 1]
-    passed with the default (0, 1)); smaller overshoots are clipped.
+    Formula: x' = clip((x − low) / (high − low), 0, 1).
+
+    Args:
+        images: an array of any shape, e.g. (N, 28, 28, 1), with pixels in `value_range`.
+        value_range: (low, high) of the pixels: (0, 1) for data and sigmoid outputs, (-1, 1) for tanh
+            outputs, (0, 255) for bytes.
+
+    Returns:
+        `np.ndarray` of float32 in [0, 1], the same shape.
+
+    Raises:
+        ValueError: `value_range` is not (low, high) with low < high, or pixels lie more than 5% of the
+            range outside it (e.g. tanh outputs in [-1, 1] passed with the default (0, 1)); smaller
+            overshoots are clipped.
     """
     low, high = (float(v) for v in value_range)
     if not high > low:
@@ -172,25 +241,71 @@ def to_unit_range(images, value_range: tuple[float, float] = (0.0, 1.0)) -> np.n
 
 
 def feature_extractor(classifier: keras.Model) -> keras.Model:
-    """A model sharing the classifier's layers that outputs the 128 features (the Dense(128, relu) layer)."""
+    """A model sharing the classifier's layers that outputs its 128 features.
+
+    Args:
+        classifier: the feature classifier (`build_classifier`).
+
+    Returns:
+        A `keras.Model`: (batch, H, W, C) float32 in [0, 1] → (batch, 128), the Dense(128, relu) layer's output.
+    """
     return keras.Model(classifier.input, classifier.get_layer(FEATURES_LAYER).output,
                        name="classifier_features")
 
 
 def extract_features(classifier: keras.Model, images, *, value_range: tuple[float, float] = (0.0, 1.0),
                      batch_size: int = 500) -> np.ndarray:
-    """The 128 features of each image (inference mode), float32 (N, 128)."""
+    """The classifier's 128 features of each image (inference mode).
+
+    Args:
+        classifier: the feature classifier.
+        images: (N, H, W, C) with pixels in `value_range`, e.g. (N, 28, 28, 1).
+        value_range: the images' pixel range (see `to_unit_range`).
+        batch_size: images per forward pass.
+
+    Returns:
+        `np.ndarray` of float32, (N, 128).
+
+    Raises:
+        ValueError: as `to_unit_range`.
+    """
     return inference.predict_in_batches(feature_extractor(classifier), to_unit_range(images, value_range), batch_size)
 
 
 def predict_classes(classifier: keras.Model, images, *, value_range: tuple[float, float] = (0.0, 1.0),
                     batch_size: int = 500) -> np.ndarray:
-    """The most likely class of each image, int64 (N,)."""
+    """The most likely class of each image.
+
+    Args:
+        classifier: the feature classifier.
+        images: (N, H, W, C) with pixels in `value_range`.
+        value_range: the images' pixel range (see `to_unit_range`).
+        batch_size: images per forward pass.
+
+    Returns:
+        `np.ndarray` of int64, (N,): the argmax of the logits.
+
+    Raises:
+        ValueError: as `to_unit_range`.
+    """
     logits = inference.predict_in_batches(classifier, to_unit_range(images, value_range), batch_size)
     return np.argmax(logits, axis=-1).astype(np.int64)
 
 
 def dataset_features(classifier: keras.Model, dataset: str = "fashion_mnist", split: str = "test",
                      limit: int | None = None) -> np.ndarray:
-    """Features of a data set's images (the first `limit` of the split if given)."""
+    """The classifier's features of a data set's images (the first `limit` of the split if given).
+
+    Args:
+        classifier: the feature classifier.
+        dataset: "fashion_mnist", "mnist" or "tfds:<name>".
+        split: "train" or "test".
+        limit: the first `limit` images; None for the whole split.
+
+    Returns:
+        `np.ndarray` of float32, (N, 128).
+
+    Raises:
+        DataError: as `gen_keras.data.load_images`.
+    """
     return extract_features(classifier, data_lib.load_images(dataset, split, limit).as_float())

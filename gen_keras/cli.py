@@ -10,26 +10,44 @@ QUICK_EPOCHS = 1
 QUICK_LIMIT = 2048
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number ≥ 1."""
+def _whole_number(text: str, minimum: int, expected: str, below: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {below}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1.
+
+    Args:
+        text: the flag's value as typed.
+
+    Returns:
+        The number, an `int`.
+
+    Raises:
+        argparse.ArgumentTypeError: not a whole number, or below 1 (argparse exits with status 2).
+    """
+    return _whole_number(text, 1, "a whole number", "at least 1")
 
 
 def non_negative_int(text: str) -> int:
-    """argparse type: a whole number ≥ 0 (a count that may be zero, an index, a version)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+    """argparse type: a whole number ≥ 0 (a count that may be zero, an index, a version).
+
+    Args:
+        text: the flag's value as typed.
+
+    Returns:
+        The number, an `int`.
+
+    Raises:
+        argparse.ArgumentTypeError: not a whole number, or negative.
+    """
+    return _whole_number(text, 0, "a whole number, 0 or more", "0 or more")
 
 
 def _float(text: str) -> float:
@@ -43,7 +61,17 @@ def _float(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
+    """argparse type: a finite number > 0.
+
+    Args:
+        text: the flag's value as typed.
+
+    Returns:
+        The number, a `float`.
+
+    Raises:
+        argparse.ArgumentTypeError: not a number, NaN or infinite, or not above 0.
+    """
     value = _float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
@@ -51,7 +79,17 @@ def positive_float(text: str) -> float:
 
 
 def non_negative_float(text: str) -> float:
-    """argparse type: a finite number ≥ 0."""
+    """argparse type: a finite number ≥ 0.
+
+    Args:
+        text: the flag's value as typed.
+
+    Returns:
+        The number, a `float`.
+
+    Raises:
+        argparse.ArgumentTypeError: not a number, NaN or infinite, or negative.
+    """
     value = _float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
@@ -75,7 +113,19 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128) -> argparse.ArgumentParser:
-    """An argument parser holding the common flags; a recipe adds its own to it."""
+    """An argument parser holding the flags every recipe shares; a recipe adds its own to it.
+
+    The common flags: --epochs, --batch-size, --limit, --dataset, --seed, --out, --export-dir, --no-export,
+    --jit, --mixed-precision, --steps-per-execution, --strategy, --quick, --time-budget, --fresh.
+
+    Args:
+        description: the recipe's one-paragraph description for `--help`.
+        epochs: the default of --epochs; None when the recipe picks it after parsing (e.g. per model).
+        batch_size: the default global batch on CPU, kept as `args.default_batch_size`.
+
+    Returns:
+        An `argparse.ArgumentParser` whose `--help` shows each flag's default.
+    """
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=_DefaultsFormatter)
     g = parser.add_argument_group("common flags (every recipe)")
@@ -96,8 +146,8 @@ def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128
                    help="root of the TF Serving exports: <export-dir>/<recipe>/<part>/<version>/")
     g.add_argument("--no-export", action="store_true", help="train and evaluate, but write no SavedModels")
     g.add_argument("--jit", action="store_true",
-                   help="compile training steps with XLA; off by default: on a 2-core CPU it gave the conv "
-                        "autoencoder no speed-up (247 vs 248 images/s); try it on a GPU")
+                   help="compile training steps with XLA; off by default, as these small networks get no "
+                        "speed-up from it on CPU (see docs/results/autoencoders.md#speed); try it on a GPU")
     g.add_argument("--mixed-precision", action="store_true",
                    help="compute in float16 on GPU (bfloat16 on CPU) with float32 weights and outputs")
     g.add_argument("--steps-per-execution", type=positive_int, default=None,
@@ -108,7 +158,7 @@ def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128
                         "visible, else the default (one device); multiworker = several machines, each "
                         "running the same command with its own TF_CONFIG (see the README's Scaling)")
     g.add_argument("--quick", action="store_true",
-                   help=f"a run of well under a minute for trying the recipe: {QUICK_EPOCHS} epoch on "
+                   help=f"a short run for trying the recipe: {QUICK_EPOCHS} epoch on "
                         f"{QUICK_LIMIT} images unless --epochs/--limit say otherwise")
     g.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
                    help="stop training once this many seconds of it have passed, ending the epoch in progress "
@@ -122,7 +172,19 @@ def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128
 
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None,
                recipe: str = "") -> argparse.Namespace:
-    """Parses flags and applies `--quick`; errors exit with status 2 and a one-line reason."""
+    """Parses the flags and applies `--quick`.
+
+    `--quick` sets --epochs to 1 and --limit to 2048 unless they were given; --out defaults to
+    `runs/<recipe>`. Bad flags exit with status 2 and a one-line reason (argparse's `SystemExit`).
+
+    Args:
+        parser: a parser from `recipe_parser`, with the recipe's own flags added.
+        argv: the flags; None for `sys.argv[1:]`.
+        recipe: the recipe's name, stored as `args.recipe` and used in the default --out.
+
+    Returns:
+        The `argparse.Namespace`.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     def given(flag: str) -> bool:
@@ -148,8 +210,15 @@ def _raise_interrupted(signum, frame):
 
 
 def run(main, argv: Sequence[str] | None = None) -> None:
-    """Runs a recipe's `main(argv)`. Expected failures print one paragraph and exit 1, no traceback;
-    Ctrl-C or SIGTERM stop training, keep the last finished epoch's state and say how to resume."""
+    """Runs a recipe's `main(argv)` with the command-line error handling every recipe shares.
+
+    Expected failures (`GenKerasError`) print one paragraph and exit 1, no traceback; Ctrl-C or SIGTERM
+    stop training, keep the last finished epoch's state, say how to resume and exit 130.
+
+    Args:
+        main: the recipe's entry point, called as `main(argv)`.
+        argv: the flags; None for `sys.argv[1:]`.
+    """
     import signal
 
     from gen_keras.errors import GenKerasError

@@ -216,7 +216,16 @@ def dilate(y: np.ndarray, strides: int | Sequence[int] = 2) -> np.ndarray:
 
 
 class TransposedSteps(NamedTuple):
-    """The four steps of a transposed convolution done as a direct one (padding "valid")."""
+    """The four steps of a transposed convolution done as a direct one (padding "valid").
+
+    Args:
+        input: y′, (h, w).
+        dilated: step 1, s − 1 zeros between pixels, ((h − 1)·s + 1, (w − 1)·s + 1).
+        padded: step 2, k − 1 zeros on every side.
+        kernel: k as given (the one Conv2DTranspose holds), (kh, kw).
+        rotated_kernel: step 3, rot180(k).
+        output: step 4, padded ⋆ rot180(k), ((h − 1)·s + kh, (w − 1)·s + kw).
+    """
 
     input: np.ndarray  # y′, (h, w)
     dilated: np.ndarray  # step 1: s − 1 zeros between pixels, ((h − 1)·s + 1, (w − 1)·s + 1)
@@ -314,7 +323,15 @@ def upsample(image: np.ndarray, factor: int = 2, interpolation: str = "nearest")
 
 
 class CheckerboardExperiment(NamedTuple):
-    """A constant image up-sampled ×s two ways, with the same constant kernel."""
+    """A constant image up-sampled ×s two ways, with the same constant kernel.
+
+    Args:
+        image: the constant input, (n, n).
+        kernel: the constant kernel, (k, k).
+        transposed: Conv2DTranspose(k, strides=s, padding="same")(image), (s·n, s·n).
+        resized: UpSampling2D(s, interpolation)(image), (s·n, s·n).
+        resize_conv: Conv2D(k, padding="same")(resized), (s·n, s·n).
+    """
 
     image: np.ndarray  # the constant input, (n, n)
     kernel: np.ndarray  # the constant kernel, (k, k)

@@ -35,7 +35,15 @@ NO_DOWNLOAD_ENV = "GEN_KERAS_NO_DOWNLOAD"
 
 @dataclasses.dataclass
 class ImageArrays:
-    """A split of an image data set held in memory."""
+    """A split of an image data set held in memory.
+
+    Args:
+        images: uint8 pixels (0 … 255), (N, H, W, C), e.g. (60000, 28, 28, 1) for Fashion-MNIST's training split.
+        labels: int64 class indices, (N,).
+        name: the data set's name, e.g. "fashion_mnist" or "tfds:cifar10".
+        class_names: one name per class (empty when unknown).
+        source: where the data came from (a folder, a file, a TFDS data folder).
+    """
 
     images: np.ndarray  # uint8, (N, H, W, C)
     labels: np.ndarray  # int64, (N,)
@@ -48,14 +56,22 @@ class ImageArrays:
 
     @property
     def num_classes(self) -> int:
+        """The number of classes: `len(class_names)`, else the largest label + 1."""
         return len(self.class_names) or int(self.labels.max()) + 1
 
     def as_float(self) -> np.ndarray:
-        """Images as float32 in [0, 1]."""
+        """Images as float32 in [0, 1], (N, H, W, C)."""
         return float_images(self.images)
 
     def head(self, n: int) -> "ImageArrays":
-        """The first `n` images and their labels."""
+        """The first `n` images and their labels.
+
+        Args:
+            n: how many to keep.
+
+        Returns:
+            A new `ImageArrays` (views of the same arrays) with the other fields unchanged.
+        """
         return dataclasses.replace(self, images=self.images[:n], labels=self.labels[:n])
 
 
@@ -75,18 +91,37 @@ def float_images(images: np.ndarray) -> np.ndarray:
 
 
 def keras_cache_dir() -> Path:
-    """Keras's download cache (`$KERAS_HOME/datasets`, default `~/.keras/datasets`)."""
+    """Keras's download cache folder.
+
+    Returns:
+        `Path` of `$KERAS_HOME/datasets`, default `~/.keras/datasets`.
+    """
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     return Path(home) / "datasets"
 
 
 def fashion_mnist_dirs() -> list[Path]:
-    """Folders searched for Fashion-MNIST's IDX files, in order."""
+    """Folders searched for Fashion-MNIST's IDX files, in order.
+
+    Returns:
+        `[<keras cache>/fashion-mnist, /usr/share/datasets/fashion-mnist]` as `Path`s.
+    """
     return [keras_cache_dir() / "fashion-mnist", DEBIAN_FASHION_MNIST_DIR]
 
 
 def read_idx(path: str | os.PathLike, expected_dims: int) -> np.ndarray:
-    """Reads a gzipped IDX file of unsigned bytes, checking its magic number and size."""
+    """Reads a gzipped IDX file of unsigned bytes, checking its magic number and size.
+
+    Args:
+        path: the `.gz` file, e.g. `train-images-idx3-ubyte.gz`.
+        expected_dims: the number of dimensions its header must declare (3 for images, 1 for labels).
+
+    Returns:
+        `np.ndarray` of uint8 with the header's shape, e.g. (60000, 28, 28) or (60000,).
+
+    Raises:
+        DataError: the file is not readable gzip, has the wrong magic number or dimensions, or is truncated.
+    """
     path = Path(path)
     try:
         with gzip.open(path, "rb") as f:
@@ -232,7 +267,26 @@ def _load_tfds(name: str, split: str, limit: int | None, download: bool,
 
 def load_images(name: str = "fashion_mnist", split: str = "train", limit: int | None = None,
                 download: bool | None = None) -> ImageArrays:
-    """Loads a split ('train' or 'test') as uint8 NHWC arrays, the first `limit` images if given."""
+    """Loads a split of a data set as uint8 NHWC arrays, the first `limit` images if given.
+
+    Fashion-MNIST is read from the Keras cache or Debian's folder (`fashion_mnist_dirs`), MNIST from the
+    Keras cache, `tfds:<name>` through TensorFlow Datasets; missing data are downloaded unless downloads are
+    off.
+
+    Args:
+        name: "fashion_mnist", "mnist" or "tfds:<name>".
+        split: "train" or "test".
+        limit: keep only the first `limit` images (≥ 1); None for all.
+        download: whether a missing data set may be downloaded; None: yes unless `$GEN_KERAS_NO_DOWNLOAD`
+            is "1", "true" or "yes".
+
+    Returns:
+        `ImageArrays`: images uint8 (N, H, W, C), e.g. (N, 28, 28, 1); labels int64 (N,).
+
+    Raises:
+        DataError: an unknown name or split, a bad `limit`, data that are missing (and not downloadable)
+            or corrupt.
+    """
     if split not in ("train", "test"):
         raise DataError(f"Unknown split '{split}': use 'train' or 'test'.")
     if limit is not None and limit < 1:
@@ -264,6 +318,24 @@ def make_dataset(arrays: ImageArrays, batch_size: int = 128, *, targets: str | N
     from `start_epoch`, each epoch exactly `steps_per_epoch` full batches (default N // batch_size; no
     batch straddles two epochs), and the iterator is never rebuilt between epochs. Without it, one pass
     with a last partial batch. Batches are gathered by index: no shuffle buffer to fill at an epoch's start.
+
+    Args:
+        arrays: the images (uint8 (N, H, W, C)) and labels (N,).
+        batch_size: images per batch (≥ 1).
+        targets: None, "labels" or "images" (see above).
+        shuffle: shuffle each epoch (False: the stored order).
+        seed: the shuffle's seed.
+        repeat: an endless stream of whole epochs (for `fit` with `steps_per_epoch`).
+        start_epoch: the first epoch's number e (a resumed run's), which fixes its order.
+        steps_per_epoch: batches per epoch with `repeat`; default N // batch_size.
+
+    Returns:
+        A `tf.data.Dataset` of float32 (batch, H, W, C) images in [0, 1] (with int64 (batch,) labels or
+        the images again as targets).
+
+    Raises:
+        ValueError: `targets` is not None, "labels" or "images", or `batch_size` < 1.
+        DataError: with `repeat`, the images do not fill `steps_per_epoch` batches.
     """
     import tensorflow as tf
 
@@ -307,7 +379,24 @@ def make_dataset(arrays: ImageArrays, batch_size: int = 128, *, targets: str | N
 def load_dataset(name: str = "fashion_mnist", split: str = "train", batch_size: int = 128, *,
                  limit: int | None = None, targets: str | None = None, with_labels: bool = False,
                  shuffle: bool | None = None, seed: int = 0):
-    """One call: a batched, shuffled (seeded), prefetched dataset of float32 NHWC images in [0, 1]."""
+    """One call: a batched, prefetched dataset of float32 NHWC images in [0, 1] (`load_images` + `make_dataset`).
+
+    Args:
+        name: "fashion_mnist", "mnist" or "tfds:<name>".
+        split: "train" or "test".
+        batch_size: images per batch.
+        limit: keep only the first `limit` images.
+        targets: None, "labels" or "images", as in `make_dataset`.
+        with_labels: shorthand for `targets="labels"` (it overrides `targets`).
+        shuffle: shuffle each epoch; None: for the training split only.
+        seed: the shuffle's seed.
+
+    Returns:
+        A one-pass `tf.data.Dataset` of float32 (batch, H, W, C) images, with labels or targets if asked.
+
+    Raises:
+        DataError: as `load_images`.
+    """
     arrays = load_images(name, split, limit)
     if with_labels:
         targets = "labels"
@@ -317,8 +406,20 @@ def load_dataset(name: str = "fashion_mnist", split: str = "train", batch_size: 
 
 def load_splits(name: str = "fashion_mnist", limit: int | None = None, *,
                 image_shape: tuple[int, ...] | None = None) -> tuple[ImageArrays, ImageArrays, ImageArrays]:
-    """(train, validation, test): the training split's last 1/12 validates; `limit` caps the training and
-    test images. With `image_shape`, a data set of another shape is a `DataError` that names the fix."""
+    """The (train, validation, test) splits of a data set: the training split's last 1/12 validates.
+
+    Args:
+        name: "fashion_mnist", "mnist" or "tfds:<name>".
+        limit: caps the training images (before the validation images are split off) and the test images.
+        image_shape: the (H, W, C) the caller's model takes; None accepts any.
+
+    Returns:
+        (train, validation, test), each an `ImageArrays` of uint8 (N, H, W, C) images; for Fashion-MNIST
+        55,000, 5,000 and 10,000 images.
+
+    Raises:
+        DataError: as `load_images`, or the images are not of `image_shape` (the message names the fix).
+    """
     train, val = hold_out(load_images(name, "train", limit))
     test = load_images(name, "test", limit)
     if image_shape is not None and tuple(train.images.shape[1:]) != tuple(image_shape):
@@ -328,7 +429,15 @@ def load_splits(name: str = "fashion_mnist", limit: int | None = None, *,
 
 
 def binarized(arrays: ImageArrays, seed: int = 0) -> ImageArrays:
-    """The images drawn once as Bernoulli(pixel / 255), stored as 0 or 255 (a fixed binarization)."""
+    """The images drawn once as Bernoulli(pixel / 255), stored as 0 or 255 (a fixed binarization).
+
+    Args:
+        arrays: uint8 images (N, H, W, C).
+        seed: seed of the numpy generator drawing the bits.
+
+    Returns:
+        A new `ImageArrays` of the same shape, every pixel 0 or 255, named "<name> (binarized)".
+    """
     rng = np.random.default_rng(seed)
     bits = rng.random(arrays.images.shape, dtype=np.float32) < arrays.images / np.float32(255.0)
     return dataclasses.replace(arrays, images=bits.astype(np.uint8) * np.uint8(255),
@@ -336,7 +445,15 @@ def binarized(arrays: ImageArrays, seed: int = 0) -> ImageArrays:
 
 
 def hold_out(arrays: ImageArrays, fraction: float = 1 / 12) -> tuple[ImageArrays, ImageArrays]:
-    """Splits off the last `fraction` of a training split as validation data (5,000 of Fashion-MNIST's 60,000)."""
+    """Splits off the last `fraction` of a training split as validation data.
+
+    Args:
+        arrays: the training split, N images.
+        fraction: the share held out (default 1/12: 5,000 of Fashion-MNIST's 60,000); at least one image.
+
+    Returns:
+        (train, validation): the first N − n_val and the last n_val = max(1, round(N · fraction)) images.
+    """
     n_val = max(1, int(round(len(arrays) * fraction)))
     cut = len(arrays) - n_val
     tail = dataclasses.replace(arrays, images=arrays.images[cut:], labels=arrays.labels[cut:])

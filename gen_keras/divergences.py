@@ -182,7 +182,14 @@ def mmd2(x: np.ndarray, y: np.ndarray, bandwidth: float | None = None, unbiased:
 
 
 class PermutationTest(NamedTuple):
-    """The result of `mmd_permutation_test`."""
+    """The result of `mmd_permutation_test`.
+
+    Args:
+        mmd2: the unbiased MMD² of the two samples as given.
+        p_value: (1 + #{permuted MMD² ≥ observed}) / (1 + permutations).
+        null_mmd2: the MMD² of each random relabelling, (permutations,): draws from its null distribution.
+        bandwidth: the RBF's σ used throughout.
+    """
 
     mmd2: float  # the unbiased MMD² of the two samples as given
     p_value: float  # (1 + #{permuted MMD² ≥ observed}) / (1 + permutations)
@@ -232,7 +239,12 @@ def mmd_permutation_test(x: np.ndarray, y: np.ndarray, num_permutations: int = 5
 
 
 class KID(NamedTuple):
-    """The result of `kernel_inception_distance`: mean and standard deviation over the subsets."""
+    """The result of `kernel_inception_distance`: mean and standard deviation over the subsets.
+
+    Args:
+        mean: the mean of the subsets' unbiased MMD² values.
+        std: their (population) standard deviation.
+    """
 
     mean: float
     std: float

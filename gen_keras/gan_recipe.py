@@ -26,9 +26,22 @@ QUICK_CLASSIFIER = {"limit": 2048, "epochs": 1}  # trained in seconds, used only
 
 def add_flags(parser: argparse.ArgumentParser, *, learning_rate: float | None, latent_dim: int,
               learning_rate_help: str = "", dcgan: bool = False) -> argparse._ArgumentGroup:
-    """The flags every GAN recipe takes (and `--filters` for DCGAN networks); returns the group for the
-    recipe's own. `learning_rate=None`: the recipe picks it after parsing and says how in
-    `learning_rate_help`."""
+    """Adds the flags every GAN recipe takes (and `--filters` for DCGAN networks) to `parser`.
+
+    Flags: --latent-dim, --learning-rate, --fid-samples, --fid-every[, --filters]; `finish_args` fills the
+    defaults that depend on --quick.
+
+    Args:
+        parser: a parser from `gen_keras.cli.recipe_parser`.
+        learning_rate: the default of --learning-rate; None when the recipe picks it after parsing and says
+            how in `learning_rate_help`.
+        latent_dim: the default size of z.
+        learning_rate_help: appended to --learning-rate's help.
+        dcgan: add --filters (the DCGAN generator's width).
+
+    Returns:
+        The "GAN" argument group, for the recipe's own flags.
+    """
     g = parser.add_argument_group("GAN")
     g.add_argument("--latent-dim", type=cli.positive_int, default=latent_dim, help="size of z ~ N(0, I)")
     g.add_argument("--learning-rate", type=cli.positive_float, default=learning_rate,
@@ -43,17 +56,46 @@ def add_flags(parser: argparse.ArgumentParser, *, learning_rate: float | None, l
     if dcgan:
         g.add_argument("--filters", type=cli.positive_int, default=128,
                        help="channels of G's 7x7 layer (halved at 14x14): 128 gives the 0.56 M-parameter "
-                            "generator; fewer narrow only G (64 gave no clear speed-up on a 2-core CPU)")
+                            "generator; fewer narrow only G, not D (see docs/results/gans.md#speed)")
     return g
 
 
 def finish_args(args: argparse.Namespace) -> argparse.Namespace:
-    """Fills the defaults that depend on --quick."""
+    """Fills the defaults that depend on --quick: --fid-samples (10,000; 2,000 with --quick; at most --limit)
+    and --fid-every (1; 0 with --quick).
+
+    Args:
+        args: the parsed flags.
+
+    Returns:
+        `args`, changed in place.
+    """
     if args.fid_samples is None:
         args.fid_samples = min(QUICK_FID_SAMPLES if args.quick else FID_SAMPLES, args.limit or FID_SAMPLES)
     if args.fid_every is None:
         args.fid_every = 0 if args.quick else 1
     return args
+
+
+def setup_and_load(args: argparse.Namespace, *, minibatches: int = 1) -> tuple:
+    """`training.setup(args)` and the data, for a GAN recipe.
+
+    Args:
+        args: the recipe's flags.
+        minibatches: real minibatches of --batch-size images per training step (Algorithm 1's k: each
+            discriminator step takes its own), so the trainer hands over k·m images a step.
+
+    Returns:
+        (`TrainingSetup`, train, test).
+    """
+    import dataclasses
+
+    from gen_keras import training
+
+    run = training.setup(args)
+    if minibatches > 1:
+        run = dataclasses.replace(run, batch_size=minibatches * run.batch_size)
+    return (run, *load_data(args.dataset, args.limit))
 
 
 def load_data(dataset: str = "fashion_mnist", limit: int | None = None) -> tuple:
@@ -64,7 +106,10 @@ def load_data(dataset: str = "fashion_mnist", limit: int | None = None) -> tuple
         limit: keep the first `limit` images of each split (all when None).
 
     Returns:
-        (train, test), `gen_keras.data.ImageArrays`; a `DataError` for images of another shape.
+        (train, test), `gen_keras.data.ImageArrays` of uint8 (N, 28, 28, 1) images.
+
+    Raises:
+        DataError: the data set cannot be loaded, or its images are not 28×28×1.
     """
     from gen_keras import data
 
@@ -77,13 +122,14 @@ def load_data(dataset: str = "fashion_mnist", limit: int | None = None) -> tuple
 
 
 def feature_classifier(dataset: str = "fashion_mnist", *, quick: bool = False) -> tuple:
-    """The fixed feature classifier the FID is measured on (trained once and cached), and a note on which
-    one it is.
+    """The fixed feature classifier the FID is measured on, and a note on which one it is.
+
+    The standard classifier is trained once (3 epochs on the training split) and cached.
 
     Args:
         dataset: the data set it classifies.
-        quick: when the real classifier is not cached yet, train a small one in seconds instead (its FIDs
-            do not compare with others).
+        quick: when the standard classifier is not cached yet, train a small one instead (2,048 images,
+            1 epoch; its FIDs do not compare with others).
 
     Returns:
         (classifier `keras.Model`, note `str`).
@@ -99,22 +145,37 @@ def feature_classifier(dataset: str = "fashion_mnist", *, quick: bool = False) -
 
 
 def fixed_latents(count: int, latent_dim: int, seed: int) -> np.ndarray:
-    """`count` draws of z ~ N(0, I) from `seed`, float32 (count, latent_dim): the same inputs every epoch."""
+    """Draws `count` z ~ N(0, I) from `seed`: the same generator inputs every epoch.
+
+    Args:
+        count: how many.
+        latent_dim: the size of z.
+        seed: seed of the numpy generator.
+
+    Returns:
+        `np.ndarray` of float32, (count, latent_dim).
+    """
     return np.random.default_rng(seed).normal(size=(count, latent_dim)).astype(np.float32)
 
 
 class Judge:
-    """Fixed generator inputs and the classifier's view of the test set, shared by the per-epoch
-    callbacks and the final evaluation.
+    """Fixed generator inputs and the classifier's view of the test set, for the per-epoch callbacks and the end.
+
+    The test images' features are computed once here, for as many test images as there are latents.
 
     Args:
         test: the test split (`ImageArrays`) the samples are compared with.
         generate_fn: latents → images in [0, 1], the generator in inference mode.
         latents: what the FID samples: z (N, latent_dim), or a tuple (z, labels) for a conditional GAN.
-        classifier: the feature classifier, and `classifier_note` saying which one (`feature_classifier`).
+        classifier: the feature classifier (`feature_classifier`).
+        classifier_note: which classifier it is, written to metrics.json.
         dataset: the data set's name (for the real train-vs-test FID floor).
         fid_every: measure the FID every N epochs during training (0: only at the end).
-        grid: the sample grid's inputs (default the first 100 latents); `columns` images a row.
+        grid: the sample grid's inputs (default the first 100 latents).
+        columns: images per row of the grid.
+
+    Raises:
+        GenKerasError: there are more latents than test images.
     """
 
     def __init__(self, test, generate_fn: Callable, latents, *, classifier, classifier_note: str = "",
@@ -134,8 +195,18 @@ class Judge:
         self.test_features = extract_features(self.classifier, test.as_float()[:n])
 
     def callbacks(self, out: Path, title: str = "") -> list:
-        """A sample grid (same z) per epoch in `out/samples/`; class entropy, largest class share and the
-        FID (every `--fid-every` epochs) in each epoch's logs, so in history.csv."""
+        """The per-epoch watchers to pass to `training.fit`.
+
+        A sample grid (the same z every epoch) in `out/samples/`; class entropy, largest class share and the
+        FID (every `fid_every` epochs) in each epoch's logs, so in history.csv.
+
+        Args:
+            out: the run's output folder.
+            title: the sample grids' title.
+
+        Returns:
+            `[SampleQuality, SampleGrid]` (`gen_keras.callbacks`).
+        """
         from gen_keras import callbacks
 
         return [
@@ -147,8 +218,16 @@ class Judge:
         ]
 
     def evaluate(self) -> dict:
-        """FID against as many test images, the real train-vs-test FID floor at that size, and the class
-        histogram of the generated samples (mode collapse: low entropy, one class holding many)."""
+        """The final evaluation of the generator on all `latents`.
+
+        The FID against as many test images, the real train-vs-test FID floor at that size, and the class
+        histogram of the generated samples (mode collapse: low entropy, one class holding many).
+
+        Returns:
+            A dict: `fid`, `fid_real_floor`, `fid_samples`, `sample_entropy` (nats), `max_class_share`,
+            `class_histogram` (10 counts), and `label_accuracy` (the share classified as the class asked for)
+            when `latents` is a (z, labels) tuple.
+        """
         from gen_keras import callbacks, metrics
         from gen_keras.classifier import extract_features, predict_classes
 
@@ -168,7 +247,16 @@ class Judge:
         return results
 
     def report(self, out: Path, history: dict, **facts) -> dict:
-        """`facts`, the last epoch's logs and `evaluate()`, written to `out/metrics.json` and summed up."""
+        """Writes `facts`, the last epoch's logs and `evaluate()` to `out/metrics.json` and prints a summary line.
+
+        Args:
+            out: the run's output folder.
+            history: the per-epoch logs (`training.fit`'s return value).
+            **facts: extra entries for metrics.json, e.g. `train_seconds`, `train_images`.
+
+        Returns:
+            The dict written to metrics.json.
+        """
         results = {**facts, "epochs": len(history.get("g_loss", [])), "classifier": self.classifier_note,
                    **{f"last_epoch_{key}": values[-1] for key, values in history.items()},
                    **self.evaluate()}
@@ -181,8 +269,24 @@ class Judge:
 
 
 def judge_from_flags(args, test, generate_fn: Callable, latents=None, **kwargs) -> Judge:
-    """A `Judge` set up from a GAN recipe's flags: `--fid-samples` latents from `--seed` (unless given),
-    the feature classifier for `--dataset` (`--quick`: a quick one when none is cached), `--fid-every`."""
+    """A `Judge` set up from a GAN recipe's flags.
+
+    `--fid-samples` latents from `--seed` (unless given), the feature classifier for `--dataset`
+    (`--quick`: a quick one when none is cached), `--fid-every`.
+
+    Args:
+        args: the parsed flags (after `finish_args`).
+        test: the test split (`ImageArrays`).
+        generate_fn: latents → images in [0, 1], the generator in inference mode.
+        latents: the generator inputs to judge; None: `fixed_latents(--fid-samples, --latent-dim, --seed)`.
+        **kwargs: passed to `Judge` (`grid`, `columns`).
+
+    Returns:
+        The `Judge`.
+
+    Raises:
+        GenKerasError: --fid-samples exceeds the test images.
+    """
     classifier, note = feature_classifier(args.dataset, quick=args.quick)
     if latents is None:
         latents = fixed_latents(args.fid_samples, args.latent_dim, args.seed)
@@ -196,8 +300,18 @@ def _head(latents, n: int):
 
 def figures(history: dict, judge: Judge, out: Path, title: str, *, critic: bool = False,
             curves_title: str | None = None) -> None:
-    """`samples.png` (the final generator on the grid's z), `gan_curves.png` (losses, mean D outputs), the
-    curves titled `curves_title` when the samples' title describes the grid only."""
+    """Draws `samples.png` (the final generator on the grid's z) and `gan_curves.png` (losses, mean D outputs, FID).
+
+    Prints the folder they (and metrics.json and the logs) are in.
+
+    Args:
+        history: the per-epoch logs.
+        judge: the run's `Judge` (its generator and grid).
+        out: the run's output folder.
+        title: the samples' title (and the curves', unless `curves_title` is given).
+        critic: a WGAN: plot f(x), f(G(z)) and the W estimate, without the 1/2 equilibrium line.
+        curves_title: the curves' title when the samples' title describes the grid only.
+    """
     from gen_keras import callbacks, plots
 
     plots.image_grid(callbacks.sample_in_batches(judge.generate_fn, judge.grid), Path(out) / "samples.png",
@@ -205,19 +319,46 @@ def figures(history: dict, judge: Judge, out: Path, title: str, *, critic: bool 
     plots.gan_curves(history, Path(out) / "gan_curves.png", curves_title or title,
                      scores=("d_real", "d_fake", "wasserstein") if critic else ("d_real", "d_fake"),
                      equilibrium=None if critic else 0.5)
+    print(f"figures, metrics.json and logs in {out}/")
 
 
 def adam(learning_rate: float):
-    """Radford et al.'s Adam for GANs: β1 = 0.5 (β2 = 0.999)."""
+    """Radford et al.'s Adam for GANs: β1 = 0.5 (β2 = 0.999).
+
+    Args:
+        learning_rate: the step size.
+
+    Returns:
+        A `keras.optimizers.Adam`.
+    """
     import keras
 
     return keras.optimizers.Adam(learning_rate, beta_1=0.5)
 
 
-def export(gan, export_dir: str, recipe: str, *, label: bool = False) -> dict[str, Path]:
-    """The generator (`z` [, `label`] → `image` in [0, 1]) and the discriminator (`image` → `logit`; a
-    critic's score for a WGAN) for TF Serving, with `.keras` files beside them; says where."""
+def export(gan, export_dir: str | None, recipe: str, *, label: bool = False) -> dict[str, Path]:
+    """Exports the generator and the discriminator for TF Serving, with `.keras` files beside them; says where.
+
+    The generator takes `z` (batch, latent_dim) float32 [and `label` (batch,) int32] and returns `image`
+    (batch, 28, 28, 1) in [0, 1]; the discriminator takes `image` [and `label`] and returns `logit`
+    (batch, 1) (a critic's score for a WGAN).
+
+    Args:
+        gan: the trained `GAN` (or subclass).
+        export_dir: the export root; None (--no-export): nothing is exported.
+        recipe: the recipe's name: exports go to `<export_dir>/<recipe>/{generator,discriminator}/<version>/`.
+        label: a conditional GAN: add the `label` input.
+
+    Returns:
+        `{"generator": version folder, "discriminator": version folder}`; `{}` when `export_dir` is None.
+
+    Raises:
+        ExportError: an export could not be written.
+    """
     import tensorflow as tf
+
+    if export_dir is None:
+        return {}
 
     from gen_keras.serving import export as export_lib
 
@@ -225,9 +366,5 @@ def export(gan, export_dir: str, recipe: str, *, label: bool = False) -> dict[st
     d_inputs = {"image": tuple(gan.discriminator.inputs[0].shape[1:])}
     if label:
         g_inputs["label"] = d_inputs["label"] = tf.TensorSpec([None], tf.int32)
-    paths = {}
-    for part, model, inputs, output in (("generator", gan.generator, g_inputs, "image"),
-                                        ("discriminator", gan.discriminator, d_inputs, "logit")):
-        paths[part] = export_lib.export_for_serving(model, export_dir, recipe, part, inputs=inputs, outputs=output)
-        print(f"exported {part}: {paths[part]}")
-    return paths
+    return export_lib.export_parts(export_dir, recipe, [("generator", gan.generator, g_inputs, "image"),
+                                                        ("discriminator", gan.discriminator, d_inputs, "logit")])

@@ -13,13 +13,14 @@ def predict_in_batches(model: keras.Model, images: np.ndarray, batch_size: int =
 
     Args:
         model: a Keras model (or any callable taking a batch and `training`).
-        images: the inputs, batch axis first; uint8 images are scaled to [0, 1] batch by batch.
+        images: the inputs, batch axis first, e.g. (N, 28, 28, 1); uint8 images are scaled to float32 in
+            [0, 1] batch by batch, float inputs are passed as they are.
         batch_size: inputs per call.
         training: False (inference mode, as a served model runs) or True (batch norm uses each batch's
             statistics).
 
     Returns:
-        `np.ndarray` of float32, the outputs concatenated along the batch axis.
+        `np.ndarray` of float32, the outputs concatenated along the batch axis, e.g. (N, 10) for logits.
     """
     outputs = [np.asarray(model(_scaled(images[i:i + batch_size]), training=training), np.float32)
                for i in range(0, len(images), batch_size)]
@@ -31,13 +32,23 @@ def _scaled(batch):
 
 
 def recalibrate_batch_norm(model: keras.Model, images: np.ndarray | list, batch_size: int = 1000) -> int:
-    """Sets every BatchNormalization layer's moving mean and variance to their average over `images` (an
-    array, or a list of arrays for a model with several inputs, e.g. a conditional generator's [z, labels]).
+    """Sets every BatchNormalization layer's moving mean and variance to their average over `images`.
 
     The moving averages (momentum 0.99, variance initialised to 1) lag far behind the true statistics
-    when a layer's input variance is tiny, which breaks inference mode. Here each batch k is folded in
-    with momentum k/(k+1), so after the pass the statistics are the plain average over all batches
-    (large batches keep the between-batch part of the variance negligible). Returns the number of layers.
+    when a layer's input variance is tiny, which breaks inference mode. Here each batch k = 0, 1, … is
+    folded in with momentum k/(k+1), moving ← k/(k+1) · moving + 1/(k+1) · batch statistic, so after the
+    pass the statistics are the plain average over all batches (large batches keep the between-batch part
+    of the variance negligible). Nested models are searched too; the layers' momenta are restored after.
+
+    Args:
+        model: a Keras model holding BatchNormalization layers (runs eagerly, in training mode).
+        images: the model's input as it takes it (not rescaled here: uint8 stays uint8), batch axis first,
+            e.g. float32 (N, 28, 28, 1) in [0, 1]; or a list of arrays for a model with several inputs,
+            e.g. a conditional generator's [z (N, latent_dim), labels (N,)].
+        batch_size: inputs per forward pass.
+
+    Returns:
+        The number of BatchNormalization layers recalibrated (0 when there are none).
     """
     bn_layers = [l for l in _all_layers(model) if isinstance(l, keras.layers.BatchNormalization)]
     if not bn_layers:

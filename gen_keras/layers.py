@@ -7,6 +7,7 @@ sampling layer here is a Keras 3 layer that calls `tfp.distributions` inside.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -34,11 +35,19 @@ def gaussian_posterior(mean, log_var):
 
 @keras.saving.register_keras_serializable(package="gen_keras")
 class GaussianSampler(keras.layers.Layer):
-    """Draws z ~ q(z|x) = N(μ, diag σ²) by reparameterization, z = μ + σ ⊙ ε with ε ~ N(0, I), using
-    `tfp.distributions.Normal`; adds β · mean over the batch of KL(q(z|x) ‖ N(0, I)) to the model's loss.
+    """Draws z ~ q(z|x) = N(μ, diag σ²) by reparameterization and adds β · KL(q(z|x) ‖ N(0, I)) to the loss.
 
-    Inputs: `[mean, log_var]`, each (batch, latent_dim). Output: z, (batch, latent_dim). It samples in
+    Formula: z = μ + σ ⊙ ε, ε ~ N(0, I), σ = exp(½ log σ²) (drawn with `tfp.distributions.Normal`); the
+    added loss is β · mean over the batch of ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²).
+
+    Input: `[mean, log_var]`, each (batch, latent_dim). Output: z, (batch, latent_dim). It samples in
     inference mode too (a VAE's forward pass is stochastic); use the mean for a deterministic code.
+
+    Args:
+        beta: β, the KL term's weight; 0 adds no loss.
+        seed: seed of the layer's `keras.random.SeedGenerator` (its state is saved with the model); None
+            for a random one.
+        **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`, …).
     """
 
     def __init__(self, beta: float = 1.0, seed: int | None = None, **kwargs):
@@ -66,10 +75,16 @@ class GaussianSampler(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="gen_keras")
 class PixelLogScale(keras.layers.Layer):
-    """Appends a learned per-pixel log σ to a decoder's mean image: (…, H, W, C) → (…, H, W, 2C).
+    """Appends a learned per-pixel log σ to a decoder's mean image: (batch, H, W, C) → (batch, H, W, 2C).
 
-    σ = σ_min + softplus(s) with one trainable s per pixel, shared by all images (the lecture's Gaussian
-    decoder with learned variance); σ_min keeps the likelihood bounded on pixels that never vary."""
+    Formula: σ = σ_min + softplus(s), one trainable s per pixel and channel, shared by all images (the
+    lecture's Gaussian decoder with learned variance), initialised so that σ = 0.1; σ_min keeps the
+    likelihood bounded on pixels that never vary. Output channels: [μ, log σ].
+
+    Args:
+        min_scale: σ_min > 0.
+        **kwargs: `keras.layers.Layer` arguments.
+    """
 
     def __init__(self, min_scale: float = 0.01, **kwargs):
         super().__init__(**kwargs)
@@ -94,8 +109,18 @@ class PixelLogScale(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="gen_keras")
 class LikelihoodMean(keras.layers.Layer):
-    """The mean image E[x|z] from a decoder's output: sigmoid(logits) for `bernoulli`, the first half of
-    the channels (μ) for `gaussian`, clipped to [0, 1]."""
+    """The mean image E[x|z] from a decoder's output.
+
+    Bernoulli: sigmoid(logits), (batch, H, W, C) → (batch, H, W, C). Gaussian: the first half of the
+    channels (μ) clipped to [0, 1], (batch, H, W, 2C) → (batch, H, W, C).
+
+    Args:
+        likelihood: "bernoulli" or "gaussian".
+        **kwargs: `keras.layers.Layer` arguments.
+
+    Raises:
+        ValueError: an unknown `likelihood`.
+    """
 
     def __init__(self, likelihood: str = "bernoulli", **kwargs):
         super().__init__(**kwargs)
@@ -116,3 +141,48 @@ class LikelihoodMean(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "likelihood": self.likelihood}
+
+
+@keras.saving.register_keras_serializable(package="gen_keras")
+class Centring(keras.layers.Layer):
+    """Subtracts a fixed data mean, x − μ, or with `invert=True` adds it back, x + μ.
+
+    μ is a non-trainable weight of the input's shape (batch axis left out), zero until `adapt` sets it
+    from data (or a caller assigns `layer.mean`); it is saved and exported with the model, so a model
+    that centres inside takes its inputs in the units they are stored in. PCA and the linear autoencoder
+    work on x − μ: the best affine reconstruction of centred data needs no bias.
+
+    Input and output: (batch, *shape), the same shape (e.g. (batch, 28, 28, 1)).
+
+    Args:
+        invert: False: x ↦ x − μ (an encoder's first step); True: x ↦ x + μ (a decoder's last).
+    """
+
+    def __init__(self, invert: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.invert = bool(invert)
+
+    def build(self, input_shape):
+        self.mean = self.add_weight(name="mean", shape=tuple(input_shape[1:]), initializer="zeros",
+                                    trainable=False)
+
+    def adapt(self, data) -> None:
+        """Sets μ to the mean of `data` over its batch axis, computed in float64 (builds the layer if needed).
+
+        Args:
+            data: (N, *input_shape[1:]), e.g. the training images (N, 28, 28, 1).
+        """
+        data = np.asarray(data, np.float64)
+        if not self.built:
+            self.build((None, *data.shape[1:]))
+        self.mean.assign(data.mean(axis=0).reshape(self.mean.shape).astype(self.mean.dtype))
+
+    def call(self, x):
+        mean = ops.cast(self.mean, x.dtype)
+        return x + mean if self.invert else x - mean
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "invert": self.invert}

@@ -17,15 +17,33 @@ from keras import ops
 
 
 def gaussian_kl(mean, log_var):
-    """KL(N(μ, diag σ²) ‖ N(0, I)) per example: ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²)."""
+    """KL(N(μ, diag σ²) ‖ N(0, I)) per example, in nats.
+
+    Formula: ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²).
+
+    Args:
+        mean: μ, (batch, latent_dim).
+        log_var: log σ², (batch, latent_dim).
+
+    Returns:
+        (batch,), ≥ 0.
+    """
     return 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=-1)
 
 
 def bernoulli_nll(x, logits):
-    """−log p(x|z) per image for a Bernoulli decoder: Σ_pixels [softplus(l) − x·l], l the logits.
+    """−log p(x|z) per image for a Bernoulli decoder, in nats.
 
-    The same as the summed binary cross-entropy; for x in [0, 1] that is not binary it is the usual
-    (improper) grey-level reconstruction term."""
+    Formula: Σ_pixels [softplus(l) − x·l], l the logits. The same as the summed binary cross-entropy; for x
+    in [0, 1] that is not binary it is the usual (improper) grey-level reconstruction term.
+
+    Args:
+        x: images, (batch, H, W, C) in [0, 1].
+        logits: l, the same shape.
+
+    Returns:
+        float32 (batch,).
+    """
     logits = ops.cast(logits, "float32")
     x = ops.cast(x, "float32")
     per_pixel = ops.softplus(logits) - x * logits
@@ -33,7 +51,18 @@ def bernoulli_nll(x, logits):
 
 
 def gaussian_nll(x, mean, log_scale):
-    """−log N(x; μ, σ²) per image: Σ_pixels [½ log 2π + log σ + (x − μ)² / (2σ²)]."""
+    """−log N(x; μ, σ²) per image, in nats.
+
+    Formula: Σ_pixels [½ log 2π + log σ + (x − μ)² / (2σ²)].
+
+    Args:
+        x: images, (batch, H, W, C).
+        mean: μ, the same shape.
+        log_scale: log σ, the same shape.
+
+    Returns:
+        float32 (batch,).
+    """
     mean, log_scale, x = (ops.cast(t, "float32") for t in (mean, log_scale, x))
     per_pixel = (0.5 * math.log(2.0 * math.pi) + log_scale
                  + 0.5 * ops.square(x - mean) * ops.exp(-2.0 * log_scale))
@@ -46,17 +75,45 @@ def _scores(t):
 
 
 def discriminator_loss(real_logits, fake_logits):
-    """−log D(x) − log(1 − D(G(z))): the discriminator's binary cross-entropy, real = 1, fake = 0."""
+    """The discriminator's binary cross-entropy per example, real = 1, fake = 0.
+
+    Formula: −log D(x) − log(1 − D(G(z))) = softplus(−l_real) + softplus(l_fake), D = σ(l).
+
+    Args:
+        real_logits: D's logits on real images, (batch,) or (batch, 1).
+        fake_logits: D's logits on generated images, the same shape.
+
+    Returns:
+        float32 (batch,).
+    """
     return ops.softplus(-_scores(real_logits)) + ops.softplus(_scores(fake_logits))
 
 
 def minimax_generator_loss(fake_logits):
-    """log(1 − D(G(z))), minimised by G: the original game; its gradient vanishes as D(G(z)) → 0."""
+    """The original game's generator loss, minimised by G; its gradient vanishes as D(G(z)) → 0.
+
+    Formula: log(1 − D(G(z))) = −softplus(l).
+
+    Args:
+        fake_logits: D's logits on generated images, (batch,) or (batch, 1).
+
+    Returns:
+        float32 (batch,).
+    """
     return -ops.softplus(_scores(fake_logits))
 
 
 def non_saturating_generator_loss(fake_logits):
-    """−log D(G(z)), minimised by G: the same fixed point, a strong gradient where D(G(z)) is small."""
+    """The non-saturating generator loss (minimised by G): the same fixed point, a strong gradient at small D(G(z)).
+
+    Formula: −log D(G(z)) = softplus(−l).
+
+    Args:
+        fake_logits: D's logits on generated images, (batch,) or (batch, 1).
+
+    Returns:
+        float32 (batch,).
+    """
     return ops.softplus(-_scores(fake_logits))
 
 
@@ -67,21 +124,51 @@ GENERATOR_LOSSES: dict[str, Callable] = {
 
 
 def wasserstein_critic_loss(real_scores, fake_scores):
-    """f(G(z)) − f(x): minimising it makes E f(x) − E f(G(z)) the critic's estimate of W(p_data, p_g)."""
+    """The WGAN critic's loss per example: minimising it makes E f(x) − E f(G(z)) the critic's estimate of W.
+
+    Formula: f(G(z)) − f(x).
+
+    Args:
+        real_scores: f(x), (batch,) or (batch, 1).
+        fake_scores: f(G(z)), the same shape.
+
+    Returns:
+        float32 (batch,).
+    """
     return _scores(fake_scores) - _scores(real_scores)
 
 
 def wasserstein_generator_loss(fake_scores):
-    """−f(G(z)): the generator moves its samples up the critic's slope."""
+    """The WGAN generator's loss per example: G moves its samples up the critic's slope.
+
+    Formula: −f(G(z)).
+
+    Args:
+        fake_scores: f(G(z)), (batch,) or (batch, 1).
+
+    Returns:
+        float32 (batch,).
+    """
     return -_scores(fake_scores)
 
 
 def gradient_penalty(critic: Callable, real, fake, epsilon=None, eps: float = 1e-12):
-    """WGAN-GP's (‖∇f(x̂)‖ − 1)² per example at x̂ = ε x + (1 − ε) x̃, ε ~ U[0, 1], one draw per example.
+    """WGAN-GP's gradient penalty per example, at points between real and generated images.
+
+    Formula: (‖∇f(x̂)‖ − 1)², x̂ = ε x + (1 − ε) x̃, ε ~ U[0, 1], one draw per example.
 
     The norm is sqrt(Σ g² + eps): plain sqrt has an infinite derivative at 0, so a zero gradient (a flat
-    critic, dead ReLUs) would turn the weights into NaN. `epsilon` (shape [batch]) fixes the draws;
-    `critic(x̂)` returns one score per example. Differentiable again (the penalty is trained through).
+    critic, dead ReLUs) would turn the weights into NaN. Differentiable again (the penalty is trained through).
+
+    Args:
+        critic: f, images → one score per example, (batch,) or (batch, 1).
+        real: x, (batch, H, W, C).
+        fake: x̃, the same shape.
+        epsilon: ε, (batch,); None draws it from U[0, 1].
+        eps: added under the square root.
+
+    Returns:
+        float32 (batch,).
     """
     import tensorflow as tf
 

@@ -6,13 +6,31 @@ import numpy as np
 
 
 def mse(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean squared error over every pixel of every image."""
+    """Mean squared error over every pixel of every image.
+
+    Args:
+        a: images, any shape, e.g. (N, 28, 28, 1).
+        b: images of the same shape.
+
+    Returns:
+        mean((a − b)²), computed in float64.
+    """
     return float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
 
 
 def pca_reconstruction_mse(train: np.ndarray, test: np.ndarray, components: int) -> float:
-    """Test MSE of the best rank-k linear reconstruction fitted on `train` (PCA with k components):
-    x̂ = μ + W Wᵀ (x − μ), W the top-k eigenvectors of the training covariance."""
+    """Test MSE of the best rank-k linear reconstruction fitted on `train` (PCA with k components).
+
+    Formula: x̂ = μ + W Wᵀ (x − μ), W the top-k eigenvectors of the training covariance; MSE = mean((x̂ − x)²).
+
+    Args:
+        train: training images, (N, H, W, C) (any shape with N first), float in [0, 1].
+        test: test images, (M, H, W, C).
+        components: k, the number of principal components (e.g. 49, the autoencoder's code size).
+
+    Returns:
+        The mean squared error over every pixel of the test images.
+    """
     x = train.reshape(len(train), -1).astype(np.float64)
     mean = x.mean(axis=0)
     cov = np.cov(x - mean, rowvar=False)
@@ -24,12 +42,29 @@ def pca_reconstruction_mse(train: np.ndarray, test: np.ndarray, components: int)
 
 
 def dead_units(codes: np.ndarray) -> int:
-    """Code units that are exactly zero for every input (dead ReLUs)."""
+    """Code units that are exactly zero for every input (dead ReLUs).
+
+    Args:
+        codes: (N, code_dim), an encoder's codes of N inputs.
+
+    Returns:
+        The number of dead units.
+    """
     return int(np.sum(np.all(codes == 0, axis=0)))
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance (float64, unbiased) of a feature set, one row a sample."""
+    """Mean and covariance of a feature set, one row a sample.
+
+    Args:
+        features: (N, d), N ≥ 2.
+
+    Returns:
+        (mean (d,), covariance (d, d)), float64; the covariance unbiased (divided by N − 1).
+
+    Raises:
+        ValueError: `features` is not 2-D or has fewer than 2 rows.
+    """
     x = np.asarray(features, np.float64)
     if x.ndim != 2 or len(x) < 2:
         raise ValueError(f"features must be (samples ≥ 2, dims), got shape {x.shape}")
@@ -44,10 +79,24 @@ def _symmetric_psd_sqrt(matrix: np.ndarray) -> np.ndarray:
 
 def frechet_distance_from_statistics(mean_a: np.ndarray, cov_a: np.ndarray,
                                      mean_b: np.ndarray, cov_b: np.ndarray) -> float:
-    """Fréchet distance between N(μa, Σa) and N(μb, Σb): ‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa Σb)^½).
+    """Fréchet distance between N(μa, Σa) and N(μb, Σb).
+
+    Formula: ‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa Σb)^½).
 
     Σa Σb is not symmetric, but it is similar to √Σa Σb √Σa, which is symmetric PSD and has the same
     eigenvalues, so Tr((Σa Σb)^½) = Σᵢ √λᵢ(√Σa Σb √Σa), computed with two symmetric eigen-decompositions.
+
+    Args:
+        mean_a: μa, (d,).
+        cov_a: Σa, (d, d).
+        mean_b: μb, (d,).
+        cov_b: Σb, (d, d).
+
+    Returns:
+        The distance, ≥ 0.
+
+    Raises:
+        ValueError: the two Gaussians have different dimensions.
     """
     mean_a, mean_b = np.asarray(mean_a, np.float64), np.asarray(mean_b, np.float64)
     cov_a, cov_b = np.asarray(cov_a, np.float64), np.asarray(cov_b, np.float64)
@@ -62,15 +111,39 @@ def frechet_distance_from_statistics(mean_a: np.ndarray, cov_a: np.ndarray,
 
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets (rows are samples)."""
+    """Fréchet distance between Gaussians fitted to two feature sets (rows are samples).
+
+    Args:
+        features_a: (N, d), N ≥ 2.
+        features_b: (M, d), M ≥ 2.
+
+    Returns:
+        The distance, ≥ 0 (see `frechet_distance_from_statistics`).
+    """
     return frechet_distance_from_statistics(*feature_statistics(features_a), *feature_statistics(features_b))
 
 
 def fid(images_a: np.ndarray, images_b: np.ndarray, classifier, *,
         value_range_a: tuple[float, float] = (0.0, 1.0), value_range_b: tuple[float, float] = (0.0, 1.0),
         batch_size: int = 500) -> float:
-    """FID on the classifier's 128 features (`gen_keras.classifier`), each image set with its pixel range,
-    e.g. `fid(generated, test_images, clf, value_range_a=(-1, 1))` for tanh samples against data."""
+    """FID of two image sets on the feature classifier's 128 features (`gen_keras.classifier`).
+
+    Example: `fid(generated, test_images, clf, value_range_a=(-1, 1))` for tanh samples against data.
+
+    Args:
+        images_a: (N, 28, 28, 1) with pixels in `value_range_a`.
+        images_b: (M, 28, 28, 1) with pixels in `value_range_b`.
+        classifier: the feature classifier.
+        value_range_a: the first set's pixel range.
+        value_range_b: the second set's pixel range.
+        batch_size: images per forward pass.
+
+    Returns:
+        The Fréchet distance between the two sets' feature Gaussians.
+
+    Raises:
+        ValueError: pixels outside the stated range (see `gen_keras.classifier.to_unit_range`).
+    """
     from gen_keras.classifier import extract_features
 
     return frechet_distance(
@@ -79,7 +152,16 @@ def fid(images_a: np.ndarray, images_b: np.ndarray, classifier, *,
 
 
 def real_fid_floor(classifier, dataset: str = "fashion_mnist", num_images: int = 10_000) -> float:
-    """FID between the first `num_images` training and test images: what a perfect generator would score."""
+    """FID between the first `num_images` training and test images: what a perfect generator would score.
+
+    Args:
+        classifier: the feature classifier.
+        dataset: "fashion_mnist", "mnist" or "tfds:<name>".
+        num_images: images taken from each split.
+
+    Returns:
+        The FID of real training images against real test images.
+    """
     from gen_keras.classifier import dataset_features
 
     return frechet_distance(dataset_features(classifier, dataset, "train", num_images),
@@ -87,7 +169,18 @@ def real_fid_floor(classifier, dataset: str = "fashion_mnist", num_images: int =
 
 
 def class_histogram(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """How many labels fall in each class, int64 (num_classes,)."""
+    """How many labels fall in each class.
+
+    Args:
+        labels: integer labels, any shape (flattened).
+        num_classes: K.
+
+    Returns:
+        int64 (K,) counts.
+
+    Raises:
+        ValueError: a label lies outside [0, K).
+    """
     labels = np.asarray(labels, np.int64).ravel()
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes}), got {labels.min()}..{labels.max()}")
@@ -95,25 +188,50 @@ def class_histogram(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def class_entropy(histogram: np.ndarray) -> float:
-    """Entropy in nats of the class distribution a histogram (counts or shares) describes: log K when
-    uniform over K classes (log 10 ≈ 2.303), 0 when every sample is one class."""
+    """Entropy in nats of the class distribution a histogram (counts or shares) describes.
+
+    Formula: H = −Σ_k p_k log p_k: log K when uniform over K classes (log 10 ≈ 2.303), 0 when every sample
+    is one class.
+
+    Args:
+        histogram: (K,) counts or shares, not all 0.
+
+    Returns:
+        H in nats.
+    """
     counts = np.asarray(histogram, np.float64)
     shares = counts[counts > 0] / counts.sum()
     return float(-np.sum(shares * np.log(shares))) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def max_class_share(histogram: np.ndarray) -> float:
-    """The largest class's share of the samples (1 / K when uniform, 1 under total mode collapse)."""
+    """The largest class's share of the samples (1 / K when uniform, 1 under total mode collapse).
+
+    Args:
+        histogram: (K,) counts or shares, not all 0.
+
+    Returns:
+        max_k p_k.
+    """
     counts = np.asarray(histogram, np.float64)
     return float(counts.max() / counts.sum())
 
 
 def importance_weighted_estimates(log_weights, images: np.ndarray, num_samples: int = 100,
                                   batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image (ELBO estimate, IWAE estimate of log p(x)) in nats (Burda et al.).
+    """Per-image ELBO estimate and IWAE estimate of log p(x), in nats (Burda et al.).
 
-    `log_weights(x, K)` returns log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x) for K draws
-    z_k ~ q(z|x), shape (K, batch). ELBO ≈ mean_k log w_k; IWAE_K = log (1/K) Σ_k w_k ≤ log p(x), rising with K.
+    Formula: log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x), z_k ~ q(z|x), k = 1 … K;
+    ELBO ≈ mean_k log w_k; IWAE_K = log (1/K) Σ_k w_k ≤ log p(x), rising with K.
+
+    Args:
+        log_weights: `log_weights(x, K)` returns log w, (K, batch), for a batch x of images.
+        images: (N, H, W, C).
+        num_samples: K.
+        batch_size: images per call; default 10,000 // K (at least 1).
+
+    Returns:
+        (elbo, iwae), each float64 (N,).
     """
     batch_size = batch_size or max(1, 10_000 // num_samples)
     elbo, iwae = [], []
@@ -123,3 +241,102 @@ def importance_weighted_estimates(log_weights, images: np.ndarray, num_samples: 
         peak = lw.max(axis=0)  # log-mean-exp without overflow
         iwae.append(peak + np.log(np.exp(lw - peak).mean(axis=0)))
     return np.concatenate(elbo), np.concatenate(iwae)
+
+
+def knn_predict(reference: np.ndarray, reference_labels: np.ndarray, queries: np.ndarray, k: int = 5, *,
+                batch_size: int = 256) -> np.ndarray:
+    """Labels of `queries` by a vote of their k nearest `reference` points (Euclidean distance).
+
+    Distances are computed a batch of queries at a time, ‖q − r‖² = ‖q‖² + ‖r‖² − 2 q·r, so memory stays
+    at batch_size × len(reference) numbers. The class with most votes wins; a tie goes to the tied class
+    whose member is nearest.
+
+    Args:
+        reference: (N, d) points with known labels (e.g. training codes).
+        reference_labels: (N,) integer labels ≥ 0.
+        queries: (M, d) points to label.
+        k: neighbours that vote, 1 ≤ k ≤ N.
+        batch_size: queries per distance matrix.
+
+    Returns:
+        int64 (M,), the predicted labels.
+    """
+    ref = np.asarray(reference, np.float64).reshape(len(reference), -1)
+    labels = np.asarray(reference_labels, np.int64).ravel()
+    queries = np.asarray(queries, np.float64).reshape(len(queries), -1)
+    if len(labels) != len(ref):
+        raise ValueError(f"{len(ref)} reference points but {len(labels)} labels")
+    if not 1 <= k <= len(ref):
+        raise ValueError(f"k must be between 1 and the {len(ref)} reference points, got {k}")
+    num_classes = int(labels.max()) + 1
+    ref_sq = np.sum(ref ** 2, axis=1)
+    predictions = []
+    for start in range(0, len(queries), batch_size):
+        q = queries[start:start + batch_size]
+        d2 = np.sum(q ** 2, axis=1)[:, None] + ref_sq[None, :] - 2.0 * q @ ref.T
+        nearest = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        rows = np.arange(len(q))[:, None]
+        nearest = nearest[rows, np.argsort(d2[rows, nearest], axis=1, kind="stable")]  # nearest first
+        votes = np.zeros((len(q), num_classes), np.int64)
+        first_rank = np.full((len(q), num_classes), k, np.int64)
+        for rank in range(k - 1, -1, -1):
+            cls = labels[nearest[:, rank]]
+            votes[rows[:, 0], cls] += 1
+            first_rank[rows[:, 0], cls] = rank
+        predictions.append(np.argmax(votes * (k + 1) - first_rank, axis=1))
+    return np.concatenate(predictions) if predictions else np.zeros(0, np.int64)
+
+
+def knn_accuracy(reference: np.ndarray, reference_labels: np.ndarray, queries: np.ndarray,
+                 query_labels: np.ndarray, k: int = 5, *, batch_size: int = 256) -> float:
+    """Share of `queries` whose k-nearest-neighbour vote (`knn_predict`) among `reference` gives their label.
+
+    How well a code space keeps classes apart, e.g. test codes against training codes.
+
+    Args:
+        reference: (N, d) points with known labels.
+        reference_labels: (N,) integer labels ≥ 0.
+        queries: (M, d) points to label.
+        query_labels: (M,) their true labels.
+        k: neighbours that vote, 1 ≤ k ≤ N.
+        batch_size: queries per distance matrix.
+
+    Returns:
+        The accuracy in [0, 1].
+
+    Raises:
+        ValueError: as `knn_predict`.
+    """
+    predicted = knn_predict(reference, reference_labels, queries, k, batch_size=batch_size)
+    return float(np.mean(predicted == np.asarray(query_labels, np.int64).ravel()))
+
+
+def _cell_edges(centres: np.ndarray) -> np.ndarray:
+    """Edges of the cells around sorted grid coordinates: midpoints between neighbours, and half the
+    neighbouring spacing beyond the first and last."""
+    c = np.sort(np.asarray(centres, np.float64))
+    if len(c) < 2:
+        raise ValueError("a grid axis needs at least 2 values")
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
+def occupied_grid_cells(codes: np.ndarray, x_values: np.ndarray, y_values: np.ndarray) -> float:
+    """Share of the points of a 2-D grid (every pair of `x_values` × `y_values`) whose cell holds at least
+    one of `codes`: the grid points a decoder is asked to decode where the data are, not in a gap.
+
+    Each grid point's cell reaches halfway to its neighbours (half a spacing beyond the outer points), so
+    the cells tile the grid's box; codes outside it count for no cell.
+
+    Args:
+        codes: (N, 2) points, e.g. test-set codes.
+        x_values, y_values: the grid's coordinates on each axis (any order, each at least 2).
+
+    Returns:
+        A share in [0, 1].
+    """
+    codes = np.asarray(codes, np.float64)
+    if codes.ndim != 2 or codes.shape[1] != 2:
+        raise ValueError(f"codes must be (N, 2), got shape {codes.shape}")
+    counts, _, _ = np.histogram2d(codes[:, 0], codes[:, 1], bins=[_cell_edges(x_values), _cell_edges(y_values)])
+    return float(np.mean(counts > 0))

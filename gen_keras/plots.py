@@ -31,7 +31,17 @@ def _show(ax, image: np.ndarray) -> None:
 
 def image_rows(rows: Sequence[np.ndarray], row_titles: Sequence[str], path: str | os.PathLike,
                title: str = "") -> str:
-    """Rows of images (each an array N×H×W×C in [0, 1]), one title per row."""
+    """Draws rows of images, one title per row, and saves the PNG.
+
+    Args:
+        rows: one array per row, each (N, H, W, C) (or (N, H, W)) in [0, 1]; shorter rows leave blanks.
+        row_titles: one label per row, drawn left of it.
+        path: the PNG to write (its folder is created).
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
     n = max(len(r) for r in rows)
     fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.1, len(rows) * 1.25), squeeze=False)
     for i, (row, name) in enumerate(zip(rows, row_titles)):
@@ -48,8 +58,19 @@ def image_rows(rows: Sequence[np.ndarray], row_titles: Sequence[str], path: str 
 
 
 def image_grid(images: np.ndarray, path: str | os.PathLike, columns: int = 10, title: str = "") -> str:
-    """A grid of images (N×H×W×C in [0, 1]), `columns` wide, drawn as one mosaic with white gaps: one
-    image for matplotlib, so a grid of hundreds takes a fraction of a second, not one axes each."""
+    """Draws a grid of images, `columns` wide, as one mosaic with white gaps, and saves the PNG.
+
+    One image for matplotlib, so a grid of hundreds takes a fraction of a second, not one axes each.
+
+    Args:
+        images: (N, H, W, C) (C = 1 drawn grey) or (N, H, W), pixels in [0, 1] (clipped).
+        path: the PNG to write.
+        columns: images per row (at most N).
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
     images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
@@ -71,7 +92,19 @@ def image_grid(images: np.ndarray, path: str | os.PathLike, columns: int = 10, t
 def loss_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike,
                 keys: Sequence[str] = ("loss", "val_loss"), title: str = "", log_scale: bool = True,
                 baselines: Mapping[str, float] | None = None) -> str:
-    """Training (and validation) loss per epoch, with optional horizontal reference lines."""
+    """Plots training (and validation) loss per epoch, with optional horizontal reference lines.
+
+    Args:
+        history: per-epoch values by key, e.g. `training.fit`'s result.
+        path: the PNG to write.
+        keys: the history keys to plot (missing or empty ones are skipped).
+        title: the plot's title.
+        log_scale: a logarithmic loss axis.
+        baselines: dashed horizontal lines, label → value (e.g. a PCA baseline's test MSE).
+
+    Returns:
+        `path` as a string.
+    """
     fig, ax = plt.subplots(figsize=(6, 4))
     for key in keys:
         if history.get(key):
@@ -92,7 +125,18 @@ def loss_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike,
 
 def latent_scatters(panels: Sequence[tuple[str, np.ndarray]], labels: np.ndarray, path: str | os.PathLike,
                     class_names: Sequence[str] = (), title: str = "") -> str:
-    """Side-by-side scatters of 2-D codes (each (N, 2)), points coloured by class; one panel per entry."""
+    """Side-by-side scatters of 2-D codes, points coloured by class; one panel per entry.
+
+    Args:
+        panels: (panel title, codes (N, 2)) pairs.
+        labels: class labels of the N points, integers in 0 … 9.
+        path: the PNG to write.
+        class_names: names for the colour bar's ten ticks.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
     fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels) + 1.5, 5), squeeze=False)
     fig.subplots_adjust(wspace=0.35)
     for ax, (name, codes) in zip(axes[0], panels):
@@ -110,10 +154,18 @@ def latent_scatters(panels: Sequence[tuple[str, np.ndarray]], labels: np.ndarray
 
 
 def generator_loss_curves(path: str | os.PathLike) -> str:
-    """The lecture's point about G's loss, as functions of D(G(z)): minimax log(1 − D) against
-    non-saturating −log D, and the gradient each sends back through the discriminator's logit l
-    (D = σ(l)): ∂ log(1 − σ(l))/∂l = −D, which vanishes where D rejects the samples, and
-    ∂(−log σ(l))/∂l = −(1 − D), which is strongest there."""
+    """Plots the lecture's point about G's loss as functions of D(G(z)), minimax against non-saturating.
+
+    Left: minimax log(1 − D) and non-saturating −log D; right: the gradient each sends back through the
+    discriminator's logit l (D = σ(l)): ∂ log(1 − σ(l))/∂l = −D, which vanishes where D rejects the
+    samples, and ∂(−log σ(l))/∂l = −(1 − D), which is strongest there.
+
+    Args:
+        path: the PNG to write.
+
+    Returns:
+        `path` as a string.
+    """
     d = np.linspace(1e-3, 1 - 1e-3, 999)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     left.plot(d, np.log1p(-d), label="minimax: log(1 − D(G(z)))")
@@ -133,8 +185,21 @@ def generator_loss_curves(path: str | os.PathLike) -> str:
 
 def gan_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike, title: str = "",
                scores: Sequence[str] = ("d_real", "d_fake"), equilibrium: float | None = 0.5) -> str:
-    """A GAN's training per epoch: d_loss and g_loss; mean D(x) and D(G(z)) (with the game's equilibrium
-    value, 1/2, when D outputs probabilities); and the FID when the history has it."""
+    """Plots a GAN's training per epoch: losses, mean discriminator outputs, and the FID when logged.
+
+    Panels: d_loss and g_loss; the `scores` (mean D(x) and D(G(z)), with the game's equilibrium value when
+    D outputs probabilities); the FID (log scale) when the history has finite values of it.
+
+    Args:
+        history: per-epoch values by key (`d_loss`, `g_loss`, the `scores`, optionally `fid`).
+        path: the PNG to write.
+        title: the figure's title.
+        scores: the history keys of the middle panel, e.g. ("d_real", "d_fake", "wasserstein") for a WGAN.
+        equilibrium: a dashed line at this value (1/2 for a GAN's D); None for none (a critic).
+
+    Returns:
+        `path` as a string.
+    """
     fid = [(i + 1, v) for i, v in enumerate(history.get("fid", [])) if np.isfinite(v)]
     fig, axes = plt.subplots(1, 3 if fid else 2, figsize=(16 if fid else 11, 4))
     for ax, keys in zip(axes, (("d_loss", "g_loss"), scores)):
@@ -216,8 +281,21 @@ def _cells(ax, values: np.ndarray, title: str = "", *, cmap: str = "RdBu_r", vmi
 
 def convolution_as_matrix(kernel: np.ndarray, matrix: np.ndarray, input_shape: Sequence[int],
                           output_shape: Sequence[int], path: str | os.PathLike, title: str = "") -> str:
-    """A kernel k and the matrix W of its convolution (y = W x, x flattened row-major): one row of W per
-    output pixel y[i, j], holding k's weights under the input pixels x[r, c] its window covers."""
+    """Draws a kernel k and the matrix W of its convolution (y = W x, x flattened row-major).
+
+    One row of W per output pixel y[i, j], holding k's weights under the input pixels x[r, c] its window covers.
+
+    Args:
+        kernel: k, (kh, kw).
+        matrix: W, (Hₒ·Wₒ, H·W) (`gen_keras.convolution.convolution_matrix`).
+        input_shape: (H, W) of x.
+        output_shape: (Hₒ, Wₒ) of y.
+        path: the PNG to write.
+        title: the figure's title (a default explains W).
+
+    Returns:
+        `path` as a string.
+    """
     kernel, matrix = np.asarray(kernel, np.float64), np.asarray(matrix, np.float64)
     height, width = input_shape
     out_w = output_shape[1]
@@ -238,9 +316,21 @@ def convolution_as_matrix(kernel: np.ndarray, matrix: np.ndarray, input_shape: S
 
 
 def transposed_convolution_steps(steps, path: str | os.PathLike, strides: int = 2, title: str = "") -> str:
-    """A transposed convolution done as a direct one, step by step: y′; 1. zeros inserted between pixels;
-    2. padded by k − 1; 3. the kernel turned by 180°; 4. the convolution's output. `steps` has the fields of
-    `gen_keras.convolution.TransposedSteps` (input, dilated, padded, kernel, rotated_kernel, output)."""
+    """Draws a transposed convolution done as a direct one, step by step.
+
+    Panels: y′; 1. zeros inserted between pixels; 2. padded by k − 1; the kernel; 3. the kernel turned by
+    180°; 4. the convolution's output.
+
+    Args:
+        steps: an object with the fields of `gen_keras.convolution.TransposedSteps` (input, dilated, padded,
+            kernel, rotated_kernel, output).
+        path: the PNG to write.
+        strides: s, the stride the steps were made with (marks the inserted zeros).
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
     y, dilated, padded = (np.asarray(a, np.float64) for a in (steps.input, steps.dilated, steps.padded))
     kernel, rotated, output = (np.asarray(a, np.float64) for a in (steps.kernel, steps.rotated_kernel, steps.output))
     kh, kw = kernel.shape
@@ -286,9 +376,23 @@ def transposed_convolution_steps(steps, path: str | os.PathLike, strides: int = 
 
 def checkerboard_comparison(panels: Sequence[tuple[str, np.ndarray]], path: str | os.PathLike, border: int = 2,
                             title: str = "", annotate: bool = True, fmt: str = "{:.3g}") -> str:
-    """Up-sampled images side by side (each (H, W), its own colour scale), the interior the checkerboard
-    ratio reads boxed (`border` pixels in, cut to an even size), and a last panel with each image's middle
-    row divided by its interior mean: a flat line has no pattern, a zig-zag is the checkerboard."""
+    """Draws up-sampled images side by side and their middle rows, to show a checkerboard pattern.
+
+    Each image (H, W) gets its own colour scale, with the interior the checkerboard ratio reads boxed
+    (`border` pixels in, cut to an even size); a last panel plots each image's middle row divided by its
+    interior mean: a flat line has no pattern, a zig-zag is the checkerboard.
+
+    Args:
+        panels: (name, image (H, W)) pairs.
+        path: the PNG to write.
+        border: pixels left out on each side.
+        title: the figure's title.
+        annotate: write each pixel's value in its cell (else a colour bar).
+        fmt: the format of those values.
+
+    Returns:
+        `path` as a string.
+    """
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4.6 * (len(panels) + 1), 5.0),
                              gridspec_kw={"width_ratios": [1] * len(panels) + [1.2],
                                           "wspace": 0.3 if annotate else 0.45})
@@ -335,13 +439,28 @@ def sequential_bayes(w0: np.ndarray, w1: np.ndarray, likelihoods: Sequence[np.nd
                      densities: Sequence[np.ndarray], true_weights: Sequence[float], x_line: np.ndarray,
                      lines: Sequence[np.ndarray], points: Sequence[tuple[np.ndarray, np.ndarray]],
                      counts: Sequence[int], path: str | os.PathLike, title: str = "") -> str:
-    """PRML Figure 3.7: one row per stage of sequential learning of y = w0 + w1 x. Left: the likelihood
-    p(t_n | w) of the latest point over weight space (none in the first row); middle: the prior or
-    posterior density over (w0, w1) with the true weights as a white cross; right: lines y = w0 + w1 x
-    for weights drawn from that density, with the points seen so far.
+    """Draws PRML Figure 3.7: one row per stage of sequential learning of y = w0 + w1 x.
 
-    `w0` (J,) and `w1` (I,) are the grid's axes; `likelihoods` and `densities` hold (I, J) arrays per row;
-    `lines` holds (draws, len(x_line)) arrays; `points` (x, t) pairs; `counts` the points seen per row."""
+    Left: the likelihood p(t_n | w) of the latest point over weight space (none in the first row); middle:
+    the prior or posterior density over (w0, w1) with the true weights as a white cross; right: lines
+    y = w0 + w1 x for weights drawn from that density, with the points seen so far.
+
+    Args:
+        w0: the grid's w0 axis, (J,).
+        w1: the grid's w1 axis, (I,).
+        likelihoods: per row, an (I, J) array or None (the first row).
+        densities: per row, the prior or posterior density, (I, J).
+        true_weights: (w0, w1) of the data.
+        x_line: x values of the drawn lines, (L,).
+        lines: per row, (draws, L) values of y.
+        points: per row, the (x, t) arrays seen so far.
+        counts: per row, the number of points seen (0 for the prior).
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
     extent = (w0[0], w0[-1], w1[0], w1[-1])
     fig, axes = plt.subplots(len(counts), 3, figsize=(11.5, 3.5 * len(counts)), squeeze=False)
     for row, (n, likelihood, density, ys, (x, t)) in enumerate(zip(counts, likelihoods, densities, lines, points)):
@@ -386,11 +505,26 @@ def predictive_bands(x: np.ndarray, truth: np.ndarray, counts: Sequence[int],
                      points: Sequence[tuple[np.ndarray, np.ndarray]], means: Sequence[np.ndarray],
                      stds: Sequence[np.ndarray], samples: Sequence[np.ndarray], path: str | os.PathLike,
                      noise_std: float | None = None, title: str = "") -> str:
-    """PRML Figures 3.8 and 3.9: per panel the data seen so far, the true function, the predictive mean
-    with a ±1 standard-deviation band, and functions y(x, w) for weights drawn from the posterior.
+    """Draws PRML Figures 3.8 and 3.9: the predictive distribution as the data arrive, one panel per count.
 
-    `means`, `stds` are (len(x),) arrays and `samples` (draws, len(x)) arrays, one per panel;
-    `noise_std` (β^-½), when given, is written in the legend as the floor the band never goes below."""
+    Each panel: the data seen so far, the true function, the predictive mean with a ±1 standard-deviation
+    band, and functions y(x, w) for weights drawn from the posterior.
+
+    Args:
+        x: the x grid, (L,).
+        truth: the true function on it, (L,).
+        counts: the number of points per panel.
+        points: per panel, the (x, t) arrays seen.
+        means: per panel, the predictive mean, (L,).
+        stds: per panel, the predictive standard deviation, (L,).
+        samples: per panel, (draws, L) functions y(x, w).
+        path: the PNG to write.
+        noise_std: β^-½, written in the legend as the floor the band never goes below; None to leave it out.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
     columns = 2 if len(counts) > 1 else 1
     rows = -(-len(counts) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(6.2 * columns, 4.2 * rows), squeeze=False)
@@ -423,9 +557,25 @@ def predictive_bands(x: np.ndarray, truth: np.ndarray, counts: Sequence[int],
 def kl_fits(x: np.ndarray, p: np.ndarray, fits: Mapping[str, tuple[float, float]], mu_grid: np.ndarray,
             sigma_grid: np.ndarray, reverse_kl: np.ndarray, descents: Sequence[np.ndarray],
             path: str | os.PathLike, title: str = "") -> str:
-    """Left: a density p(x) and Gaussian fits q = N(μ, σ²) to it, `fits` mapping a legend label to (μ, σ).
-    Right: the landscape of KL(q‖p) (`reverse_kl`, shape (len(sigma_grid), len(mu_grid))) over (μ, σ), with
-    gradient-descent paths (`descents`, each (steps, 2) of (μ, σ)) and the fits marked."""
+    """Draws Gaussian fits to a density and the reverse-KL landscape over (μ, σ).
+
+    Left: a density p(x) and Gaussian fits q = N(μ, σ²) to it. Right: KL(q‖p) over (μ, σ), with
+    gradient-descent paths and the fits marked.
+
+    Args:
+        x: the x grid, (L,).
+        p: p(x) on it, (L,).
+        fits: legend label → (μ, σ) of each fit.
+        mu_grid: the landscape's μ axis, (A,).
+        sigma_grid: the landscape's σ axis, (B,) (drawn on a log scale).
+        reverse_kl: KL(q‖p) on the grid, (B, A).
+        descents: gradient-descent paths, each (steps, 2) of (μ, σ).
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": (1.25, 1)})
     left.fill_between(x, p, color="grey", alpha=0.35, label="p(x): mixture of two Gaussians")
     styles = ("-", "--", ":")
@@ -467,9 +617,24 @@ def kl_fits(x: np.ndarray, p: np.ndarray, fits: Mapping[str, tuple[float, float]
 
 def mmd_shift(shifts: Sequence[float], mmd2: Sequence[float], null_95: Sequence[float],
               p_values: Sequence[float], num_permutations: int, path: str | os.PathLike, title: str = "") -> str:
-    """A two-sample test against the size of a mean shift. Left: the unbiased MMD² per shift and the 95th
-    percentile of its permutation null (above it the test rejects at 5%); right: the permutation p-values
-    on a log scale, with the 0.05 level and the smallest p-value `num_permutations` allow, 1 / (B + 1)."""
+    """Draws a two-sample test against the size of a mean shift.
+
+    Left: the unbiased MMD² per shift and the 95th percentile of its permutation null (above it the test
+    rejects at 5%); right: the permutation p-values on a log scale, with the 0.05 level and the smallest
+    p-value B = `num_permutations` allow, 1 / (B + 1).
+
+    Args:
+        shifts: the mean shifts δ, in standard deviations.
+        mmd2: the unbiased MMD² per shift.
+        null_95: the 95th percentile of the permuted MMD² per shift.
+        p_values: the permutation test's p-value per shift.
+        num_permutations: B.
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     left.axhline(0, color="black", linewidth=0.8)
     left.plot(shifts, null_95, linestyle="--", color="grey", marker=".",
@@ -495,4 +660,136 @@ def mmd_shift(shifts: Sequence[float], mmd2: Sequence[float], null_95: Sequence[
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def latent_interpolation(decode, codes: np.ndarray, images: np.ndarray, path: str | os.PathLike, title: str, *,
+                         pairs: Sequence[tuple[int, int]] = ((0, 1), (2, 3), (4, 5)), steps: int = 9) -> str:
+    """Rows that walk the code space between two images: g((1 − t) z_a + t z_b) for t = 0 … 1, with the
+    images a and b themselves at the ends.
+
+    Args:
+        decode: codes (n, d) → images (n, H, W, C) in [0, 1], e.g. a decoder in inference mode.
+        codes: the images' codes, (N, d).
+        images: the images, (N, H, W, C) in [0, 1].
+        path: the PNG to write.
+        title: the figure's title.
+        pairs: (a, b) index pairs, one row each.
+        steps: decoded codes per row, t from 0 to 1.
+
+    Returns:
+        The path written, as a string.
+    """
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    rows = [np.concatenate([images[a:a + 1], np.asarray(decode((1 - t) * codes[a] + t * codes[b])), images[b:b + 1]])
+            for a, b in pairs]
+    return image_rows(rows, [""] * len(rows), path, title)
+
+
+# PCA vs autoencoders (recipes/pca_vs_autoencoder.py): directions in image space, and decoded grids side by side.
+
+import matplotlib.gridspec  # noqa: E402
+
+
+def _mosaic(images: np.ndarray, columns: int) -> np.ndarray:
+    """Images (N, H, W[, 1]) in [0, 1] tiled `columns` wide with 1-pixel white gaps, as one (rows·(H+1) − 1,
+    columns·(W+1) − 1) array."""
+    images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    n, h, w = images.shape[:3]
+    columns = max(1, min(columns, n))
+    rows = -(-n // columns)
+    canvas = np.ones((rows * (h + 1) - 1, columns * (w + 1) - 1, *images.shape[3:]), np.float32)
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = image
+    return canvas
+
+
+def image_grids(panels: Sequence[tuple[str, np.ndarray]], path: str | os.PathLike, columns: int = 10,
+                title: str = "") -> str:
+    """Several image grids side by side, each a mosaic `columns` wide under its own title: e.g. what two
+    decoders make of the same number of codes.
+
+    Args:
+        panels: (title, images) pairs, images (N, H, W, C) or (N, H, W) with pixels in [0, 1] (clipped).
+        path: the PNG to write.
+        columns: images per row of each grid.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    canvases = [_mosaic(images, columns) for _, images in panels]
+    cols = max(1, min(columns, max(len(images) for _, images in panels)))
+    rows = max(-(-len(images) // cols) for _, images in panels)
+    cell = 0.32  # inches an image: about its own 28 pixels at the saved 100 dpi
+    fig, axes = plt.subplots(1, len(panels), figsize=((max(cell * cols, 4.2) + 0.4) * len(panels), cell * rows + 1.0),
+                             squeeze=False)
+    for ax, (name, _), canvas in zip(axes[0], panels, canvases):
+        ax.imshow(canvas, cmap="gray" if canvas.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_title(name, fontsize=10)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def subspace_directions(cosines: np.ndarray, rows: Sequence[tuple[str, np.ndarray]], image_shape: Sequence[int],
+                        path: str | os.PathLike, title: str = "", *, threshold: float | None = 0.99) -> str:
+    """Two subspaces of image space compared. Left: the cosines of their principal angles, largest first
+    (all 1 when the subspaces are equal). Right: rows of directions drawn as images, e.g. a linear
+    autoencoder's decoder rows, the principal components, and the former rotated onto the latter.
+
+    Each direction has its own colour scale, symmetric about 0 (red positive, blue negative): a direction's
+    sign and length carry no meaning, only its pattern does.
+
+    Args:
+        cosines: cos θ_1 ≥ … ≥ cos θ_p (`gen_keras.linear.principal_angle_cosines`).
+        rows: (label, directions) pairs, directions (n, d) with d = prod(image_shape); the first n drawn.
+        image_shape: the images' (H, W) or (H, W, 1).
+        path: the PNG to write.
+        title: the figure's title.
+        threshold: a dashed reference line on the cosines (None: none).
+
+    Returns:
+        `path` as a string.
+    """
+    cosines = np.asarray(cosines, np.float64)
+    h, w = int(image_shape[0]), int(image_shape[1])
+    n = max(len(directions) for _, directions in rows)
+    fig = plt.figure(figsize=(4.2 + 1.05 * n, 0.3 + 1.2 * len(rows)))
+    grid = matplotlib.gridspec.GridSpec(len(rows), n + 1, figure=fig, width_ratios=[3.6] + [1.0] * n,
+                                        wspace=0.08, hspace=0.25)
+    left = fig.add_subplot(grid[:, 0])
+    k = np.arange(1, len(cosines) + 1)
+    left.plot(k, cosines, marker="o", markersize=3, color="C0", label="cos θ_i")
+    if threshold is not None:
+        left.axhline(threshold, linestyle="--", color="grey", label=f"{threshold:g}")
+    low = float(min(cosines.min(), threshold if threshold is not None else 1.0))
+    left.set_ylim(low - 0.05 * max(1.0 - low, 1e-3), 1.0 + 0.05 * max(1.0 - low, 1e-3))
+    left.set_xlabel("principal angle i (largest cosine first)")
+    left.set_ylabel("cos θ_i")
+    left.set_title(f"{len(cosines)} principal angles: smallest cosine {cosines.min():.4f}", fontsize=10)
+    left.grid(True, alpha=0.3)
+    left.legend(fontsize=8, loc="lower left")
+    for r, (label, directions) in enumerate(rows):
+        directions = np.asarray(directions, np.float64)
+        for j in range(n):
+            ax = fig.add_subplot(grid[r, j + 1])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(directions):
+                image = directions[j].reshape(h, w)
+                top = float(np.abs(image).max()) or 1.0
+                ax.imshow(image, cmap="RdBu_r", vmin=-top, vmax=top, interpolation="nearest")
+            else:
+                ax.axis("off")
+            if j == 0:
+                ax.set_ylabel(label, fontsize=9)
+            if r == 0:
+                ax.set_title(str(j + 1), fontsize=8)
+    if title:
+        fig.suptitle(title)
     return _save(fig, path)

@@ -28,7 +28,20 @@ from gen_keras.serving.export import versions
 
 
 def latest_export(root: str | os.PathLike, recipe: str, part: str = "encoder", hint: str = "") -> Path:
-    """The newest version folder of `<root>/<recipe>/<part>/`; `EncoderNotFound` (with `hint`) if none."""
+    """The newest version folder of `<root>/<recipe>/<part>/`.
+
+    Args:
+        root: the export root, e.g. "saved_models".
+        recipe: the recipe that exported it, e.g. "conv_autoencoder".
+        part: the exported model, e.g. "encoder".
+        hint: appended to the error message (what to run to export one).
+
+    Returns:
+        `Path` of `<root>/<recipe>/<part>/<highest version>`.
+
+    Raises:
+        EncoderNotFound: there is no numbered version folder.
+    """
     part_dir = Path(root) / recipe / part
     found = versions(part_dir)
     if not found:
@@ -43,6 +56,13 @@ class FineTunableTFSMLayer(keras.layers.TFSMLayer):
     slot `<weight path>_momentum`, and `:` is not allowed in a TensorFlow name scope, so the first step
     fails with "'conv2d_kernel:0_momentum' is not a valid scope name" (Keras 3.15.1, TF 2.21). This
     subclass drops the `:0`; the weights are still the loaded variables that the graph reads.
+
+    Args:
+        filepath: a SavedModel folder (an export's version folder).
+        call_endpoint: the signature called in inference mode, e.g. "serving_default".
+        call_training_endpoint: the signature called with `training=True`, e.g. "serve_training"; None
+            for none.
+        **kwargs: the other `keras.layers.TFSMLayer` arguments (`trainable`, `name`, …).
     """
 
     def _add_existing_weight(self, weight):
@@ -65,10 +85,23 @@ def load_encoder(path: str | os.PathLike, how: str = "keras", output: str | None
                  training_endpoint: str | None = None) -> keras.Model:
     """An exported encoder as a Keras model image → features (one output, e.g. `code` or `mean`).
 
-    `path`: a version folder (or, for `how="keras"`, the `.keras` file itself). `how="keras"` loads the
-    `.keras` file with `keras.saving.load_model` (safe mode); `how="savedmodel"` wraps the SavedModel's
-    `serving_default` in a `FineTunableTFSMLayer`, with `training_endpoint` (e.g. `serve_training`) run
+    `how="keras"` loads the `.keras` file with `keras.saving.load_model` (safe mode); `how="savedmodel"`
+    wraps the SavedModel's `serving_default` in a `FineTunableTFSMLayer`, with `training_endpoint` run
     when it is called with `training=True` (needed for batch norm to use batch statistics).
+
+    Args:
+        path: a version folder (or, for `how="keras"`, the `.keras` file itself).
+        how: "keras" or "savedmodel".
+        output: the output to keep when the encoder has several (e.g. "mean" of a VAE's mean and log_var);
+            None when it has one.
+        training_endpoint: `how="savedmodel"` only: the signature run in training mode (e.g. "serve_training").
+
+    Returns:
+        A `keras.Model`: (batch, 28, 28, 1) float32 in [0, 1] → (batch, code_dim) for the recipes' encoders.
+
+    Raises:
+        EncoderNotFound: `how="keras"` and there is no `.keras` file.
+        ValueError: `how` is unknown, or `output` is missing or not one of the outputs.
     """
     path = Path(path)
     if how == "keras":
@@ -94,17 +127,34 @@ def load_encoder(path: str | os.PathLike, how: str = "keras", output: str | None
 
 
 def fresh_copy(encoder: keras.Model) -> keras.Model:
-    """The same architecture with newly initialised weights (the from-scratch baseline)."""
+    """The same architecture with newly initialised weights (the from-scratch baseline).
+
+    Args:
+        encoder: a Keras model.
+
+    Returns:
+        A `keras.Model` clone with fresh weights.
+    """
     return keras.models.clone_model(encoder)
 
 
 def classifier_on_encoder(encoder: keras.Model, num_classes: int, *, trainable: bool = False,
                           hidden: int = 128, dropout: float = 0.5) -> keras.Model:
-    """image → encoder → head (Dense(hidden, relu) → Dropout → Dense(num_classes) logits).
+    """Puts a classification head on an encoder: image → encoder → Dense(hidden, relu) → Dropout → Dense(num_classes).
 
     The head is a sub-model named `head` (features → logits), so it can be trained on precomputed
     features while the encoder is frozen. The encoder runs in inference mode even when trainable, as
     Keras's fine-tuning guide advises (batch norm, if any, keeps its statistics).
+
+    Args:
+        encoder: image → features, (batch, H, W, C) → (batch, d); its `trainable` is set here.
+        num_classes: the number of logits.
+        trainable: fine-tune the encoder (True) or freeze it (False).
+        hidden: units of the head's hidden layer.
+        dropout: the head's dropout rate.
+
+    Returns:
+        A `keras.Model` "classifier": (batch, H, W, C) images → (batch, num_classes) logits.
     """
     encoder.trainable = trainable
     features = keras.Input(encoder.outputs[0].shape[1:], name="features")
@@ -116,7 +166,19 @@ def classifier_on_encoder(encoder: keras.Model, num_classes: int, *, trainable: 
 
 
 def balanced_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """n indices drawn without replacement, as equally from every class as the classes allow (seeded)."""
+    """Draws n indices without replacement, as equally from every class as the classes allow (seeded).
+
+    Args:
+        labels: class labels, (N,).
+        n: how many, 1 ≤ n ≤ N.
+        seed: seed of the numpy generator.
+
+    Returns:
+        `np.ndarray` of n distinct indices into `labels`, in random order.
+
+    Raises:
+        ValueError: n is not in [1, N].
+    """
     labels = np.asarray(labels)
     if not 0 < n <= len(labels):
         raise ValueError(f"cannot draw {n} labelled examples from {len(labels)}")
@@ -137,8 +199,21 @@ def balanced_indices(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 def labelled_split(labels: np.ndarray, n: int, seed: int, val_fraction: float = 0.2,
                    max_val: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of n class-balanced labelled examples, split class-balanced into (train, validation):
-    `val_fraction` of them (at most `max_val`, at least one) validate, the rest train."""
+    """Indices of n class-balanced labelled examples, split class-balanced into (train, validation).
+
+    Args:
+        labels: class labels, (N,).
+        n: labelled examples in all (≥ 2).
+        seed: seed of the draws (the validation split uses seed + 1).
+        val_fraction: the share of the n that validate.
+        max_val: at most this many validate (and at least one; at least one trains).
+
+    Returns:
+        (train indices, validation indices), int arrays into `labels`.
+
+    Raises:
+        ValueError: n is not in [2, N].
+    """
     chosen = balanced_indices(labels, n, seed)
     n_val = min(max(1, round(n * val_fraction)), max_val, n - 1)
     val_pos = balanced_indices(np.asarray(labels)[chosen], n_val, seed + 1)
@@ -146,7 +221,16 @@ def labelled_split(labels: np.ndarray, n: int, seed: int, val_fraction: float = 
 
 
 def labelled_subset(arrays: data_lib.ImageArrays, n: int, seed: int) -> data_lib.ImageArrays:
-    """n labelled images, class-balanced where the classes allow, the same for the same seed."""
+    """n labelled images, class-balanced where the classes allow, the same for the same seed.
+
+    Args:
+        arrays: the images and labels to draw from.
+        n: how many.
+        seed: seed of the draw.
+
+    Returns:
+        A new `ImageArrays` of n images.
+    """
     idx = balanced_indices(arrays.labels, n, seed)
     return dataclasses.replace(arrays, images=arrays.images[idx], labels=arrays.labels[idx])
 
@@ -162,6 +246,13 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> tf.dat
 
 @dataclasses.dataclass
 class FitResult:
+    """What `fit_classifier` reports.
+
+    Args:
+        steps: optimizer steps taken.
+        best_step: the step whose weights were kept (best validation loss).
+        seconds: wall-clock time of the training.
+    """
     steps: int  # optimizer steps taken
     best_step: int  # the step whose weights were kept (best validation loss)
     seconds: float
@@ -171,11 +262,29 @@ def fit_classifier(model: keras.Model, x: np.ndarray, y: np.ndarray, x_val: np.n
                    learning_rate: float, batch_size: int, max_steps: int = 600, check_every: int = 50,
                    patience: int = 5, seed: int = 0, compile_options: Mapping | None = None,
                    callbacks: Sequence[keras.callbacks.Callback] = ()) -> FitResult:
-    """Adam on the cross-entropy for up to `max_steps` steps; every `check_every` steps the validation
-    loss is measured, training stops after `patience` checks without improvement, and the weights
-    with the best validation loss are kept. `x` may be uint8 images, float images or features;
-    `compile_options` go to `model.compile` (e.g. `TrainingSetup.compile_options()`); `callbacks` run
-    before the early stopping, at every check."""
+    """Trains a classifier with Adam on the cross-entropy, with early stopping on the validation loss.
+
+    Up to `max_steps` steps; every `check_every` steps the validation loss is measured, training stops
+    after `patience` checks without improvement, and the weights with the best validation loss are kept.
+
+    Args:
+        model: images or features → logits (e.g. `classifier_on_encoder`, or its `head`).
+        x: training inputs, (n, …): uint8 images (scaled to [0, 1] here), float images or features.
+        y: integer labels, (n,).
+        x_val: validation inputs, as `x` (uint8 images are scaled too).
+        y_val: validation labels.
+        learning_rate: Adam's step.
+        batch_size: examples per step (at most n).
+        max_steps: optimizer steps at most.
+        check_every: steps between validation checks.
+        patience: checks without improvement before stopping.
+        seed: seed of the batches' shuffle.
+        compile_options: extra `model.compile` arguments (e.g. `TrainingSetup.compile_options()`).
+        callbacks: Keras callbacks, run before the early stopping, at every check.
+
+    Returns:
+        A `FitResult` (steps, best_step, seconds).
+    """
     batch_size, check_every = min(batch_size, len(x)), min(check_every, max_steps)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), **(compile_options or {}))
@@ -191,12 +300,29 @@ def fit_classifier(model: keras.Model, x: np.ndarray, y: np.ndarray, x_val: np.n
 
 
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    """The fraction of `x` whose largest logit is the label."""
+    """The fraction of `x` whose largest logit is the label.
+
+    Args:
+        model: inputs → logits.
+        x: inputs, (n, …); uint8 images are scaled to [0, 1].
+        y: integer labels, (n,).
+
+    Returns:
+        The accuracy in [0, 1].
+    """
     return float(np.mean(np.argmax(predict_in_batches(model, x), axis=-1) == np.asarray(y)))
 
 
 def summarize(records: Sequence[Mapping], key: str = "test_accuracy") -> dict[tuple, dict]:
-    """Per (encoder, method, labels): mean, sample standard deviation and count of `key` over the seeds."""
+    """Per (encoder, method, labels): mean, sample standard deviation and count of `key` over the seeds.
+
+    Args:
+        records: one mapping per run with keys "encoder", "method", "labels" and `key`.
+        key: the value to summarize.
+
+    Returns:
+        `{(encoder, method, labels): {"mean": …, "std": … (0.0 for one run), "n": …}}`.
+    """
     groups: dict[tuple, list[float]] = {}
     for r in records:
         groups.setdefault((r["encoder"], r["method"], r["labels"]), []).append(float(r[key]))
@@ -206,7 +332,16 @@ def summarize(records: Sequence[Mapping], key: str = "test_accuracy") -> dict[tu
 
 def markdown_table(summary: Mapping[tuple, Mapping], label_counts: Sequence[int],
                    label_names: Mapping[int, str] | None = None) -> str:
-    """Rows (encoder, method), columns the label counts: test accuracy in %, mean ± std over the seeds."""
+    """A Markdown table: rows (encoder, method), columns the label counts, test accuracy in %, mean ± std over seeds.
+
+    Args:
+        summary: `summarize`'s result.
+        label_counts: the columns, in order.
+        label_names: column headings for some counts (e.g. {0: "all labels"}); default "<n> labels".
+
+    Returns:
+        The table as a string (an empty cell where a combination was not run).
+    """
     label_names = label_names or {}
     header = ["encoder", "method", *(label_names.get(n, f"{n:,} labels") for n in label_counts)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -7,7 +7,10 @@ so the aggregated posterior q(z) = E_x q(z|x) is matched to the prior p(z) = N(0
 would, but by a discriminator on codes instead of a closed-form divergence. Then dec(z), z ~ p(z), draws
 new images, and with a 2-d code the test images' codes can be seen filling the prior.
 
-    python recipes/aae.py --quick      # a try-out in under a minute
+The lecture's code: `gen_keras/models/aae.py: AdversarialAutoencoder.train_step` (reconstruction, then
+D on prior samples vs codes, then the encoder against D) and `aae_networks`.
+
+    python recipes/aae.py --quick      # a short try-out: 1 epoch on 2,048 images
     python recipes/aae.py              # 2-d code, N(0, I) prior
 """
 
@@ -35,8 +38,7 @@ def main(argv=None):
     from gen_keras.serving import export
     from gen_keras.models.aae import AdversarialAutoencoder, aae_networks
 
-    run = training.setup(args)
-    train, test = gan_recipe.load_data(args.dataset, args.limit)
+    run, train, test = gan_recipe.setup_and_load(args)
     print(f"{train.name}: {len(train)} training images (from {train.source}); batch {run.batch_size}")
 
     lr = args.learning_rate * run.learning_rate_scale  # Adam's step, scaled with the batch
@@ -70,17 +72,14 @@ def main(argv=None):
     if args.latent_dim == 2:
         plots.latent_scatters([("enc(x) of the test images", codes)], test.labels, run.out / "latent_space.png",
                               test.class_names, "AAE codes, pushed by the discriminator to fill N(0, I)")
-    print(f"figures, metrics.json and logs in {run.out}/")
 
     if not args.no_export:
         shape = test.images.shape[1:]
-        for part, model, inputs, outputs in (
+        export.export_parts(args.export_dir, RECIPE, [
             ("encoder", aae.encoder, {"image": shape}, "code"),
             ("decoder", aae.decoder, {"z": (args.latent_dim,)}, "image"),
             ("discriminator", aae.discriminator, {"code": (args.latent_dim,)}, "logit"),
-        ):
-            path = export.export_for_serving(model, args.export_dir, RECIPE, part, inputs=inputs, outputs=outputs)
-            print(f"exported {part}: {path}")
+        ])
     return results
 
 

@@ -11,7 +11,7 @@ Predictions average over the remaining uncertainty in w,
 whose band narrows near the data and never below the noise 1/β (Figure 3.8). The evidence
 ln p(t | α, β) (PRML 3.86) scores the model with w integrated out.
 
-The math lives in `gen_keras/bayes.py`; this script draws the lecture's two figures in seconds on a CPU.
+The math lives in `gen_keras/bayes.py`; this script draws the lecture's two figures and trains no network.
 
     python recipes/bayesian_linear_regression.py                 # α = 2, β = 25 as in PRML Figure 3.7
     python recipes/bayesian_linear_regression.py --alpha 0.1     # a weaker prior: data take over sooner

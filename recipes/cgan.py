@@ -5,7 +5,10 @@ The lecture: give both players the label y, as a one-hot vector joined to G's no
 D now rejects an image that is real-looking but of the wrong class, so G(z, y) learns p(x | y). The
 feature classifier then checks how often a sample is recognised as the class that was asked for.
 
-    python recipes/cgan.py --quick      # a try-out in under a minute
+The lecture's code: `gen_keras/models/gan.py: ConditionalGAN` (G(z, y), D(x, y)) on `GAN.train_step`, and
+`dcgan_generator` / `dcgan_discriminator` with `num_classes`.
+
+    python recipes/cgan.py --quick      # a short try-out: 1 epoch on 2,048 images
     python recipes/cgan.py              # DCGAN networks, one row of samples per class
 """
 
@@ -32,8 +35,7 @@ def main(argv=None):
     from gen_keras import inference, training
     from gen_keras.models.gan import ConditionalGAN, dcgan_discriminator, dcgan_generator
 
-    run = training.setup(args)
-    train, test = gan_recipe.load_data(args.dataset, args.limit)
+    run, train, test = gan_recipe.setup_and_load(args)
     k = train.num_classes
     print(f"{train.name}: {len(train)} training images in {k} classes (from {train.source}); batch {run.batch_size}")
 
@@ -69,9 +71,7 @@ def main(argv=None):
     print(f"samples recognised as the class asked for: {results['label_accuracy']:.0%}")
 
     gan_recipe.figures(history, judge, run.out, "cGAN: row y shows G(z, y)", curves_title="cGAN")
-    print(f"figures, metrics.json and logs in {run.out}/")
-    if not args.no_export:
-        gan_recipe.export(gan, args.export_dir, RECIPE, label=True)
+    gan_recipe.export(gan, None if args.no_export else args.export_dir, RECIPE, label=True)
     return results
 
 

@@ -6,7 +6,10 @@ convolutions maps it back, x̂ = g(z); both are trained to minimise the reconstr
 With a linear encoder and decoder the optimum is PCA with 49 components, so PCA-49 is the baseline any
 nonlinear autoencoder must beat.
 
-    python recipes/conv_autoencoder.py --quick            # a try-out in well under a minute
+The lecture's code: `gen_keras/models/autoencoders.py: lecture_encoder, lecture_decoder` (and the improved
+pair); the batch-norm recalibration is `gen_keras/inference.py: recalibrate_batch_norm`.
+
+    python recipes/conv_autoencoder.py --quick            # a short try-out: 1 epoch on 2,048 images
     python recipes/conv_autoencoder.py                     # the lecture's network, 10 epochs
     python recipes/conv_autoencoder.py --model improved    # same 49-d code, beats PCA-49
 """
@@ -109,24 +112,18 @@ def main(argv=None):
                       baselines={f"PCA-{CODE_DIM}, test": results["pca_test_mse"]},
                       title=f"{args.model} autoencoder: MSE per epoch (validation in inference mode)")
     # Latent interpolation: g((1 − t) f(a) + t f(b)) for t from 0 to 1, between the images a and b.
-    t = np.linspace(0.0, 1.0, 9, dtype=np.float32)[:, None]
-    rows = []
-    for a, b in ((0, 1), (2, 3), (4, 5)):
-        blends = inference.predict_in_batches(parts.decoder, (1 - t) * codes[a] + t * codes[b])
-        rows.append(np.concatenate([x_test[a:a + 1], blends, x_test[b:b + 1]]))
-    plots.image_rows(rows, ["", "", ""], out / "latent_interpolation.png",
-                     "first and last: two test images; between: g((1-t) f(a) + t f(b)), t = 0 ... 1")
+    plots.latent_interpolation(lambda z: inference.predict_in_batches(parts.decoder, z), codes, x_test,
+                               out / "latent_interpolation.png",
+                               "first and last: two test images; between: g((1-t) f(a) + t f(b)), t = 0 ... 1")
     print(f"figures, metrics.json and logs in {out}/")
 
     if not args.no_export:
         shape = test.images.shape[1:]
-        for part, model, inputs, outputs in (
+        export.export_parts(args.export_dir, RECIPE, [
             ("encoder", parts.encoder, {"image": shape}, "code"),
             ("decoder", parts.decoder, {"code": (CODE_DIM,)}, "image"),
             ("autoencoder", ae, {"image": shape}, "image"),
-        ):
-            path = export.export_for_serving(model, args.export_dir, RECIPE, part, inputs=inputs, outputs=outputs)
-            print(f"exported {part}: {path}")
+        ])
     return results
 
 

@@ -6,7 +6,10 @@ with the architecture rules that made it stable: strided convolutions instead of
 G), batch norm in both networks but not on G's output or D's input layer, ReLU in G with tanh at the
 output, LeakyReLU(0.2) in D, images scaled to [−1, 1], Adam with learning rate 2e-4 and β1 = 0.5.
 
-    python recipes/dcgan.py --quick      # a try-out in under a minute
+The lecture's code: `gen_keras/models/gan.py: GAN.train_step` (Algorithm 1) with `dcgan_generator` and
+`dcgan_discriminator`; the losses are `gen_keras/losses.py`.
+
+    python recipes/dcgan.py --quick      # a short try-out: 1 epoch on 2,048 images
     python recipes/dcgan.py              # batch 128, the defaults below
 """
 
@@ -32,8 +35,7 @@ def main(argv=None):
     from gen_keras import inference, training
     from gen_keras.models.gan import GAN, dcgan_discriminator, dcgan_generator
 
-    run = training.setup(args)
-    train, test = gan_recipe.load_data(args.dataset, args.limit)
+    run, train, test = gan_recipe.setup_and_load(args)
     print(f"{train.name}: {len(train)} training images (from {train.source}); batch {run.batch_size}")
 
     # G: z → Dense 7·7·128 → BN, ReLU → ConvT(64, 4, /2) → BN, ReLU → ConvT(1, 4, /2) → tanh (28×28).
@@ -62,9 +64,7 @@ def main(argv=None):
                            batch_norm_layers_recalibrated=recalibrated)
 
     gan_recipe.figures(history, judge, run.out, "DCGAN")
-    print(f"figures, metrics.json and logs in {run.out}/")
-    if not args.no_export:
-        gan_recipe.export(gan, args.export_dir, RECIPE)
+    gan_recipe.export(gan, None if args.no_export else args.export_dir, RECIPE)
     return results
 
 

@@ -12,7 +12,7 @@ Part 2: MMD²(p, q) = E k(x, x') + E k(y, y') − 2 E k(x, y) compares two distr
 only. Two samples of one distribution give an unbiased MMD² near 0; a mean shift makes it grow, and a
 permutation test (relabel the pooled points at random) turns it into a p-value.
 
-The divergences live in `gen_keras/divergences.py`; this script runs in seconds on a CPU.
+The divergences live in `gen_keras/divergences.py`; this script trains no network.
 
     python recipes/divergences.py
 """

@@ -8,14 +8,16 @@ value is −log 4 + 2 JSD(p_data ‖ p_g): G minimises a Jensen–Shannon diverg
 Algorithm 1: k discriminator steps, then one generator step. Early on D rejects G's samples and
 log(1 − D(G(z))) saturates, so in practice G maximises log D(G(z)) instead (the non-saturating loss).
 
-    python recipes/gan.py --quick                            # a try-out in under a minute
+The lecture's code: `gen_keras/models/gan.py: GAN.train_step` (Algorithm 1: k discriminator steps, then one
+generator step) and `gen_keras/losses.py: discriminator_loss, minimax_generator_loss, non_saturating_generator_loss`.
+
+    python recipes/gan.py --quick                            # a short try-out: 1 epoch on 2,048 images
     python recipes/gan.py                                    # non-saturating loss, k = 1
     python recipes/gan.py --generator-loss minimax --k 2     # the paper's game as written
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 from gen_keras import cli, gan_recipe
@@ -40,11 +42,9 @@ def main(argv=None):
     from gen_keras import plots, training
     from gen_keras.models.gan import GAN, mlp_discriminator, mlp_generator
 
-    run = training.setup(args)
     # Algorithm 1 gives each of the k discriminator steps its own minibatch of m = --batch-size real
     # images: every batch the trainer hands over holds k·m of them (an epoch: D sees each image once).
-    run = dataclasses.replace(run, batch_size=args.k * run.batch_size)
-    train, test = gan_recipe.load_data(args.dataset, args.limit)
+    run, train, test = gan_recipe.setup_and_load(args, minibatches=args.k)
     print(f"{train.name}: {len(train)} training images (from {train.source}); minibatch "
           f"{run.batch_size // args.k}, k = {args.k}, {args.generator_loss} generator loss")
 
@@ -71,10 +71,7 @@ def main(argv=None):
     # Figures: samples, the curves, and the lecture's comparison of the two generator losses.
     gan_recipe.figures(history, judge, run.out, f"GAN ({args.generator_loss}, k = {args.k})")
     plots.generator_loss_curves(run.out / "generator_losses.png")
-    print(f"figures, metrics.json and logs in {run.out}/")
-
-    if not args.no_export:
-        gan_recipe.export(gan, args.export_dir, RECIPE)
+    gan_recipe.export(gan, None if args.no_export else args.export_dir, RECIPE)
     return results
 
 

@@ -5,10 +5,10 @@ has learned features from the images alone; put a small head on it,
     p(y | x) = softmax(W₂ relu(W₁ f(x) + b₁) + b₂),
 and train on n labels: (a) f frozen, only the head learns; (b) then f and the head end to end, at a
 10× lower learning rate so the pre-trained weights are adjusted, not overwritten; (c) the same network
-from random weights ("scratch"). The claim is that (a) and (b) beat (c) when n is small; the README
-gives what this recipe measured (on Fashion-MNIST at 100 labels: a point or two, not a clear margin;
-denoising pre-training, augmentation, semi-supervised fine-tuning and a 32-d VAE with β = 0.1 did not
-open one either).
+from random weights ("scratch"). The claim is that (a) and (b) beat (c) when n is small; what this
+recipe found is in docs/results/transfer.md.
+
+The code: `gen_keras/transfer.py: load_encoder, classifier_on_encoder, fit_classifier`.
 
     python recipes/conv_autoencoder.py --model improved && python recipes/vae.py --latent-dim 16
     python recipes/transfer_learning.py                     # the exported encoders, 100 / 1,000 / all labels

@@ -18,7 +18,7 @@ with stride 1 does not. The pattern's size is measured as
     ratio = √(a² + b² + c²) / |μ|,  x = μ + a(−1)^row + b(−1)^col + c(−1)^(row+col) + …
 (the Nyquist-frequency amplitudes over the mean, on the image's interior; gen_keras.convolution).
 
-    python recipes/transposed_convolution.py                 # runs in seconds, no training
+    python recipes/transposed_convolution.py                 # no training
     python recipes/transposed_convolution.py --decoder saved_models/conv_autoencoder/decoder/1/decoder.keras
 """
 

@@ -6,7 +6,10 @@ with q_φ(z|x) = N(μ(x), diag σ²(x)), z = μ + σ ⊙ ε (reparameterization)
     KL = ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²).
 The loss is −ELBO in nats per image (reconstruction summed over pixels, plus KL).
 
-    python recipes/vae.py --quick                 # a try-out in under a minute
+The lecture's code: `gen_keras/models/vae.py: VAE.compute_loss` (the ELBO), `gen_keras/layers.py:
+GaussianSampler` (reparameterization and the closed-form KL, `gen_keras/losses.py: gaussian_kl`).
+
+    python recipes/vae.py --quick                 # a short try-out: 1 epoch on 2,048 images
     python recipes/vae.py                         # 2-d latent space, Bernoulli decoder
     python recipes/vae.py --latent-dim 16         # a better density model (ELBO and IWAE reported)
     python recipes/vae.py --ablation              # reconstruction only / KL only / both
@@ -37,7 +40,7 @@ def parse(argv=None):
     g.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
                    help="decoder p(x|z): Bernoulli logits, or Gaussian with a learned per-pixel sigma")
     g.add_argument("--decoder", choices=("dense", "conv"), default="dense",
-                   help="dense: 256 → 512 → 784 (the default: the lowest -ELBO per second of CPU measured); "
+                   help="dense: 256 → 512 → 784 (the default; see docs/results/vae.md); "
                         "conv: Dense(256) → 7x7x64 → stride-2 Conv2DTranspose layers")
     g.add_argument("--beta", type=cli.non_negative_float, default=1.0,
                    help="weight of the KL term (1 = the VAE; beta-VAE otherwise)")
@@ -131,12 +134,10 @@ def main(argv=None):
 
     vae.save(out / "vae.keras")  # the whole model, sampling layer included; reloads without safe_mode=False
     if not args.no_export:
-        for part, model, inputs, outputs in (
+        export.export_parts(args.export_dir, RECIPE, [
             ("encoder", vae.encoder, {"image": test.images.shape[1:]}, ("mean", "log_var")),
             ("decoder", vae.generator(), {"z": (args.latent_dim,)}, "image"),
-        ):
-            path = export.export_for_serving(model, args.export_dir, RECIPE, part, inputs=inputs, outputs=outputs)
-            print(f"exported {part}: {path}")
+        ])
     return results
 
 
@@ -168,11 +169,8 @@ def figures(vae, test, history, out, args) -> None:
                      title="E[x|z], z ~ N(0, I)")
     plots.image_rows([x_test[:10], decode(mean[:10])], ["test", "decoded μ(x)"], out / "reconstructions.png",
                      "reconstructions through the mean code")
-    t = np.linspace(0.0, 1.0, 9, dtype=np.float32)[:, None]
-    rows = [np.concatenate([x_test[a:a + 1], decode((1 - t) * mean[a] + t * mean[b]), x_test[b:b + 1]])
-            for a, b in ((0, 1), (2, 3), (4, 5))]
-    plots.image_rows(rows, ["", "", ""], out / "interpolation.png",
-                     "first and last: test images; between: decoded (1−t) μ(a) + t μ(b)")
+    plots.latent_interpolation(decode, mean, x_test, out / "interpolation.png",
+                               "first and last: test images; between: decoded (1−t) μ(a) + t μ(b)")
     centres = np.stack([mean[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(d)
                         for c in range(test.num_classes)])
     name = lambda c: test.class_names[c] if c < len(test.class_names) else str(c)  # noqa: E731

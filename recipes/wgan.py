@@ -8,14 +8,16 @@ gradient penalty λ E_x̂ (‖∇f(x̂)‖ − 1)², x̂ = ε x + (1 − ε) G(z
 λ = 10, no batch norm in the critic). Unlike a GAN's losses, the critic's estimate of W falls as the
 samples improve: compare it with the FID per epoch in gan_curves.png.
 
-    python recipes/wgan.py --quick                      # a try-out in under a minute
+The lecture's code: `gen_keras/models/gan.py: WGAN` (critic loss, clipping, `gp_weight`) on `GAN.train_step`,
+and `gen_keras/losses.py: wasserstein_critic_loss, gradient_penalty`.
+
+    python recipes/wgan.py --quick                      # a short try-out: 1 epoch on 2,048 images
     python recipes/wgan.py                              # weight clipping, n_critic = 5
     python recipes/wgan.py --gradient-penalty 10        # WGAN-GP
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 from gen_keras import cli, gan_recipe
@@ -47,10 +49,8 @@ def main(argv=None):
     from gen_keras import inference, training
     from gen_keras.models.gan import WGAN, dcgan_discriminator, dcgan_generator
 
-    run = training.setup(args)
     # Each of the k critic steps takes its own minibatch of m = --batch-size real images.
-    run = dataclasses.replace(run, batch_size=args.k * run.batch_size)
-    train, test = gan_recipe.load_data(args.dataset, args.limit)
+    run, train, test = gan_recipe.setup_and_load(args, minibatches=args.k)
     gp = args.gradient_penalty > 0
     variant = f"WGAN-GP, λ = {args.gradient_penalty:g}" if gp else f"WGAN, clip {args.clip:g}"
     print(f"{train.name}: {len(train)} training images (from {train.source}); minibatch "
@@ -83,9 +83,7 @@ def main(argv=None):
                            batch_norm_layers_recalibrated=recalibrated)
 
     gan_recipe.figures(history, judge, run.out, variant, critic=True)
-    print(f"figures, metrics.json and logs in {run.out}/")
-    if not args.no_export:
-        gan_recipe.export(wgan, args.export_dir, RECIPE)
+    gan_recipe.export(wgan, None if args.no_export else args.export_dir, RECIPE)
     return results
 
 

@@ -28,6 +28,8 @@ with run.strategy.scope():
     parts = conv_autoencoder("improved")
     parts.autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", **run.compile_options())
 train, val = data.hold_out(data.load_images(limit=512))  # 43 validation images: less than one batch
+if strategy == "default":  # two replicas validate on 42 (a replica never gets an empty share): compare alike
+    val = val.head(42)
 history = training.fit(parts.autoencoder, train, val, run, 2, verbose=0)
 weights = b"".join(np.asarray(w).tobytes() for w in parts.autoencoder.weights)
 print(json.dumps({"replicas": run.strategy.num_replicas_in_sync, "chief": run.is_chief, "out": str(run.out),

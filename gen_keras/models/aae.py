@@ -13,9 +13,22 @@ from gen_keras.models.gan import GAN, IMAGE_SHAPE, SERIALIZATION_PACKAGE, global
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class AdversarialAutoencoder(GAN):
-    """Each batch: a reconstruction phase (encoder q(z|x) and decoder minimise ‖x − dec(enc(x))‖²), then
-    a regularization phase: D learns to tell prior samples z ~ p(z) = N(0, I) ("real") from codes enc(x)
-    ("fake"), and the encoder, as the generator, learns to fool it. Calling the model reconstructs."""
+    """The adversarial autoencoder: an autoencoder whose codes a discriminator pushes towards the prior p(z).
+
+    Each batch: a reconstruction phase (encoder q(z|x) and decoder minimise ‖x − dec(enc(x))‖², mean over
+    pixels), then a regularization phase: D learns to tell prior samples z ~ p(z) = N(0, I) ("real") from
+    codes enc(x) ("fake"), and the encoder, as the generator, learns to fool it:
+        min_enc max_D E_{z~p(z)} [log D(z)] + E_x [log(1 − D(enc(x)))].
+    Calling the model reconstructs: (batch, 28, 28, 1) → (batch, 28, 28, 1). Logs `reconstruction` beside
+    `GAN`'s `d_loss`, `g_loss`, `d_real`, `d_fake`.
+
+    Args:
+        encoder: image → code, (batch, 28, 28, 1) → (batch, code_dim) (plays the generator).
+        decoder: code → image, (batch, code_dim) → (batch, 28, 28, 1) in [0, 1].
+        discriminator: code → logit, (batch, code_dim) → (batch, 1).
+        latent_dim: the code's size; None: the encoder's output size.
+        **kwargs: `GAN` arguments (`seed`, `name`, …).
+    """
 
     METRICS = (*GAN.METRICS, "reconstruction")
 
@@ -27,9 +40,11 @@ class AdversarialAutoencoder(GAN):
 
     @property
     def encoder(self) -> keras.Model:
+        """The encoder (stored as `generator`)."""
         return self.generator
 
     def call(self, inputs, training: bool = False):
+        """Reconstructs: dec(enc(x)), (batch, 28, 28, 1) → (batch, 28, 28, 1)."""
         return self.decoder(self.encoder(inputs, training=training), training=training)
 
     def get_config(self) -> dict:
@@ -46,12 +61,19 @@ class AdversarialAutoencoder(GAN):
         return cls(**config)
 
     def compile(self, ae_optimizer="adam", d_optimizer="adam", g_optimizer="adam", **kwargs):
-        """`ae_optimizer` updates encoder and decoder on the reconstruction error; `d_optimizer` the
-        discriminator, `g_optimizer` the encoder against it (other arguments as `GAN.compile`)."""
+        """Sets the three optimizers and the other training options.
+
+        Args:
+            ae_optimizer: updates encoder and decoder on the reconstruction error.
+            d_optimizer: updates the discriminator.
+            g_optimizer: updates the encoder against the discriminator.
+            **kwargs: as `GAN.compile` (`k`, `generator_loss`, `steps_per_execution`, `jit_compile`, …).
+        """
         self.ae_optimizer = self._loss_scaled(keras.optimizers.get(ae_optimizer))
         super().compile(d_optimizer=d_optimizer, g_optimizer=g_optimizer, **kwargs)
 
     def build_optimizers(self) -> None:
+        """Creates the three optimizers' slots now (see `GAN.build_optimizers`)."""
         super().build_optimizers()
         if not self.ae_optimizer.built:
             self.ae_optimizer.build(self.encoder.trainable_variables + self.decoder.trainable_variables)
@@ -68,6 +90,14 @@ class AdversarialAutoencoder(GAN):
         super().compile_from_config(config)
 
     def train_step(self, data):
+        """One batch: a reconstruction step, then one discriminator step on (z ~ p(z), enc(x)) and one encoder step.
+
+        Args:
+            data: a batch of images (labels, if any, are ignored).
+
+        Returns:
+            The logged metrics: `d_loss`, `g_loss`, `d_real`, `d_fake`, `reconstruction`.
+        """
         x, _ = self.unpack(data)
         # Reconstruction phase: min over encoder and decoder of ‖x − dec(enc(x))‖² (mean over pixels).
         with tf.GradientTape() as tape:
@@ -86,8 +116,20 @@ class AdversarialAutoencoder(GAN):
 
 
 def aae_networks(code_dim: int = 2, units: int = 512, image_shape=IMAGE_SHAPE) -> tuple[keras.Model, ...]:
-    """(encoder, decoder, discriminator), fully connected as in the paper (narrower): the encoder ends
-    in a linear code, the decoder in sigmoid pixels, the discriminator on codes in a logit."""
+    """The adversarial autoencoder's three networks, fully connected as in the paper (narrower).
+
+    Encoder: Flatten → 2 × Dense(units, relu) → linear code; decoder: 2 × Dense(units, relu) → sigmoid
+    pixels; discriminator: 2 × (Dense(units) → LeakyReLU(0.2)) → one logit.
+
+    Args:
+        code_dim: the code's size.
+        units: the hidden layers' width.
+        image_shape: (H, W, C) of the images.
+
+    Returns:
+        (encoder (batch, 28, 28, 1) → `code` (batch, code_dim); decoder `z` (batch, code_dim) → `image`
+        (batch, 28, 28, 1) in [0, 1]; discriminator `code` (batch, code_dim) → `logit` (batch, 1)).
+    """
     image = keras.Input(image_shape, name="image")
     h = layers.Flatten()(image)
     for _ in range(2):

@@ -61,14 +61,37 @@ def _strided_split(batch, k: int) -> list:
 
 
 def global_batch_mean(per_example):
-    """Σ loss / global batch on each replica (the replicas' gradients are summed): the batch mean."""
+    """The batch mean of a per-example loss under `tf.distribute`: Σ loss / global batch on each replica.
+
+    The replicas' gradients are summed, so each replica's share divided by the global batch gives the mean.
+
+    Args:
+        per_example: this replica's per-example losses, (local batch,).
+
+    Returns:
+        A scalar (`tf.nn.compute_average_loss`).
+    """
     return tf.nn.compute_average_loss(per_example)
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class GAN(keras.Model):
-    """A generator G (z → image in [0, 1]) and a discriminator D (image → logit of "real") in Goodfellow
-    et al.'s game  min_G max_D  E_x log D(x) + E_z log(1 − D(G(z))).  Calling the model calls G."""
+    """Goodfellow et al.'s GAN as a Keras model whose `train_step` plays the game (Algorithm 1).
+
+    Formula: min_G max_D  E_x log D(x) + E_z log(1 − D(G(z))).
+
+    G maps z (batch, latent_dim) to images in [0, 1], D maps images to the logit of "real", (batch, 1).
+    Calling the model calls G. `fit` logs `d_loss`, `g_loss`, mean D(x) `d_real` and mean D(G(z)) `d_fake`
+    (each 1/2 at the game's equilibrium). Batches are images (labels, if any, are ignored); each holds
+    k minibatches, one per discriminator step.
+
+    Args:
+        generator: G, `z` (batch, latent_dim) → image (batch, 28, 28, 1) in [0, 1].
+        discriminator: D, image → logit (batch, 1).
+        latent_dim: the size of z; None: G's input size.
+        seed: seeds the noise streams (`NOISE_STREAMS`), drawn statelessly per optimizer step.
+        **kwargs: `keras.Model` arguments (`name`, …).
+    """
 
     # What `fit` logs: the two losses, mean D(x) and mean D(G(z)) (each 1/2 at the game's equilibrium).
     METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
@@ -89,6 +112,7 @@ class GAN(keras.Model):
         self.built = True  # G and D are functional models, built when they were made
 
     def call(self, inputs, training: bool = False):
+        """G(z): (batch, latent_dim) → images (batch, 28, 28, 1) in [0, 1]."""
         return self.generator(inputs, training=training)
 
     def get_config(self) -> dict:
@@ -106,9 +130,18 @@ class GAN(keras.Model):
     # --- compile: two optimizers, kept in the compile config -----------------------------------------
     def compile(self, d_optimizer="adam", g_optimizer="adam", k: int = 1,
                 generator_loss: str = "non_saturating", **kwargs):
-        """`d_optimizer`/`g_optimizer` update D/G; `k` discriminator steps per generator step;
-        `generator_loss` "non_saturating" (−log D(G(z))) or "minimax" (log(1 − D(G(z)))). Other keyword
-        arguments (steps_per_execution, jit_compile, run_eagerly) go to `keras.Model.compile`."""
+        """Sets both optimizers and the game's options.
+
+        Args:
+            d_optimizer: updates D (an optimizer or its name); wrapped in a `LossScaleOptimizer` under mixed_float16.
+            g_optimizer: updates G.
+            k: discriminator steps per generator step (≥ 1); each batch from `fit` must hold k minibatches.
+            generator_loss: "non_saturating" (−log D(G(z))) or "minimax" (log(1 − D(G(z)))).
+            **kwargs: `keras.Model.compile` arguments (`steps_per_execution`, `jit_compile`, `run_eagerly`).
+
+        Raises:
+            ValueError: an unknown `generator_loss`, or k < 1.
+        """
         if generator_loss not in losses.GENERATOR_LOSSES:
             raise ValueError(f"generator_loss must be one of {sorted(losses.GENERATOR_LOSSES)}, "
                              f"got {generator_loss!r}")
@@ -131,8 +164,10 @@ class GAN(keras.Model):
         return optimizer
 
     def build_optimizers(self) -> None:
-        """Creates both optimizers' slots now (in the strategy scope): Keras pre-builds only
-        `self.optimizer`, and a resumed run loads saved slots only into built optimizers."""
+        """Creates both optimizers' slots now (in the strategy scope).
+
+        Keras pre-builds only `self.optimizer`, and a resumed run loads saved slots only into built optimizers.
+        """
         if not self.d_optimizer.built:
             self.d_optimizer.build(self.discriminator.trainable_variables)
         if not self.g_optimizer.built:
@@ -159,6 +194,17 @@ class GAN(keras.Model):
 
     # --- Algorithm 1: k discriminator steps, then one generator step ----------------------------------
     def train_step(self, data):
+        """Algorithm 1 on one batch: k discriminator steps, each on its own minibatch, then one generator step.
+
+        Minibatch j holds examples j, j + k, j + 2k, … of the batch, so R replicas (each holding a block of the
+        batch) together use the same minibatches as one device.
+
+        Args:
+            data: a batch of k·m images (or (images, labels) for `ConditionalGAN`).
+
+        Returns:
+            The logged metrics (`METRICS`).
+        """
         real, condition = self.unpack(data)
         # The batch holds k minibatches of m real examples, one per discriminator step: minibatch j is
         # examples j, j + k, j + 2k, ..., so R replicas (each holding a block of the batch) together use
@@ -175,7 +221,16 @@ class GAN(keras.Model):
         return {m_.name: m_.result() for m_ in self.metrics}
 
     def discriminator_step(self, real, fake, condition=None):
-        """One gradient step of D on a real and a generated minibatch; returns the mean loss."""
+        """One gradient step of D on a real and a generated minibatch.
+
+        Args:
+            real: real images, (m, 28, 28, 1) (for an AAE: prior samples z).
+            fake: generated images, the same shape, gradient-stopped.
+            condition: the labels (m,) for a conditional GAN; None otherwise.
+
+        Returns:
+            This replica's mean loss, a scalar (also logged as `d_loss`).
+        """
         with tf.GradientTape() as tape:
             real_out = self.run_discriminator(real, condition, training=True)
             fake_out = self.run_discriminator(fake, condition, training=True)
@@ -192,7 +247,15 @@ class GAN(keras.Model):
         return mean
 
     def generator_step(self, make_fake, condition=None):
-        """One gradient step of G (D fixed) on `make_fake()`, computed inside the tape."""
+        """One gradient step of G (D fixed) on `make_fake()`, computed inside the tape.
+
+        Args:
+            make_fake: a callable returning generated images (m, 28, 28, 1), called inside the gradient tape.
+            condition: the labels (m,) for a conditional GAN; None otherwise.
+
+        Returns:
+            This replica's mean loss, a scalar (also logged as `g_loss`).
+        """
         with tf.GradientTape() as tape:
             fake_out = self.run_discriminator(make_fake(), condition, training=True)
             per_example = self.generator_loss_per_example(fake_out)
@@ -206,49 +269,123 @@ class GAN(keras.Model):
 
     # --- the pieces a conditional GAN or an adversarial autoencoder replaces --------------------------
     def unpack(self, data):
-        """(real images, condition) from a batch; an unconditional GAN ignores labels."""
+        """Splits a batch into (real images, condition); an unconditional GAN ignores labels.
+
+        Args:
+            data: images, or a tuple/list whose first entry is the images.
+
+        Returns:
+            (images, None).
+        """
         if isinstance(data, (tuple, list)):
             data = data[0]
         return data, None
 
     def run_generator(self, z, condition=None, training: bool = True):
-        """G(z): images in [0, 1] (a conditional GAN passes the class too)."""
+        """G(z): images (batch, 28, 28, 1) in [0, 1] (a conditional GAN passes the class too).
+
+        Args:
+            z: (batch, latent_dim).
+            condition: the labels (batch,) for a conditional GAN; ignored here.
+            training: the networks' mode (batch norm).
+
+        Returns:
+            The generated images.
+        """
         return self.generator(z, training=training)
 
     def run_discriminator(self, x, condition=None, training: bool = True):
-        """D(x): logits of "real" (a critic's scores for a WGAN)."""
+        """D(x): logits of "real", (batch, 1) (a critic's scores for a WGAN).
+
+        Args:
+            x: images, (batch, 28, 28, 1) in [0, 1].
+            condition: the labels (batch,) for a conditional GAN; ignored here.
+            training: the networks' mode (batch norm).
+
+        Returns:
+            The logits.
+        """
         return self.discriminator(x, training=training)
 
     def discriminator_loss_per_example(self, real_out, fake_out, real, fake, condition):
-        """Per-example loss of D: −log D(x) − log(1 − D(G(z)))."""
+        """Per-example loss of D: −log D(x) − log(1 − D(G(z))).
+
+        Args:
+            real_out: D's logits on the real minibatch.
+            fake_out: D's logits on the generated minibatch.
+            real: the real minibatch (used by WGAN-GP's penalty).
+            fake: the generated minibatch (used by WGAN-GP's penalty).
+            condition: the labels, or None.
+
+        Returns:
+            float32 (m,).
+        """
         return losses.discriminator_loss(real_out, fake_out)
 
     def generator_loss_per_example(self, fake_out):
-        """Per-example loss of G: log(1 − D(G(z))) (minimax) or −log D(G(z)) (non-saturating)."""
+        """Per-example loss of G: log(1 − D(G(z))) (minimax) or −log D(G(z)) (non-saturating).
+
+        Args:
+            fake_out: D's logits on the generated minibatch.
+
+        Returns:
+            float32 (m,).
+        """
         return losses.GENERATOR_LOSSES[self.generator_loss](fake_out)
 
     def probability(self, out):
-        """What d_real/d_fake report: D = σ(logit)."""
+        """What d_real/d_fake report: D = σ(logit), float32."""
         return tf.sigmoid(tf.cast(out, tf.float32))
 
     def discriminator_metrics(self, real_out, fake_out) -> dict:
-        """What a discriminator step logs beside its loss: mean D(x) and mean D(G(z))."""
+        """What a discriminator step logs beside its loss: mean D(x) and mean D(G(z)).
+
+        Args:
+            real_out: D's outputs on the real minibatch.
+            fake_out: D's outputs on the generated minibatch.
+
+        Returns:
+            `{"d_real": scalar, "d_fake": scalar}`.
+        """
         return {"d_real": tf.reduce_mean(self.probability(real_out)),
                 "d_fake": tf.reduce_mean(self.probability(fake_out))}
 
     def after_discriminator_update(self) -> None:
-        """Runs after each D update (WGAN clips the critic's weights here)."""
+        """Runs after each D update (WGAN clips the critic's weights here); does nothing for a GAN."""
 
     def latent_noise(self, local_batch, stream: str, counter):
-        """z ~ N(0, I) from the named stream (`NOISE_STREAMS`), this replica's slice of a global draw."""
+        """z ~ N(0, I) from the named stream (`NOISE_STREAMS`), this replica's slice of a global draw.
+
+        The draw is stateless, seeded by (seed·16 + stream, counter), so one device and R replicas see the same
+        noise, and a resumed run (whose optimizer step counters are restored) the same as an uninterrupted one.
+
+        Args:
+            local_batch: this replica's batch size m.
+            stream: a key of `NOISE_STREAMS`.
+            counter: the step counter the draw is keyed on (an optimizer's `iterations`).
+
+        Returns:
+            float32 (m, latent_dim).
+        """
         return _noise_slice(stream, self.seed, counter, local_batch, [self.latent_dim])
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class WGAN(GAN):
-    """Arjovsky et al.'s Wasserstein GAN: a critic f (no sigmoid) estimates W(p_data, p_g) ≈ E f(x) −
-    E f(G(z)) when it is 1-Lipschitz, enforced by weight clipping (`clip`) or, for WGAN-GP (Gulrajani et
-    al.), a penalty λ E (‖∇f(x̂)‖ − 1)². `k` (n_critic) critic steps per generator step."""
+    """Arjovsky et al.'s Wasserstein GAN: a critic f (no sigmoid) estimates W(p_data, p_g).
+
+    Formula: W(p_data, p_g) ≈ E f(x) − E f(G(z)) while f is 1-Lipschitz, enforced by weight clipping
+    (`clip`) or, for WGAN-GP (Gulrajani et al.), a penalty λ E (‖∇f(x̂)‖ − 1)². `k` (n_critic) critic steps
+    per generator step. Logs `wasserstein` (the estimate) beside `GAN`'s metrics; `d_real`, `d_fake` are
+    mean f(x), mean f(G(z)).
+
+    Args:
+        generator: G, `z` (batch, latent_dim) → image (batch, 28, 28, 1) in [0, 1].
+        discriminator: the critic f, image → score (batch, 1); without batch norm for WGAN-GP.
+        latent_dim: the size of z; None: G's input size.
+        seed: seeds the noise streams (and WGAN-GP's ε).
+        **kwargs: `keras.Model` arguments.
+    """
 
     METRICS = (*GAN.METRICS, "wasserstein")  # E f(x) − E f(G(z)), the critic's estimate of W
 
@@ -259,8 +396,23 @@ class WGAN(GAN):
 
     def compile(self, d_optimizer=None, g_optimizer=None, k: int = 5, clip: float | None = 0.01,
                 gp_weight: float = 0.0, **kwargs):
-        """Defaults are the WGAN paper's: RMSProp 5e-5 for both, k = n_critic = 5, clip 0.01. For WGAN-GP
-        pass `clip=None, gp_weight=10.` (λ; and Adam 1e-4, β = (0, 0.9), as Gulrajani et al. did)."""
+        """Sets the optimizers, n_critic and the Lipschitz constraint; defaults are the WGAN paper's.
+
+        RMSProp 5e-5 for both, k = n_critic = 5, clip 0.01. For WGAN-GP pass `clip=None, gp_weight=10.`
+        (λ; and Adam 1e-4, β = (0, 0.9), as Gulrajani et al. did).
+
+        Args:
+            d_optimizer: updates the critic; None: RMSprop(5e-5).
+            g_optimizer: updates G; None: RMSprop(5e-5).
+            k: critic steps per generator step.
+            clip: c, every critic weight is clipped to [−c, c] after each update; None for no clipping.
+            gp_weight: λ, the gradient penalty's weight; 0 for none.
+            **kwargs: `GAN.compile` arguments (`generator_loss` is ignored; `gradient_penalty` is read as
+                `gp_weight`, the name in older saved configs).
+
+        Raises:
+            ValueError: `clip` is not positive or None, or `gp_weight` < 0.
+        """
         kwargs.pop("generator_loss", None)
         gp_weight = kwargs.pop("gradient_penalty", gp_weight)  # the name in configs saved before gp_weight
         if clip is not None and not clip > 0:
@@ -278,10 +430,22 @@ class WGAN(GAN):
         return {**config, "clip": self.clip, "gp_weight": self.gp_weight} if config else config
 
     def probability(self, out):
+        """A critic's score as float32, not a probability: d_real = mean f(x)."""
         return tf.cast(out, tf.float32)  # a critic's score, not a probability: d_real = mean f(x)
 
     def discriminator_loss_per_example(self, real_out, fake_out, real, fake, condition):
-        """f(G(z)) − f(x) [+ λ (‖∇f(x̂)‖ − 1)²] per example."""
+        """The critic's loss per example: f(G(z)) − f(x) [+ λ (‖∇f(x̂)‖ − 1)²].
+
+        Args:
+            real_out: f(x) on the real minibatch.
+            fake_out: f(G(z)) on the generated minibatch.
+            real: the real minibatch, (m, 28, 28, 1).
+            fake: the generated minibatch.
+            condition: the labels, or None.
+
+        Returns:
+            float32 (m,).
+        """
         per_example = losses.wasserstein_critic_loss(real_out, fake_out)
         if self.gp_weight:
             epsilon = _noise_slice("penalty_epsilon", self.seed, self.d_optimizer.iterations, tf.shape(real)[0], [],
@@ -291,15 +455,31 @@ class WGAN(GAN):
         return per_example
 
     def discriminator_metrics(self, real_out, fake_out) -> dict:
-        """Beside mean f(x) and mean f(G(z)): the critic's estimate of W, E f(x) − E f(G(z))."""
+        """Beside mean f(x) and mean f(G(z)): the critic's estimate of W, E f(x) − E f(G(z)).
+
+        Args:
+            real_out: f(x) on the real minibatch.
+            fake_out: f(G(z)) on the generated minibatch.
+
+        Returns:
+            `{"d_real": …, "d_fake": …, "wasserstein": …}`, scalars.
+        """
         scores = super().discriminator_metrics(real_out, fake_out)
         return {**scores, "wasserstein": scores["d_real"] - scores["d_fake"]}
 
     def generator_loss_per_example(self, fake_out):
-        """−f(G(z)) per example."""
+        """The generator's loss per example: −f(G(z)).
+
+        Args:
+            fake_out: f(G(z)) on the generated minibatch.
+
+        Returns:
+            float32 (m,).
+        """
         return losses.wasserstein_generator_loss(fake_out)
 
     def after_discriminator_update(self) -> None:
+        """With weight clipping: w ← clip(w, −c, c) for every critic weight."""
         if self.clip is not None:  # w ← clip(w, −c, c)
             for weight in self.discriminator.trainable_variables:
                 weight.assign(tf.clip_by_value(weight, -self.clip, self.clip))
@@ -307,9 +487,19 @@ class WGAN(GAN):
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class ConditionalGAN(GAN):
-    """Mirza and Osindero's conditional GAN: G(z, y) and D(x, y) both see the class y (one-hot), so
-    min_G max_D E_{x,y} log D(x, y) + E_{z,y} log(1 − D(G(z, y), y)). Batches are (images, labels);
-    generated images get the labels of the real minibatch they are judged beside. Calling it: G([z, y])."""
+    """Mirza and Osindero's conditional GAN: G(z, y) and D(x, y) both see the class y.
+
+    Formula: min_G max_D E_{x,y} log D(x, y) + E_{z,y} log(1 − D(G(z, y), y)).
+
+    Batches are (images, labels); generated images get the labels of the real minibatch they are judged
+    beside. Calling it: G([z, y]).
+
+    Args:
+        generator: G, [`z` (batch, latent_dim), `label` (batch,) int32] → image (batch, 28, 28, 1) in [0, 1].
+        discriminator: D, [image, `label`] → logit (batch, 1).
+        num_classes: the number of classes.
+        **kwargs: `GAN` arguments (`latent_dim`, `seed`, `name`, …).
+    """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, num_classes: int = 10, **kwargs):
         super().__init__(generator, discriminator, **kwargs)
@@ -319,13 +509,16 @@ class ConditionalGAN(GAN):
         return {**super().get_config(), "num_classes": self.num_classes}
 
     def unpack(self, data):
+        """Splits a batch into (images, int32 labels)."""
         images, labels = data
         return images, tf.cast(labels, tf.int32)
 
     def run_generator(self, z, condition=None, training: bool = True):
+        """G(z, y): [z (batch, latent_dim), labels (batch,)] → images (batch, 28, 28, 1) in [0, 1]."""
         return self.generator([z, condition], training=training)
 
     def run_discriminator(self, x, condition=None, training: bool = True):
+        """D(x, y): [images, labels (batch,)] → logits (batch, 1)."""
         return self.discriminator([x, condition], training=training)
 
 
@@ -342,7 +535,16 @@ def _from_unit_range(image):
 
 
 def mlp_generator(latent_dim: int = 64, image_shape=IMAGE_SHAPE, units=(256, 512)) -> keras.Model:
-    """Goodfellow et al.'s generator: fully connected ReLU layers, a tanh image (as [0, 1] pixels)."""
+    """Goodfellow et al.'s generator: fully connected ReLU layers, a tanh image rescaled to [0, 1] pixels.
+
+    Args:
+        latent_dim: the size of z.
+        image_shape: (H, W, C) of the images.
+        units: the hidden layers' widths.
+
+    Returns:
+        A `keras.Model` "generator": `z` (batch, latent_dim) → `image` (batch, H, W, C) float32 in [0, 1].
+    """
     z = keras.Input((latent_dim,), name="z")
     x = z
     for n in units:
@@ -353,7 +555,17 @@ def mlp_generator(latent_dim: int = 64, image_shape=IMAGE_SHAPE, units=(256, 512
 
 
 def mlp_discriminator(image_shape=IMAGE_SHAPE, units=(512, 256)) -> keras.Model:
-    """Fully connected LeakyReLU layers (the paper's maxout units replaced), one logit: D = σ(logit)."""
+    """Goodfellow et al.'s discriminator, fully connected LeakyReLU layers (the paper's maxout units replaced).
+
+    Images are rescaled from [0, 1] to [−1, 1] first; one logit, D = σ(logit).
+
+    Args:
+        image_shape: (H, W, C) of the images.
+        units: the hidden layers' widths.
+
+    Returns:
+        A `keras.Model` "discriminator": (batch, H, W, C) in [0, 1] → `logit` (batch, 1) float32.
+    """
     image = keras.Input(image_shape, name="image")
     x = layers.Flatten()(_from_unit_range(image))
     for n in units:
@@ -369,9 +581,21 @@ def _label_input(num_classes: int):
 
 
 def dcgan_generator(latent_dim: int = 64, filters: int = 128, num_classes: int = 0) -> keras.Model:
-    """Radford et al.: project z to 7×7×128, two stride-2 transposed convolutions to 28×28×1, batch norm
-    and ReLU between, tanh at the end (no batch norm on the output). 558,849 parameters at the defaults.
-    With `num_classes`, a conditional generator G(z, y): the one-hot label y is joined to z."""
+    """Radford et al.'s DCGAN generator: z projected to 7×7×filters, two stride-2 transposed convolutions to 28×28×1.
+
+    Batch norm and ReLU between, tanh at the end (no batch norm on the output), rescaled to [0, 1].
+    558,849 parameters at the defaults. With `num_classes`, a conditional generator G(z, y): the one-hot
+    label y is joined to z.
+
+    Args:
+        latent_dim: the size of z.
+        filters: channels of the 7×7 layer (halved at 14×14).
+        num_classes: > 0 for a conditional generator with a `label` input; 0 for none.
+
+    Returns:
+        A `keras.Model` "generator": `z` (batch, latent_dim) [and `label` (batch,) int32] → `image`
+        (batch, 28, 28, 1) float32 in [0, 1].
+    """
     z = keras.Input((latent_dim,), name="z")
     inputs, x = [z], z
     if num_classes:
@@ -389,9 +613,22 @@ def dcgan_generator(latent_dim: int = 64, filters: int = 128, num_classes: int =
 
 def dcgan_discriminator(image_shape=IMAGE_SHAPE, filters: int = 64, batch_norm: bool = True,
                         num_classes: int = 0) -> keras.Model:
-    """Radford et al.: stride-2 convolutions (no pooling), LeakyReLU(0.2), batch norm but not on the input
-    layer, one logit. `batch_norm=False` for a WGAN-GP critic (the penalty is per example). With
-    `num_classes`, a conditional D(x, y): the one-hot label joins the image as constant channels."""
+    """Radford et al.'s DCGAN discriminator: stride-2 convolutions (no pooling), LeakyReLU(0.2), one logit.
+
+    Conv2D(filters, 4, stride 2) → LeakyReLU → Conv2D(2·filters, 4, stride 2) → batch norm → LeakyReLU →
+    Dense(1): 28×28 → 14×14 → 7×7; no batch norm on the input layer. With `num_classes`, a conditional
+    D(x, y): the one-hot label joins the image as constant channels.
+
+    Args:
+        image_shape: (H, W, C) of the images.
+        filters: channels of the first convolution.
+        batch_norm: False for a WGAN-GP critic (the penalty is per example).
+        num_classes: > 0 for a conditional discriminator with a `label` input; 0 for none.
+
+    Returns:
+        A `keras.Model` "discriminator": `image` (batch, H, W, C) in [0, 1] [and `label` (batch,) int32] →
+        `logit` (batch, 1) float32.
+    """
     image = keras.Input(image_shape, name="image")
     x = _from_unit_range(image)
     if num_classes:

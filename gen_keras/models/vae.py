@@ -23,7 +23,21 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 def vae_encoder(latent_dim: int = 2, image_shape=(28, 28, 1), units: int = 256,
                 filters: tuple[int, int] = (32, 64)) -> keras.Model:
-    """x → (μ, log σ²): two stride-2 convolutions, a dense layer, and two linear heads."""
+    """The encoder x → (μ, log σ²) of q_φ(z|x) = N(μ, diag σ²): stride-2 convolutions, a dense layer, two linear heads.
+
+    Conv2D(f, 3, stride 2, "same", relu) per entry of `filters` → Flatten → Dense(units, relu) (left out
+    when `units` is 0) → Dense(latent_dim) twice.
+
+    Args:
+        latent_dim: the size of z.
+        image_shape: (H, W, C) of the input.
+        units: the dense layer's width; 0 for none.
+        filters: the convolutions' channels.
+
+    Returns:
+        A `keras.Model` "encoder": (batch, 28, 28, 1) float32 in [0, 1] → [`mean` (batch, latent_dim),
+        `log_var` (batch, latent_dim)].
+    """
     x = keras.Input(image_shape, name="image")
     h = x
     for f in filters:
@@ -38,10 +52,28 @@ def vae_encoder(latent_dim: int = 2, image_shape=(28, 28, 1), units: int = 256,
 
 def vae_decoder(latent_dim: int = 2, likelihood: str = "bernoulli", image_shape=(28, 28, 1),
                 units: int = 256, filters: tuple[int, ...] = (64, 32), dense: tuple[int, ...] = ()) -> keras.Model:
-    """z → the parameters of p(x|z): Bernoulli logits, or Gaussian [μ, log σ] stacked on the channels.
+    """The decoder z → the parameters of p_θ(x|z): Bernoulli logits, or Gaussian [μ, log σ] stacked on the channels.
 
-    Convolutional (a dense layer of `units`, then transposed convolutions with `filters`), or, with
-    `dense` set, a multilayer perceptron with those hidden widths."""
+    Convolutional (a dense layer of `units`, a dense layer to (H/4)·(W/4)·filters[0], then one stride-2
+    transposed convolution per entry of `filters` and a last one to C channels), or, with `dense` set, a
+    multilayer perceptron with those hidden widths. A Gaussian decoder ends its mean in a sigmoid and
+    appends a learned per-pixel log σ (`PixelLogScale`).
+
+    Args:
+        latent_dim: the size of z.
+        likelihood: "bernoulli" or "gaussian".
+        image_shape: (H, W, C) of the output; H and W divisible by 4 for the convolutional decoder.
+        units: the convolutional decoder's first dense layer; 0 for none.
+        filters: the transposed convolutions' channels (two entries give ×4 up-sampling).
+        dense: hidden widths of an MLP decoder, e.g. (256, 512); empty for the convolutional one.
+
+    Returns:
+        A `keras.Model` "decoder": `z` (batch, latent_dim) → (batch, H, W, C) logits (Bernoulli) or
+        (batch, H, W, 2C) [μ in [0, 1], log σ] (Gaussian).
+
+    Raises:
+        ValueError: an unknown likelihood.
+    """
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
     z = keras.Input((latent_dim,), name="z")
@@ -68,11 +100,25 @@ def vae_decoder(latent_dim: int = 2, likelihood: str = "bernoulli", image_shape=
 
 @keras.saving.register_keras_serializable(package="gen_keras")
 class VAE(keras.Model):
-    """x ↦ parameters of p_θ(x|z) with z ~ q_φ(z|x); trained on the negative ELBO (nats per image).
+    """The variational autoencoder, trained on the negative ELBO in nats per image.
 
-    Logs `reconstruction` (= w · E[−log p(x|z)]) and `kl` (= β · KL) beside `loss`, their sum.
-    `reconstruction_weight` w and `beta` β are 1 for the VAE; the lectures' ablation sets one to 0.
-    `binarize=True` trains on dynamically binarized images (a fresh Bernoulli draw every step).
+    Calling it maps x (batch, H, W, C) to the parameters of p_θ(x|z) with z ~ q_φ(z|x) drawn by a
+    `GaussianSampler` (the forward pass is stochastic). The loss:
+        loss = w · E_q[−log p_θ(x|z)] + β · KL(q_φ(z|x) ‖ N(0, I)),
+    logged as `reconstruction` (w · E[−log p(x|z)]) and `kl` (β · KL) beside `loss`, their sum.
+
+    Args:
+        encoder: x → [μ, log σ²] (`vae_encoder`).
+        decoder: z → the likelihood's parameters (`vae_decoder`).
+        likelihood: "bernoulli" (decoder outputs logits) or "gaussian" (decoder outputs [μ, log σ]).
+        beta: β, the KL term's weight (1 for the VAE; 0 in the lectures' ablation).
+        reconstruction_weight: w, the reconstruction term's weight (1 for the VAE; 0 in the ablation).
+        binarize: train on dynamically binarized images (a fresh Bernoulli draw every step).
+        seed: seeds the sampler's draws (and, with seed + 1, the binarization); None for random ones.
+        **kwargs: `keras.Model` arguments (`name`, …).
+
+    Raises:
+        ValueError: an unknown likelihood.
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, likelihood: str = "bernoulli",
@@ -92,12 +138,21 @@ class VAE(keras.Model):
         self.kl_tracker = keras.metrics.Mean(name="kl")
 
     def call(self, x, training=None):
+        """The decoder's output for z ~ q_φ(z|x): (batch, H, W, C) images → logits or [μ, log σ] (see `vae_decoder`)."""
         mean, log_var = self.encoder(x, training=training)
         z = self.sampler([mean, log_var], training=training)
         return self.decoder(z, training=training)
 
     def negative_log_likelihood(self, x, params):
-        """−log p_θ(x|z) per image, summed over pixels, from the decoder's output `params`."""
+        """−log p_θ(x|z) per image, summed over pixels, from the decoder's output.
+
+        Args:
+            x: images, (batch, H, W, C) in [0, 1].
+            params: the decoder's output: logits (batch, H, W, C) or [μ, log σ] (batch, H, W, 2C).
+
+        Returns:
+            float32 (batch,), nats.
+        """
         if self.likelihood == "bernoulli":
             return bernoulli_nll(x, params)
         c = params.shape[-1] // 2
@@ -107,7 +162,18 @@ class VAE(keras.Model):
         """The negative ELBO per image, in nats: loss = w · E_q[−log p_θ(x|z)] + β · KL(q_φ(z|x) ‖ p(z)).
 
         The KL term is the sampling layer's regularizer (it adds β · KL when it draws z), so it is read
-        from that layer; the reconstruction term is computed here from the decoder's output."""
+        from that layer; the reconstruction term is computed here from the decoder's output.
+
+        Args:
+            x: the input images, (batch, H, W, C).
+            y: the target images (None: `x`).
+            y_pred: the decoder's output for `x`.
+            sample_weight: unused.
+            training: unused.
+
+        Returns:
+            The scalar loss, divided by the number of replicas under `tf.distribute` (`per_replica_share`).
+        """
         target = x if y is None else y
         reconstruction = self.reconstruction_weight * ops.mean(self.negative_log_likelihood(target, y_pred))
         beta_kl = self.sampler_kl()
@@ -117,12 +183,23 @@ class VAE(keras.Model):
         return per_replica_share(reconstruction + beta_kl)
 
     def sampler_kl(self):
-        """β · KL(q_φ(z|x) ‖ N(0, I)), mean over the batch, as the sampling layer added it in this forward
-        pass (0 when β = 0)."""
+        """β · KL(q_φ(z|x) ‖ N(0, I)), mean over the batch, as the sampling layer added it in this forward pass.
+
+        Returns:
+            A float32 scalar (0 when β = 0).
+        """
         kl = self.sampler.losses
         return ops.sum([ops.cast(term, "float32") for term in kl]) if kl else ops.zeros(())
 
     def train_step(self, data):
+        """One optimizer step on a batch; with `binarize`, x_b ~ Bernoulli(x) is drawn first, as input and target.
+
+        Args:
+            data: a batch of images, or (images, targets).
+
+        Returns:
+            The logged metrics: `loss`, `reconstruction`, `kl`.
+        """
         if self.binarize:  # x_b ~ Bernoulli(x), drawn anew each step; input and target alike
             x = data[0] if isinstance(data, (tuple, list)) else data
             x = ops.cast(keras.random.uniform(ops.shape(x), seed=self.binarize_seed) < x, x.dtype)
@@ -135,15 +212,28 @@ class VAE(keras.Model):
         self.built = True
 
     def generator(self) -> keras.Model:
-        """A new model z → E[x|z] sharing the decoder's weights: the image a served decoder returns."""
+        """A new model z → E[x|z] sharing the decoder's weights: the image a served decoder returns.
+
+        Returns:
+            A `keras.Model` "generator": `z` (batch, latent_dim) → `image` (batch, H, W, C) float32 in [0, 1].
+        """
         z = keras.Input((self.latent_dim,), name="z")
         image = LikelihoodMean(self.likelihood, name="image")(self.decoder(z))
         return keras.Model(z, image, name="generator")
 
     def importance_log_weights(self, x, num_samples: int):
-        """log w_k = log p_θ(x|z_k) + log p(z_k) − log q_φ(z_k|x), z_k ~ q_φ(z|x): shape (K, batch).
+        """Log importance weights of K draws z_k ~ q_φ(z|x) per image.
 
-        mean_k log w_k estimates the ELBO; log (1/K) Σ_k w_k is the IWAE bound, which rises to log p(x)."""
+        Formula: log w_k = log p_θ(x|z_k) + log p(z_k) − log q_φ(z_k|x). mean_k log w_k estimates the ELBO;
+        log (1/K) Σ_k w_k is the IWAE bound, which rises to log p(x) with K.
+
+        Args:
+            x: images, (batch, H, W, C).
+            num_samples: K.
+
+        Returns:
+            float32 (K, batch), nats.
+        """
         tfd = _tfd()
         mean, log_var = self.encoder(x, training=False)
         q = gaussian_posterior(mean, log_var)
@@ -173,7 +263,16 @@ class VAE(keras.Model):
 
 
 def iwae_estimates(vae: VAE, images: np.ndarray, num_samples: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image (ELBO estimate, IWAE estimate of log p(x)) in nats, from K = `num_samples` draws of q."""
+    """Per-image (ELBO estimate, IWAE estimate of log p(x)) in nats, from K = `num_samples` draws of q.
+
+    Args:
+        vae: a trained `VAE`.
+        images: (N, H, W, C) float32 in [0, 1] (as the model was trained on).
+        num_samples: K.
+
+    Returns:
+        (elbo, iwae), each float64 (N,); see `gen_keras.metrics.importance_weighted_estimates`.
+    """
     from gen_keras.metrics import importance_weighted_estimates
 
     log_weights = tf.function(vae.importance_log_weights, reduce_retracing=True)
@@ -181,8 +280,18 @@ def iwae_estimates(vae: VAE, images: np.ndarray, num_samples: int = 100) -> tupl
 
 
 def elbo_terms(vae: VAE, images: np.ndarray, batch_size: int = 500) -> dict[str, float]:
-    """The data's −ELBO = E_q[−log p(x|z)] + KL(q(z|x) ‖ N(0, I)), nats per image, with both weights 1
-    whatever β and reconstruction weight the model trained with; one z per image, closed-form KL."""
+    """The data's −ELBO = E_q[−log p(x|z)] + KL(q(z|x) ‖ N(0, I)) in nats per image, both weights 1.
+
+    Whatever β and reconstruction weight the model trained with; one z = μ + σ ⊙ ε per image, closed-form KL.
+
+    Args:
+        vae: a trained `VAE`.
+        images: (N, H, W, C) float32 in [0, 1].
+        batch_size: images per forward pass.
+
+    Returns:
+        `{"negative_elbo": …, "reconstruction": …, "kl": …}`, means over the N images.
+    """
     reconstruction, kl = [], []
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size]
@@ -201,9 +310,29 @@ DECODERS = ("dense", "conv")
 def build_vae(latent_dim: int = 2, likelihood: str = "bernoulli", *, decoder: str = "dense", beta: float = 1.0,
               reconstruction_weight: float = 1.0, binarize: bool = False, seed: int | None = None,
               image_shape=(28, 28, 1)) -> VAE:
-    """The recipe's VAE, built: a convolutional encoder (Dense(256) before the heads) and a decoder that
-    is either `dense` (256 → 512 → pixels, the faster per nat on a CPU) or `conv` (Dense(256) → 7·7·64 →
-    two stride-2 transposed convolutions, the keras.io example's decoder with a wider dense layer)."""
+    """The recipe's VAE, built: a convolutional encoder and a dense or convolutional decoder.
+
+    The encoder has Dense(256) before the heads; the decoder is either `dense` (256 → 512 → pixels) or
+    `conv` (Dense(256) → 7·7·64 → two stride-2 transposed convolutions, the keras.io example's decoder with
+    a wider dense layer). The choice of default: see docs/results/vae.md.
+
+    Args:
+        latent_dim: the size of z.
+        likelihood: "bernoulli" or "gaussian".
+        decoder: "dense" or "conv".
+        beta: β, the KL term's weight.
+        reconstruction_weight: w, the reconstruction term's weight.
+        binarize: train on dynamically binarized images.
+        seed: seeds the sampler (and the binarization).
+        image_shape: (H, W, C) of the images.
+
+    Returns:
+        A built, uncompiled `VAE`: (batch, 28, 28, 1) → (batch, 28, 28, 1) logits (Bernoulli) or
+        (batch, 28, 28, 2) (Gaussian).
+
+    Raises:
+        ValueError: an unknown decoder or likelihood.
+    """
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     dec = (vae_decoder(latent_dim, likelihood, image_shape, dense=(256, 512)) if decoder == "dense"

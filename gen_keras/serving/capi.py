@@ -73,7 +73,18 @@ def _load_library():
 
 
 class SavedModelSession:
-    """A SavedModel loaded by TensorFlow's C++ loader (tag `serve`), run by signature input names."""
+    """A SavedModel loaded by TensorFlow's C++ loader through its C API, run by signature input names.
+
+    Use it as a context manager (or call `close`) to free the C objects. The signatures are read from the
+    MetaGraphDef the loader returns.
+
+    Args:
+        export_dir: a version folder, e.g. saved_models/conv_autoencoder/decoder/1.
+        tags: the MetaGraph's tags (`serve`, as TF Serving loads).
+
+    Raises:
+        CApiError: libtensorflow_cc.so.2 is missing, or the loader refuses the folder (TensorFlow's message).
+    """
 
     def __init__(self, export_dir: str | os.PathLike, tags: tuple[str, ...] = ("serve",)):
         self._lib = lib = _load_library()
@@ -104,7 +115,20 @@ class SavedModelSession:
         return _Output(op, int(index or 0))
 
     def run(self, inputs: dict[str, np.ndarray], signature: str = "serving_default") -> dict[str, np.ndarray]:
-        """Feeds the signature's named inputs and returns its named outputs."""
+        """Feeds the signature's named inputs and returns its named outputs.
+
+        Args:
+            inputs: input name → array, e.g. {"code": float32 (batch, 49)}; typed arrays must have the
+                signature's dtype (lists are converted), shapes must fit (-1: any size).
+            signature: the signature key.
+
+        Returns:
+            output name → array, e.g. {"image": float32 (batch, 28, 28, 1)}.
+
+        Raises:
+            CApiError: an unknown signature, missing or extra inputs, a wrong dtype or shape, or TensorFlow
+                refusing the run.
+        """
         lib = self._lib
         if signature not in self.signatures:
             raise CApiError(f"no signature '{signature}'; the model has {sorted(self.signatures)}")
@@ -151,6 +175,7 @@ class SavedModelSession:
                 lib.TF_DeleteTensor(t)
 
     def close(self) -> None:
+        """Frees the loaded model's C objects (TF_Session, graph, status); calling it again does nothing."""
         if getattr(self, "_session", None):
             self._lib.TF_CloseSession(self._session, self._status)
             self._lib.TF_DeleteSession(self._session, self._status)
@@ -168,7 +193,17 @@ class SavedModelSession:
 
 
 def warmup_requests(version_dir: str | os.PathLike) -> list[PredictRequest]:
-    """The decoded warm-up requests of a version folder (`assets.extra/tf_serving_warmup_requests`)."""
+    """The decoded warm-up requests of a version folder (`assets.extra/tf_serving_warmup_requests`).
+
+    Args:
+        version_dir: a version folder.
+
+    Returns:
+        One `PredictRequest` per record.
+
+    Raises:
+        CApiError: the file is missing, a record is corrupt, or it holds no predict request.
+    """
     path = Path(version_dir) / WARMUP_FILE
     if not path.is_file():
         raise CApiError(f"{path} is missing: the version has no warm-up requests")
@@ -176,14 +211,31 @@ def warmup_requests(version_dir: str | os.PathLike) -> list[PredictRequest]:
 
 
 def replay_warmup(version_dir: str | os.PathLike) -> list[dict[str, np.ndarray]]:
-    """Runs every warm-up request through the C++ loader's session, as TF Serving does when it loads a
-    version, and returns each request's outputs."""
+    """Runs every warm-up request through the C++ loader, as TF Serving does when it loads a version.
+
+    Args:
+        version_dir: a version folder.
+
+    Returns:
+        Each request's outputs, output name → array.
+
+    Raises:
+        CApiError: as `warmup_requests` and `SavedModelSession.run`.
+    """
     requests = warmup_requests(version_dir)
     with SavedModelSession(version_dir) as session:
         return [session.run(r.inputs, r.signature_name or "serving_default") for r in requests]
 
 
 def main(argv=None) -> int:
+    """`python -m gen_keras.serving.capi`: prints a signature's tensors, optionally runs inputs and warm-up requests.
+
+    Args:
+        argv: the flags; None for `sys.argv[1:]`.
+
+    Returns:
+        The exit status: 0, or 1 after printing a `CApiError` or a file error.
+    """
     parser = argparse.ArgumentParser(description="Run an exported SavedModel through TensorFlow's C API "
                                                  "(the loader TF Serving uses), without TensorFlow's Python package.")
     parser.add_argument("export_dir", help="a version folder, e.g. saved_models/conv_autoencoder/decoder/1")

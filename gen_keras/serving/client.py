@@ -104,8 +104,21 @@ def _rest_call(url: str, model: str, version: int | None, suffix: str, body: dic
 
 def rest_request_body(inputs: Mapping[str, np.ndarray], form: str = "instances",
                       signature: str = SIGNATURE) -> dict:
-    """TF Serving's REST predict body: `instances` (one object of named inputs per batch item, the row form)
-    or `inputs` (one array per named input, the columnar form)."""
+    """TF Serving's REST predict body for named inputs.
+
+    Args:
+        inputs: input name → array, batch axis first, e.g. {"code": (n, 49)}.
+        form: "instances" (one object of named inputs per batch item, the row form) or "inputs" (one array
+            per named input, the columnar form).
+        signature: the signature's key.
+
+    Returns:
+        The JSON-ready dict: {"signature_name": …, "instances": [...]} or {"signature_name": …, "inputs": {...}}.
+
+    Raises:
+        ValueError: an unknown form.
+        ServingError: the instances form with inputs of different batch sizes.
+    """
     arrays = {name: np.asarray(a) for name, a in inputs.items()}
     if form == "inputs":
         return {"signature_name": signature, "inputs": {name: a.tolist() for name, a in arrays.items()}}
@@ -124,8 +137,22 @@ def _array(value) -> np.ndarray:
 
 
 def parse_rest_response(body: dict, form: str = "instances", single_output: str = "output") -> dict[str, np.ndarray]:
-    """The outputs in a REST predict answer: `{"predictions": rows}` or `{"outputs": ...}`. A signature's only
-    output comes back unnamed and is returned under `single_output`; several come back named."""
+    """The outputs in a REST predict answer: `{"predictions": rows}` or `{"outputs": ...}`.
+
+    A signature's only output comes back unnamed and is returned under `single_output`; several come back
+    named. float64 values become float32 (served outputs are float32).
+
+    Args:
+        body: the decoded JSON answer.
+        form: the request's form, "instances" or "inputs".
+        single_output: the name for an unnamed output.
+
+    Returns:
+        output name → array, e.g. {"output": float32 (n, 28, 28, 1)}.
+
+    Raises:
+        ServingError: the answer has no "predictions" / "outputs".
+    """
     key = "predictions" if form == "instances" else "outputs"
     if not isinstance(body, dict) or key not in body:
         raise ServingError(f"TF Serving's answer has no '{key}': {json.dumps(body)[:300]}")
@@ -140,7 +167,25 @@ def parse_rest_response(body: dict, form: str = "instances", single_output: str 
 def predict_rest(url: str, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None,
                  form: str = "instances", *, signature: str = SIGNATURE, single_output: str = "output",
                  timeout: float = TIMEOUT) -> dict[str, np.ndarray]:
-    """Runs `model`'s signature on TF Serving's REST API (`POST /v1/models/<model>[/versions/<v>]:predict`)."""
+    """Runs `model`'s signature on TF Serving's REST API (`POST /v1/models/<model>[/versions/<v>]:predict`).
+
+    Args:
+        url: the REST address, e.g. "http://localhost:8501" ("http://" is added when missing).
+        model: the served model's name, e.g. "conv_autoencoder_decoder".
+        inputs: input name → array, batch axis first.
+        version: a served version; None for the latest.
+        form: "instances" or "inputs" (see `rest_request_body`).
+        signature: the signature's key.
+        single_output: the name for an unnamed output.
+        timeout: seconds to wait for the answer.
+
+    Returns:
+        output name → array.
+
+    Raises:
+        ServingError: no server there, no such model or version, a rejected request, a timeout, or an answer
+            that is not TF Serving's.
+    """
     body = _rest_call(url, model, version, ":predict", rest_request_body(inputs, form, signature), timeout)
     return parse_rest_response(body, form, single_output)
 
@@ -198,7 +243,22 @@ def _model_spec(model: str, version: int | None, signature: str):
 
 def predict_grpc(target: str, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None, *,
                  signature: str = SIGNATURE, timeout: float = TIMEOUT) -> dict[str, np.ndarray]:
-    """Runs `model`'s signature through TF Serving's gRPC PredictionService.Predict."""
+    """Runs `model`'s signature through TF Serving's gRPC PredictionService.Predict (imports TensorFlow).
+
+    Args:
+        target: the gRPC address, "host:port", e.g. "localhost:8500".
+        model: the served model's name.
+        inputs: input name → array, batch axis first, sent with its own dtype.
+        version: a served version; None for the latest.
+        signature: the signature's key.
+        timeout: seconds to wait for the answer.
+
+    Returns:
+        output name → array.
+
+    Raises:
+        ServingError: no server there, no such model or version, a rejected request or a timeout.
+    """
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
@@ -222,7 +282,21 @@ def _metadata_grpc(target: str, model: str, version: int | None, timeout: float)
 
 def model_metadata(server: str, model: str, version: int | None = None, *, transport: str = "rest",
                    timeout: float = TIMEOUT) -> dict[str, Signature]:
-    """The served model's signatures, from `GET /v1/models/<m>[/versions/<v>]/metadata` or GetModelMetadata."""
+    """The served model's signatures, from `GET /v1/models/<m>[/versions/<v>]/metadata` or GetModelMetadata.
+
+    Args:
+        server: the REST URL or the gRPC "host:port".
+        model: the served model's name.
+        version: a served version; None for the latest.
+        transport: "rest" or "grpc".
+        timeout: seconds to wait for the answer.
+
+    Returns:
+        {signature key: `Signature`}.
+
+    Raises:
+        ServingError: the request fails, or the metadata holds no signature_def.
+    """
     if transport == "grpc":
         return _metadata_grpc(server, model, version, timeout)
     return _metadata_rest(server, model, version, timeout)
@@ -325,7 +399,21 @@ def _write_grid(images: np.ndarray, ends: np.ndarray | None, args) -> None:
 
 
 def run(args: argparse.Namespace) -> np.ndarray:
-    """Sends the codes the flags describe to the served model and writes its images to `args.out`."""
+    """Sends the codes the flags describe to the served model and writes its images to `args.out` as a PNG grid.
+
+    The codes are --random draws from N(0, I) (their size from the server's metadata), a --from-file array,
+    or the line between two test images' codes from the served encoder (--interpolate).
+
+    Args:
+        args: the parsed flags (`parse`).
+
+    Returns:
+        The images, (n, H, W, C).
+
+    Raises:
+        ServingError: any failure of the request, the inputs or the output file.
+        DataError: --interpolate, and Fashion-MNIST's test split cannot be loaded.
+    """
     ends = codes = None
     if args.interpolate:
         ends, codes = _interpolation(args)
@@ -354,6 +442,14 @@ def run(args: argparse.Namespace) -> np.ndarray:
 
 
 def parse(argv=None) -> argparse.Namespace:
+    """Parses the client's flags.
+
+    Args:
+        argv: the flags; None for `sys.argv[1:]`.
+
+    Returns:
+        The `argparse.Namespace` (`format` set to "instances" when not given); bad flags exit with status 2.
+    """
     parser = argparse.ArgumentParser(prog="python -m gen_keras.serve", description=__doc__.split("\n\n")[0])
     server = parser.add_mutually_exclusive_group(required=True)
     server.add_argument("--rest", metavar="URL", help="TF Serving's REST address, e.g. http://localhost:8501")
@@ -387,6 +483,14 @@ def parse(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    """`python -m gen_keras.serve`: the client's command.
+
+    Args:
+        argv: the flags; None for `sys.argv[1:]`.
+
+    Returns:
+        The exit status: 0, or 1 after printing a `GenKerasError`.
+    """
     args = parse(argv)
     try:
         images = run(args)

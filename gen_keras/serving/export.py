@@ -30,7 +30,14 @@ WARMUP_BATCH_SIZES = (1, 2, 5)
 
 
 def versions(part_dir: str | os.PathLike) -> list[int]:
-    """The integer versions present in a model's folder, ascending (what TF Serving would see)."""
+    """The integer versions present in a model's folder, ascending (what TF Serving would see).
+
+    Args:
+        part_dir: `<root>/<recipe>/<part>/`.
+
+    Returns:
+        The versions, e.g. [1, 2]; [] when the folder is missing.
+    """
     part_dir = Path(part_dir)
     if not part_dir.is_dir():
         return []
@@ -38,7 +45,15 @@ def versions(part_dir: str | os.PathLike) -> list[int]:
 
 
 def served_name(recipe: str, part: str) -> str:
-    """The name TF Serving knows an export by (in models.config and the warm-up requests)."""
+    """The name TF Serving knows an export by (in models.config and the warm-up requests).
+
+    Args:
+        recipe: e.g. "conv_autoencoder".
+        part: e.g. "decoder".
+
+    Returns:
+        `<recipe>_<part>`, e.g. "conv_autoencoder_decoder".
+    """
     return f"{recipe}_{part}"
 
 
@@ -103,8 +118,23 @@ def _warmup_value(spec: tf.TensorSpec, batch_size: int, seed: int) -> np.ndarray
 
 def write_warmup_requests(version_dir: str | os.PathLike, model_name: str, specs: Sequence[tf.TensorSpec],
                           batch_sizes: Sequence[int] = WARMUP_BATCH_SIZES) -> Path:
-    """Writes `assets.extra/tf_serving_warmup_requests`: one PredictionLog per batch size, inputs shaped
-    and typed as `specs` (named signature inputs), for the model TF Serving knows as `model_name`."""
+    """Writes `assets.extra/tf_serving_warmup_requests`: one PredictionLog per batch size.
+
+    Inputs are shaped and typed as `specs` (named signature inputs): floats are deterministic values in
+    [0, 1), integers 0, unknown sizes other than the batch 1.
+
+    Args:
+        version_dir: the version folder.
+        model_name: the model's name in TF Serving (`served_name`).
+        specs: the `serving_default` signature's inputs, batch axis first.
+        batch_sizes: one request per batch size.
+
+    Returns:
+        The warm-up file's `Path`.
+
+    Raises:
+        ExportError: an input of a type that has no warm-up values.
+    """
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     path = Path(version_dir) / WARMUP_FILE
@@ -126,13 +156,29 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
                        training_endpoint: bool = False) -> Path:
     """Writes `model` as the next version of `<export_root>/<recipe>/<part>/` and returns its folder.
 
-    `inputs` maps each signature input name to its shape without the batch axis (float32) or to a
-    `tf.TensorSpec`; they are passed to the model positionally, in order. `outputs` names the model's
-    output(s), in order. Outputs are cast to float32 (mixed-precision models included), and the model
-    runs in inference mode. Example: a decoder, `inputs={"code": (49,)}, outputs="image"`.
-    `training_endpoint=True` adds `serve_training`, the same call in training mode (batch norm uses the
-    batch's statistics and updates its moving averages), for fine-tuning through
-    `keras.layers.TFSMLayer(..., call_training_endpoint="serve_training")`; not for serving.
+    The model runs in inference mode and its outputs are cast to float32 (mixed-precision models
+    included). Example: a decoder, `inputs={"code": (49,)}, outputs="image"`. The version folder also gets
+    the warm-up requests and, with `save_keras`, `<part>.keras`; `<export_root>/models.config` is rewritten.
+
+    Args:
+        model: a built Keras model.
+        export_root: the export root, e.g. "saved_models".
+        recipe: the recipe's name.
+        part: the model's role, e.g. "encoder", "decoder", "generator".
+        inputs: each signature input name → its shape without the batch axis (float32), or a
+            `tf.TensorSpec`; passed to the model positionally, in order.
+        outputs: the name(s) of the model's output(s), in order.
+        save_keras: also save `<part>.keras` (for fine-tuning with Keras).
+        training_endpoint: add `serve_training`, the same call in training mode (batch norm uses the
+            batch's statistics and updates its moving averages), for fine-tuning through
+            `keras.layers.TFSMLayer(..., call_training_endpoint="serve_training")`; not for serving.
+
+    Returns:
+        The new version folder, `<export_root>/<recipe>/<part>/<version>`.
+
+    Raises:
+        ExportError: the model is not built, the output count does not match `outputs`, the folder cannot
+            be created, or writing failed (no new version is left behind).
     """
     output_names = [outputs] if isinstance(outputs, str) else list(outputs)
     specs = _specs(inputs)
@@ -178,10 +224,40 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
     return final
 
 
+def export_parts(export_root: str | os.PathLike, recipe: str,
+                 parts: Sequence[tuple[str, keras.Model, Mapping, str | Sequence[str]]]) -> dict[str, Path]:
+    """Exports a recipe's parts (encoder, decoder, generator, …), each as the next version of its folder,
+    and says where each went.
+
+    Args:
+        export_root: the root of the exports (`--export-dir`).
+        recipe: the recipe's name, the first folder level.
+        parts: `(part, model, inputs, outputs)` tuples, as `export_for_serving` takes them, e.g.
+            `("decoder", decoder, {"code": (49,)}, "image")`.
+
+    Returns:
+        `{part: version folder}`.
+    """
+    paths = {}
+    for part, model, inputs, outputs in parts:
+        paths[part] = export_for_serving(model, export_root, recipe, part, inputs=inputs, outputs=outputs)
+        print(f"exported {part}: {paths[part]}")
+    return paths
+
+
 def write_models_config(export_root: str | os.PathLike, mount_point: str = "/models") -> Path:
-    """Writes `<export_root>/models.config` listing every exported model, for
-    `tensorflow_model_server --model_config_file`. Names are `<recipe>_<part>`; base paths assume the
-    export root is mounted at `mount_point` (as in the README's `docker run`)."""
+    """Writes `<export_root>/models.config` for `tensorflow_model_server --model_config_file`.
+
+    It lists every exported model (every `<recipe>/<part>/` with a version). Names are `<recipe>_<part>`;
+    base paths assume the export root is mounted at `mount_point` (as in the README's `docker run`).
+
+    Args:
+        export_root: the export root.
+        mount_point: where the server sees the export root.
+
+    Returns:
+        The config file's `Path`.
+    """
     root = Path(export_root)
     entries = []
     for part_dir in sorted(p for p in root.glob("*/*") if p.is_dir() and versions(p)):
@@ -193,5 +269,12 @@ def write_models_config(export_root: str | os.PathLike, mount_point: str = "/mod
 
 
 def load_signature(version_dir: str | os.PathLike):
-    """The `serving_default` function of an exported version, as TensorFlow's Python loader sees it."""
+    """The `serving_default` function of an exported version, as TensorFlow's Python loader sees it.
+
+    Args:
+        version_dir: a version folder.
+
+    Returns:
+        A concrete function taking the named inputs as keyword arguments and returning a dict of outputs.
+    """
     return tf.saved_model.load(str(version_dir)).signatures["serving_default"]

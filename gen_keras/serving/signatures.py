@@ -22,7 +22,13 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 @dataclass
 class TensorInfo:
-    """One input or output of a signature."""
+    """One input or output of a signature.
+
+    Args:
+        name: the graph tensor, e.g. "serving_default_code:0".
+        dtype: the types.proto code, e.g. 1 for float32 (`DTYPES`).
+        shape: the dimensions, -1 for an unknown size, e.g. [-1, 49]; None for an unknown rank.
+    """
 
     name: str  # graph tensor, e.g. "serving_default_code:0"
     dtype: int
@@ -30,14 +36,28 @@ class TensorInfo:
 
 
 def fits(info: TensorInfo, shape: tuple[int, ...]) -> bool:
-    """Whether an array of `shape` fits the tensor's shape (-1 matches any size)."""
+    """Whether an array of `shape` fits the tensor's shape (-1 matches any size).
+
+    Args:
+        info: the signature's tensor.
+        shape: the array's shape.
+
+    Returns:
+        True when the ranks agree and every known size matches, or the rank is unknown.
+    """
     return info.shape is None or (len(info.shape) == len(shape) and all(
         d in (-1, s) for d, s in zip(info.shape, shape)))
 
 
 @dataclass
 class Signature:
-    """A signature's named inputs and outputs."""
+    """A signature's named inputs and outputs.
+
+    Args:
+        inputs: input name → `TensorInfo`.
+        outputs: output name → `TensorInfo`.
+        method: the method name, e.g. "tensorflow/serving/predict".
+    """
 
     inputs: dict[str, TensorInfo] = field(default_factory=dict)
     outputs: dict[str, TensorInfo] = field(default_factory=dict)
@@ -46,7 +66,13 @@ class Signature:
 
 @dataclass
 class PredictRequest:
-    """A decoded tensorflow.serving.PredictRequest."""
+    """A decoded tensorflow.serving.PredictRequest.
+
+    Args:
+        model_name: the served model's name (`<recipe>_<part>`).
+        signature_name: the signature to run ("" for the default).
+        inputs: input name → array.
+    """
 
     model_name: str
     signature_name: str

@@ -106,12 +106,26 @@ def _signature_map(buf: bytes, map_field: int) -> dict[str, Signature]:
 
 
 def parse_signatures(meta_graph_def: bytes) -> dict[str, Signature]:
-    """The SignatureDefs of a serialized MetaGraphDef (field 5, a map from key to SignatureDef)."""
+    """The SignatureDefs of a serialized MetaGraphDef (field 5, a map from key to SignatureDef).
+
+    Args:
+        meta_graph_def: the serialized tensorflow.MetaGraphDef.
+
+    Returns:
+        {signature key: `Signature`}.
+    """
     return _signature_map(meta_graph_def, 5)
 
 
 def parse_signature_def_map(signature_def_map: bytes) -> dict[str, Signature]:
-    """The SignatureDefs of a serialized tensorflow.serving.SignatureDefMap (TF Serving's model metadata)."""
+    """The SignatureDefs of a serialized tensorflow.serving.SignatureDefMap (TF Serving's model metadata).
+
+    Args:
+        signature_def_map: the serialized SignatureDefMap.
+
+    Returns:
+        {signature key: `Signature`}.
+    """
     return _signature_map(signature_def_map, 1)
 
 
@@ -135,8 +149,20 @@ def _values(number: int, wire: int, value) -> list:
 
 
 def parse_tensor(tensor_proto: bytes) -> np.ndarray:
-    """A serialized tensorflow.TensorProto as an array: `tensor_content`, or the `*_val` fields (whose last
-    value repeats to fill the shape, as in TensorFlow)."""
+    """A serialized tensorflow.TensorProto as an array.
+
+    Read from `tensor_content`, or from the `*_val` fields, whose last value repeats to fill the shape, as in
+    TensorFlow.
+
+    Args:
+        tensor_proto: the serialized TensorProto.
+
+    Returns:
+        `np.ndarray` of the tensor's dtype and shape.
+
+    Raises:
+        CApiError: an unsupported dtype, or a size that does not match the shape.
+    """
     code, shape, content, values = 0, [], None, []
     for number, wire, value in _fields(tensor_proto):
         if number == 1:
@@ -166,7 +192,17 @@ def parse_tensor(tensor_proto: bytes) -> np.ndarray:
 
 
 def parse_prediction_log(record: bytes) -> PredictRequest:
-    """The PredictRequest inside a serialized tensorflow.serving.PredictionLog (its `predict_log`)."""
+    """The PredictRequest inside a serialized tensorflow.serving.PredictionLog (its `predict_log`).
+
+    Args:
+        record: one TFRecord of a warm-up file.
+
+    Returns:
+        The `PredictRequest` (model name, signature name, input arrays).
+
+    Raises:
+        CApiError: the log holds no predict_log, or a tensor cannot be decoded.
+    """
     kinds = {1: "log_metadata", 2: "classify_log", 3: "regress_log", 4: "multi_inference_log",
              5: "session_run_log", 7: "predict_streamed_log"}
     predict_log, found = None, []
@@ -219,7 +255,19 @@ def _masked_crc32c(data: bytes) -> int:
 
 
 def read_tfrecords(path: str | os.PathLike) -> Iterator[bytes]:
-    """The records of an uncompressed TFRecord file, their checksums verified."""
+    """The records of an uncompressed TFRecord file, their checksums verified.
+
+    Format per record: uint64 length, uint32 masked CRC32C of it, data, uint32 masked CRC32C of the data.
+
+    Args:
+        path: the TFRecord file.
+
+    Yields:
+        Each record's bytes.
+
+    Raises:
+        CApiError: a truncated record, or a checksum that does not match.
+    """
     data = Path(path).read_bytes()
     pos = 0
     while pos < len(data):

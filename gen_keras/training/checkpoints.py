@@ -20,8 +20,14 @@ from gen_keras.errors import GenKerasError
 from gen_keras.files import atomic_path, write_atomically
 
 class EpochLog(keras.callbacks.CSVLogger):
-    """Keras's CSVLogger appending to `path`, without the `val_*` columns (all "NA") it adds when there is
-    no validation data; a resumed run keeps the columns of the file it appends to."""
+    """Keras's CSVLogger appending to `path`, without the `val_*` columns it adds when there is no validation data.
+
+    Those columns would be all "NA"; a resumed run keeps the columns of the file it appends to.
+
+    Args:
+        path: the CSV file, e.g. `<out>/history.csv`.
+        validation: whether `fit` has validation data.
+    """
 
     def __init__(self, path: str | os.PathLike, validation: bool):
         super().__init__(str(path), append=True)
@@ -44,7 +50,14 @@ class EpochLog(keras.callbacks.CSVLogger):
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
-    """The per-epoch logs written by `CSVLogger`, across resumed runs."""
+    """The per-epoch logs written by `CSVLogger`, across resumed runs.
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        {key: [value per epoch]} (the `epoch` column and "NA" cells left out); {} when the file is missing.
+    """
     if not path.exists():
         return {}
     with open(path, newline="") as f:
@@ -62,7 +75,12 @@ def read_history(path: Path) -> dict[str, list[float]]:
 
 
 def truncate_history(path: Path, epochs: int) -> None:
-    """Drops the rows of `path` after the first `epochs` (an epoch logged after the last backup)."""
+    """Drops the rows of `path` after the first `epochs` (an epoch logged after the last backup).
+
+    Args:
+        path: the CSV file (header line plus one row per epoch); nothing happens when it is missing.
+        epochs: the rows to keep.
+    """
     if path.exists():
         lines = path.read_text().splitlines(keepends=True)
         if len(lines) > epochs + 1:
@@ -77,8 +95,18 @@ RUN_FLAGS = {"out", "export-dir", "no-export", "fresh", "quick", "epochs", "limi
 
 
 def read_backup(backup_dir: Path) -> dict | None:
-    """The metadata of the state an interrupted run left in `backup_dir` (epoch, weights file, identity),
-    or None when there is none."""
+    """The metadata of the state an interrupted run left in `backup_dir`.
+
+    Args:
+        backup_dir: the run's backup folder, `<out>/backup`.
+
+    Returns:
+        {"epoch": finished epochs, "weights": file name, "identity": …, "random_states": …}, or None when
+        there is no saved state.
+
+    Raises:
+        GenKerasError: the metadata file is unreadable.
+    """
     meta = backup_dir / BACKUP_METADATA
     if not meta.exists():
         return None
@@ -93,8 +121,16 @@ def read_backup(backup_dir: Path) -> dict | None:
 
 
 def model_identity(model: keras.Model, recipe: str, flags: dict) -> dict:
-    """What a backup must match to be resumed: the recipe, the shapes of the model's variables, and (to
-    explain a mismatch) the flags of the run that wrote it."""
+    """What a backup must match to be resumed.
+
+    Args:
+        model: the model being trained.
+        recipe: the recipe's name.
+        flags: the run's flags (kept to explain a mismatch).
+
+    Returns:
+        {"recipe": …, "shapes": [shape of each model variable], "flags": …}.
+    """
     return {"recipe": recipe, "shapes": [list(w.shape) for w in model.weights], "flags": flags}
 
 
@@ -110,7 +146,16 @@ def _describe(identity: dict, other: dict) -> str:
 
 
 def check_backup_fits(state: dict, identity: dict, backup_dir: Path) -> None:
-    """Raises `GenKerasError` when the saved state in `backup_dir` is another model's."""
+    """Checks that the saved state in `backup_dir` is this model's (same recipe and variable shapes).
+
+    Args:
+        state: `read_backup`'s result.
+        identity: this run's `model_identity`.
+        backup_dir: the backup folder (named in the message).
+
+    Raises:
+        GenKerasError: the state is another model's; the message names the flags that differ and the fix.
+    """
     saved = state.get("identity")
     if not saved:
         return  # an older backup: its weights are checked when they are loaded
@@ -130,19 +175,33 @@ def check_backup_fits(state: dict, identity: dict, backup_dir: Path) -> None:
 
 
 def random_states(model: keras.Model) -> list:
-    """The model's random-number generator states (`keras.random.SeedGenerator`, e.g. a VAE's z draws):
-    variables that `save_weights` leaves out."""
+    """The model's random-number generator states, which `save_weights` leaves out.
+
+    Args:
+        model: a Keras model.
+
+    Returns:
+        The variables named "seed_generator_state" (`keras.random.SeedGenerator`, e.g. a VAE's z draws).
+    """
     return [v for v in model.variables if v.name == "seed_generator_state"]
 
 
 class TrainingBackup(keras.callbacks.Callback):
-    """The state a re-run resumes from: after each epoch, the model's and optimizer's variables, the random
-    generators' states and the epoch number in `backup_dir`; restored when training begins, deleted when
-    it ends.
+    """The state a re-run resumes from, saved after each epoch and restored when training begins.
+
+    After each epoch: the model's and optimizer's variables, the random generators' states and the epoch
+    number in `backup_dir`; restored when training begins, deleted when it ends.
 
     Each epoch's weights go to a file of their own and the metadata naming them is replaced atomically
     afterwards, so a process killed at any moment leaves the previous epoch's state or the new one, whole.
     (Keras's `BackupAndRestore` overwrites one weights file in place: a kill while it writes loses both.)
+
+    Args:
+        backup_dir: the backup folder, `<out>/backup`.
+        identity: the `model_identity` stored with each backup.
+
+    Raises:
+        GenKerasError: at the start of training, the saved weights or random states do not fit the model.
     """
 
     def __init__(self, backup_dir: str | os.PathLike, identity: dict | None = None):
@@ -191,8 +250,16 @@ class TrainingBackup(keras.callbacks.Callback):
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """Saves the weights to `path` whenever `monitor` (lower is better) beats every value so far, `best`
-    included; through a temporary file and a rename, so a kill never leaves half a checkpoint."""
+    """Saves the weights to `path` whenever `monitor` (lower is better) beats every value so far, `best` included.
+
+    Written through a temporary file and a rename, so a kill never leaves half a checkpoint; NaN and
+    infinite values are never best.
+
+    Args:
+        path: the weights file, `*.weights.h5`.
+        monitor: the log key, e.g. "val_loss".
+        best: the best value of earlier (resumed) epochs; None for none.
+    """
 
     def __init__(self, path: str | os.PathLike, monitor: str = "val_loss", best: float | None = None):
         super().__init__()

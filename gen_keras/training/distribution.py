@@ -10,7 +10,7 @@ import tensorflow as tf
 from gen_keras.errors import GenKerasError
 
 def gpu_count() -> int:
-    """The number of GPUs TensorFlow sees."""
+    """The number of GPUs TensorFlow sees (logical devices)."""
     return len(tf.config.list_logical_devices("GPU"))
 
 
@@ -32,8 +32,15 @@ class _MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
 
 
 def tf_config() -> dict:
-    """The cluster and this process's task from `$TF_CONFIG`, checked; `GenKerasError` saying how to set
-    it when it is missing or wrong."""
+    """The cluster and this process's task from `$TF_CONFIG`, checked.
+
+    Returns:
+        The parsed config: {"cluster": {"worker": ["host:port", …], ["chief": […]]}, "task": {"type", "index"}}.
+
+    Raises:
+        GenKerasError: `$TF_CONFIG` is missing, not JSON, or not a valid cluster and task (the message says
+            how to set it).
+    """
     how = (f"Set it on every machine to the same cluster and that machine's own task, e.g. "
            f"TF_CONFIG='{TF_CONFIG_EXAMPLE}' on the first and index 1 on the second; or use --strategy "
            "mirrored for the GPUs of one machine.")
@@ -64,15 +71,33 @@ def tf_config() -> dict:
 
 
 def is_chief_task(config: dict) -> bool:
-    """TensorFlow's rule: the `chief` task if the cluster has one, else worker 0."""
+    """TensorFlow's rule for the chief: the `chief` task if the cluster has one, else worker 0.
+
+    Args:
+        config: a checked `$TF_CONFIG` (`tf_config()`).
+
+    Returns:
+        Whether this process is the chief.
+    """
     kind, index = config["task"]["type"], config["task"]["index"]
     return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in config["cluster"])
 
 
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
-    """`default` (one device), `mirrored` (every local GPU, or every logical CPU when there are none),
-    `multiworker` (`MultiWorkerMirroredStrategy` over the machines in `$TF_CONFIG`, each machine's GPUs or
-    its CPU), or `auto`: mirrored when more than one GPU is visible."""
+    """The `tf.distribute.Strategy` named by --strategy.
+
+    Args:
+        name: `default` (one device), `mirrored` (every local GPU, or every logical CPU when there are
+            none), `multiworker` (`MultiWorkerMirroredStrategy` over the machines in `$TF_CONFIG`, each
+            machine's GPUs or its CPU), or `auto`: mirrored when more than one GPU is visible, else default.
+
+    Returns:
+        The strategy.
+
+    Raises:
+        GenKerasError: multiworker with a missing or wrong `$TF_CONFIG`, or after TensorFlow has started.
+        ValueError: an unknown name.
+    """
     if name == "multiworker":
         tf_config()
         try:

@@ -31,7 +31,22 @@ GPU_STEPS_PER_EXECUTION = 32
 
 @dataclasses.dataclass
 class TrainingSetup:
-    """What a recipe needs to build, compile and train its model."""
+    """What a recipe needs to build, compile and train its model (made by `setup`).
+
+    Args:
+        strategy: the `tf.distribute.Strategy` to build and compile the model in.
+        batch_size: the global batch.
+        learning_rate_scale: multiply the recipe's base learning rate by this (√(batch / default batch)).
+        steps_per_execution: training steps per call into TensorFlow.
+        jit_compile: compile the training step with XLA.
+        out: the run's output folder.
+        seed: the run's seed.
+        fresh: discard a saved state instead of resuming.
+        recipe: the recipe's name; with `flags`, the identity stored beside a backup (see `fit`).
+        flags: the run's flags, {"flag-name": value}.
+        is_chief: False on the other workers of a multi-worker run: they write to a temporary `out`.
+        time_budget: seconds of training after which `fit` stops; None for no limit.
+    """
 
     strategy: tf.distribute.Strategy
     batch_size: int  # global batch
@@ -47,13 +62,17 @@ class TrainingSetup:
     time_budget: float | None = None  # seconds of training after which `fit` stops
 
     def compile_options(self) -> dict:
-        """Keyword arguments for `model.compile`."""
+        """Keyword arguments for `model.compile`: `steps_per_execution` and `jit_compile`."""
         return {"steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile}
 
 
 
 def set_seed(seed: int) -> None:
-    """Seeds Python, numpy and TensorFlow, and makes TensorFlow's ops deterministic."""
+    """Seeds Python, numpy and TensorFlow, and makes TensorFlow's ops deterministic.
+
+    Args:
+        seed: the seed.
+    """
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
@@ -61,10 +80,23 @@ def set_seed(seed: int) -> None:
 def setup(args, base_batch_size: int | None = None) -> TrainingSetup:
     """Seeds, precision policy, strategy and batch size from the common flags.
 
-    Call it first: `--strategy multiworker` must start before TensorFlow runs anything. On a multi-worker
-    run's other workers (not the chief), `out` and `args.export_dir` point into `<--out>/workertemp_<index>`,
-    which is deleted when the run ends without leaving a backup to resume from (TensorFlow's advice:
-    every worker writes, only the chief's files are kept).
+    Call it first: `--strategy multiworker` must start before TensorFlow runs anything. The batch is
+    --batch-size, else 1024 per replica on GPUs, else the recipe's default (capped at --limit); the learning
+    rate scale is √(batch / default batch). On a multi-worker run's other workers (not the chief), `out`
+    and `args.export_dir` point into `<--out>/workertemp_<index>`, which is deleted when the run ends
+    without leaving a backup to resume from (TensorFlow's advice: every worker writes, only the chief's
+    files are kept).
+
+    Args:
+        args: the parsed common flags (`gen_keras.cli.parse_args`); `args.export_dir` may be changed.
+        base_batch_size: the batch the recipe's learning rate is tuned for; None: `args.default_batch_size`.
+
+    Returns:
+        A `TrainingSetup`.
+
+    Raises:
+        GenKerasError: --out (or --export-dir, unless --no-export) cannot be written, or `$TF_CONFIG` is
+            missing or wrong for --strategy multiworker.
     """
     # MultiWorkerMirroredStrategy configures collective ops, which TensorFlow allows only at startup.
     strategy = make_strategy("multiworker") if args.strategy == "multiworker" else None
@@ -121,8 +153,10 @@ def _remove_worker_temp(folder: Path) -> None:
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
-    """Raises `TrainingDiverged` naming the epoch and step as soon as a loss (`loss` or any `*_loss`, e.g. a
-    GAN's `d_loss` and `g_loss`) is NaN or infinite."""
+    """Raises `TrainingDiverged` as soon as a loss is NaN or infinite, naming the epoch and step.
+
+    Watches `loss` and any `*_loss` (e.g. a GAN's `d_loss` and `g_loss`) after every training step.
+    """
 
     def __init__(self):
         super().__init__()
@@ -143,8 +177,14 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops training after the first step that ends `seconds` after training began; the epoch in
-    progress ends there (its logs, checkpoint and backup are written as for a whole one)."""
+    """Stops training after the first step that ends `seconds` after training began.
+
+    The epoch in progress ends there (its logs, checkpoint and backup are written as for a whole one);
+    `stopped_at` holds the (epoch, step), 1-based, where it stopped.
+
+    Args:
+        seconds: the training time allowed.
+    """
 
     def __init__(self, seconds: float):
         super().__init__()
@@ -166,7 +206,20 @@ class TimeBudget(keras.callbacks.Callback):
 
 
 def steps_per_epoch(num_images: int, setup_: TrainingSetup) -> int:
-    """Full batches per epoch, a whole number of executions (so epochs stay aligned with the data)."""
+    """Full batches per epoch, a whole number of executions (so epochs stay aligned with the data).
+
+    Formula: steps = ⌊N / batch⌋ − (⌊N / batch⌋ mod min(steps_per_execution, ⌊N / batch⌋)).
+
+    Args:
+        num_images: N, the training images.
+        setup_: the run's `TrainingSetup` (batch size, steps per execution).
+
+    Returns:
+        The number of steps per epoch, ≥ 1.
+
+    Raises:
+        DataError: fewer images than one batch.
+    """
     bs = setup_.batch_size
     steps = num_images // bs
     if steps < 1:
@@ -193,7 +246,10 @@ def validation_dataset(val: data_lib.ImageArrays, batch_size: int, replicas: int
         targets: as `gen_keras.data.make_dataset`.
 
     Returns:
-        A `tf.data.Dataset`, one pass.
+        A `tf.data.Dataset`, one pass, of float32 (batch, H, W, C) images in [0, 1] (with their targets).
+
+    Raises:
+        DataError: fewer validation images than replicas.
     """
     if replicas <= 1:
         return data_lib.make_dataset(val, batch_size, targets=targets, shuffle=False)
@@ -215,6 +271,27 @@ def fit(model: keras.Model, train: data_lib.ImageArrays, val: data_lib.ImageArra
     best weights by `monitor` in `<out>/checkpoints/best.weights.h5` and loads them at the end; writes
     TensorBoard logs to `<out>/logs` and per-epoch metrics to `<out>/history.csv`. `monitor=None` keeps no
     best checkpoint and ends with the last epoch's weights (a GAN's losses do not say which epoch is best).
+
+    Args:
+        model: a built, compiled Keras model.
+        train: the training images; each epoch reads ⌊N / batch⌋ full batches (see `steps_per_epoch`).
+        val: the validation images, or None.
+        setup_: the run's `TrainingSetup`.
+        epochs: the epoch to train up to (a resumed run starts after its last finished one).
+        targets: what each batch pairs the images with: None, "labels" or "images" (`make_dataset`).
+        monitor: the log key whose lowest value picks the best weights ("val_…" falls back to the training
+            key without validation data); None for no best checkpoint.
+        callbacks: extra Keras callbacks, run before the loggers (what they add to the logs is kept).
+        verbose: Keras's `fit` verbosity.
+
+    Returns:
+        The per-epoch history from history.csv, across resumed runs: {key: [value per epoch]}.
+
+    Raises:
+        ValueError: the model is not built.
+        GenKerasError: the saved state in `<out>/backup` is unreadable or another model's.
+        TrainingDiverged: a loss became NaN or infinite.
+        DataError: too few images for one batch.
     """
     out = setup_.out
     backup_dir, best_path, history_path = out / "backup", out / "checkpoints" / "best.weights.h5", out / "history.csv"
