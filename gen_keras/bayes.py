@@ -209,10 +209,8 @@ def log_evidence(features: np.ndarray, targets: np.ndarray, alpha: float, beta: 
     it across α, β or basis sets is Bayesian model selection.
 
     Args:
-        features: Φ, shape (N, M).
-        targets: t, shape (N,).
-        alpha: α > 0, the prior precision.
-        beta: β > 0, the noise precision.
+        features, targets, alpha, beta: Φ (N, M), t (N,), the prior precision α > 0 and the noise
+            precision β > 0, as for `posterior`.
 
     Returns:
         ln p(t | α, β) in nats (0.0 for N = 0 points).
@@ -296,6 +294,14 @@ def _generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     return tuple(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
 
 
+def _inputs_and_noise(num_points: int, noise_std: float, seed: int, low: float) -> tuple[np.ndarray, np.ndarray]:
+    """x ~ U(low, 1) and ε ~ N(0, σ²), N of each, from separate generators."""
+    n = _num_points(num_points)
+    noise_std = _positive("noise_std", noise_std)
+    x_rng, noise_rng = _generators(seed)
+    return x_rng.uniform(low, 1.0, size=n), noise_std * noise_rng.standard_normal(n)
+
+
 def linear_data(num_points: int, intercept: float = -0.3, slope: float = 0.5, noise_std: float = 0.2,
                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """PRML Figure 3.7's data: x ~ U(−1, 1), t = a0 + a1 x + ε with ε ~ N(0, σ²).
@@ -310,11 +316,8 @@ def linear_data(num_points: int, intercept: float = -0.3, slope: float = 0.5, no
     Returns:
         (x, t), each of shape (N,).
     """
-    n = _num_points(num_points)
-    noise_std = _positive("noise_std", noise_std)
-    x_rng, noise_rng = _generators(seed)
-    x = x_rng.uniform(-1.0, 1.0, size=n)
-    return x, intercept + slope * x + noise_std * noise_rng.standard_normal(n)
+    x, noise = _inputs_and_noise(num_points, noise_std, seed, low=-1.0)
+    return x, intercept + slope * x + noise
 
 
 def sinusoidal_data(num_points: int, noise_std: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -328,8 +331,5 @@ def sinusoidal_data(num_points: int, noise_std: float = 0.2, seed: int = 0) -> t
     Returns:
         (x, t), each of shape (N,).
     """
-    n = _num_points(num_points)
-    noise_std = _positive("noise_std", noise_std)
-    x_rng, noise_rng = _generators(seed)
-    x = x_rng.uniform(0.0, 1.0, size=n)
-    return x, np.sin(2 * np.pi * x) + noise_std * noise_rng.standard_normal(n)
+    x, noise = _inputs_and_noise(num_points, noise_std, seed, low=0.0)
+    return x, np.sin(2 * np.pi * x) + noise

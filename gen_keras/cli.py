@@ -21,32 +21,12 @@ def _whole_number(text: str, minimum: int, expected: str, below: str) -> int:
 
 
 def positive_int(text: str) -> int:
-    """argparse type: a whole number ≥ 1.
-
-    Args:
-        text: the flag's value as typed.
-
-    Returns:
-        The number, an `int`.
-
-    Raises:
-        argparse.ArgumentTypeError: not a whole number, or below 1 (argparse exits with status 2).
-    """
+    """argparse type: a whole number ≥ 1 (anything else: argparse exits with status 2 and says why)."""
     return _whole_number(text, 1, "a whole number", "at least 1")
 
 
 def non_negative_int(text: str) -> int:
-    """argparse type: a whole number ≥ 0 (a count that may be zero, an index, a version).
-
-    Args:
-        text: the flag's value as typed.
-
-    Returns:
-        The number, an `int`.
-
-    Raises:
-        argparse.ArgumentTypeError: not a whole number, or negative.
-    """
+    """argparse type: a whole number ≥ 0, e.g. a count that may be zero, an index or a version."""
     return _whole_number(text, 0, "a whole number, 0 or more", "0 or more")
 
 
@@ -61,17 +41,7 @@ def _float(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0.
-
-    Args:
-        text: the flag's value as typed.
-
-    Returns:
-        The number, a `float`.
-
-    Raises:
-        argparse.ArgumentTypeError: not a number, NaN or infinite, or not above 0.
-    """
+    """argparse type: a finite number > 0 (NaN, infinities and words are refused)."""
     value = _float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
@@ -79,17 +49,7 @@ def positive_float(text: str) -> float:
 
 
 def non_negative_float(text: str) -> float:
-    """argparse type: a finite number ≥ 0.
-
-    Args:
-        text: the flag's value as typed.
-
-    Returns:
-        The number, a `float`.
-
-    Raises:
-        argparse.ArgumentTypeError: not a number, NaN or infinite, or negative.
-    """
+    """argparse type: a finite number ≥ 0 (NaN, infinities and words are refused)."""
     value = _float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")

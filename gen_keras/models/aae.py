@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from gen_keras.models.saving import with_deserialized_parts
 from gen_keras.models.gan import GAN, IMAGE_SHAPE, SERIALIZATION_PACKAGE, global_batch_mean
 
 
@@ -55,10 +56,7 @@ class AdversarialAutoencoder(GAN):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for part in ("encoder", "decoder", "discriminator"):
-            config[part] = keras.saving.deserialize_keras_object(config[part])
-        return cls(**config)
+        return cls(**with_deserialized_parts(config, ("encoder", "decoder", "discriminator")))
 
     def compile(self, ae_optimizer="adam", d_optimizer="adam", g_optimizer="adam", **kwargs):
         """Sets the three optimizers and the other training options.

@@ -20,6 +20,7 @@ import tensorflow as tf
 from keras import layers
 
 from gen_keras import losses
+from gen_keras.models.saving import serialized_parts, with_deserialized_parts
 
 IMAGE_SHAPE = (28, 28, 1)
 SERIALIZATION_PACKAGE = "gen_keras"
@@ -95,6 +96,7 @@ class GAN(keras.Model):
 
     # What `fit` logs: the two losses, mean D(x) and mean D(G(z)) (each 1/2 at the game's equilibrium).
     METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
+    PARTS = ("generator", "discriminator")  # the sub-models its config holds
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int | None = None,
                  seed: int = 0, **kwargs):
@@ -117,15 +119,11 @@ class GAN(keras.Model):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "latent_dim": self.latent_dim, "seed": self.seed,
-                "generator": keras.saving.serialize_keras_object(self.generator),
-                "discriminator": keras.saving.serialize_keras_object(self.discriminator)}
+                **serialized_parts(self, self.PARTS)}
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for part in ("generator", "discriminator"):
-            config[part] = keras.saving.deserialize_keras_object(config[part])
-        return cls(**config)
+        return cls(**with_deserialized_parts(config, cls.PARTS))
 
     # --- compile: two optimizers, kept in the compile config -----------------------------------------
     def compile(self, d_optimizer="adam", g_optimizer="adam", k: int = 1,

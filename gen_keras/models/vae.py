@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from gen_keras.layers import GaussianSampler, LikelihoodMean, PixelLogScale, _tfd, gaussian_posterior
+from gen_keras.models.saving import serialized_parts, with_deserialized_parts
 from gen_keras.losses import bernoulli_nll, gaussian_kl, gaussian_nll, per_replica_share
 
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -247,19 +248,14 @@ class VAE(keras.Model):
         return log_px_z + log_prior - log_q
 
     def get_config(self):
-        return {**super().get_config(),
-                "encoder": keras.saving.serialize_keras_object(self.encoder),
-                "decoder": keras.saving.serialize_keras_object(self.decoder),
+        return {**super().get_config(), **serialized_parts(self, ("encoder", "decoder")),
                 "likelihood": self.likelihood, "beta": self.beta,
                 "reconstruction_weight": self.reconstruction_weight, "binarize": self.binarize,
                 "seed": self.seed}
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "decoder"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**with_deserialized_parts(config, ("encoder", "decoder")))
 
 
 def iwae_estimates(vae: VAE, images: np.ndarray, num_samples: int = 100) -> tuple[np.ndarray, np.ndarray]:
