@@ -17,11 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from gen_keras import cli
+from gen_keras.classifier import FID_SAMPLES, QUICK_FID_SAMPLES
 
-FID_SAMPLES = 10_000  # 10,000 generated against the 10,000 test images, as the README's FIDs
-QUICK_FID_SAMPLES = 2_000
 GRID_SAMPLES = 100  # a 10 × 10 grid of the same z every epoch
-QUICK_CLASSIFIER = {"limit": 2048, "epochs": 1}  # trained in seconds, used only when the real one is not cached
 
 
 def add_flags(parser: argparse.ArgumentParser, *, learning_rate: float | None, latent_dim: int,
@@ -121,29 +119,6 @@ def load_data(dataset: str = "fashion_mnist", limit: int | None = None) -> tuple
     return train, test
 
 
-def feature_classifier(dataset: str = "fashion_mnist", *, quick: bool = False) -> tuple:
-    """The fixed feature classifier the FID is measured on, and a note on which one it is.
-
-    The standard classifier is trained once (3 epochs on the training split) and cached.
-
-    Args:
-        dataset: the data set it classifies.
-        quick: when the standard classifier is not cached yet, train a small one instead (2,048 images,
-            1 epoch; its FIDs do not compare with others).
-
-    Returns:
-        (classifier `keras.Model`, note `str`).
-    """
-    from gen_keras import classifier as clf
-
-    if quick and not clf.classifier_cache_path(dataset).exists():
-        return (clf.load_or_train_classifier(dataset, **QUICK_CLASSIFIER),
-                f"quick ({QUICK_CLASSIFIER['limit']} images, {QUICK_CLASSIFIER['epochs']} epoch): "
-                "FIDs not comparable")
-    print("loading the feature classifier (trained and cached on first use)")
-    return clf.load_or_train_classifier(dataset), "standard (3 epochs on the training set)"
-
-
 def fixed_latents(count: int, latent_dim: int, seed: int) -> np.ndarray:
     """Draws `count` z ~ N(0, I) from `seed`: the same generator inputs every epoch.
 
@@ -167,7 +142,7 @@ class Judge:
         test: the test split (`ImageArrays`) the samples are compared with.
         generate_fn: latents → images in [0, 1], the generator in inference mode.
         latents: what the FID samples: z (N, latent_dim), or a tuple (z, labels) for a conditional GAN.
-        classifier: the feature classifier (`feature_classifier`).
+        classifier: the feature classifier (`gen_keras.classifier.fid_classifier`).
         classifier_note: which classifier it is, written to metrics.json.
         dataset: the data set's name (for the real train-vs-test FID floor).
         fid_every: measure the FID every N epochs during training (0: only at the end).
@@ -220,22 +195,28 @@ class Judge:
     def evaluate(self) -> dict:
         """The final evaluation of the generator on all `latents`.
 
-        The FID against as many test images, the real train-vs-test FID floor at that size, and the class
-        histogram of the generated samples (mode collapse: low entropy, one class holding many).
+        The FID and the KID against as many test images (on the same classifier features), the real
+        train-vs-test FID floor at that size, and the class histogram of the generated samples (mode
+        collapse: low entropy, one class holding many).
 
         Returns:
-            A dict: `fid`, `fid_real_floor`, `fid_samples`, `sample_entropy` (nats), `max_class_share`,
+            A dict: `fid`, `kid`, `kid_std` (over 100 subsets of at most 1,000), `fid_real_floor`,
+            `fid_samples`, `sample_entropy` (nats), `max_class_share`,
             `class_histogram` (10 counts), and `label_accuracy` (the share classified as the class asked for)
             when `latents` is a (z, labels) tuple.
         """
         from gen_keras import callbacks, metrics
         from gen_keras.classifier import extract_features, predict_classes
+        from gen_keras.divergences import kernel_inception_distance
 
         images = callbacks.sample_in_batches(self.generate_fn, self.latents)
         classes = predict_classes(self.classifier, images)
         histogram = metrics.class_histogram(classes, 10)
+        features = extract_features(self.classifier, images)
+        kid = kernel_inception_distance(features, self.test_features)
         results = {
-            "fid": metrics.frechet_distance(extract_features(self.classifier, images), self.test_features),
+            "fid": metrics.frechet_distance(features, self.test_features),
+            "kid": kid.mean, "kid_std": kid.std,
             "fid_real_floor": metrics.real_fid_floor(self.classifier, self.dataset, len(images)),
             "fid_samples": len(images),
             "sample_entropy": metrics.class_entropy(histogram),
@@ -261,7 +242,8 @@ class Judge:
                    **{f"last_epoch_{key}": values[-1] for key, values in history.items()},
                    **self.evaluate()}
         (Path(out) / "metrics.json").write_text(json.dumps(results, indent=2))
-        print(f"FID {results['fid']:.2f} (real train vs test: {results['fid_real_floor']:.2f}) on "
+        print(f"FID {results['fid']:.2f} (real train vs test: {results['fid_real_floor']:.2f}), "
+              f"KID {results['kid']:.4f} ± {results['kid_std']:.4f} on "
               f"{results['fid_samples']} samples; class entropy {results['sample_entropy']:.2f} nats "
               f"(uniform: 2.30), largest class {results['max_class_share']:.0%}"
               + (f"; {facts['train_seconds']:.0f} s of training" if "train_seconds" in facts else ""))
@@ -287,7 +269,9 @@ def judge_from_flags(args, test, generate_fn: Callable, latents=None, **kwargs) 
     Raises:
         GenKerasError: --fid-samples exceeds the test images.
     """
-    classifier, note = feature_classifier(args.dataset, quick=args.quick)
+    from gen_keras.classifier import fid_classifier
+
+    classifier, note = fid_classifier(args.dataset, quick=args.quick)
     if latents is None:
         latents = fixed_latents(args.fid_samples, args.latent_dim, args.seed)
     return Judge(test, generate_fn, latents, classifier=classifier, classifier_note=note, dataset=args.dataset,

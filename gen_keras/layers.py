@@ -108,14 +108,39 @@ class PixelLogScale(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="gen_keras")
+class SoftplusLogScale(keras.layers.Layer):
+    """log σ from an unconstrained output: σ = σ_min + softplus(r), so σ > σ_min > 0 (a decoder's σ(z)).
+
+    Input: r, any shape; output: log σ, the same shape.
+
+    Args:
+        min_scale: σ_min, which keeps the Gaussian likelihood bounded where a pixel never varies.
+        **kwargs: `keras.layers.Layer` arguments.
+    """
+
+    def __init__(self, min_scale: float = 0.01, **kwargs):
+        super().__init__(**kwargs)
+        self.min_scale = float(min_scale)
+
+    def call(self, raw):
+        return ops.log(self.min_scale + ops.softplus(raw))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "min_scale": self.min_scale}
+
+
+@keras.saving.register_keras_serializable(package="gen_keras")
 class LikelihoodMean(keras.layers.Layer):
     """The mean image E[x|z] from a decoder's output.
 
-    Bernoulli: sigmoid(logits), (batch, H, W, C) → (batch, H, W, C). Gaussian: the first half of the
-    channels (μ) clipped to [0, 1], (batch, H, W, 2C) → (batch, H, W, C).
+    Bernoulli: sigmoid(logits), (batch, H, W, C) → (batch, H, W, C). Gaussian (σ per pixel or σ(z)): the
+    first half of the channels (μ) clipped to [0, 1], (batch, H, W, 2C) → (batch, H, W, C).
 
     Args:
-        likelihood: "bernoulli" or "gaussian".
+        likelihood: "bernoulli", "gaussian" or "gaussian_z".
         **kwargs: `keras.layers.Layer` arguments.
 
     Raises:
@@ -124,8 +149,8 @@ class LikelihoodMean(keras.layers.Layer):
 
     def __init__(self, likelihood: str = "bernoulli", **kwargs):
         super().__init__(**kwargs)
-        if likelihood not in ("bernoulli", "gaussian"):
-            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
+        if likelihood not in ("bernoulli", "gaussian", "gaussian_z"):
+            raise ValueError(f"likelihood must be 'bernoulli', 'gaussian' or 'gaussian_z', got {likelihood!r}")
         self.likelihood = likelihood
 
     def call(self, params):

@@ -217,6 +217,21 @@ def max_class_share(histogram: np.ndarray) -> float:
     return float(counts.max() / counts.sum())
 
 
+def log_mean_exp(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """log (1/K) Σ_k exp(v_k) along `axis`, without overflow (the largest value is factored out).
+
+    Args:
+        values: log-values, e.g. log importance weights (K, N).
+        axis: the axis averaged over.
+
+    Returns:
+        float64 array with `axis` removed.
+    """
+    values = np.asarray(values, np.float64)
+    peak = values.max(axis=axis, keepdims=True)
+    return np.squeeze(peak, axis) + np.log(np.exp(values - peak).mean(axis=axis))
+
+
 def importance_weighted_estimates(log_weights, images: np.ndarray, num_samples: int = 100,
                                   batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-image ELBO estimate and IWAE estimate of log p(x), in nats (Burda et al.).
@@ -238,8 +253,7 @@ def importance_weighted_estimates(log_weights, images: np.ndarray, num_samples: 
     for i in range(0, len(images), batch_size):
         lw = np.asarray(log_weights(images[i:i + batch_size], num_samples), np.float64)
         elbo.append(lw.mean(axis=0))
-        peak = lw.max(axis=0)  # log-mean-exp without overflow
-        iwae.append(peak + np.log(np.exp(lw - peak).mean(axis=0)))
+        iwae.append(log_mean_exp(lw, axis=0))
     return np.concatenate(elbo), np.concatenate(iwae)
 
 

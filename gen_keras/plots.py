@@ -793,3 +793,31 @@ def subspace_directions(cosines: np.ndarray, rows: Sequence[tuple[str, np.ndarra
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def marginal_likelihood_estimates(curves: Mapping[str, Sequence[float]], path: str | os.PathLike) -> str:
+    """Two Monte Carlo estimates of log p(x) against the number of samples K (log axis).
+
+    Naive: log (1/K) Σ p(x|z_k), z_k ~ p(z); importance sampling: log (1/K) Σ p(x|z_k) p(z_k)/q(z_k|x),
+    z_k ~ q(z|x). Both are means over the same test images, nats per image.
+
+    Args:
+        curves: `{"samples": [K, …], "prior": [...], "importance": [...]}` (as
+            `gen_keras.models.vae.marginal_likelihood_by_samples` returns), optionally with `images`.
+        path: the PNG to write.
+
+    Returns:
+        `path` as a string.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    k = curves["samples"]
+    ax.plot(k, curves["importance"], "o-", label="importance sampling, z ~ q(z|x)")
+    ax.plot(k, curves["prior"], "s-", label="naive Monte Carlo, z ~ p(z)")
+    ax.set_xscale("log")
+    ax.set_xlabel("samples K per image")
+    ax.set_ylabel("estimate of log p(x) (nats/image)")
+    images = f" on {curves['images']} test images" if "images" in curves else ""
+    ax.set_title(f"log (1/K) Σ_k w_k{images}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)

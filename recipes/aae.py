@@ -35,6 +35,7 @@ def main(argv=None):
     import numpy as np
 
     from gen_keras import inference, metrics, plots, training
+    from gen_keras.divergences import mmd_permutation_test
     from gen_keras.serving import export
     from gen_keras.models.aae import AdversarialAutoencoder, aae_networks
 
@@ -57,14 +58,19 @@ def main(argv=None):
     x_test = test.as_float()
     codes = inference.predict_in_batches(aae.encoder, x_test)
     reconstructions = inference.predict_in_batches(aae, x_test)
+    # Do the codes follow the prior? MMD² between 1,000 test codes and 1,000 prior draws, with the
+    # permutation test's p-value (small: the two sets are told apart).
+    prior = np.random.default_rng(args.seed).standard_normal((1000, args.latent_dim))
+    match = mmd_permutation_test(codes[:1000], prior, num_permutations=200, seed=args.seed)
     results = judge.report(run.out, history, model="aae", dataset=train.name, latent_dim=args.latent_dim,
                            batch_size=run.batch_size, train_images=len(train),
                            train_seconds=round(time.perf_counter() - start, 1),
                            test_reconstruction_mse=metrics.mse(reconstructions, x_test),
-                           code_mean=codes.mean(axis=0).tolist(), code_std=codes.std(axis=0).tolist())
+                           code_mean=codes.mean(axis=0).tolist(), code_std=codes.std(axis=0).tolist(),
+                           codes_vs_prior_mmd2=match.mmd2, codes_vs_prior_p_value=match.p_value)
     print(f"test reconstruction MSE {results['test_reconstruction_mse']:.4f}; test codes: mean "
           f"{np.round(results['code_mean'], 2).tolist()}, std {np.round(results['code_std'], 2).tolist()} "
-          "(the prior: 0 and 1)")
+          f"(the prior: 0 and 1); codes vs prior: MMD² {match.mmd2:.4f}, permutation p = {match.p_value:.3f}")
 
     gan_recipe.figures(history, judge, run.out, "AAE: dec(z), z ~ N(0, I)")
     plots.image_rows([x_test[:10], reconstructions[:10]], ["test", "decoded"], run.out / "reconstructions.png",

@@ -28,6 +28,8 @@ RECIPE = "vae"
 DEFAULT_EPOCHS = 19
 LEARNING_RATE = 2e-3
 QUICK_IWAE_IMAGES = 100
+QUICK_ESTIMATOR_IMAGES, QUICK_ESTIMATOR_SAMPLES = 20, 500
+FID_SAMPLES, QUICK_FID_SAMPLES = 10_000, 2_000  # as gen_keras.classifier's, without importing TensorFlow
 # Latent arithmetic, as Fashion-MNIST class indices: A − B + C.
 ARITHMETIC = ((9, 7, 5), (4, 2, 6), (3, 0, 2))  # boot − sneaker + sandal, coat − pullover + shirt, ...
 
@@ -37,8 +39,9 @@ def parse(argv=None):
     g = parser.add_argument_group("VAE")
     g.add_argument("--latent-dim", type=cli.positive_int, default=2,
                    help="size of z; 2 lets the latent space be drawn")
-    g.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli",
-                   help="decoder p(x|z): Bernoulli logits, or Gaussian with a learned per-pixel sigma")
+    g.add_argument("--likelihood", choices=("bernoulli", "gaussian", "gaussian_z"), default="bernoulli",
+                   help="decoder p(x|z): Bernoulli logits; Gaussian with a learned sigma per pixel, the same "
+                        "for every z; or gaussian_z: N(mu(z), sigma(z)^2 I), sigma computed from z")
     g.add_argument("--decoder", choices=("dense", "conv"), default="dense",
                    help="dense: 256 → 512 → 784 (the default; see docs/results/vae.md); "
                         "conv: Dense(256) → 7x7x64 → stride-2 Conv2DTranspose layers")
@@ -54,12 +57,27 @@ def parse(argv=None):
     g.add_argument("--iwae-images", type=cli.positive_int, default=1000,
                    help=f"test images the IWAE estimate averages over (K decoder passes each; "
                         f"{QUICK_IWAE_IMAGES} with --quick)")
+    g.add_argument("--fid-samples", type=cli.positive_int, default=None,
+                   help="prior samples E[x|z], z ~ N(0, I), scored by FID and KID against as many test images "
+                        f"(default {FID_SAMPLES:,}; {QUICK_FID_SAMPLES:,} with --quick; at most the test images)")
+    g.add_argument("--estimator-images", type=cli.positive_int, default=100,
+                   help="test images on which log p(x) is estimated naively (z ~ p(z)) and by importance "
+                        f"sampling (z ~ q(z|x)) for K = 1 ... --estimator-samples ({QUICK_ESTIMATOR_IMAGES} "
+                        "with --quick)")
+    g.add_argument("--estimator-samples", type=cli.positive_int, default=5000,
+                   help=f"the largest K of that comparison ({QUICK_ESTIMATOR_SAMPLES} with --quick)")
     g.add_argument("--ablation", action="store_true",
                    help="train three models identically (reconstruction term only, KL term only, both) "
                         "and draw their latent spaces side by side; exports nothing")
     args = cli.parse_args(parser, argv, RECIPE)
-    if args.quick and not any(a.startswith("--iwae-images") for a in (argv or sys.argv[1:])):
-        args.iwae_images = QUICK_IWAE_IMAGES
+    given = argv if argv is not None else sys.argv[1:]
+    if args.quick:  # smaller evaluations, unless asked for
+        for flag, quick_value in (("--iwae-images", QUICK_IWAE_IMAGES), ("--estimator-images", QUICK_ESTIMATOR_IMAGES),
+                                  ("--estimator-samples", QUICK_ESTIMATOR_SAMPLES)):
+            if not any(a.startswith(flag) for a in given):
+                setattr(args, flag[2:].replace("-", "_"), quick_value)
+    if args.fid_samples is None:
+        args.fid_samples = QUICK_FID_SAMPLES if args.quick else FID_SAMPLES
     if args.ablation and args.latent_dim != 2:
         parser.error("--ablation draws 2-d latent spaces: leave --latent-dim at 2")
     return args
@@ -90,7 +108,7 @@ def main(argv=None):
     args = parse(argv)
     from gen_keras import data, training
     from gen_keras.serving import export
-    from gen_keras.models.vae import elbo_terms, iwae_estimates
+    from gen_keras.models.vae import elbo_terms, iwae_estimates, marginal_likelihood_by_samples
 
     run = training.setup(args)
     out = run.out
@@ -124,12 +142,24 @@ def main(argv=None):
         "iwae_samples": args.iwae_samples, "iwae_images": n_iwae,
         "iwae_negative_elbo": float(-elbo_k.mean()), "iwae_negative_log_likelihood": float(-iwae_k.mean()),
     }
+    # The lectures' point about p(x) = E_{p(z)}[p(x|z)]: averaging p(x|z_k) over prior draws z_k needs far
+    # more samples than importance sampling with the recognition model q(z|x), on the same images.
+    n_est = min(args.estimator_images, len(test))
+    counts = [k for k in (1, 10, 100, 1000, 5000, 10_000, 100_000) if k < args.estimator_samples]
+    curves = marginal_likelihood_by_samples(vae, x_test[:n_est], [*counts, args.estimator_samples])
+    results["log_px_estimates"] = {"images": n_est, **curves}
+    # Sample quality on the GANs' instrument: FID and KID of E[x|z], z ~ N(0, I), against test images.
+    results.update(prior_sample_quality(vae, test, args))
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
     print(f"test −ELBO {scores['negative_elbo']:.1f} nats/image = reconstruction {scores['reconstruction']:.1f} "
           f"+ KL {scores['kl']:.1f}; on {n_iwae} test images: −ELBO {-elbo_k.mean():.1f}, "
           f"−log p(x) ≈ {-iwae_k.mean():.1f} (IWAE, K={args.iwae_samples}); {train_seconds:.0f} s of training")
 
-    figures(vae, test, history, out, args)
+    print(f"log p(x) on {n_est} test images, K = {args.estimator_samples}: naive (z ~ p(z)) "
+          f"{curves['prior'][-1]:.1f}, importance (z ~ q(z|x)) {curves['importance'][-1]:.1f} nats; prior samples: "
+          f"FID {results['prior_samples_fid']:.2f}, KID {results['prior_samples_kid']:.4f} "
+          f"({results['prior_samples']} samples, {results['classifier']} classifier)")
+    figures(vae, test, history, out, args, results["log_px_estimates"])
     print(f"figures, metrics.json and logs in {out}/")
 
     vae.save(out / "vae.keras")  # the whole model, sampling layer included; reloads without safe_mode=False
@@ -141,11 +171,30 @@ def main(argv=None):
     return results
 
 
-def figures(vae, test, history, out, args) -> None:
+def prior_sample_quality(vae, test, args) -> dict:
+    """FID and KID of E[x|z], z ~ N(0, I), against as many test images, on the GANs' classifier features."""
+    import numpy as np
+
+    from gen_keras import classifier as clf
+    from gen_keras import inference, metrics
+    from gen_keras.divergences import kernel_inception_distance
+
+    model, note = clf.fid_classifier(args.dataset, quick=args.quick)
+    n = min(args.fid_samples, len(test))
+    z = np.random.default_rng(args.seed + 2).standard_normal((n, args.latent_dim)).astype(np.float32)
+    features = clf.extract_features(model, inference.predict_in_batches(vae.generator(), z))
+    reference = clf.extract_features(model, test.as_float()[:n])
+    kid = kernel_inception_distance(features, reference)
+    return {"prior_samples": n, "prior_samples_fid": metrics.frechet_distance(features, reference),
+            "prior_samples_kid": kid.mean, "prior_samples_kid_std": kid.std, "classifier": note.split(" (")[0]}
+
+
+def figures(vae, test, history, out, args, curves=None) -> None:
     """The lecture's pictures of a trained VAE."""
     import numpy as np
 
     from gen_keras import inference, plots
+    from gen_keras.models.vae import sample_observations
 
     x_test, labels = test.as_float(), test.labels
     generator = vae.generator()
@@ -169,6 +218,12 @@ def figures(vae, test, history, out, args) -> None:
                      title="E[x|z], z ~ N(0, I)")
     plots.image_rows([x_test[:10], decode(mean[:10])], ["test", "decoded μ(x)"], out / "reconstructions.png",
                      "reconstructions through the mean code")
+    # What the decoder is: a distribution p(x|z), whose mean is the image usually shown.
+    means, draws = sample_observations(vae, rng.standard_normal((10, d)).astype(np.float32), seed=args.seed)
+    plots.image_rows([means, draws], ["E[x|z]", "x ~ p(x|z)"], out / "likelihood_samples.png",
+                     f"ten z ~ N(0, I): the decoder's mean and a draw from its {vae.likelihood} likelihood")
+    if curves:
+        plots.marginal_likelihood_estimates(curves, out / "log_px_estimates.png")
     plots.latent_interpolation(decode, mean, x_test, out / "interpolation.png",
                                "first and last: test images; between: decoded (1−t) μ(a) + t μ(b)")
     centres = np.stack([mean[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(d)

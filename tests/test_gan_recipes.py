@@ -53,6 +53,7 @@ def check_outputs(tmp, recipe, figures):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and metrics["fid_samples"] == 256 and sum(metrics["class_histogram"]) == 256
     assert metrics["fid"] > metrics["fid_real_floor"] >= 0 and 0 <= metrics["sample_entropy"] <= np.log(10)
+    assert np.isfinite(metrics["kid"]) and metrics["kid_std"] >= 0  # KID beside FID, same features
     assert np.isfinite(metrics["last_epoch_d_loss"]) and np.isfinite(metrics["last_epoch_g_loss"])
     assert metrics["classifier"].startswith("quick")  # no standard classifier in a fresh cache
     for figure in ("samples.png", "gan_curves.png", "samples/epoch_001.png", *figures):
@@ -136,6 +137,8 @@ def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_r
         assert (tmp_path / "sm" / recipe / part / "1" / "saved_model.pb").exists()
     assert len(assert_keras_files_reload(tmp_path / "sm")) == len(parts)
     figures = ["gan_curves.png", "samples.png"] + (["latent_space.png", "reconstructions.png"] if recipe == "aae" else [])
+    if recipe == "aae":  # codes against the prior: MMD² and the permutation test's p-value
+        assert np.isfinite(metrics["codes_vs_prior_mmd2"]) and 0 < metrics["codes_vs_prior_p_value"] <= 1
     for figure in figures:
         assert (tmp_path / "out" / figure).read_bytes()[:8] == PNG
     if recipe == "wgan":

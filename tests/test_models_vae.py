@@ -220,3 +220,68 @@ def test_mirrored_over_two_cpus_counts_the_kl_once():
     # with the reconstruction term the two draw different ε, so only closeness is expected
     for a, b in zip(runs["one_1.0"]["loss"], runs["two_1.0"]["loss"]):
         assert a == pytest.approx(b, rel=0.05)
+
+
+def test_naive_estimate_draws_z_from_the_prior(trained_vae, fashion_test):
+    """prior_log_weights are log p(x|z_k) with z_k ~ N(0, I): their mean matches the same average over an
+    independent numpy draw from N(0, I), within Monte Carlo error."""
+    vae, _, _ = trained_vae
+    x = fashion_test.as_float()[:4]
+    k = 2000
+    mine = np.asarray(vae.prior_log_weights(tf.constant(x), k), np.float64)  # (K, 4)
+    z = np.random.default_rng(1).standard_normal((k, 4, 2)).astype(np.float32)
+    reference = np.asarray(vae.log_likelihood_at(tf.constant(x), tf.constant(z)), np.float64)
+    assert mine.shape == reference.shape == (k, 4)
+    error = 4 * np.sqrt(mine.var(axis=0) / k + reference.var(axis=0) / k)
+    assert np.all(np.abs(mine.mean(axis=0) - reference.mean(axis=0)) < error)
+
+
+def test_log_mean_exp_is_exact_and_does_not_overflow():
+    from gen_keras.metrics import log_mean_exp
+
+    v = np.log(np.array([[1.0, 2.0], [3.0, 6.0]]))
+    np.testing.assert_allclose(log_mean_exp(v, axis=0), np.log([2.0, 4.0]))
+    assert log_mean_exp(np.array([1000.0, 1000.0])) == pytest.approx(1000.0)
+    assert log_mean_exp(np.array([-1000.0, -1000.0 - np.log(3.0)])) == pytest.approx(-1000.0 + np.log(2 / 3))
+
+
+def test_marginal_likelihood_estimates_by_samples(trained_vae, fashion_test):
+    from gen_keras.models.vae import marginal_likelihood_by_samples
+
+    vae, _, _ = trained_vae
+    curves = marginal_likelihood_by_samples(vae, fashion_test.as_float()[:6], (1, 10, 200))
+    assert curves["samples"] == [1, 10, 200] and len(curves["prior"]) == len(curves["importance"]) == 3
+    # nested draws: log-mean-exp over more of them moves towards log p(x); importance sampling gets there
+    # with far fewer samples than draws from the prior
+    assert curves["importance"][0] < curves["importance"][2] and curves["prior"][0] < curves["prior"][2]
+    assert curves["prior"][0] < curves["importance"][0]
+
+
+def test_gaussian_decoder_with_sigma_of_z():
+    """N(μ(z), σ(z)²I): σ is computed from z (two codes, two σ's), the NLL is −Σ log N(x | μ, σ) over pixels,
+    and the decoder reloads from its .keras config."""
+    tfd = pytest.importorskip("tensorflow_probability").distributions
+    keras.utils.set_random_seed(3)
+    decoder = vae_decoder(2, "gaussian_z", dense=(16,))
+    z = np.array([[0.0, 0.0], [3.0, -3.0]], np.float32)
+    params = np.asarray(decoder(z))
+    assert params.shape == (2, 28, 28, 2)
+    mean, log_scale = params[..., :1], params[..., 1:]
+    assert np.all(np.exp(log_scale) > 0.01) and np.abs(log_scale[0] - log_scale[1]).max() > 1e-4
+    vae = VAE(vae_encoder(2), decoder, likelihood="gaussian_z")
+    x = np.random.default_rng(0).random((2, 28, 28, 1)).astype(np.float32)
+    want = -tfd.Normal(mean, np.exp(log_scale)).log_prob(x).numpy().reshape(2, -1).sum(axis=1)
+    np.testing.assert_allclose(np.asarray(vae.negative_log_likelihood(x, params)), want, rtol=1e-5)
+    reloaded = keras.models.model_from_json(decoder.to_json())
+    reloaded.set_weights(decoder.get_weights())
+    np.testing.assert_allclose(np.asarray(reloaded(z)), params, atol=1e-6)
+
+
+def test_sampled_observations_are_draws_around_the_mean(trained_vae):
+    from gen_keras.models.vae import sample_observations
+
+    vae, _, _ = trained_vae
+    z = np.zeros((500, 2), np.float32)
+    means, draws = sample_observations(vae, z, seed=0)
+    assert set(np.unique(draws)) <= {0.0, 1.0}  # Bernoulli pixels
+    assert np.abs(draws.mean(axis=0) - means[0]).max() < 0.1  # 500 draws of one z average to its mean

@@ -2,13 +2,14 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from tests.conftest import assert_keras_files_reload, run_python, run_recipe_quick
 
 RECIPE = "recipes/vae.py"
 FIGURES = ("loss_curves.png", "latent_space.png", "manifold.png", "prior_samples.png", "reconstructions.png",
-           "interpolation.png", "latent_arithmetic.png")
+           "interpolation.png", "latent_arithmetic.png", "likelihood_samples.png", "log_px_estimates.png")
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,11 @@ def test_quick_run_leaves_metrics_figures_and_exports(quick_run):
     assert m["test_negative_elbo"] == pytest.approx(m["test_reconstruction"] + m["test_kl"], rel=1e-4)
     assert m["iwae_samples"] == 100 and m["iwae_images"] == 100
     assert m["iwae_negative_log_likelihood"] < m["iwae_negative_elbo"]
+    est = m["log_px_estimates"]  # --quick: 20 images, K up to 500
+    assert est["images"] == 20 and est["samples"] == [1, 10, 100, 500]
+    assert all(-543 < v < 0 for v in est["prior"] + est["importance"])
+    assert est["importance"][-1] >= est["importance"][0]  # the bound rises with K (the same draws, nested)
+    assert m["prior_samples"] == 2000 and m["prior_samples_fid"] > 0 and np.isfinite(m["prior_samples_kid"])
     for figure in FIGURES:
         assert (tmp / "out" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
     for part in ("encoder", "decoder"):

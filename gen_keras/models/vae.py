@@ -15,11 +15,13 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from gen_keras.layers import GaussianSampler, LikelihoodMean, PixelLogScale, _tfd, gaussian_posterior
+from gen_keras.layers import (GaussianSampler, LikelihoodMean, PixelLogScale, SoftplusLogScale, _tfd,
+                              gaussian_posterior)
 from gen_keras.models.saving import serialized_parts, with_deserialized_parts
 from gen_keras.losses import bernoulli_nll, gaussian_kl, gaussian_nll, per_replica_share
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+# bernoulli: logits; gaussian: μ and one learned σ per pixel, shared by all z; gaussian_z: μ(z) and σ(z).
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_z")
 
 
 def vae_encoder(latent_dim: int = 2, image_shape=(28, 28, 1), units: int = 256,
@@ -62,7 +64,8 @@ def vae_decoder(latent_dim: int = 2, likelihood: str = "bernoulli", image_shape=
 
     Args:
         latent_dim: the size of z.
-        likelihood: "bernoulli" or "gaussian".
+        likelihood: "bernoulli", "gaussian" (a learned σ per pixel, shared by all z) or "gaussian_z"
+            (σ(z) from a second head: the lectures' N(μ(z), σ(z)²I)).
         image_shape: (H, W, C) of the output; H and W divisible by 4 for the convolutional decoder.
         units: the convolutional decoder's first dense layer; 0 for none.
         filters: the transposed convolutions' channels (two entries give ×4 up-sampling).
@@ -79,13 +82,14 @@ def vae_decoder(latent_dim: int = 2, likelihood: str = "bernoulli", image_shape=
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
     z = keras.Input((latent_dim,), name="z")
     channels = image_shape[-1]
-    activation = None if likelihood == "bernoulli" else "sigmoid"
     if dense:
         h = z
         for width in dense:
             h = layers.Dense(width, activation="relu")(h)
-        h = layers.Dense(int(np.prod(image_shape)), activation=activation)(h)
-        out = layers.Reshape(image_shape)(h)
+
+        def head(activation, name):
+            return layers.Reshape(image_shape, name=name)(
+                layers.Dense(int(np.prod(image_shape)), activation=activation)(h))
     else:
         h_side, w_side = image_shape[0] // 4, image_shape[1] // 4
         h = layers.Dense(units, activation="relu")(z) if units else z
@@ -93,9 +97,16 @@ def vae_decoder(latent_dim: int = 2, likelihood: str = "bernoulli", image_shape=
         h = layers.Reshape((h_side, w_side, filters[0]))(h)
         for f in filters:
             h = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(h)
-        out = layers.Conv2DTranspose(channels, 3, padding="same", activation=activation)(h)
-    if likelihood == "gaussian":
-        out = PixelLogScale(name="mean_and_log_scale")(out)
+
+        def head(activation, name):
+            return layers.Conv2DTranspose(channels, 3, padding="same", activation=activation, name=name)(h)
+    if likelihood == "bernoulli":
+        out = head(None, "logits")
+    elif likelihood == "gaussian":  # μ(z), and σ per pixel, learned but the same for every z
+        out = PixelLogScale(name="mean_and_log_scale")(head("sigmoid", "mean"))
+    else:  # μ(z) and σ(z): N(μ(z), diag σ(z)²), both heads on the same features
+        log_scale = SoftplusLogScale(name="log_scale")(head(None, "raw_scale"))
+        out = layers.Concatenate(name="mean_and_log_scale")([head("sigmoid", "mean"), log_scale])
     return keras.Model(z, out, name="decoder")
 
 
@@ -241,11 +252,34 @@ class VAE(keras.Model):
         z = q.sample(num_samples, seed=tf.cast(self.sampler.seed_generator.next(), tf.int32))  # (K, B, d)
         log_q = ops.sum(q.log_prob(z), axis=-1)
         log_prior = ops.sum(tfd.Normal(0.0, 1.0).log_prob(z), axis=-1)
+        return self.log_likelihood_at(x, z) + log_prior - log_q
+
+    def prior_log_weights(self, x, num_samples: int):
+        """log p_θ(x|z_k) for K draws z_k ~ p(z) = N(0, I) per image: the naive Monte Carlo estimate of
+        p(x) = E_{p(z)}[p(x|z)] is (1/K) Σ_k p(x|z_k), which needs astronomically many draws because
+        almost every z from the prior explains x badly (the recognition model q(z|x) fixes that).
+
+        Args:
+            x: images, (batch, H, W, C).
+            num_samples: K.
+
+        Returns:
+            float32 (K, batch), nats.
+        """
         batch = ops.shape(x)[0]
+        z = keras.random.normal((num_samples, batch, self.latent_dim), seed=self.sampler.seed_generator)
+        return self.log_likelihood_at(x, z)
+
+    def log_likelihood_at(self, x, z):
+        """log p_θ(x|z) for every code in z, (K, batch, latent_dim), and its image in x, (batch, H, W, C).
+
+        Returns:
+            float32 (K, batch), nats.
+        """
+        num_samples, batch = ops.shape(z)[0], ops.shape(x)[0]
         params = self.decoder(ops.reshape(z, (-1, self.latent_dim)), training=False)
         x_rep = ops.reshape(ops.broadcast_to(x[None], (num_samples, *ops.shape(x))), (-1, *x.shape[1:]))
-        log_px_z = -ops.reshape(self.negative_log_likelihood(x_rep, params), (num_samples, batch))
-        return log_px_z + log_prior - log_q
+        return -ops.reshape(self.negative_log_likelihood(x_rep, params), (num_samples, batch))
 
     def get_config(self):
         return {**super().get_config(), **serialized_parts(self, ("encoder", "decoder")),
@@ -273,6 +307,61 @@ def iwae_estimates(vae: VAE, images: np.ndarray, num_samples: int = 100) -> tupl
 
     log_weights = tf.function(vae.importance_log_weights, reduce_retracing=True)
     return importance_weighted_estimates(lambda x, k: log_weights(tf.constant(x), k).numpy(), images, num_samples)
+
+
+def marginal_likelihood_by_samples(vae: VAE, images: np.ndarray, counts=(1, 10, 100, 1000, 5000),
+                                   batch_size: int | None = None) -> dict[str, list[float]]:
+    """Two Monte Carlo estimates of log p(x) against the number of samples K, on the same images.
+
+    Naive, from the prior: log (1/K) Σ_k p(x|z_k), z_k ~ p(z). Importance sampling with the recognition
+    model: log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x) (the IWAE bound). Both estimate log p(x)
+    from below on average; the naive one approaches it only for an enormous K. Each K uses the first K of
+    the same max(counts) draws.
+
+    Args:
+        vae: a trained `VAE`.
+        images: (N, H, W, C) float32 in [0, 1].
+        counts: the K values, ascending.
+        batch_size: images per call; default 10,000 // max(counts) (at least 1).
+
+    Returns:
+        `{"samples": counts, "prior": [...], "importance": [...]}`: mean over the images, nats per image.
+    """
+    from gen_keras.metrics import log_mean_exp
+
+    k_max = int(max(counts))
+    batch_size = batch_size or max(1, 10_000 // k_max)
+    curves = {"samples": [int(k) for k in counts]}
+    for name, method in (("prior", vae.prior_log_weights), ("importance", vae.importance_log_weights)):
+        log_weights = tf.function(method, reduce_retracing=True)
+        rows = np.concatenate([np.asarray(log_weights(tf.constant(images[i:i + batch_size]), k_max), np.float64)
+                               for i in range(0, len(images), batch_size)], axis=1)  # (K, N)
+        curves[name] = [float(np.mean(log_mean_exp(rows[:k], axis=0))) for k in curves["samples"]]
+    return curves
+
+
+def sample_observations(vae: VAE, z: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The decoder's means E[x|z] and draws x ~ p_θ(x|z) for the same codes.
+
+    Bernoulli: x_i ~ Bernoulli(sigmoid(logit_i)); Gaussian: x = μ + σ ⊙ ε, clipped to [0, 1] to be shown.
+
+    Args:
+        vae: a trained `VAE`.
+        z: codes, (n, latent_dim) float32.
+        seed: the draws' seed.
+
+    Returns:
+        (means, samples), each (n, H, W, C) float32 in [0, 1].
+    """
+    params = np.asarray(vae.decoder(z, training=False), np.float32)
+    rng = np.random.default_rng(seed)
+    if vae.likelihood == "bernoulli":
+        means = 1.0 / (1.0 + np.exp(-params))
+        return means, (rng.random(means.shape) < means).astype(np.float32)
+    c = params.shape[-1] // 2
+    means, scales = params[..., :c], np.exp(params[..., c:])
+    draws = means + scales * rng.standard_normal(means.shape).astype(np.float32)
+    return np.clip(means, 0.0, 1.0), np.clip(draws, 0.0, 1.0)
 
 
 def elbo_terms(vae: VAE, images: np.ndarray, batch_size: int = 500) -> dict[str, float]:
