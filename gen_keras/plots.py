@@ -71,16 +71,9 @@ def image_grid(images: np.ndarray, path: str | os.PathLike, columns: int = 10, t
     Returns:
         `path` as a string.
     """
-    images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
-    if images.ndim == 4 and images.shape[-1] == 1:
-        images = images[..., 0]
-    n, h, w = images.shape[:3]
-    columns = max(1, min(columns, n))
-    rows = -(-n // columns)
-    canvas = np.ones((rows * (h + 1) - 1, columns * (w + 1) - 1, *images.shape[3:]), np.float32)
-    for i, image in enumerate(images):
-        r, c = divmod(i, columns)
-        canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = image
+    columns = max(1, min(columns, len(images)))
+    rows = -(-len(images) // columns)
+    canvas = _mosaic(images, columns)
     fig, ax = plt.subplots(figsize=(0.7 * columns + 0.3, 0.7 * rows + (0.5 if title else 0.2)))
     ax.imshow(canvas, cmap="gray" if canvas.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.axis("off")
@@ -725,8 +718,8 @@ def image_grids(panels: Sequence[tuple[str, np.ndarray]], path: str | os.PathLik
     cols = max(1, min(columns, max(len(images) for _, images in panels)))
     rows = max(-(-len(images) // cols) for _, images in panels)
     cell = 0.32  # inches an image: about its own 28 pixels at the saved 100 dpi
-    fig, axes = plt.subplots(1, len(panels), figsize=((max(cell * cols, 4.2) + 0.4) * len(panels), cell * rows + 1.0),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=((max(cell * cols, 4.2) + 0.3) * len(panels), cell * rows + 1.2),
+                             squeeze=False, layout="constrained")  # room for two-line titles and the suptitle
     for ax, (name, _), canvas in zip(axes[0], panels, canvases):
         ax.imshow(canvas, cmap="gray" if canvas.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
         ax.set_title(name, fontsize=10)
