@@ -29,6 +29,13 @@ def _show(ax, image: np.ndarray) -> None:
     ax.set_yticks([])
 
 
+def _per_epoch(ax) -> None:
+    """An axis of per-epoch curves: epochs along x, a light grid, the legend."""
+    ax.set_xlabel("epoch")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+
+
 def image_rows(rows: Sequence[np.ndarray], row_titles: Sequence[str], path: str | os.PathLike,
                title: str = "") -> str:
     """Draws rows of images, one title per row, and saves the PNG.
@@ -105,12 +112,10 @@ def loss_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike,
             ax.plot(range(1, len(values) + 1), values, marker="o", label=key)
     for i, (name, value) in enumerate((baselines or {}).items()):
         ax.axhline(value, linestyle="--", color=f"C{i + len(keys)}", label=name)
-    ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     if log_scale:
         ax.set_yscale("log")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+    _per_epoch(ax)
     if title:
         ax.set_title(title)
     return _save(fig, path)
@@ -211,9 +216,7 @@ def gan_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike, 
         axes[2].yaxis.set_minor_formatter(plain)
         axes[2].set_ylabel("FID")
     for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
+        _per_epoch(ax)
     if title:
         fig.suptitle(title)
     return _save(fig, path)
