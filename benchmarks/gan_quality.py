@@ -1,4 +1,4 @@
-"""Issue 4's quality bars, measured on this machine with the recipes themselves.
+"""The GAN recipes' quality targets, measured on this machine with the recipes themselves.
 
   dcgan   `recipes/dcgan.py` with six minutes of training (`--time-budget 360`): FID on the feature
           classifier over 10,000 samples (bar: ≤ 5) and the largest class's share (bar: ≤ 30%)

@@ -1,9 +1,9 @@
-"""Issue 3's time bar, measured on this machine: the keras.io VAE example's network trained as the issue
-timed it (15 epochs of the 60,000 training images, batch 128, Adam 1e-3; 343 s on the issue's machine)
-and then `recipes/vae.py` with its defaults, one after the other, each reporting its training seconds and
+"""The VAE's time target, measured on this machine: the keras.io VAE example's network trained as the
+reference run timed it (15 epochs of the 60,000 training images, batch 128, Adam 1e-3; 343 s on the
+reference machine) and then `recipes/vae.py` with its defaults, one after the other, each reporting its training seconds and
 test −ELBO in nats per image (Bernoulli, grey levels in [0, 1]).
 
-The bar is "test −ELBO ≤ 259 within 343 s"; 343 s is what the reference run took where the bar was set,
+The target is "test −ELBO ≤ 259 within 343 s"; 343 s is what the reference run took where it was set,
 so the ratio of the two wall times here says how the recipe stands on a slower or faster CPU.
 
     python benchmarks/vae_time_bar.py            # about 25 minutes on a 2-core EPYC
@@ -82,7 +82,7 @@ def main():
     print(f"recipes/vae.py {a.recipe_args or '(defaults)'}: {rec}", flush=True)
     print(f"recipe / reference wall time: {rec['train_seconds'] / ref['train_seconds']:.2f}; "
           f"the bar scaled to this machine: {343 * rec['train_seconds'] / ref['train_seconds']:.0f} s of the "
-          f"issue's machine for the recipe (bar 343 s), −ELBO {rec['test_negative_elbo']} (bar 259)")
+          f"reference machine for the recipe (target 343 s), −ELBO {rec['test_negative_elbo']} (bar 259)")
 
 
 if __name__ == "__main__":
