@@ -285,3 +285,19 @@ def test_sampled_observations_are_draws_around_the_mean(trained_vae):
     means, draws = sample_observations(vae, z, seed=0)
     assert set(np.unique(draws)) <= {0.0, 1.0}  # Bernoulli pixels
     assert np.abs(draws.mean(axis=0) - means[0]).max() < 0.1  # 500 draws of one z average to its mean
+
+
+def test_keras_classes_register_whichever_gen_keras_module_comes_first():
+    """A user who imports one gen_keras module that imports Keras (not gen_keras.models) can still load any
+    export: the classes are registered when that outermost import ends."""
+    script = ("import sys\n"
+              "first = sys.argv[1]\n"
+              "__import__(first)\n"
+              "import keras\n"
+              "names = ('VAE', 'WGAN', 'AdversarialAutoencoder', 'LikelihoodMean', 'GaussianSampler')\n"
+              "missing = [n for n in names if keras.saving.get_registered_object('gen_keras>' + n) is None]\n"
+              "print(first, missing)\n"
+              "assert not missing\n")
+    for first in ("gen_keras.layers", "gen_keras.inference"):
+        result = run_python(["-c", script, first], timeout=120, cwd="/")
+        assert result.returncode == 0, result.stdout + result.stderr[-2000:]
