@@ -308,3 +308,51 @@ def test_numpy_random_works_after_the_c_api_loads_an_export(conv_autoencoder_exp
     result = run_python(["-c", script, str(paths["decoder"])], timeout=120)
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     assert result.stdout.strip() == "(3, 28, 28, 1)"
+
+
+def test_several_signatures_with_scalars_asserts_warmup_and_metadata(tmp_path):
+    """`export_signatures`: named signatures taking scalars, run by the C API loader; a `tf.debugging` assert
+    in a signature is a clear error there; warm-up requests per signature; metadata beside the model."""
+    from gen_keras.serving.capi import SavedModelSession, warmup_requests
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    def score(x):
+        tf.debugging.assert_less_equal(x, 1.0, message="x must be at most 1")
+        return {"score": tf.reduce_sum(model(x), -1)}
+
+    def sample(num_samples, seed):
+        tf.debugging.assert_positive(num_samples, message="num_samples must be positive")
+        return {"x": model(tf.random.stateless_normal([num_samples, 3], seed=tf.stack([seed, 0])))}
+
+    endpoints = {
+        "score": export.Endpoint(score, {"x": tf.TensorSpec([None, 3], tf.float32)}, [{"x": np.zeros((1, 3))}],
+                                 doc="the sum of the outputs"),
+        "sample": export.Endpoint(sample, {"num_samples": tf.TensorSpec([], tf.int32),
+                                           "seed": tf.TensorSpec([], tf.int32)}, [{"num_samples": 1, "seed": 0}]),
+    }
+    version = export.export_signatures(model, tmp_path, "toy", "scorer", endpoints, metadata={"threshold": 0.25})
+    assert version == tmp_path / "toy" / "scorer" / "1" and (version / "saved_model.pb").is_file()
+    meta = export.read_export_metadata(version)
+    assert meta["metadata"] == {"threshold": 0.25}
+    assert meta["signatures"]["score"]["outputs"]["score"] == {"dtype": "float32", "shape": [None]}
+    assert meta["signatures"]["sample"]["inputs"]["num_samples"] == {"dtype": "int32", "shape": []}
+    assert [(r.signature_name, sorted(r.inputs)) for r in warmup_requests(version)] == [
+        ("score", ["x"]), ("sample", ["num_samples", "seed"])]
+    x = RNG.random((4, 3)).astype(np.float32)
+    with SavedModelSession(version) as session:
+        assert {"score", "sample", "serving_default"} <= set(session.signatures)
+        np.testing.assert_allclose(session.run({"x": x}, "score")["score"], score(x)["score"].numpy(), atol=1e-5)
+        first = session.run({"num_samples": np.int32(3), "seed": np.int32(7)}, "sample")["x"]
+        assert first.shape == (3, 2)
+        np.testing.assert_array_equal(first, session.run({"num_samples": np.int32(3), "seed": np.int32(7)},
+                                                         "sample")["x"])
+        from gen_keras.errors import CApiError
+
+        with pytest.raises(CApiError, match="x must be at most 1"):
+            session.run({"x": x + 2}, "score")
+        with pytest.raises(CApiError, match="num_samples must be positive"):
+            session.run({"num_samples": np.int32(0), "seed": np.int32(7)}, "sample")
+    with pytest.raises(export.ExportError, match="no signatures"):
+        export.export_signatures(model, tmp_path, "toy", "empty", {})
+    assert not (tmp_path / "toy" / "empty").exists() or not export.versions(tmp_path / "toy" / "empty")

@@ -1,6 +1,7 @@
 """Serving: exports in TF Serving's layout and everything that reads or runs them.
 
-- `export`: `export_for_serving` (one model as the next version of `<root>/<recipe>/<part>/`),
+- `export`: `export_for_serving` (one model as the next version of `<root>/<recipe>/<part>/`), `export_signatures`
+  (several named signatures such as `log_prob` and `sample`, with scalars, loops and input checks),
   `export_parts`, warm-up records, `models.config`;
 - `signatures`: tensor names, dtypes and shapes of a signature (numpy only);
 - `wire`: pure-Python readers of an export's protobuf and TFRecord files;

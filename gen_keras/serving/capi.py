@@ -147,7 +147,7 @@ class SavedModelSession:
                     # like JSON numbers in its REST API, are converted)
                     raise CApiError(f"input '{name}' must be {dtype.name}, got {value.dtype.name}: convert it "
                                     f"first, e.g. x.astype(np.{dtype.name})")
-                array = np.ascontiguousarray(value, dtype=dtype)
+                array = np.array(value, dtype=dtype, order="C")  # (ascontiguousarray would make a scalar 1-d)
                 if not fits(info, array.shape):
                     raise CApiError(f"input '{name}' must have shape {info.shape} (-1: any), got {array.shape}")
                 dims = (ctypes.c_int64 * array.ndim)(*array.shape)

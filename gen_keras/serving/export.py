@@ -10,11 +10,13 @@ existing version is never overwritten.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import keras
@@ -27,6 +29,7 @@ from gen_keras.files import write_atomically
 
 _VERSION = re.compile(r"^\d+$")
 WARMUP_BATCH_SIZES = (1, 2, 5)
+SIGNATURES_FILE = "signatures.json"
 
 
 def versions(part_dir: str | os.PathLike) -> list[int]:
@@ -192,6 +195,23 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
             raise ExportError(f"{part} returns {len(result)} outputs but {len(output_names)} names were given")
         return {name: tf.cast(t, tf.float32) for name, t in zip(output_names, result)}
 
+    def write(folder: Path) -> None:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serving_default", serve, input_signature=specs)
+        if training_endpoint:
+            archive.add_endpoint("serve_training", lambda *args: serve(*args, training=True), input_signature=specs)
+        archive.write_out(str(folder), verbose=False)
+        write_warmup_requests(folder, served_name(recipe, part), specs)
+        if save_keras:
+            model.save(folder / f"{part}.keras")
+
+    return _write_version(export_root, recipe, part, write)
+
+
+def _write_version(export_root: str | os.PathLike, recipe: str, part: str, write) -> Path:
+    """Creates `<export_root>/<recipe>/<part>/`, lets `write(folder)` fill a hidden folder, renames it to the
+    next version and rewrites models.config; on any failure nothing new is left behind."""
     part_dir = Path(export_root) / recipe / part
     try:
         part_dir.mkdir(parents=True, exist_ok=True)
@@ -201,15 +221,7 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
     version = _next_version(part_dir)
     tmp = part_dir / f".tmp-{version}-{os.getpid()}"
     try:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint("serving_default", serve, input_signature=specs)
-        if training_endpoint:
-            archive.add_endpoint("serve_training", lambda *args: serve(*args, training=True), input_signature=specs)
-        archive.write_out(str(tmp), verbose=False)
-        write_warmup_requests(tmp, served_name(recipe, part), specs)
-        if save_keras:
-            model.save(tmp / f"{part}.keras")
+        write(tmp)
         while (part_dir / str(version)).exists():  # another exporter took it meanwhile
             version += 1
         final = part_dir / str(version)
@@ -222,6 +234,121 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
                           "no new version was written") from e
     write_models_config(export_root)
     return final
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """One named signature of an export.
+
+    Attributes:
+        function: called with the inputs as keyword arguments (tensors); returns a dict output name → tensor.
+        inputs: input name → `tf.TensorSpec` (a scalar such as `num_samples` is `tf.TensorSpec([], tf.int32)`).
+        warmup: the inputs of each warm-up request TF Serving sends before serving (name → array); keep them
+            cheap, e.g. one sample. Empty: no warm-up request for this signature.
+        doc: what the signature does, written to the export's `signatures.json`.
+    """
+
+    function: Callable[..., Mapping[str, tf.Tensor]]
+    inputs: Mapping[str, tf.TensorSpec]
+    warmup: Sequence[Mapping[str, np.ndarray]] = ()
+    doc: str = ""
+
+
+def _positional(function: Callable[..., Mapping[str, tf.Tensor]], names: Sequence[str]):
+    """`function(**named inputs)` as a function of positional inputs in `names`' order, returning a dict."""
+
+    def call(*args):
+        return dict(function(**dict(zip(names, args))))
+
+    return call
+
+
+def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe: str, part: str,
+                      endpoints: Mapping[str, Endpoint], *, metadata: Mapping | None = None,
+                      save_keras: bool = True) -> Path:
+    """Writes a SavedModel with several named signatures (e.g. `log_prob` and `sample`) as the next version
+    of `<export_root>/<recipe>/<part>/`, and returns its folder.
+
+    Unlike `export_for_serving`, the functions are the caller's: they may take scalars (`num_samples`,
+    `seed`), run loops (`tf.while_loop`) and check their inputs with `tf.debugging` asserts, which a server
+    turns into an INVALID_ARGUMENT error with the assert's message. The first endpoint is also served as
+    `serving_default`. The version folder also gets the warm-up requests, `signatures.json` (each
+    signature's inputs, outputs and doc, plus `metadata`) and, with `save_keras`, `<part>.keras`.
+
+    Args:
+        model: the built Keras model whose variables the functions read.
+        export_root: the export root, e.g. "saved_models".
+        recipe: the recipe's name.
+        part: the model's role, e.g. "pixelcnn", "flow", "scorer".
+        endpoints: signature name → `Endpoint`.
+        metadata: extra JSON-serialisable facts for clients (e.g. an anomaly threshold).
+        save_keras: also save `<part>.keras`.
+
+    Returns:
+        The new version folder.
+
+    Raises:
+        ExportError: no endpoints, an unbuilt model, or writing failed (no new version is left behind).
+    """
+    if not endpoints:
+        raise ExportError(f"{recipe}/{part}: no signatures to export")
+    if not model.built:
+        raise ExportError(f"the {part} model is not built; call it on a batch before exporting")
+    model_name = served_name(recipe, part)
+
+    def write(folder: Path) -> None:
+        from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        described = {}
+        for i, (name, endpoint) in enumerate(endpoints.items()):
+            names = list(endpoint.inputs)
+            specs = [tf.TensorSpec(endpoint.inputs[n].shape, endpoint.inputs[n].dtype, name=n) for n in names]
+
+            function = tf.function(_positional(endpoint.function, names), input_signature=specs)
+            outputs = function.get_concrete_function().structured_outputs
+            archive.add_endpoint(name, function)
+            if i == 0:
+                archive.add_endpoint("serving_default", function)
+            described[name] = {
+                "doc": endpoint.doc,
+                "inputs": {n: {"dtype": s.dtype.name, "shape": s.shape.as_list()} for n, s in zip(names, specs)},
+                "outputs": {n: {"dtype": t.dtype.name, "shape": t.shape.as_list()} for n, t in outputs.items()},
+            }
+        archive.write_out(str(folder), verbose=False)
+        path = folder / WARMUP_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for name, endpoint in endpoints.items():
+                for inputs in endpoint.warmup:
+                    request = predict_pb2.PredictRequest(
+                        model_spec=model_pb2.ModelSpec(name=model_name, signature_name=name))
+                    for key, value in inputs.items():
+                        dtype = endpoint.inputs[key].dtype.as_numpy_dtype
+                        request.inputs[key].CopyFrom(tf.make_tensor_proto(np.asarray(value, dtype)))
+                    log = prediction_log_pb2.PredictionLog(
+                        predict_log=prediction_log_pb2.PredictLog(request=request))
+                    writer.write(log.SerializeToString())
+        write_atomically(folder / SIGNATURES_FILE, json.dumps(
+            {"model": model_name, "signatures": described, "metadata": dict(metadata or {})}, indent=2) + "\n")
+        if save_keras:
+            model.save(folder / f"{part}.keras")
+
+    return _write_version(export_root, recipe, part, write)
+
+
+def read_export_metadata(version_dir: str | os.PathLike) -> dict:
+    """The `signatures.json` that `export_signatures` writes beside a SavedModel: its signatures' inputs,
+    outputs and docs, and the recipe's `metadata` (e.g. an anomaly threshold).
+
+    Args:
+        version_dir: a version folder.
+
+    Returns:
+        `{"model": ..., "signatures": {...}, "metadata": {...}}`.
+    """
+    return json.loads((Path(version_dir) / SIGNATURES_FILE).read_text())
 
 
 def export_parts(export_root: str | os.PathLike, recipe: str,
