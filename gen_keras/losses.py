@@ -117,10 +117,51 @@ def non_saturating_generator_loss(fake_logits):
     return ops.softplus(-_scores(fake_logits))
 
 
+def maximum_likelihood_generator_loss(fake_logits):
+    """The maximum-likelihood generator cost (Goodfellow 2016): with the optimal discriminator its expected
+    gradient is that of KL(p_data ‖ p_g); flat at small D(G(z)), steep near D = 1.
+
+    Formula: −½ exp(σ⁻¹(D(G(z)))) = −½ exp(l), since σ⁻¹(D) = l; note exp(l) = D / (1 − D).
+
+    Args:
+        fake_logits: D's logits on generated images, (batch,) or (batch, 1).
+
+    Returns:
+        float32 (batch,).
+    """
+    return -0.5 * ops.exp(_scores(fake_logits))
+
+
 GENERATOR_LOSSES: dict[str, Callable] = {
     "minimax": minimax_generator_loss,
     "non_saturating": non_saturating_generator_loss,
 }
+
+
+def generator_cost_curves(d) -> dict[str, tuple]:
+    """Each generator cost J and its slope ∂J/∂l (by autodiff) against D(G(z)), for the lecture's figure.
+
+    Args:
+        d: values of D(G(z)) in (0, 1), (L,).
+
+    Returns:
+        legend label → (J, ∂J/∂l), numpy arrays (L,), for minimax, non-saturating and maximum likelihood.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    d = np.asarray(d, np.float64)
+    logits = tf.constant(np.log(d / (1 - d)), tf.float32)  # l = σ⁻¹(D)
+    curves = {}
+    for name, loss in (("minimax: log(1 − D)", minimax_generator_loss),
+                       ("non-saturating: −log D", non_saturating_generator_loss),
+                       ("maximum likelihood: −½ exp(σ⁻¹(D))", maximum_likelihood_generator_loss)):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            cost = loss(logits)
+            total = tf.reduce_sum(cost)  # each J depends on its own l only: the gradient is ∂J/∂l per point
+        curves[name] = (cost.numpy(), tape.gradient(total, logits).numpy())
+    return curves
 
 
 def wasserstein_critic_loss(real_scores, fake_scores):
@@ -152,10 +193,12 @@ def wasserstein_generator_loss(fake_scores):
     return -_scores(fake_scores)
 
 
-def gradient_penalty(critic: Callable, real, fake, epsilon=None, eps: float = 1e-12):
+def gradient_penalty(critic: Callable, real, fake, epsilon=None, eps: float = 1e-12, one_sided: bool = False):
     """WGAN-GP's gradient penalty per example, at points between real and generated images.
 
-    Formula: (‖∇f(x̂)‖ − 1)², x̂ = ε x + (1 − ε) x̃, ε ~ U[0, 1], one draw per example.
+    Formula: (‖∇f(x̂)‖ − 1)², x̂ = ε x + (1 − ε) x̃, ε ~ U[0, 1], one draw per example; one-sided:
+    max(0, ‖∇f(x̂)‖ − 1)², which only stops the slope exceeding 1 (a 1-D critic whose slope starts the wrong
+    way cannot cross slope 0 under the two-sided penalty, whose value there is 1 per point).
 
     The norm is sqrt(Σ g² + eps): plain sqrt has an infinite derivative at 0, so a zero gradient (a flat
     critic, dead ReLUs) would turn the weights into NaN. Differentiable again (the penalty is trained through).
@@ -166,6 +209,7 @@ def gradient_penalty(critic: Callable, real, fake, epsilon=None, eps: float = 1e
         fake: x̃, the same shape.
         epsilon: ε, (batch,); None draws it from U[0, 1].
         eps: added under the square root.
+        one_sided: penalise only norms above 1.
 
     Returns:
         float32 (batch,).
@@ -182,7 +226,8 @@ def gradient_penalty(critic: Callable, real, fake, epsilon=None, eps: float = 1e
         scores = _scores(critic(x_hat))
     grads = tf.reshape(tape.gradient(scores, x_hat), [tf.shape(real)[0], -1])
     norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + eps)
-    return tf.square(norm - 1.0)
+    excess = tf.nn.relu(norm - 1.0) if one_sided else norm - 1.0
+    return tf.square(excess)
 
 
 def per_replica_share(loss):

@@ -39,7 +39,9 @@ def parse(argv=None):
 def main(argv=None):
     args = parse(argv)
 
-    from gen_keras import plots, training
+    import numpy as np
+
+    from gen_keras import losses, plots, training
     from gen_keras.models.gan import GAN, mlp_discriminator, mlp_generator
 
     # Algorithm 1 gives each of the k discriminator steps its own minibatch of m = --batch-size real
@@ -68,9 +70,10 @@ def main(argv=None):
                            train_images=len(train), train_seconds=round(time.perf_counter() - start, 1),
                            generator_parameters=gan.generator.count_params())
 
-    # Figures: samples, the curves, and the lecture's comparison of the two generator losses.
+    # Figures: samples, the curves, and the lecture's generator costs against D(G(z)) with their slopes.
     gan_recipe.figures(history, judge, run.out, f"GAN ({args.generator_loss}, k = {args.k})")
-    plots.generator_loss_curves(run.out / "generator_losses.png")
+    d = np.linspace(1e-3, 1 - 1e-3, 999)
+    plots.generator_costs(d, losses.generator_cost_curves(d), run.out / "generator_losses.png")
     gan_recipe.export(gan, None if args.no_export else args.export_dir, RECIPE)
     return results
 

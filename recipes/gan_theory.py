@@ -1,0 +1,175 @@
+"""GAN theory in one dimension: the generator's costs, the optimal discriminator, and why WGAN's critic helps.
+
+The lecture's value function, for a generator G and a discriminator D = σ(l):
+    V(D, G) = E_data log D(x) + E_z log(1 − D(G(z))).
+
+1. The generator's costs against D(G(z)) (Goodfellow 2016, Fig. 16). Early in training D rejects the
+   fakes, D(G(z)) ≈ 0, and the cost's slope is what moves G:
+       minimax          J = log(1 − D),   ∂J/∂l = −D          → vanishes as D → 0
+       non-saturating   J = −log D,       ∂J/∂l = −(1 − D)    → strongest when D → 0
+       max. likelihood  J = −½ exp(l),    ∂J/∂l = −½ D/(1 − D) → flat at D → 0, steep near D = 1
+   The slopes are taken by autodiff through `gen_keras.losses.generator_cost_curves`, not typed in.
+2. For a fixed p_g the best discriminator is D*(x) = p_data(x) / (p_data(x) + p_g(x)), and at D* the value
+   is V = −log 4 + 2·JSD(p_data ‖ p_g). A small discriminator trained on samples is drawn against it.
+3. WGAN's Figure 2 (Arjovsky et al. 2017): two Gaussians far apart. A trained GAN discriminator saturates,
+   so the minimax generator's gradient ∂ log(1 − D(x))/∂x at the fakes is almost 0; a WGAN-GP critic,
+   trained to maximise E_data f − E_g f under a gradient penalty, keeps a slope of about 1 everywhere, and
+   E_data f − E_g f estimates W₁ = |μ_data − μ_g| for two Gaussians of one width. In 1-D the two-sided
+   penalty λ(‖∇f‖ − 1)² can trap a critic at slope −1 (the wrong way): both penalties are shown.
+
+The lecture's code: `gen_keras/losses.py: minimax_generator_loss, non_saturating_generator_loss,
+maximum_likelihood_generator_loss, discriminator_loss, gradient_penalty`; the fixed-generator discriminator
+and critic are `gen_keras/models/critics.py: SampleCritic`.
+
+    python recipes/gan_theory.py            # all three figures (about a minute)
+    python recipes/gan_theory.py --quick    # fewer training steps, a try-out
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+import numpy as np
+
+from gen_keras import cli
+
+RECIPE = "gan_theory"
+# p_data and p_g of part 2: a two-mode data density and a single wide Gaussian, as (weight, mean, std)
+DATA_MIXTURE = ((0.5, -1.5, 0.5), (0.5, 1.5, 0.5))
+GENERATOR_GAUSSIAN = ((1.0, 0.0, 1.2),)
+# part 3: two Gaussians of one width, 6 apart (W₁ = 6)
+FAR_DATA, FAR_FAKE = ((1.0, 3.0, 0.5),), ((1.0, -3.0, 0.5),)
+BATCH = 256
+LEARNING_RATE = 3e-3  # Adam, decayed to 0 along a cosine
+GRID = np.linspace(-6.0, 6.0, 601)
+
+
+def parse(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--out", default=f"runs/{RECIPE}", help="folder for the figures and metrics.json")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the samples and the networks")
+    parser.add_argument("--steps", type=cli.positive_int, default=3000,
+                        help="training steps of each discriminator and critic (batch 256 real + 256 fake)")
+    parser.add_argument("--quick", action="store_true", help="a try-out: 600 steps")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.steps = 600
+    return args
+
+
+def density(x: np.ndarray, mixture) -> np.ndarray:
+    """p(x) = Σ_j π_j N(x | μ_j, σ_j²)."""
+    return sum(w * np.exp(-0.5 * ((x - m) / s) ** 2) / (s * np.sqrt(2 * np.pi)) for w, m, s in mixture)
+
+
+def draw(rng: np.random.Generator, mixture, n: int) -> np.ndarray:
+    """n points of the mixture, (n, 1) float32."""
+    weights = np.array([w for w, _, _ in mixture])
+    which = rng.choice(len(mixture), size=n, p=weights / weights.sum())
+    means, stds = np.array([m for _, m, _ in mixture]), np.array([s for _, _, s in mixture])
+    return (means[which] + stds[which] * rng.standard_normal(n)).astype(np.float32)[:, None]
+
+
+def train_critic(objective: str, real_mixture, fake_mixture, *, steps: int, seed: int):
+    """Trains a `SampleCritic` on fresh batches of the two fixed distributions; returns it."""
+    import keras
+    import tensorflow as tf
+
+    from gen_keras.models.critics import SampleCritic, mlp_critic
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    real, fake = draw(rng, real_mixture, steps * BATCH), draw(rng, fake_mixture, steps * BATCH)
+    critic = SampleCritic(mlp_critic(1), objective=objective, seed=seed)
+    critic.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(LEARNING_RATE, steps)))
+    critic.fit(tf.data.Dataset.from_tensor_slices((real, fake)).batch(BATCH), epochs=1, verbose=0)
+    return critic
+
+
+def main(argv=None):
+    args = parse(argv)
+    import keras
+
+    from gen_keras import losses, plots
+    from gen_keras.models.critics import input_gradients
+
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {"steps": args.steps, "batch": BATCH}
+
+    # 1. The generator's costs and their slopes; at D(G(z)) = 0.01, a discriminator sure of the fakes.
+    d = np.linspace(0.001, 0.999, 999)
+    curves = losses.generator_cost_curves(d)
+    at = int(np.argmin(np.abs(d - 0.01)))
+    results["slope_at_d_0.01"] = {name.split(":")[0]: float(abs(slope[at])) for name, (_, slope) in curves.items()}
+    plots.generator_costs(d, curves, out / "generator_costs.png")
+    print("|∂J/∂l| at D(G(z)) = 0.01: " + ", ".join(f"{k} {v:.4f}" for k, v in results["slope_at_d_0.01"].items()))
+
+    # 2. D*(x) = p_data / (p_data + p_g), against a discriminator trained on samples of both.
+    p_data, p_g = density(GRID, DATA_MIXTURE), density(GRID, GENERATOR_GAUSSIAN)
+    d_star = p_data / (p_data + p_g)
+    disc = train_critic("cross_entropy", DATA_MIXTURE, GENERATOR_GAUSSIAN, steps=args.steps, seed=args.seed)
+    d_learned = keras.ops.convert_to_numpy(keras.ops.sigmoid(disc.predict(GRID[:, None], verbose=0)))[:, 0]
+    mass = (p_data + p_g) / 2
+    where = mass > 0.01 * mass.max()  # where either density has mass, D is determined by the data
+    dx = GRID[1] - GRID[0]
+    # V(D) = E_data log D + E_g log(1 − D) by quadrature; at D* it is −log 4 + 2 JSD
+    value = lambda d: float(np.sum(p_data * np.log(d) + p_g * np.log1p(-d)) * dx)  # noqa: E731
+    results["optimal_discriminator"] = {
+        "max_abs_error": float(np.max(np.abs(d_learned - d_star)[where])),
+        "mean_abs_error_weighted": float(np.sum(np.abs(d_learned - d_star) * mass) / np.sum(mass)),
+        "value_at_formula": value(d_star), "value_at_learned": value(np.clip(d_learned, 1e-7, 1 - 1e-7)),
+        "jsd_nats": (value(d_star) + np.log(4)) / 2,
+    }
+    plots.optimal_discriminator(GRID, p_data, p_g, d_star, d_learned, out / "optimal_discriminator.png",
+                                f"D* against a discriminator trained for {args.steps} steps")
+    r = results["optimal_discriminator"]
+    print(f"optimal discriminator: |D − D*| at most {r['max_abs_error']:.3f} where (p_data + p_g) / 2 is over 1% of "
+          f"its peak (mean {r['mean_abs_error_weighted']:.4f}, weighted by it); V(D*) = {r['value_at_formula']:.4f}, V(D) = "
+          f"{r['value_at_learned']:.4f} nats; JSD = {r['jsd_nats']:.4f} nats")
+
+    # 3. WGAN's Figure 2: the discriminator saturates, the critic's slope stays about 1. The two-sided penalty
+    #    λ(‖∇f‖ − 1)² is 1 per point at slope 0, a wall in 1-D that a critic whose slope starts the wrong way
+    #    does not cross; the one-sided max(0, ‖∇f‖ − 1)² has none.
+    disc = train_critic("cross_entropy", FAR_DATA, FAR_FAKE, steps=args.steps, seed=args.seed)
+    fakes = draw(np.random.default_rng(args.seed + 1), FAR_FAKE, 2000)
+    reals = draw(np.random.default_rng(args.seed + 2), FAR_DATA, 2000)
+    logit_slope = input_gradients(disc.network, fakes).numpy()[:, 0]  # ∂l/∂x
+    d_fake = keras.ops.convert_to_numpy(keras.ops.sigmoid(disc.predict(fakes, verbose=0)))[:, 0]
+    results["saturation"] = {
+        "mean_d_at_fakes": float(d_fake.mean()),
+        # G moves a fake x by ∂J/∂x: minimax J = log(1 − D) → −D ∂l/∂x; non-saturating −log D → −(1 − D) ∂l/∂x
+        "minimax_gradient_at_fakes": float(np.mean(np.abs(d_fake * logit_slope))),
+        "non_saturating_gradient_at_fakes": float(np.mean(np.abs((1 - d_fake) * logit_slope))),
+        "w1_true": abs(FAR_DATA[0][1] - FAR_FAKE[0][1]),
+    }
+    critic_curves = {}
+    for objective, label in (("wasserstein_one_sided_gp", "critic, one-sided penalty"),
+                             ("wasserstein_gp", "critic, two-sided penalty")):
+        critic = train_critic(objective, FAR_DATA, FAR_FAKE, steps=args.steps, seed=args.seed)
+        slope = input_gradients(critic.network, fakes).numpy()[:, 0]
+        results["saturation"][objective] = {
+            "mean_slope_at_fakes": float(np.mean(slope)),  # signed: f must rise towards the data
+            "w1_estimate": float(critic.predict(reals, verbose=0).mean() - critic.predict(fakes, verbose=0).mean()),
+        }
+        critic_curves[label] = critic.predict(GRID[:, None], verbose=0)[:, 0]
+    d_grid = keras.ops.convert_to_numpy(keras.ops.sigmoid(disc.predict(GRID[:, None], verbose=0)))[:, 0]
+    plots.discriminator_vs_critic(GRID, density(GRID, FAR_DATA), density(GRID, FAR_FAKE), d_grid, critic_curves,
+                                  out / "discriminator_vs_critic.png",
+                                  "A trained discriminator saturates; a WGAN-GP critic keeps its slope")
+    s = results["saturation"]
+    print(f"far-apart Gaussians: D at the fakes {s['mean_d_at_fakes']:.2e}; mean |∂J/∂x| at the fakes: minimax "
+          f"{s['minimax_gradient_at_fakes']:.2e}, non-saturating {s['non_saturating_gradient_at_fakes']:.2e}")
+    for objective in ("wasserstein_one_sided_gp", "wasserstein_gp"):
+        print(f"  {objective}: slope at the fakes {s[objective]['mean_slope_at_fakes']:+.3f}, W1 estimate "
+              f"{s[objective]['w1_estimate']:+.3f} (true {s['w1_true']:.1f})")
+
+    (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"figures and metrics.json in {out}")
+
+
+if __name__ == "__main__":
+    cli.run(main)
