@@ -3,15 +3,20 @@
 The lecture: an encoder q(z|x) and a decoder p(x|z) are trained, on every batch, in two phases:
     reconstruction:  min_{enc, dec} E_x ‖x − dec(enc(x))‖²
     regularization:  min_enc max_D  E_{z~p(z)} [log D(z)] + E_x [log(1 − D(enc(x)))]
-so the aggregated posterior q(z) = E_x q(z|x) is matched to the prior p(z) = N(0, I), as a VAE's KL term
-would, but by a discriminator on codes instead of a closed-form divergence. Then dec(z), z ~ p(z), draws
-new images, and with a 2-d code the test images' codes can be seen filling the prior.
+so the aggregated posterior q(z) = E_x q(z|x) is matched to the prior p(z), as a VAE's KL term would, but by
+a discriminator on codes instead of a closed-form divergence: the prior only has to be sampled, so it can
+be one whose KL has no closed form, a mixture of ten Gaussians on a circle or a swiss roll (`--prior`). With
+`--supervised` the image's label picks its part of the prior, and D sees the label beside the code. Then
+dec(z), z ~ p(z), draws new images, and with a 2-d code the test codes can be seen over the prior's samples.
+Do the codes follow the prior? An MMD two-sample test of test codes against prior draws, beside the same
+test between two sets of prior draws.
 
 The lecture's code: `gen_keras/models/aae.py: AdversarialAutoencoder.train_step` (reconstruction, then
 D on prior samples vs codes, then the encoder against D) and `aae_networks`.
 
     python recipes/aae.py --quick      # a short try-out: 1 epoch on 2,048 images
     python recipes/aae.py              # 2-d code, N(0, I) prior
+    python recipes/aae.py --prior mixture --supervised   # the label picks one of ten petals
 """
 
 from __future__ import annotations
@@ -27,64 +32,98 @@ DEFAULT_EPOCHS = 20
 def parse(argv=None):
     parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS)
     gan_recipe.add_flags(parser, learning_rate=2e-4, latent_dim=2)
-    return gan_recipe.finish_args(cli.parse_args(parser, argv, RECIPE))
+    g = parser.add_argument_group("the prior")
+    g.add_argument("--prior", choices=("gaussian", "mixture", "swiss_roll"), default="gaussian",
+                   help="p(z): N(0, I); a mixture of ten 2-d Gaussians on a circle; a 2-d swiss roll "
+                        "(mixture and swiss_roll need --latent-dim 2)")
+    g.add_argument("--supervised", action="store_true",
+                   help="the image's label picks the mixture component (or stretch of the roll) its code must "
+                        "match; the discriminator sees the label")
+    args = gan_recipe.finish_args(cli.parse_args(parser, argv, RECIPE))
+    if args.prior != "gaussian" and args.latent_dim != 2:
+        parser.error(f"--prior {args.prior} is 2-d: use --latent-dim 2")
+    if args.supervised and args.prior == "gaussian":
+        parser.error("--supervised needs --prior mixture or swiss_roll (a part of the prior per class)")
+    return args
 
 
 def main(argv=None):
     args = parse(argv)
     import numpy as np
+    import tensorflow as tf
 
     from gen_keras import inference, metrics, plots, training
     from gen_keras.divergences import mmd_permutation_test
     from gen_keras.serving import export
-    from gen_keras.models.aae import AdversarialAutoencoder, aae_networks
+    from gen_keras.models.aae import AdversarialAutoencoder, aae_networks, sample_prior
 
     run, train, test = gan_recipe.setup_and_load(args)
     print(f"{train.name}: {len(train)} training images (from {train.source}); batch {run.batch_size}")
+    num_classes = train.num_classes
+    prior_name = {"gaussian": "N(0, I)", "mixture": "a mixture of 10 Gaussians", "swiss_roll": "a swiss roll"}[
+        args.prior] + (", label-picked" if args.supervised else "")
 
     lr = args.learning_rate * run.learning_rate_scale  # Adam's step, scaled with the batch
     with run.strategy.scope():
         # encoder: 784 → 512 → 512 → z (linear); decoder: z → 512 → 512 → 784 (sigmoid); D: z → 512 → 512 → logit
-        aae = AdversarialAutoencoder(*aae_networks(args.latent_dim), seed=args.seed)
+        aae = AdversarialAutoencoder(*aae_networks(args.latent_dim, num_classes=num_classes if args.supervised else 0),
+                                     prior=args.prior, supervised=args.supervised, num_classes=num_classes,
+                                     seed=args.seed)
         aae.compile(ae_optimizer=gan_recipe.adam(lr), d_optimizer=gan_recipe.adam(lr),
                     g_optimizer=gan_recipe.adam(lr), **run.compile_options())
     aae.summary(expand_nested=True)
 
-    # The decoder is the generator of new images: dec(z), z ~ N(0, I), judged like a GAN's samples.
-    judge = gan_recipe.judge_from_flags(args, test, lambda z: aae.decoder(z, training=False))
+    # The decoder is the generator of new images: dec(z), z ~ p(z), judged like a GAN's samples (in the
+    # supervised variant, z from each class's part of the prior in turn).
+    n_fid = args.fid_samples
+    fid_labels = np.arange(n_fid) % num_classes if args.supervised else None
+    latents = sample_prior(args.prior, n_fid, args.latent_dim, args.seed, fid_labels, num_classes)
+    judge = gan_recipe.judge_from_flags(args, test, lambda z: aae.decoder(z, training=False), latents=latents)
     start = time.perf_counter()
-    history = training.fit(aae, train, None, run, args.epochs, targets=None, monitor=None,
-                           callbacks=judge.callbacks(run.out, "AAE: dec(z), z ~ N(0, I)"))
+    history = training.fit(aae, train, None, run, args.epochs, targets="labels" if args.supervised else None,
+                           monitor=None, callbacks=judge.callbacks(run.out, f"AAE: dec(z), z ~ {prior_name}"))
     x_test = test.as_float()
     codes = inference.predict_in_batches(aae.encoder, x_test)
     reconstructions = inference.predict_in_batches(aae, x_test)
-    # Do the codes follow the prior? MMD² between 1,000 test codes and 1,000 prior draws, with the
-    # permutation test's p-value (small: the two sets are told apart).
-    prior = np.random.default_rng(args.seed).standard_normal((1000, args.latent_dim))
-    match = mmd_permutation_test(codes[:1000], prior, num_permutations=200, seed=args.seed)
+    # Do the codes follow the prior? MMD² between 1,000 test codes and 1,000 prior draws (drawn for the same
+    # labels in the supervised variant), with the permutation test's p-value (small: told apart); beside it
+    # the same test between two independent sets of prior draws, what "indistinguishable" looks like.
+    n = min(1000, len(codes))
+    labels = test.labels[:n] if args.supervised else None
+    prior = sample_prior(args.prior, n, args.latent_dim, args.seed + 1, labels, num_classes)
+    match = mmd_permutation_test(codes[:n], prior, num_permutations=200, seed=args.seed)
+    reference = mmd_permutation_test(sample_prior(args.prior, n, args.latent_dim, args.seed + 2, labels, num_classes),
+                                     prior, num_permutations=200, seed=args.seed)
     results = judge.report(run.out, history, model="aae", dataset=train.name, latent_dim=args.latent_dim,
                            batch_size=run.batch_size, train_images=len(train),
                            train_seconds=round(time.perf_counter() - start, 1),
                            test_reconstruction_mse=metrics.mse(reconstructions, x_test),
                            code_mean=codes.mean(axis=0).tolist(), code_std=codes.std(axis=0).tolist(),
-                           codes_vs_prior_mmd2=match.mmd2, codes_vs_prior_p_value=match.p_value)
+                           prior=args.prior, supervised=args.supervised,
+                           codes_vs_prior_mmd2=match.mmd2, codes_vs_prior_p_value=match.p_value,
+                           prior_vs_prior_mmd2=reference.mmd2, prior_vs_prior_p_value=reference.p_value,
+                           mmd_sample_size=n)
     print(f"test reconstruction MSE {results['test_reconstruction_mse']:.4f}; test codes: mean "
-          f"{np.round(results['code_mean'], 2).tolist()}, std {np.round(results['code_std'], 2).tolist()} "
-          f"(the prior: 0 and 1); codes vs prior: MMD² {match.mmd2:.4f}, permutation p = {match.p_value:.3f}")
+          f"{np.round(results['code_mean'], 2).tolist()}, std {np.round(results['code_std'], 2).tolist()}; "
+          f"{n} codes vs as many prior draws: MMD² {match.mmd2:.4f}, permutation p = {match.p_value:.3f} "
+          f"(two sets of prior draws: MMD² {reference.mmd2:.4f}, p = {reference.p_value:.3f})")
 
-    gan_recipe.figures(history, judge, run.out, "AAE: dec(z), z ~ N(0, I)")
+    gan_recipe.figures(history, judge, run.out, f"AAE: dec(z), z ~ {prior_name}")
     plots.image_rows([x_test[:10], reconstructions[:10]], ["test", "decoded"], run.out / "reconstructions.png",
                      f"AAE reconstructions, test MSE {results['test_reconstruction_mse']:.4f}")
     if args.latent_dim == 2:
-        plots.latent_scatters([("enc(x) of the test images", codes)], test.labels, run.out / "latent_space.png",
-                              test.class_names, "AAE codes, pushed by the discriminator to fill N(0, I)")
+        plots.latent_scatters([("enc(x) of the test images", codes, test.labels), (f"z ~ {prior_name}", prior, labels)],
+                              None, run.out / "latent_space.png", test.class_names,
+                              f"AAE codes, pushed by the discriminator towards {prior_name}")
 
     if not args.no_export:
         shape = test.images.shape[1:]
         export.export_parts(args.export_dir, RECIPE, [
             ("encoder", aae.encoder, {"image": shape}, "code"),
             ("decoder", aae.decoder, {"z": (args.latent_dim,)}, "image"),
-            ("discriminator", aae.discriminator, {"code": (args.latent_dim,)}, "logit"),
+            ("discriminator", aae.discriminator,
+             {"code": (args.latent_dim,), **({"label": tf.TensorSpec([None], tf.int32)} if args.supervised else {})},
+             "logit"),
         ])
     return results
 

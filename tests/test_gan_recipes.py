@@ -127,7 +127,7 @@ def test_gan_dcgan_and_cgan_keras_files_load_after_a_plain_import(gan_run, dcgan
 
 @pytest.mark.parametrize("recipe, flags, parts", [
     ("wgan", ["--gradient-penalty", "10", "--n-critic", "1"], ("generator", "discriminator")),
-    ("aae", [], ("encoder", "decoder", "discriminator")),
+    ("aae", ["--prior", "mixture", "--supervised"], ("encoder", "decoder", "discriminator")),
 ])
 def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_run):
     run_recipe(recipe, tmp_path, *flags)
@@ -137,8 +137,10 @@ def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_r
         assert (tmp_path / "sm" / recipe / part / "1" / "saved_model.pb").exists()
     assert len(assert_keras_files_reload(tmp_path / "sm")) == len(parts)
     figures = ["gan_curves.png", "samples.png"] + (["latent_space.png", "reconstructions.png"] if recipe == "aae" else [])
-    if recipe == "aae":  # codes against the prior: MMD² and the permutation test's p-value
+    if recipe == "aae":  # codes against the prior: MMD² and the permutation test's p-value, beside prior vs prior
         assert np.isfinite(metrics["codes_vs_prior_mmd2"]) and 0 < metrics["codes_vs_prior_p_value"] <= 1
+        assert (metrics["prior"], metrics["supervised"]) == ("mixture", True)
+        assert metrics["prior_vs_prior_mmd2"] < metrics["codes_vs_prior_mmd2"]  # one epoch: codes not there yet
     for figure in figures:
         assert (tmp_path / "out" / figure).read_bytes()[:8] == PNG
     if recipe == "wgan":
@@ -155,6 +157,8 @@ def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_r
     ("cgan", ["--filters", "0"], "--filters: must be at least 1"),
     ("wgan", ["--clip", "0"], "--clip: must be positive"),
     ("wgan", ["--gradient-penalty", "-1"], "--gradient-penalty: must be"),
+    ("aae", ["--prior", "swiss_roll", "--latent-dim", "8"], "is 2-d: use --latent-dim 2"),
+    ("aae", ["--supervised"], "--supervised needs --prior mixture or swiss_roll"),
 ])
 def test_bad_flags_exit_2_with_a_reason(recipe, flags, message):
     result = run_python([f"recipes/{recipe}.py", *flags], timeout=60)

@@ -270,3 +270,52 @@ def test_adversarial_autoencoder_two_phases_and_reload(images, tmp_path):
     for a, b in zip(model.ae_optimizer.variables, loaded.ae_optimizer.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     np.testing.assert_array_equal(loaded(images[:3]), model(images[:3]))
+
+
+def test_aae_priors_from_noise():
+    """mixture: ⌊uK⌋ (or the label) picks the petal at angle 2πk/K, radius 3 ± 0.5; swiss_roll: the position
+    v runs from the centre outwards; gaussian: the noise itself; the 2-d priors refuse other sizes."""
+    from gen_keras.models.aae import prior_from_noise, sample_prior
+
+    rng = np.random.default_rng(0)
+    normal, uniform = rng.standard_normal((4000, 2)), rng.random(4000)
+    np.testing.assert_array_equal(prior_from_noise("gaussian", normal, uniform).numpy(), normal.astype(np.float32))
+    z = prior_from_noise("mixture", normal, uniform).numpy()
+    k = np.floor(uniform * 10)
+    angle = np.mod(np.arctan2(z[:, 1], z[:, 0]), 2 * np.pi)
+    assert np.abs(np.angle(np.exp(1j * (angle - 2 * np.pi * k / 10)))).max() < 0.3  # each point by its petal
+    assert abs(np.linalg.norm(z, axis=1).mean() - 3.0) < 0.05
+    labels = np.arange(4000) % 10
+    z = prior_from_noise("mixture", normal, uniform, labels).numpy()
+    angle = np.mod(np.arctan2(z[:, 1], z[:, 0]), 2 * np.pi)
+    assert np.abs(np.angle(np.exp(1j * (angle - 2 * np.pi * labels / 10)))).max() < 0.3
+    roll = prior_from_noise("swiss_roll", np.zeros((5, 2)), np.linspace(0, 1, 5)).numpy()
+    assert np.all(np.diff(np.linalg.norm(roll, axis=1)) > 0) and np.linalg.norm(roll[-1]) == pytest.approx(3.0)
+    supervised = prior_from_noise("swiss_roll", np.zeros((10, 2)), np.zeros(10), np.arange(10)).numpy()
+    assert np.all(np.diff(np.linalg.norm(supervised, axis=1)) > 0)  # class k sits further out than class k − 1
+    assert sample_prior("mixture", 7, 2, seed=3).shape == (7, 2)
+    np.testing.assert_array_equal(sample_prior("swiss_roll", 7, 2, seed=3), sample_prior("swiss_roll", 7, 2, seed=3))
+    with pytest.raises(ValueError, match="is 2-d"):
+        prior_from_noise("mixture", np.zeros((3, 4)), np.zeros(3))
+
+
+def test_supervised_aae_step_feeds_the_label_to_the_discriminator_and_reloads(images, tmp_path):
+    from gen_keras.models.aae import AdversarialAutoencoder, aae_networks
+
+    model = AdversarialAutoencoder(*aae_networks(2, units=32, num_classes=10), prior="mixture", supervised=True,
+                                   seed=0)
+    model.compile(*(keras.optimizers.Adam(**ADAM) for _ in range(3)))
+    d_before = weights(model.discriminator)
+    labels = tf.constant(np.arange(64) % 10, tf.int32)
+    logs = model.train_step((tf.constant(images[:64]), labels))
+    assert np.isfinite(float(logs["d_loss"])) and all(changed(d_before, model.discriminator))
+    codes = model.encoder(images[:4])
+    # the discriminator's verdict on one code depends on the label it is shown with
+    assert np.abs(np.asarray(model.discriminator([codes, labels[:4]]))
+                  - np.asarray(model.discriminator([codes, labels[:4] + 1]))).max() > 1e-5
+    model.save(tmp_path / "aae.keras")
+    loaded = keras.saving.load_model(tmp_path / "aae.keras")
+    assert (loaded.prior, loaded.supervised, loaded.num_classes) == ("mixture", True, 10)
+    with pytest.raises(ValueError, match="needs a prior with a part per class"):
+        AdversarialAutoencoder(*aae_networks(2, units=8, num_classes=10), supervised=True)
+

@@ -1,5 +1,11 @@
 """Adversarial autoencoder (Makhzani et al., 2016): an autoencoder whose codes a GAN's discriminator
-forces to follow a prior p(z), built on `GAN` (the encoder plays the generator)."""
+forces to follow a prior p(z), built on `GAN` (the encoder plays the generator).
+
+The prior needs only to be sampled, never evaluated: besides N(0, I), a mixture of ten 2-D Gaussians on a
+circle and a swiss roll, priors whose KL divergence to q(z|x) has no closed form. In the supervised
+variant the image's label picks the mixture component (or the stretch of the roll), and the discriminator
+sees the label beside the code.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,74 @@ from keras import layers
 
 from gen_keras.models.saving import with_deserialized_parts
 from gen_keras.models.gan import GAN, IMAGE_SHAPE, SERIALIZATION_PACKAGE, global_batch_mean
+
+PRIORS = ("gaussian", "mixture", "swiss_roll")
+MIXTURE_RADIUS, MIXTURE_RADIAL_STD, MIXTURE_TANGENTIAL_STD = 3.0, 0.5, 0.15
+ROLL_TURNS, ROLL_NOISE = (1.5 * np.pi, 4.5 * np.pi), 0.1  # angle range t of the roll, and its noise std
+
+
+
+def prior_from_noise(prior: str, normal, uniform, labels=None, num_classes: int = 10):
+    """Samples of an AAE prior made from standard noise, in-graph or eagerly (the same formula for training
+    and for drawing samples to decode).
+
+    - gaussian: z = n ~ N(0, I).
+    - mixture: component k = ⌊u K⌋ (or the label), angle θ_k = 2πk/K, z = R(θ_k) (r + s_r n₁, s_t n₂) with
+      r = 3, s_r = 0.5, s_t = 0.15: K petals on a circle.
+    - swiss_roll: v = u (or (label + u) / K), angle t = t₀ + v (t₁ − t₀) over [1.5π, 4.5π],
+      z = (t cos t, t sin t) · 3 / t₁ + 0.1 n: a spiral whose position v runs from the centre outwards.
+
+    Args:
+        prior: one of `PRIORS`.
+        normal: standard normal noise n, (batch, code_dim) (mixture and swiss_roll: code_dim 2).
+        uniform: u ~ U(0, 1), (batch,).
+        labels: (batch,) integer classes for the supervised variant, or None.
+        num_classes: K, the mixture's components (the supervised variant: the number of classes).
+
+    Returns:
+        float32 (batch, code_dim).
+    """
+    normal = tf.cast(normal, tf.float32)
+    uniform = tf.cast(tf.reshape(uniform, [-1]), tf.float32)
+    if prior not in PRIORS:
+        raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+    if prior == "gaussian":
+        return normal
+    if normal.shape[-1] != 2:
+        raise ValueError(f"the {prior} prior is 2-d; got codes of size {normal.shape[-1]}")
+    if prior == "mixture":
+        if labels is None:
+            k = tf.minimum(tf.floor(uniform * num_classes), num_classes - 1.0)
+        else:
+            k = tf.cast(tf.reshape(labels, [-1]), tf.float32)
+        theta = 2.0 * np.pi * k / num_classes
+        radial = MIXTURE_RADIUS + MIXTURE_RADIAL_STD * normal[:, 0]
+        tangential = MIXTURE_TANGENTIAL_STD * normal[:, 1]
+        return tf.stack([radial * tf.cos(theta) - tangential * tf.sin(theta),
+                         radial * tf.sin(theta) + tangential * tf.cos(theta)], axis=1)
+    v = uniform if labels is None else (tf.cast(tf.reshape(labels, [-1]), tf.float32) + uniform) / num_classes
+    t0, t1 = ROLL_TURNS
+    t = t0 + v * (t1 - t0)
+    return tf.stack([t * tf.cos(t), t * tf.sin(t)], axis=1) * (3.0 / t1) + ROLL_NOISE * normal
+
+
+def sample_prior(prior: str, count: int, code_dim: int, seed: int, labels=None, num_classes: int = 10) -> np.ndarray:
+    """`count` draws of an AAE prior from a numpy seed (e.g. the fixed inputs a decoder is judged on).
+
+    Args:
+        prior: one of `PRIORS`.
+        count: how many.
+        code_dim: the code's size.
+        seed: seed of the numpy generator.
+        labels: (count,) classes for the supervised variant, or None.
+        num_classes: K.
+
+    Returns:
+        float32 (count, code_dim).
+    """
+    rng = np.random.default_rng(seed)
+    normal, uniform = rng.standard_normal((count, code_dim)), rng.random(count)
+    return prior_from_noise(prior, normal, uniform, labels, num_classes).numpy().astype(np.float32)
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
@@ -28,15 +102,29 @@ class AdversarialAutoencoder(GAN):
         decoder: code → image, (batch, code_dim) → (batch, 28, 28, 1) in [0, 1].
         discriminator: code → logit, (batch, code_dim) → (batch, 1).
         latent_dim: the code's size; None: the encoder's output size.
+        prior: one of `PRIORS` (`prior_from_noise`); mixture and swiss_roll need a 2-d code.
+        supervised: batches are (images, labels); the label picks the prior's component and the
+            discriminator, [code, `label`] → logit, sees it beside the code.
+        num_classes: the mixture's components, and the classes in the supervised variant.
         **kwargs: `GAN` arguments (`seed`, `name`, …).
     """
 
     METRICS = (*GAN.METRICS, "reconstruction")
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, discriminator: keras.Model,
-                 latent_dim: int | None = None, **kwargs):
+                 latent_dim: int | None = None, prior: str = "gaussian", supervised: bool = False,
+                 num_classes: int = 10, **kwargs):
         super().__init__(encoder, discriminator, latent_dim=latent_dim or encoder.outputs[0].shape[-1], **kwargs)
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+        if prior != "gaussian" and self.latent_dim != 2:
+            raise ValueError(f"the {prior} prior is 2-d; the code has {self.latent_dim} dimensions")
+        if supervised and prior == "gaussian":
+            raise ValueError("the supervised variant needs a prior with a part per class: mixture or swiss_roll")
         self.decoder = decoder
+        self.prior = prior
+        self.supervised = bool(supervised)
+        self.num_classes = int(num_classes)
         self.ae_optimizer = None
 
     @property
@@ -52,6 +140,7 @@ class AdversarialAutoencoder(GAN):
         config = super().get_config()
         config["encoder"] = config.pop("generator")
         config["decoder"] = keras.saving.serialize_keras_object(self.decoder)
+        config.update(prior=self.prior, supervised=self.supervised, num_classes=self.num_classes)
         return config
 
     @classmethod
@@ -87,6 +176,28 @@ class AdversarialAutoencoder(GAN):
         config["ae_optimizer"] = keras.saving.deserialize_keras_object(config["ae_optimizer"])
         super().compile_from_config(config)
 
+    def unpack(self, data):
+        """Splits a batch into (images, int32 labels) in the supervised variant, (images, None) otherwise."""
+        if not self.supervised:
+            return super().unpack(data)
+        images, labels = data
+        return images, tf.cast(labels, tf.int32)
+
+    def run_discriminator(self, x, condition=None, training: bool = True):
+        """D(z), or D(z, y) in the supervised variant: logits (batch, 1)."""
+        if self.supervised:
+            return self.discriminator([x, condition], training=training)
+        return self.discriminator(x, training=training)
+
+    def prior_samples(self, local_batch, labels=None):
+        """z ~ p(z) for one discriminator step, from the stateless noise streams (see `prior_from_noise`)."""
+        counter = self.d_optimizer.iterations
+        normal = self.latent_noise(local_batch, "discriminator_z", counter)
+        if self.prior == "gaussian":
+            return normal
+        uniform = self.uniform_noise(local_batch, "prior_position", counter)
+        return prior_from_noise(self.prior, normal, uniform, labels, self.num_classes)
+
     def train_step(self, data):
         """One batch: a reconstruction step, then one discriminator step on (z ~ p(z), enc(x)) and one encoder step.
 
@@ -96,7 +207,7 @@ class AdversarialAutoencoder(GAN):
         Returns:
             The logged metrics: `d_loss`, `g_loss`, `d_real`, `d_fake`, `reconstruction`.
         """
-        x, _ = self.unpack(data)
+        x, labels = self.unpack(data)
         # Reconstruction phase: min over encoder and decoder of ‖x − dec(enc(x))‖² (mean over pixels).
         with tf.GradientTape() as tape:
             reconstruction = tf.cast(self(x, training=True), tf.float32)
@@ -107,13 +218,14 @@ class AdversarialAutoencoder(GAN):
         self.ae_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
         self.trackers["reconstruction"].update_state(tf.reduce_mean(per_example))
         # Regularization phase: D tells z ~ p(z) from enc(x); then the encoder learns to fool D.
-        prior = self.latent_noise(tf.shape(x)[0], "discriminator_z", self.d_optimizer.iterations)
-        self.discriminator_step(prior, tf.stop_gradient(self.encoder(x, training=True)))
-        self.generator_step(lambda: self.encoder(x, training=True))
+        prior = self.prior_samples(tf.shape(x)[0], labels)
+        self.discriminator_step(prior, tf.stop_gradient(self.encoder(x, training=True)), labels)
+        self.generator_step(lambda: self.encoder(x, training=True), labels)
         return {m.name: m.result() for m in self.metrics}
 
 
-def aae_networks(code_dim: int = 2, units: int = 512, image_shape=IMAGE_SHAPE) -> tuple[keras.Model, ...]:
+def aae_networks(code_dim: int = 2, units: int = 512, image_shape=IMAGE_SHAPE,
+                 num_classes: int = 0) -> tuple[keras.Model, ...]:
     """The adversarial autoencoder's three networks, fully connected as in the paper (narrower).
 
     Encoder: Flatten → 2 × Dense(units, relu) → linear code; decoder: 2 × Dense(units, relu) → sigmoid
@@ -123,6 +235,8 @@ def aae_networks(code_dim: int = 2, units: int = 512, image_shape=IMAGE_SHAPE) -
         code_dim: the code's size.
         units: the hidden layers' width.
         image_shape: (H, W, C) of the images.
+        num_classes: > 0 for the supervised variant: the discriminator also takes the `label` (one-hot
+            beside the code).
 
     Returns:
         (encoder (batch, 28, 28, 1) → `code` (batch, code_dim); decoder `z` (batch, code_dim) → `image`
@@ -142,8 +256,12 @@ def aae_networks(code_dim: int = 2, units: int = 512, image_shape=IMAGE_SHAPE) -
     decoder = keras.Model(z, layers.Reshape(image_shape, name="image", dtype="float32")(pixels), name="decoder")
 
     code = keras.Input((code_dim,), name="code")
-    h = code
+    inputs, h = code, code
+    if num_classes:
+        label = keras.Input((), dtype="int32", name="label")
+        inputs = [code, label]
+        h = layers.Concatenate()([code, layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)])
     for _ in range(2):
         h = layers.LeakyReLU(0.2)(layers.Dense(units)(h))
-    discriminator = keras.Model(code, layers.Dense(1, name="logit", dtype="float32")(h), name="discriminator")
+    discriminator = keras.Model(inputs, layers.Dense(1, name="logit", dtype="float32")(h), name="discriminator")
     return encoder, decoder, discriminator

@@ -31,6 +31,7 @@ NOISE_STREAMS = {
     "discriminator_z": 0,  # z for the fakes of each discriminator step
     "generator_z": 1,  # z for the generator step
     "penalty_epsilon": 2,  # WGAN-GP's interpolation weights ε ~ U(0, 1)
+    "prior_position": 3,  # an AAE prior's component or position along the roll, u ~ U(0, 1)
 }
 
 
@@ -366,6 +367,20 @@ class GAN(keras.Model):
             float32 (m, latent_dim).
         """
         return _noise_slice(stream, self.seed, counter, local_batch, [self.latent_dim])
+
+    def uniform_noise(self, local_batch, stream: str, counter):
+        """u ~ U(0, 1), one per example, from the named stream, as `latent_noise` draws (stateless, the same
+        on one device and on R replicas).
+
+        Args:
+            local_batch: this replica's batch size m.
+            stream: a key of `NOISE_STREAMS`.
+            counter: the step counter the draw is keyed on.
+
+        Returns:
+            float32 (m,).
+        """
+        return _noise_slice(stream, self.seed, counter, local_batch, [], uniform=True)
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
