@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -304,6 +305,57 @@ def figures(history: dict, judge: Judge, out: Path, title: str, *, critic: bool 
                      scores=("d_real", "d_fake", "wasserstein") if critic else ("d_real", "d_fake"),
                      equilibrium=None if critic else 0.5)
     print(f"figures, metrics.json and logs in {out}/")
+
+
+def interpolate_latents(z_a: np.ndarray, z_b: np.ndarray, steps: int = 9, spherical: bool = True) -> np.ndarray:
+    """Points on the way from z_a to z_b, ends included.
+
+    Spherical (White 2016): slerp(t) = sin((1 − t)ω)/sin ω · z_a + sin(tω)/sin ω · z_b, cos ω = ẑ_a·ẑ_b, which
+    keeps the norm near √d where N(0, I) puts its mass; linear: (1 − t) z_a + t z_b, whose midpoint of two
+    independent draws has norm about √(d/2), a region the generator rarely saw.
+
+    Args:
+        z_a: the start, (d,).
+        z_b: the end, (d,).
+        steps: points, t = 0 … 1.
+        spherical: slerp (True) or a straight line.
+
+    Returns:
+        float32 (steps, d).
+    """
+    z_a, z_b = np.asarray(z_a, np.float64), np.asarray(z_b, np.float64)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    cos = np.dot(z_a, z_b) / (np.linalg.norm(z_a) * np.linalg.norm(z_b))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if not spherical or np.sin(omega) < 1e-6:  # (anti)parallel: no plane to turn in
+        return ((1 - t) * z_a + t * z_b).astype(np.float32)
+    return ((np.sin((1 - t) * omega) * z_a + np.sin(t * omega) * z_b) / np.sin(omega)).astype(np.float32)
+
+
+def interpolation_figure(generate_fn: Callable, latents: np.ndarray, path: str | os.PathLike, title: str, *,
+                         rows: int = 5, steps: int = 10, condition: np.ndarray | None = None) -> str:
+    """Rows of G(z) along slerp paths between pairs of fixed latents (rows 2i, 2i + 1 of `latents`).
+
+    Args:
+        generate_fn: the generator in inference mode: z (or (z, labels) when `condition` is given) → images.
+        latents: fixed z, (≥ 2·rows, d).
+        path: the PNG to write.
+        title: the figure's title.
+        rows: paths drawn.
+        steps: images per path.
+        condition: one label per row (a conditional generator keeps it along the row), or None.
+
+    Returns:
+        `path` as a string.
+    """
+    from gen_keras import plots
+
+    images = []
+    for i in range(rows):
+        path_z = interpolate_latents(latents[2 * i], latents[2 * i + 1], steps)
+        inputs = path_z if condition is None else (path_z, np.full(steps, condition[i], np.int32))
+        images.append(np.asarray(generate_fn(inputs)))
+    return plots.image_rows(images, [""] * rows, path, title)
 
 
 def adam(learning_rate: float):

@@ -50,10 +50,11 @@ def main(argv=None):
                     **run.compile_options())
     gan.summary(expand_nested=True)
 
-    # Fixed inputs: z with the classes in turn (FID, label accuracy); the grid has one row per class.
+    # Fixed inputs: z with the classes in turn (FID, label accuracy). The grid: row y is class y, column j
+    # the same z_j under every label, so z carries what the label does not (pose, width, shade).
     z = gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed)
     labels = (np.arange(len(z)) % k).astype(np.int32)
-    grid = (z[:10 * k], np.repeat(np.arange(k, dtype=np.int32), 10))
+    grid = (np.tile(z[:10], (k, 1)), np.repeat(np.arange(k, dtype=np.int32), 10))
     judge = gan_recipe.judge_from_flags(args, test, lambda zy: gan.generator(list(zy), training=False),
                                         (z, labels), grid=grid)
     start = time.perf_counter()
@@ -70,7 +71,11 @@ def main(argv=None):
                            batch_norm_layers_recalibrated=recalibrated)
     print(f"samples recognised as the class asked for: {results['label_accuracy']:.0%}")
 
-    gan_recipe.figures(history, judge, run.out, "cGAN: row y shows G(z, y)", curves_title="cGAN")
+    gan_recipe.figures(history, judge, run.out, "cGAN: row y shows G(z, y), column j the same z_j",
+                       curves_title="cGAN")
+    gan_recipe.interpolation_figure(lambda zy: gan.generator(list(zy), training=False), z,
+                                    run.out / "interpolation.png", "cGAN: G(z, y) along slerp paths, y fixed per row",
+                                    condition=np.arange(5) * 2 % k)
     gan_recipe.export(gan, None if args.no_export else args.export_dir, RECIPE, label=True)
     return results
 

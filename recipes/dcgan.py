@@ -64,6 +64,10 @@ def main(argv=None):
                            batch_norm_layers_recalibrated=recalibrated)
 
     gan_recipe.figures(history, judge, run.out, "DCGAN")
+    # Walking in z: G along slerp paths between pairs of fixed z (a smooth change, not a jump, says the
+    # generator has not memorised isolated images).
+    gan_recipe.interpolation_figure(lambda z: gan.generator(z, training=False), judge.latents,
+                                    run.out / "interpolation.png", "DCGAN: G(z) along slerp paths between two z")
     gan_recipe.export(gan, None if args.no_export else args.export_dir, RECIPE)
     return results
 

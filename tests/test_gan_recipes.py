@@ -77,7 +77,7 @@ def test_gan_quick_run(gan_run):
 def test_dcgan_quick_run_and_its_served_generator(dcgan_run):
     """The exported generator, run by TF Serving's C++ loader, gives what its .keras file gives in Keras."""
     tmp, _ = dcgan_run
-    metrics = check_outputs(tmp, "dcgan", [])
+    metrics = check_outputs(tmp, "dcgan", ["interpolation.png"])
     assert metrics["generator_parameters"] == 558_849 and metrics["batch_norm_layers_recalibrated"] == 2
     version = tmp / "sm" / "dcgan" / "generator" / "1"
     z = np.random.default_rng(0).normal(size=(6, 64)).astype(np.float32)
@@ -110,7 +110,7 @@ def cgan_run(tmp_path_factory, cache, gan_run):
 
 def test_cgan_quick_run_serves_a_class_on_request(cgan_run):
     tmp, stdout = cgan_run
-    metrics = check_outputs(tmp, "cgan", [])
+    metrics = check_outputs(tmp, "cgan", ["interpolation.png"])
     assert 0 <= metrics["label_accuracy"] <= 1 and "class asked for" in stdout
     from gen_keras.serving.capi import SavedModelSession
 
@@ -192,3 +192,22 @@ def test_label_accuracy_is_agreement_with_the_requested_class(cache, gan_run, fa
     assert right["label_accuracy"] > 0.5  # the quick classifier on real images of the asked-for class
     judge.generate_fn = real_images_of(3)
     assert judge.evaluate()["label_accuracy"] < 0.25
+
+
+def test_slerp_keeps_the_norm_where_a_line_loses_it():
+    """Two independent N(0, I) draws in 64-d are nearly orthogonal: the line's midpoint has norm ≈ √(d/2), the
+    slerp path keeps ≈ √d all the way; both start at z_a and end at z_b."""
+    from gen_keras.gan_recipe import interpolate_latents
+
+    rng = np.random.default_rng(0)
+    z_a, z_b = rng.standard_normal(64), rng.standard_normal(64)
+    for spherical in (True, False):
+        path = interpolate_latents(z_a, z_b, 9, spherical=spherical)
+        assert path.shape == (9, 64)
+        np.testing.assert_allclose(path[[0, -1]], [z_a, z_b], atol=1e-5)
+    norms = np.linalg.norm(interpolate_latents(z_a, z_b, 9), axis=1)
+    ends = np.linalg.norm([z_a, z_b], axis=1)
+    assert norms.min() > 0.9 * ends.min()
+    assert np.linalg.norm(interpolate_latents(z_a, z_b, 9, spherical=False)[4]) < 0.8 * ends.min()
+    np.testing.assert_allclose(interpolate_latents(z_a, 2 * z_a, 3)[1], 1.5 * z_a, rtol=1e-5)  # parallel: a line
+
