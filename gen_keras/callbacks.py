@@ -105,6 +105,7 @@ class SampleQuality(keras.callbacks.Callback):
         self._reference_statistics: tuple[np.ndarray, np.ndarray] | None = None
         self.num_classes = int(classifier.output_shape[-1])
         self.last_histogram: np.ndarray | None = None  # class counts at the last measured epoch
+        self.histograms: dict[int, list[int]] = {}  # epoch (1-based) → class counts, every measured epoch
         self.last_fid: float | None = None
 
     def measure_diversity(self) -> dict[str, float]:
@@ -142,12 +143,16 @@ class SampleQuality(keras.callbacks.Callback):
             return
         if (epoch + 1) % self.every == 0:
             logs.update(self.measure_diversity())
+            self.histograms[epoch + 1] = [int(c) for c in self.last_histogram]
         else:
             logs.update(sample_entropy=float("nan"), max_class_share=float("nan"))
         if self.fid_every or self.fid_at_end:
             last = epoch + 1 == (self.params or {}).get("epochs")
             due = (self.fid_every and (epoch + 1) % self.fid_every == 0) or (self.fid_at_end and last)
             logs["fid"] = self.measure_fid() if due else float("nan")
+        g_optimizer = getattr(self.model, "g_optimizer", None)
+        if g_optimizer is not None:  # a GAN: its generator steps so far, the x axis that compares runs
+            logs["generator_steps"] = int(g_optimizer.iterations)
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -184,3 +189,70 @@ class SampleGrid(keras.callbacks.Callback):
         images = to_unit_range(sample_in_batches(self.generate_fn, self.latents), self.value_range)
         title = f"{self.title} epoch {epoch + 1}".strip()
         self.paths.append(plots.image_grid(images, self.path_pattern.format(epoch=epoch + 1), self.columns, title))
+
+
+class StepLosses(keras.callbacks.Callback):
+    """Records the training loss of every step (not the epoch's running mean that Keras logs).
+
+    Keras's batch logs hold the mean over the epoch so far, m_t; the step's own loss is
+    l_t = t · m_t − (t − 1) · m_{t−1}.
+
+    Attributes:
+        losses: one loss per training step, across epochs.
+        steps_per_epoch: the steps of the first epoch (0 before training).
+    """
+
+    def __init__(self, key: str = "loss"):
+        super().__init__()
+        self.key = key
+        self.losses: list[float] = []
+        self.steps_per_epoch = 0
+        self._mean, self._count = 0.0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._mean, self._count = 0.0, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not logs or self.key not in logs:
+            return
+        mean, count = float(logs[self.key]), batch + 1
+        self.losses.append(count * mean - self._count * self._mean)
+        self._mean, self._count = mean, count
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0 or not self.steps_per_epoch:
+            self.steps_per_epoch = self._count
+
+
+class EvaluateEverySteps(keras.callbacks.Callback):
+    """Calls `evaluate()` every `every` training steps (and after the last) and keeps the curve, e.g. a flow's
+    held-out bits/dim per step, measured on fixed data rather than the epoch's running mean of the loss.
+
+    Args:
+        evaluate: a function of no arguments returning a float.
+        every: steps between calls.
+
+    Attributes:
+        steps: the global step of each call.
+        values: what `evaluate` returned then.
+    """
+
+    def __init__(self, evaluate: Callable[[], float], every: int):
+        super().__init__()
+        self.evaluate, self.every = evaluate, int(every)
+        self.steps: list[int] = []
+        self.values: list[float] = []
+        self._step = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self._step % self.every == 0:
+            self._record()
+
+    def on_train_end(self, logs=None):
+        if not self.steps or self.steps[-1] != self._step:
+            self._record()
+
+    def _record(self):
+        self.steps.append(self._step)
+        self.values.append(float(self.evaluate()))

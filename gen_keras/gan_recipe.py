@@ -165,6 +165,7 @@ class Judge:
         self.grid = grid if grid is not None else _head(self.latents, GRID_SAMPLES)
         self.columns = columns
         self.classifier, self.classifier_note = classifier, classifier_note
+        self.quality = None  # the per-epoch SampleQuality callback, once `callbacks` made it
         n = callbacks.num_latents(self.latents)
         if len(test) < n:
             raise GenKerasError(f"--fid-samples {n} is more than the {len(test)} test images; lower it")
@@ -185,10 +186,11 @@ class Judge:
         """
         from gen_keras import callbacks
 
+        self.quality = callbacks.SampleQuality(self.generate_fn, self.classifier, self.latents,
+                                               fid_every=self.fid_every, reference_features=self.test_features,
+                                               num_samples=min(1000, callbacks.num_latents(self.latents)))
         return [
-            callbacks.SampleQuality(self.generate_fn, self.classifier, self.latents, fid_every=self.fid_every,
-                                    reference_features=self.test_features,
-                                    num_samples=min(1000, callbacks.num_latents(self.latents))),
+            self.quality,
             callbacks.SampleGrid(self.generate_fn, Path(out) / "samples" / "epoch_{epoch:03d}.png", self.grid,
                                  columns=self.columns, title=title),
         ]
@@ -242,6 +244,8 @@ class Judge:
         results = {**facts, "epochs": len(history.get("g_loss", [])), "classifier": self.classifier_note,
                    **{f"last_epoch_{key}": values[-1] for key, values in history.items()},
                    **self.evaluate()}
+        if self.quality is not None:  # the classes of 1,000 samples after each epoch
+            results["class_histogram_per_epoch"] = {str(e): h for e, h in self.quality.histograms.items()}
         (Path(out) / "metrics.json").write_text(json.dumps(results, indent=2))
         print(f"FID {results['fid']:.2f} (real train vs test: {results['fid_real_floor']:.2f}), "
               f"KID {results['kid']:.4f} ± {results['kid_std']:.4f} on "

@@ -211,3 +211,21 @@ def test_slerp_keeps_the_norm_where_a_line_loses_it():
     assert np.linalg.norm(interpolate_latents(z_a, z_b, 9, spherical=False)[4]) < 0.8 * ends.min()
     np.testing.assert_allclose(interpolate_latents(z_a, 2 * z_a, 3)[1], 1.5 * z_a, rtol=1e-5)  # parallel: a line
 
+
+
+def test_runs_compared_by_generator_steps_and_class_shares(gan_run, dcgan_run, tmp_path):
+    """history.csv logs the generator's steps (k = 2 for the GAN: its steps are those of the generator, not
+    of D) and metrics.json the classes per epoch; benchmarks/compare_gan_runs.py draws both figures."""
+    (gan_tmp, _), (dcgan_tmp, _) = gan_run, dcgan_run
+    with open(gan_tmp / "out" / "history.csv") as f:
+        row = next(csv.DictReader(f))
+    gan_metrics = json.loads((gan_tmp / "out" / "metrics.json").read_text())
+    assert float(row["generator_steps"]) == gan_metrics["train_images"] // (2 * gan_metrics["batch_size"])
+    assert sum(gan_metrics["class_histogram_per_epoch"]["1"]) == 256
+    runs = ["--run", f"GAN={gan_tmp / 'out'}", "--run", f"DCGAN={dcgan_tmp / 'out'}"]
+    for flags, png in (([], "fid.png"), (["--classes"], "classes.png")):
+        result = run_python(["benchmarks/compare_gan_runs.py", *runs, *flags, "--out", str(tmp_path / png)])
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert (tmp_path / png).read_bytes()[:8] == PNG
+    bad = run_python(["benchmarks/compare_gan_runs.py", "--run", f"x={tmp_path}", "--out", str(tmp_path / "x.png")])
+    assert bad.returncode != 0 and "is missing" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,79 @@
+"""Puts finished GAN runs side by side: FID against generator steps, and the class shares of their samples.
+
+Each run is the --out folder of a GAN recipe (history.csv with `fid` and `generator_steps` per epoch,
+metrics.json with the per-epoch class histograms). Run the recipes with `--fid-every 1` for a full curve.
+
+    python benchmarks/compare_gan_runs.py --run DCGAN=runs/dcgan --run WGAN-GP=runs/wgan --out fid_vs_steps.png
+    python benchmarks/compare_gan_runs.py --run healthy=runs/a --run collapsed=runs/b --classes --out shares.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+
+
+def run_spec(text: str) -> tuple[str, Path]:
+    """argparse type: LABEL=FOLDER."""
+    label, sep, folder = text.partition("=")
+    if not sep or not label or not folder:
+        raise argparse.ArgumentTypeError(f"expected LABEL=FOLDER, got {text!r}")
+    return label, Path(folder)
+
+
+def read_run(folder: Path) -> tuple[list[dict], dict]:
+    """The run's per-epoch rows (history.csv) and its metrics.json; a clear error when either is missing."""
+    history, metrics = folder / "history.csv", folder / "metrics.json"
+    for f in (history, metrics):
+        if not f.is_file():
+            sys.exit(f"error: {f} is missing: is {folder} the --out folder of a finished GAN run?")
+    with open(history) as f:
+        rows = list(csv.DictReader(f))
+    if rows and "generator_steps" not in rows[0]:
+        sys.exit(f"error: {history} has no generator_steps column: rerun the recipe with this version")
+    return rows, json.loads(metrics.read_text())
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=run_spec, action="append", required=True, help="LABEL=FOLDER, repeated")
+    parser.add_argument("--out", required=True, help="the PNG to write")
+    parser.add_argument("--classes", action="store_true", help="draw class shares over steps instead of the FID")
+    args = parser.parse_args(argv)
+
+    from gen_keras import plots
+
+    summary = {}
+    if args.classes:
+        runs = {}
+        for label, folder in args.run:
+            rows, metrics = read_run(folder)
+            per_epoch = metrics.get("class_histogram_per_epoch", {})
+            steps = {int(r["epoch"]) + 1: float(r["generator_steps"]) for r in rows}
+            epochs = sorted(int(e) for e in per_epoch)
+            runs[label] = ([steps[e] for e in epochs], [per_epoch[str(e)] for e in epochs])
+            summary[label] = {"largest_class_share_per_epoch": [max(h) / sum(h) for h in runs[label][1]]}
+        plots.class_shares_over_steps(runs, args.out, FASHION_CLASSES, "Classes of the samples over training")
+    else:
+        curves = {}
+        for label, folder in args.run:
+            rows, _ = read_run(folder)
+            points = [(float(r["generator_steps"]), float(r["fid"])) for r in rows
+                      if r.get("fid") not in (None, "") and math.isfinite(float(r["fid"]))]
+            curves[label] = ([s for s, _ in points], [f for _, f in points])
+            summary[label] = {"steps": curves[label][0], "fid": curves[label][1]}
+        plots.fid_against_steps(curves, args.out)
+    print(json.dumps(summary, indent=1))
+    print(f"wrote {args.out}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
