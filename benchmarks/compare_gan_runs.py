@@ -22,7 +22,7 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
 
 def run_spec(text: str) -> tuple[str, Path]:
     """argparse type: LABEL=FOLDER."""
-    label, sep, folder = text.partition("=")
+    label, sep, folder = text.rpartition("=")  # the label may hold "=", e.g. "k = 5"
     if not sep or not label or not folder:
         raise argparse.ArgumentTypeError(f"expected LABEL=FOLDER, got {text!r}")
     return label, Path(folder)
