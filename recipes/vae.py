@@ -13,6 +13,7 @@ GaussianSampler` (reparameterization and the closed-form KL, `gen_keras/losses.p
     python recipes/vae.py                         # 2-d latent space, Bernoulli decoder
     python recipes/vae.py --latent-dim 16         # a better density model (ELBO and IWAE reported)
     python recipes/vae.py --ablation              # reconstruction only / KL only / both
+    python recipes/vae.py --binarize stochastic --iwae-samples 5000   # binarized images, beside the PixelCNN
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ def parse(argv=None):
                         "conv: Dense(256) → 7x7x64 → stride-2 Conv2DTranspose layers")
     g.add_argument("--beta", type=cli.non_negative_float, default=1.0,
                    help="weight of the KL term (1 = the VAE; beta-VAE otherwise)")
-    g.add_argument("--binarize", action="store_true",
-                   help="dynamically binarized training images (a fresh Bernoulli draw each step; test "
-                        "images binarized once with --seed), so the Bernoulli likelihood is a proper one")
+    g.add_argument("--binarize", nargs="?", const="stochastic", choices=("stochastic", "threshold"), default=None,
+                   help="binary images, so the Bernoulli likelihood is a proper one: stochastic (the default when "
+                        "the flag has no value) draws each training pixel ~ Bernoulli(intensity) afresh every step "
+                        "and the validation and test images once with --seed, as recipes/pixelcnn.py does; "
+                        "threshold: intensity >= 0.5")
     g.add_argument("--learning-rate", type=cli.positive_float, default=LEARNING_RATE,
                    help="Adam's first step at batch 128, decayed to 0 along a cosine over the run")
     g.add_argument("--iwae-samples", type=cli.positive_int, default=100,
@@ -116,7 +119,7 @@ def main(argv=None):
     # Data: images in [0, 1]; with --binarize, validation and test images are binarized once.
     train, val, test = data.load_splits(args.dataset, args.limit)
     if args.binarize:
-        val, test = (data.binarized(a, seed=args.seed) for a in (val, test))
+        val, test = data.binarized_splits((val, test), args.binarize, seed=args.seed)
     x_test = test.as_float()
     print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images "
           f"(from {train.source}); batch {run.batch_size}")

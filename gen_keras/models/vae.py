@@ -125,7 +125,8 @@ class VAE(keras.Model):
         likelihood: "bernoulli" (decoder outputs logits) or "gaussian" (decoder outputs [μ, log σ]).
         beta: β, the KL term's weight (1 for the VAE; 0 in the lectures' ablation).
         reconstruction_weight: w, the reconstruction term's weight (1 for the VAE; 0 in the ablation).
-        binarize: train on dynamically binarized images (a fresh Bernoulli draw every step).
+        binarize: binarize the training images in every step: "stochastic" (or True: a fresh draw
+            x_b ~ Bernoulli(x) every step) or "threshold" (x ≥ 0.5); None or False: train on x as given.
         seed: seeds the sampler's draws (and, with seed + 1, the binarization); None for random ones.
         **kwargs: `keras.Model` arguments (`name`, …).
 
@@ -134,7 +135,7 @@ class VAE(keras.Model):
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, likelihood: str = "bernoulli",
-                 beta: float = 1.0, reconstruction_weight: float = 1.0, binarize: bool = False,
+                 beta: float = 1.0, reconstruction_weight: float = 1.0, binarize: bool | str | None = None,
                  seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if likelihood not in LIKELIHOODS:
@@ -142,7 +143,10 @@ class VAE(keras.Model):
         self.encoder, self.decoder = encoder, decoder
         self.likelihood = likelihood
         self.beta, self.reconstruction_weight = float(beta), float(reconstruction_weight)
-        self.binarize, self.seed = bool(binarize), seed
+        binarize = "stochastic" if binarize is True else (binarize or None)
+        if binarize not in (None, "stochastic", "threshold"):
+            raise ValueError(f"binarize must be 'stochastic', 'threshold' or None, got {binarize!r}")
+        self.binarize, self.seed = binarize, seed
         self.latent_dim = int(encoder.outputs[0].shape[-1])
         self.sampler = GaussianSampler(beta=beta, seed=seed, name="sampler")
         self.binarize_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
@@ -204,7 +208,8 @@ class VAE(keras.Model):
         return ops.sum([ops.cast(term, "float32") for term in kl]) if kl else ops.zeros(())
 
     def train_step(self, data):
-        """One optimizer step on a batch; with `binarize`, x_b ~ Bernoulli(x) is drawn first, as input and target.
+        """One optimizer step on a batch; with `binarize`, x_b ~ Bernoulli(x) (or x ≥ 0.5) is made first, as
+        input and target.
 
         Args:
             data: a batch of images, or (images, targets).
@@ -212,9 +217,12 @@ class VAE(keras.Model):
         Returns:
             The logged metrics: `loss`, `reconstruction`, `kl`.
         """
-        if self.binarize:  # x_b ~ Bernoulli(x), drawn anew each step; input and target alike
+        if self.binarize:  # x_b ~ Bernoulli(x), drawn anew each step (or x ≥ 0.5); input and target alike
             x = data[0] if isinstance(data, (tuple, list)) else data
-            x = ops.cast(keras.random.uniform(ops.shape(x), seed=self.binarize_seed) < x, x.dtype)
+            if self.binarize == "threshold":
+                x = ops.cast(x >= 0.5, x.dtype)
+            else:
+                x = ops.cast(keras.random.uniform(ops.shape(x), seed=self.binarize_seed) < x, x.dtype)
             data = (x, x)
         return super().train_step(data)
 
@@ -393,7 +401,7 @@ DECODERS = ("dense", "conv")
 
 
 def build_vae(latent_dim: int = 2, likelihood: str = "bernoulli", *, decoder: str = "dense", beta: float = 1.0,
-              reconstruction_weight: float = 1.0, binarize: bool = False, seed: int | None = None,
+              reconstruction_weight: float = 1.0, binarize: bool | str | None = None, seed: int | None = None,
               image_shape=(28, 28, 1)) -> VAE:
     """The recipe's VAE, built: a convolutional encoder and a dense or convolutional decoder.
 
@@ -407,7 +415,7 @@ def build_vae(latent_dim: int = 2, likelihood: str = "bernoulli", *, decoder: st
         decoder: "dense" or "conv".
         beta: β, the KL term's weight.
         reconstruction_weight: w, the reconstruction term's weight.
-        binarize: train on dynamically binarized images.
+        binarize: "stochastic" (dynamically binarized training images), "threshold" or None (see `VAE`).
         seed: seeds the sampler (and the binarization).
         image_shape: (H, W, C) of the images.
 
