@@ -444,6 +444,44 @@ def binarized(arrays: ImageArrays, seed: int = 0) -> ImageArrays:
                                name=f"{arrays.name} (binarized)")
 
 
+def thresholded(arrays: ImageArrays, level: float = 0.5) -> ImageArrays:
+    """The images thresholded: 255 where pixel / 255 ≥ `level`, else 0 (a deterministic binarization).
+
+    Args:
+        arrays: uint8 images (N, H, W, C).
+        level: the threshold in [0, 1].
+
+    Returns:
+        A new `ImageArrays` of the same shape, every pixel 0 or 255, named "<name> (thresholded)".
+    """
+    bits = arrays.images / np.float32(255.0) >= np.float32(level)
+    return dataclasses.replace(arrays, images=bits.astype(np.uint8) * np.uint8(255),
+                               name=f"{arrays.name} (thresholded)")
+
+
+def binarized_splits(splits: list[ImageArrays] | tuple[ImageArrays, ...], binarize: str,
+                     seed: int = 0) -> list[ImageArrays]:
+    """Evaluation splits binarized once, as likelihood numbers on binary images are reported.
+
+    Args:
+        splits: e.g. (validation, test), uint8 images.
+        binarize: "stochastic" (each pixel ~ Bernoulli(pixel / 255), drawn once with `seed`: the usual
+            protocol) or "threshold" (pixel / 255 ≥ 0.5).
+        seed: the stochastic draw's seed (the same seed gives the same test bits in every recipe).
+
+    Returns:
+        The binarized splits, in order.
+
+    Raises:
+        ValueError: an unknown binarization.
+    """
+    if binarize == "stochastic":
+        return [binarized(a, seed=seed) for a in splits]
+    if binarize == "threshold":
+        return [thresholded(a) for a in splits]
+    raise ValueError(f"binarize must be 'stochastic' or 'threshold', got {binarize!r}")
+
+
 def hold_out(arrays: ImageArrays, fraction: float = 1 / 12) -> tuple[ImageArrays, ImageArrays]:
     """Splits off the last `fraction` of a training split as validation data.
 
@@ -458,3 +496,39 @@ def hold_out(arrays: ImageArrays, fraction: float = 1 / 12) -> tuple[ImageArrays
     cut = len(arrays) - n_val
     tail = dataclasses.replace(arrays, images=arrays.images[cut:], labels=arrays.labels[cut:])
     return arrays.head(cut), tail
+
+
+def two_moons(num_points: int = 3000, noise: float = 0.05, seed: int = 0) -> np.ndarray:
+    """Two interleaving half circles in 2-D (scikit-learn's `make_moons`), shuffled, with Gaussian noise.
+
+    The upper moon is (cos t, sin t), the lower (1 − cos t, ½ − sin t), t evenly spaced over [0, π];
+    half the points on each.
+
+    Args:
+        num_points: the number of points.
+        noise: the standard deviation of the Gaussian noise added to each coordinate.
+        seed: seed of the numpy generator (noise and shuffle).
+
+    Returns:
+        A float32 (num_points, 2) array.
+    """
+    rng = np.random.default_rng(seed)
+    n_upper = num_points // 2
+    t_upper = np.linspace(0, np.pi, n_upper)
+    t_lower = np.linspace(0, np.pi, num_points - n_upper)
+    points = np.concatenate([np.stack([np.cos(t_upper), np.sin(t_upper)], 1),
+                             np.stack([1 - np.cos(t_lower), 0.5 - np.sin(t_lower)], 1)])
+    points = points + rng.normal(scale=noise, size=points.shape)
+    return points[rng.permutation(num_points)].astype(np.float32)
+
+
+def standardized(points: np.ndarray) -> np.ndarray:
+    """Each column shifted and scaled to mean 0 and standard deviation 1 (scikit-learn's `StandardScaler`).
+
+    Args:
+        points: an (N, D) array.
+
+    Returns:
+        The standardized float32 (N, D) array.
+    """
+    return ((points - points.mean(0)) / points.std(0)).astype(np.float32)

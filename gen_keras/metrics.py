@@ -354,3 +354,79 @@ def occupied_grid_cells(codes: np.ndarray, x_values: np.ndarray, y_values: np.nd
         raise ValueError(f"codes must be (N, 2), got shape {codes.shape}")
     counts, _, _ = np.histogram2d(codes[:, 0], codes[:, 1], bins=[_cell_edges(x_values), _cell_edges(y_values)])
     return float(np.mean(counts > 0))
+
+
+def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:
+    """Area under the ROC curve: the chance that a random positive scores above a random negative.
+
+    Formula: AUROC = (1 / (n₊ n₋)) Σ_{i ∈ +} Σ_{j ∈ −} [s_i > s_j] + ½ [s_i = s_j], computed from the ranks
+    (Mann–Whitney U): (Σ_{i ∈ +} rank_i − n₊ (n₊ + 1) / 2) / (n₊ n₋), ties given their mean rank.
+
+    Args:
+        scores: (N,) higher = more likely positive (e.g. an anomaly score).
+        positives: (N,) booleans, True for a positive (e.g. "not the training class").
+
+    Returns:
+        The AUROC in [0, 1]: 1 when every positive scores above every negative, 0.5 for a coin.
+
+    Raises:
+        ValueError: the shapes differ, or one of the two groups is empty.
+    """
+    from scipy.stats import rankdata
+
+    scores, positives = np.asarray(scores, np.float64).ravel(), np.asarray(positives, bool).ravel()
+    if scores.shape != positives.shape:
+        raise ValueError(f"scores {scores.shape} and positives {positives.shape} differ in length")
+    n_pos = int(positives.sum())
+    n_neg = len(positives) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("the ROC needs both positives and negatives")
+    ranks = rankdata(scores)
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def threshold_at_false_positive_rate(negative_scores: np.ndarray, rate: float) -> float:
+    """The score above which a share `rate` of the negatives (normal images) lies: flag x when score(x) > t.
+
+    Formula: t = the (1 − rate) quantile of the negatives' scores (linear interpolation).
+
+    Args:
+        negative_scores: (N,) scores of normal examples, e.g. held-out images of the training class.
+        rate: the false-positive rate wanted, 0 < rate < 1.
+
+    Returns:
+        The threshold t.
+
+    Raises:
+        ValueError: `rate` outside (0, 1), or no scores.
+    """
+    negative_scores = np.asarray(negative_scores, np.float64).ravel()
+    if not 0 < rate < 1:
+        raise ValueError(f"the false-positive rate must be between 0 and 1, got {rate}")
+    if negative_scores.size == 0:
+        raise ValueError("no scores to set a threshold from")
+    return float(np.quantile(negative_scores, 1 - rate))
+
+
+def per_pixel_bits_per_dim(train_images: np.ndarray, test_images: np.ndarray, pseudo_count: float = 1.0) -> float:
+    """The test NLL of the independent per-pixel baseline, in bits per dimension: each pixel position gets its
+    own categorical distribution over the 256 levels, fitted to the training images (counts + `pseudo_count`),
+    and p(x) = Π_i P_i(x_i). A flow that models no dependence between pixels can do no better.
+
+    Args:
+        train_images: uint8 images (N, ...), levels 0 … 255.
+        test_images: uint8 images (M, ...) of the same shape.
+        pseudo_count: added to every count (Laplace smoothing), so no test level has probability 0.
+
+    Returns:
+        −(1/(M D)) Σ log₂ P_i(x_i) over the test images' M · D pixels.
+    """
+    train = np.asarray(train_images).reshape(len(train_images), -1).astype(np.int64)
+    test = np.asarray(test_images).reshape(len(test_images), -1).astype(np.int64)
+    if train.shape[1] != test.shape[1]:
+        raise ValueError(f"train and test images differ in size: {train.shape[1]} vs {test.shape[1]} pixels")
+    dims = train.shape[1]
+    counts = np.full((dims, 256), float(pseudo_count))
+    np.add.at(counts, (np.broadcast_to(np.arange(dims), train.shape), train), 1.0)
+    log_p = np.log2(counts) - np.log2(counts.sum(1, keepdims=True))
+    return float(-log_p[np.arange(dims)[None, :], test].mean())

@@ -121,13 +121,14 @@ def loss_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike,
     return _save(fig, path)
 
 
-def latent_scatters(panels: Sequence[tuple[str, np.ndarray]], labels: np.ndarray, path: str | os.PathLike,
+def latent_scatters(panels: Sequence[tuple], labels: np.ndarray | None, path: str | os.PathLike,
                     class_names: Sequence[str] = (), title: str = "") -> str:
     """Side-by-side scatters of 2-D codes, points coloured by class; one panel per entry.
 
     Args:
-        panels: (panel title, codes (N, 2)) pairs.
-        labels: class labels of the N points, integers in 0 … 9.
+        panels: (panel title, codes (N, 2)) pairs, or (title, codes, labels) triples whose own labels (None:
+            grey points, e.g. unlabelled prior draws) replace `labels` for that panel.
+        labels: class labels of the N points, integers in 0 … 9 (None: grey).
         path: the PNG to write.
         class_names: names for the colour bar's ten ticks.
         title: the figure's title.
@@ -137,47 +138,23 @@ def latent_scatters(panels: Sequence[tuple[str, np.ndarray]], labels: np.ndarray
     """
     fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels) + 1.5, 5), squeeze=False)
     fig.subplots_adjust(wspace=0.35)
-    for ax, (name, codes) in zip(axes[0], panels):
-        points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
+    points = None
+    for ax, (name, codes, *own) in zip(axes[0], panels):
+        colours = own[0] if own else labels
+        if colours is None:
+            ax.scatter(codes[:, 0], codes[:, 1], color="grey", s=3, alpha=0.5)
+        else:
+            points = ax.scatter(codes[:, 0], codes[:, 1], c=colours, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
         ax.set_title(name)
         ax.set_xlabel("z[0]")
         ax.set_ylabel("z[1]")
         ax.grid(True, alpha=0.3)
-    bar = fig.colorbar(points, ax=list(axes[0]), ticks=range(10))
-    if class_names:
-        bar.ax.set_yticklabels(class_names)
+    if points is not None:
+        bar = fig.colorbar(points, ax=list(axes[0]), ticks=range(10))
+        if class_names:
+            bar.ax.set_yticklabels(class_names)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
-
-
-def generator_loss_curves(path: str | os.PathLike) -> str:
-    """Plots the lecture's point about G's loss as functions of D(G(z)), minimax against non-saturating.
-
-    Left: minimax log(1 − D) and non-saturating −log D; right: the gradient each sends back through the
-    discriminator's logit l (D = σ(l)): ∂ log(1 − σ(l))/∂l = −D, which vanishes where D rejects the
-    samples, and ∂(−log σ(l))/∂l = −(1 − D), which is strongest there.
-
-    Args:
-        path: the PNG to write.
-
-    Returns:
-        `path` as a string.
-    """
-    d = np.linspace(1e-3, 1 - 1e-3, 999)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    left.plot(d, np.log1p(-d), label="minimax: log(1 − D(G(z)))")
-    left.plot(d, -np.log(d), label="non-saturating: −log D(G(z))")
-    left.set_ylabel("generator loss (minimised)")
-    right.plot(d, d, label="minimax: |∂/∂l| = D")
-    right.plot(d, 1 - d, label="non-saturating: |∂/∂l| = 1 − D")
-    right.set_ylabel("|gradient| through the logit l")
-    for ax in (left, right):
-        ax.axvspan(0, 0.1, color="grey", alpha=0.15, label="early training: D rejects G's samples")
-        ax.set_xlabel("D(G(z))")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("Minimax vs non-saturating generator loss: the minimax gradient vanishes as D(G(z)) → 0")
     return _save(fig, path)
 
 
@@ -816,4 +793,372 @@ def marginal_likelihood_estimates(curves: Mapping[str, Sequence[float]], path: s
     ax.set_title(f"log (1/K) Σ_k w_k{images}")
     ax.grid(alpha=0.3)
     ax.legend()
+    return _save(fig, path)
+
+
+def generator_costs(d: np.ndarray, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike,
+                    title: str = "The generator's costs against D(G(z)) and their slopes") -> str:
+    """Draws the generator's costs against D(G(z)) and their slopes with respect to D's logit.
+
+    Left: each cost J(D) (Goodfellow 2016, Fig. 16); right: |∂J/∂l| on a log scale, which says how hard
+    the generator is pushed when the discriminator rejects its samples (D near 0, shaded) or accepts them.
+
+    Args:
+        d: D(G(z)) on a grid in (0, 1), (L,).
+        curves: legend label → (J, ∂J/∂l) on the grid, as `losses.generator_cost_curves` gives them.
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for i, (name, (cost, slope)) in enumerate(curves.items()):
+        left.plot(d, cost, color=f"C{i}", linewidth=2, label=name)
+        right.plot(d, np.abs(slope), color=f"C{i}", linewidth=2, label=name)
+    left.set_ylim(-10, 10)
+    left.set_ylabel("generator cost J")
+    right.set_yscale("log")
+    right.set_ylabel("|∂J / ∂l|, l = σ⁻¹(D) the discriminator's logit")
+    for ax in (left, right):
+        ax.axvspan(0, 0.1, color="grey", alpha=0.15, label="early training: D rejects G's samples")
+        ax.set_xlabel("D(G(z))")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def optimal_discriminator(x: np.ndarray, p_data: np.ndarray, p_g: np.ndarray, d_formula: np.ndarray,
+                          d_learned: np.ndarray, path: str | os.PathLike, title: str = "") -> str:
+    """Draws two 1-D densities, D*(x) = p_data / (p_data + p_g) and a trained discriminator's D(x).
+
+    Args:
+        x: the grid, (L,).
+        p_data: p_data on it, (L,).
+        p_g: p_g on it, (L,).
+        d_formula: D*(x), (L,).
+        d_learned: σ(l(x)) of the trained discriminator, (L,).
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.fill_between(x, p_data, color="C0", alpha=0.25, label="p_data(x)")
+    ax.fill_between(x, p_g, color="C1", alpha=0.25, label="p_g(x)")
+    ax.plot(x, d_formula, "k-", linewidth=2, label="D*(x) = p_data / (p_data + p_g)")
+    ax.plot(x, d_learned, "C3--", linewidth=2, label="trained discriminator D(x)")
+    ax.set_xlabel("x")
+    ax.set_ylim(0, 1.05)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def discriminator_vs_critic(x: np.ndarray, p_data: np.ndarray, p_g: np.ndarray, d: np.ndarray,
+                            critics: Mapping[str, np.ndarray], path: str | os.PathLike, title: str = "") -> str:
+    """WGAN's Figure 2: a trained discriminator D(x) saturates between two far-apart Gaussians, a trained
+    critic f(x) keeps a slope everywhere.
+
+    Args:
+        x: the grid, (L,).
+        p_data: p_data on it, (L,) (drawn scaled to the axis).
+        p_g: p_g on it, (L,).
+        d: the discriminator's D(x), (L,).
+        critics: legend label → a critic's f(x), (L,) (drawn as is on the right axis).
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    scale = 1.0 / max(p_data.max(), p_g.max())
+    ax.fill_between(x, p_data * scale, color="C0", alpha=0.25, label="real density (scaled)")
+    ax.fill_between(x, p_g * scale, color="C1", alpha=0.25, label="fake density (scaled)")
+    ax.plot(x, d, "C3-", linewidth=2, label="GAN discriminator D(x)")
+    ax.set_xlabel("x")
+    ax.set_ylabel("D(x)")
+    ax.set_ylim(-0.05, 1.05)
+    right = ax.twinx()
+    for i, (name, f) in enumerate(critics.items()):
+        right.plot(x, f, color="C2", linestyle=("-", "--", ":")[i % 3], linewidth=2, label=name + " f(x)")
+    right.set_ylabel("f(x)")
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="center left", fontsize=8)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def nll_per_step(losses: Sequence[float], path: str | os.PathLike, *, steps_per_epoch: int = 0,
+                 validation: Sequence[float] | None = None, title: str = "") -> str:
+    """The training NLL of every step (light), its moving average over 50 steps, and the validation NLL
+    at each epoch's last step, on a logarithmic axis.
+
+    Args:
+        losses: one training loss per step (e.g. `callbacks.StepLosses.losses`).
+        path: the PNG to write.
+        steps_per_epoch: steps in an epoch, to place the validation points (0: no validation points).
+        validation: one validation loss per epoch.
+        title: the plot's title.
+
+    Returns:
+        `path` as a string.
+    """
+    losses = np.asarray(losses, np.float64)
+    steps = np.arange(1, len(losses) + 1)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(steps, losses, color="C0", alpha=0.25, linewidth=0.8, label="training, per step")
+    window = min(50, len(losses))
+    if window > 1:
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1:], smooth, color="C0", label=f"training, mean of {window} steps")
+    if validation and steps_per_epoch:
+        ax.plot(steps_per_epoch * np.arange(1, len(validation) + 1), validation, "o-", color="C1",
+                label="validation")
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("nats per image")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def flow_2d(scatters: Sequence[tuple[str, np.ndarray]], density: tuple[np.ndarray, np.ndarray, np.ndarray],
+            path: str | os.PathLike, title: str = "") -> str:
+    """A 2-D flow at a glance: point clouds (data, samples, data mapped to z, a Gaussian) beside the learned
+    density as a heat map.
+
+    Args:
+        scatters: (panel title, (N, 2) points) pairs, one panel each.
+        density: (xs, ys, p) with p of shape (len(ys), len(xs)): the density on a grid.
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    n = len(scatters) + 1
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for i, (ax, (name, points)) in enumerate(zip(flat, scatters)):
+        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, color=f"C{i}")
+        ax.set_title(name, fontsize=10)
+        ax.set_aspect("equal", adjustable="datalim")
+    xs, ys, p = density
+    ax = flat[len(scatters)]
+    mesh = ax.pcolormesh(xs, ys, p, shading="auto", cmap="viridis")
+    fig.colorbar(mesh, ax=ax, fraction=0.046)
+    ax.set_title("learned density p(x)", fontsize=10)
+    ax.set_aspect("equal")
+    for ax in flat[n:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def curves_per_step(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike,
+                    ylabel: str, baselines: Mapping[str, float] | None = None, title: str = "") -> str:
+    """Curves against the training step, with dashed reference lines (e.g. a baseline's value).
+
+    Args:
+        curves: label → (steps, values).
+        path: the PNG to write.
+        ylabel: the y axis's label, e.g. "bits/dim".
+        baselines: label → value, drawn as dashed horizontal lines.
+        title: the plot's title.
+
+    Returns:
+        `path` as a string.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, (steps, values) in curves.items():
+        ax.plot(steps, values, marker="." if len(steps) < 60 else None, label=label)
+    for i, (name, value) in enumerate((baselines or {}).items()):
+        ax.axhline(value, linestyle="--", color=f"C{i + len(curves)}", label=name)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def unit_range(images: np.ndarray) -> np.ndarray:
+    """Each image scaled on its own to [0, 1] (min → 0, max → 1), e.g. a layer's weights drawn as images.
+
+    Args:
+        images: (N, …) any real values.
+
+    Returns:
+        float32, the same shape; a constant image becomes 0.5 everywhere.
+    """
+    images = np.asarray(images, np.float32)
+    flat = images.reshape(len(images), -1)
+    low, span = flat.min(axis=1, keepdims=True), np.ptp(flat, axis=1, keepdims=True)
+    scaled = np.where(span > 0, (flat - low) / np.where(span > 0, span, 1.0), 0.5)
+    return scaled.reshape(images.shape)
+
+
+def histograms(series: Mapping[str, np.ndarray], path: str | os.PathLike, *, xlabel: str, title: str = "",
+               lines: Mapping[str, float] | None = None, log_x: bool = False, bins: int = 50) -> str:
+    """Overlaid histograms of several sets of values on shared bins, with optional vertical lines.
+
+    Args:
+        series: label → values (1-d).
+        path: the PNG to write.
+        xlabel: what the values are.
+        title: the plot's title.
+        lines: label → x of a dashed vertical line (e.g. a target or a threshold).
+        log_x: logarithmic bins and axis (positive values only).
+        bins: the number of bins.
+
+    Returns:
+        `path` as a string.
+    """
+    values = np.concatenate([np.asarray(v, np.float64).ravel() for v in series.values()])
+    marks = list((lines or {}).values())
+    low, high = min(values.min(), *marks), max(values.max(), *marks)
+    if log_x:
+        low = max(low, 1e-6)
+        edges = np.geomspace(low, max(high, low * 1.01), bins + 1)
+    else:
+        edges = np.linspace(low, high if high > low else low + 1, bins + 1)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, v in series.items():
+        ax.hist(np.clip(np.asarray(v, np.float64).ravel(), edges[0], edges[-1]), bins=edges, alpha=0.5, label=name)
+    for i, (name, x) in enumerate((lines or {}).items()):
+        ax.axvline(x, linestyle="--", color=f"C{i + len(series)}", label=name)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[float]], path: str | os.PathLike, *,
+                 ylabel: str, title: str = "", ylim: tuple[float, float] | None = None) -> str:
+    """Bars grouped by category, one colour per series (e.g. a number per class for two models).
+
+    Args:
+        categories: the groups' names, along x.
+        series: label → one value per category.
+        path: the PNG to write.
+        ylabel: what the values are.
+        title: the plot's title.
+        ylim: the y axis's range; None for matplotlib's.
+
+    Returns:
+        `path` as a string.
+    """
+    x = np.arange(len(categories))
+    width = 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(categories)), 4))
+    for i, (name, values) in enumerate(series.items()):
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name)
+    ax.set_xticks(x, categories, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def curves(x: Sequence[float], series: Mapping[str, Sequence[float]], path: str | os.PathLike, *, xlabel: str,
+           ylabel: str, title: str = "") -> str:
+    """Several curves over the same x values, with markers; series i and i + 1 share a colour (solid, dashed).
+
+    Args:
+        x: the x values.
+        series: label → one y value per x.
+        path: the PNG to write.
+        xlabel: what x is.
+        ylabel: what y is.
+        title: the plot's title.
+
+    Returns:
+        `path` as a string.
+    """
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (name, y) in enumerate(series.items()):
+        ax.plot(x, y, marker="o", linestyle="-" if i % 2 == 0 else "--", color=f"C{i // 2}", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def fid_against_steps(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike,
+                      title: str = "FID against generator steps") -> str:
+    """Draws several runs' FID against their generator steps, on a log scale (the x axis that compares a
+    WGAN's n_critic critic steps per generator step with a GAN's one).
+
+    Args:
+        curves: run label → (generator steps, FID) at each measured epoch.
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, (steps, fid) in curves.items():
+        ax.plot(steps, fid, marker="o", markersize=3, linewidth=1.5, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("generator steps")
+    ax.set_ylabel("FID (log scale)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def class_shares_over_steps(runs: Mapping[str, tuple[Sequence[float], np.ndarray]], path: str | os.PathLike,
+                            class_names: Sequence[str] = (), title: str = "") -> str:
+    """Stacked class shares of each run's samples against its generator steps, one panel per run: a healthy
+    run keeps ten bands of about a tenth, a collapsing one lets a few bands swallow the rest.
+
+    Args:
+        runs: run label → (generator steps (E,), class counts per measured epoch (E, K)).
+        path: the PNG to write.
+        class_names: the K classes' names for the legend.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    fig, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs) + 2, 4), squeeze=False, sharey=True)
+    for ax, (name, (steps, counts)) in zip(axes[0], runs.items()):
+        counts = np.asarray(counts, np.float64)
+        shares = counts / counts.sum(axis=1, keepdims=True)
+        labels = list(class_names) or [str(k) for k in range(shares.shape[1])]
+        ax.stackplot(steps, shares.T, labels=labels, colors=plt.cm.tab10(np.arange(shares.shape[1]) % 10))
+        ax.set_title(name)
+        ax.set_xlabel("generator steps")
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel("share of 1,000 samples by predicted class")
+    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    if title:
+        fig.suptitle(title)
     return _save(fig, path)

@@ -4,4 +4,6 @@ Importing this package imports every model module, so each serializable class is
 `keras.saving.load_model` whichever model a user imports first.
 """
 
-from gen_keras.models import saving, autoencoders, vae, gan, aae  # noqa: F401  (in dependency order)
+from gen_keras.models import saving, autoencoders, vae, gan, aae, regularized  # noqa: F401  (in dependency order)
+from gen_keras.models import pixelcnn  # noqa: F401
+from gen_keras.models import flows  # noqa: F401
