@@ -48,6 +48,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def open_unit_interval(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1 (a rate, a probability, a sparsity target ρ)."""
+    value = positive_float(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
 def non_negative_float(text: str) -> float:
     """argparse type: a finite number ≥ 0 (NaN, infinities and words are refused)."""
     value = _float(text)

@@ -62,14 +62,6 @@ def class_list(text: str) -> list[int]:
     return classes
 
 
-def rate(text: str) -> float:
-    """argparse type: a number strictly between 0 and 1."""
-    value = cli.positive_float(text)
-    if not value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
-    return value
-
-
 def parse(argv=None):
     parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS)
     g = parser.add_argument_group("anomaly detection")
@@ -79,9 +71,9 @@ def parse(argv=None):
                         "6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot)")
     g.add_argument("--code-size", type=cli.positive_int, default=32,
                    help="k, the autoencoders' code size and PCA's components")
-    g.add_argument("--noise-level", type=rate, default=0.3,
+    g.add_argument("--noise-level", type=cli.open_unit_interval, default=0.3,
                    help="ν, the denoising autoencoder's masking probability, in (0, 1)")
-    g.add_argument("--false-positive-rate", type=rate, default=0.05,
+    g.add_argument("--false-positive-rate", type=cli.open_unit_interval, default=0.05,
                    help="the share of normal images the exported threshold flags, in (0, 1)")
     g.add_argument("--export-class", type=int, default=None,
                    help="the class whose scorer is exported (default: the first of --classes)")

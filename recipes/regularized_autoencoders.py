@@ -28,7 +28,6 @@ sigmoid_jacobian_norm_sq, jacobian_norm_sq, ContractiveDense, sum_squared_error`
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -45,14 +44,6 @@ TANGENT_NEIGHBOURS = 20
 SHOWN = 10
 
 
-def rate(text: str) -> float:
-    """argparse type: a number strictly between 0 and 1."""
-    value = cli.positive_float(text)
-    if not value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
-    return value
-
-
 def parse(argv=None):
     parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS)
     g = parser.add_argument_group("regularized autoencoders")
@@ -61,7 +52,7 @@ def parse(argv=None):
                         "three, beside one plain autoencoder)")
     g.add_argument("--hidden-units", type=cli.positive_int, default=1000,
                    help="hidden units of the one-layer network (over-complete above 784)")
-    g.add_argument("--rho", type=rate, default=0.05, help="sparse: ρ, the target mean activation, in (0, 1)")
+    g.add_argument("--rho", type=cli.open_unit_interval, default=0.05, help="sparse: ρ, the target mean activation, in (0, 1)")
     g.add_argument("--beta", type=cli.non_negative_float, default=10.0, help="sparse: β, the KL penalty's weight")
     g.add_argument("--noise", choices=("masking", "gaussian"), default="masking",
                    help="denoising: zero each pixel with probability ν, or add σ ε")
