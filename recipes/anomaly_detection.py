@@ -89,22 +89,17 @@ def parse(argv=None):
 def train_autoencoder(run, train, val, *, name: str, code_size: int, noise_level: float | None, epochs: int):
     """A `undercomplete_autoencoder` (denoising when `noise_level` is given) trained on ‖x − x̂‖² with Adam,
     η cosine-decayed over the run, in `<out>/<name>/`. Returns (parts, seconds)."""
-    import keras
-
     from gen_keras import training
     from gen_keras.models.regularized import undercomplete_autoencoder
     from gen_keras.regularizers import sum_squared_error
 
     # one class is a tenth of the data: with --limit it may hold fewer images than a batch
-    sub = dataclasses.replace(run, out=run.out / name, batch_size=min(run.batch_size, len(train)))
-    sub.out.mkdir(parents=True, exist_ok=True)
+    sub = training.sub_run(run, name, batch_size=min(run.batch_size, len(train)))
     with run.strategy.scope():
         parts = undercomplete_autoencoder(code_size, noise="masking" if noise_level else None,
                                           noise_level=noise_level or 0.3, seed=run.seed)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            LEARNING_RATE * run.learning_rate_scale, decay_steps=epochs * training.steps_per_epoch(len(train), sub))
-        parts.autoencoder.compile(optimizer=keras.optimizers.Adam(schedule), loss=sum_squared_error,
-                                  **run.compile_options())
+        parts.autoencoder.compile(optimizer=training.cosine_adam(LEARNING_RATE, len(train), sub, epochs),
+                                  loss=sum_squared_error, **run.compile_options())
     start = time.perf_counter()
     training.fit(parts.autoencoder, train, val, sub, epochs, targets="images", verbose=0)
     return parts, time.perf_counter() - start

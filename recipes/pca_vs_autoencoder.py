@@ -32,7 +32,6 @@ frechet_distance` (the FID, on `gen_keras/classifier.py: extract_features`); the
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 
@@ -85,17 +84,14 @@ def fit_autoencoder(build, run, train, val, *, name: str, epochs: int, learning_
     """Builds the model `build()` returns in the strategy's scope, trains it on ‖x − x*‖² (MSE) with Adam
     whose step η_t = η_0 · ½(1 + cos(π t / T)) decays over the T steps of its run; logs, checkpoints and
     history go to `<out>/<name>/`. Returns (parts, history, seconds)."""
-    import keras
 
     from gen_keras import training
 
-    sub = dataclasses.replace(run, out=run.out / name)
-    sub.out.mkdir(parents=True, exist_ok=True)
+    sub = training.sub_run(run, name)
     with run.strategy.scope():
         parts = build()
-        schedule = keras.optimizers.schedules.CosineDecay(
-            learning_rate * run.learning_rate_scale, decay_steps=epochs * training.steps_per_epoch(len(train), sub))
-        parts.autoencoder.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse", **run.compile_options())
+        parts.autoencoder.compile(optimizer=training.cosine_adam(learning_rate, len(train), sub, epochs), loss="mse",
+                                  **run.compile_options())
     start = time.perf_counter()
     history = training.fit(parts.autoencoder, train, val, sub, epochs, targets="images")
     return parts, history, time.perf_counter() - start
@@ -103,19 +99,15 @@ def fit_autoencoder(build, run, train, val, *, name: str, epochs: int, learning_
 
 def fit_vae(run, train, val, *, epochs: int, seed: int):
     """The 2-d VAE of recipes/vae.py (Bernoulli decoder, −ELBO in nats), trained in `<out>/vae/`."""
-    import keras
 
     from gen_keras import training
     from gen_keras.models.vae import build_vae
 
-    sub = dataclasses.replace(run, out=run.out / "vae")
-    sub.out.mkdir(parents=True, exist_ok=True)
+    sub = training.sub_run(run, "vae")
     with run.strategy.scope():
         vae = build_vae(2, seed=seed, image_shape=train.images.shape[1:])
-        schedule = keras.optimizers.schedules.CosineDecay(
-            LEARNING_RATES["vae"] * run.learning_rate_scale,
-            decay_steps=epochs * training.steps_per_epoch(len(train), sub))
-        vae.compile(optimizer=keras.optimizers.Adam(schedule), **run.compile_options())
+        vae.compile(optimizer=training.cosine_adam(LEARNING_RATES["vae"], len(train), sub, epochs),
+                    **run.compile_options())
     start = time.perf_counter()
     history = training.fit(vae, train, val, sub, epochs, targets=None)
     return vae, history, time.perf_counter() - start

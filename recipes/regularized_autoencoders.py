@@ -28,7 +28,6 @@ sigmoid_jacobian_norm_sq, jacobian_norm_sq, ContractiveDense, sum_squared_error`
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 
@@ -74,17 +73,12 @@ def parse(argv=None):
 def fit_autoencoder(parts, run, train, val, *, name: str, epochs: int):
     """Compiles `parts.autoencoder` on ‖x − x̂‖² (+ its penalty) with Adam, η cosine-decayed over the run,
     and trains it in `<out>/<name>/`. Returns (history, seconds)."""
-    import keras
-
     from gen_keras import training
     from gen_keras.regularizers import sum_squared_error
 
-    sub = dataclasses.replace(run, out=run.out / name)
-    sub.out.mkdir(parents=True, exist_ok=True)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        LEARNING_RATE * run.learning_rate_scale, decay_steps=epochs * training.steps_per_epoch(len(train), sub))
-    parts.autoencoder.compile(optimizer=keras.optimizers.Adam(schedule), loss=sum_squared_error,
-                              **run.compile_options())
+    sub = training.sub_run(run, name)
+    parts.autoencoder.compile(optimizer=training.cosine_adam(LEARNING_RATE, len(train), sub, epochs),
+                              loss=sum_squared_error, **run.compile_options())
     start = time.perf_counter()
     history = training.fit(parts.autoencoder, train, val, sub, epochs, targets="images")
     return history, time.perf_counter() - start

@@ -229,6 +229,43 @@ def steps_per_epoch(num_images: int, setup_: TrainingSetup) -> int:
     return steps - steps % spe
 
 
+def sub_run(setup_: TrainingSetup, name: str, **changes) -> TrainingSetup:
+    """The same run with its outputs (logs, checkpoints, history) in `<out>/<name>/`, for a recipe that
+    trains several models; the folder is created.
+
+    Args:
+        setup_: the recipe's `TrainingSetup`.
+        name: the model's subfolder, e.g. "linear" or "contractive".
+        **changes: other fields to replace, e.g. `batch_size=` for a small training set.
+
+    Returns:
+        A new `TrainingSetup`.
+    """
+    sub = dataclasses.replace(setup_, out=setup_.out / name, **changes)
+    sub.out.mkdir(parents=True, exist_ok=True)
+    return sub
+
+
+def cosine_adam(learning_rate: float, num_images: int, setup_: TrainingSetup, epochs: int) -> keras.optimizers.Adam:
+    """Adam whose step decays to 0 along a cosine over a run of `epochs` epochs on `num_images` images.
+
+    Formula: η_t = η_0 · s · ½(1 + cos(π t / T)), T = epochs × steps per epoch, s the run's learning-rate
+    scale for its batch size.
+
+    Args:
+        learning_rate: η_0, Adam's first step at the reference batch size.
+        num_images: the training images (for the steps per epoch).
+        setup_: the run's `TrainingSetup`.
+        epochs: the epochs of the run.
+
+    Returns:
+        A `keras.optimizers.Adam` (create it in the strategy's scope).
+    """
+    decay_steps = epochs * steps_per_epoch(num_images, setup_)
+    return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+        learning_rate * setup_.learning_rate_scale, decay_steps=decay_steps))
+
+
 def validation_dataset(val: data_lib.ImageArrays, batch_size: int, replicas: int = 1, *,
                        targets: str | None = "images"):
     """The validation data as `fit` reads it: in order, in batches that every replica gets a share of.
