@@ -69,7 +69,8 @@ def main(argv=None) -> dict:
                       if r.get("fid") not in (None, "") and math.isfinite(float(r["fid"]))]
             curves[label] = ([s for s, _ in points], [f for _, f in points])
             summary[label] = {"steps": curves[label][0], "fid": curves[label][1]}
-        plots.fid_against_steps(curves, args.out)
+        plots.curves_per_step(curves, args.out, "FID (log scale)", title="FID against generator steps",
+                              xlabel="generator steps", log_y=True)
     print(json.dumps(summary, indent=1))
     print(f"wrote {args.out}")
     return summary

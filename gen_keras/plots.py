@@ -969,15 +969,18 @@ def flow_2d(scatters: Sequence[tuple[str, np.ndarray]], density: tuple[np.ndarra
 
 
 def curves_per_step(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike,
-                    ylabel: str, baselines: Mapping[str, float] | None = None, title: str = "") -> str:
+                    ylabel: str, baselines: Mapping[str, float] | None = None, title: str = "", *,
+                    xlabel: str = "training step", log_y: bool = False) -> str:
     """Curves against the training step, with dashed reference lines (e.g. a baseline's value).
 
     Args:
-        curves: label → (steps, values).
+        curves: label → (steps, values), e.g. several GAN runs' FID against their generator steps.
         path: the PNG to write.
         ylabel: the y axis's label, e.g. "bits/dim".
         baselines: label → value, drawn as dashed horizontal lines.
         title: the plot's title.
+        xlabel: the x axis's label, e.g. "generator steps".
+        log_y: a logarithmic y axis (for values that fall by orders of magnitude, such as the FID).
 
     Returns:
         `path` as a string.
@@ -987,9 +990,11 @@ def curves_per_step(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]
         ax.plot(steps, values, marker="." if len(steps) < 60 else None, label=label)
     for i, (name, value) in enumerate((baselines or {}).items()):
         ax.axhline(value, linestyle="--", color=f"C{i + len(curves)}", label=name)
-    ax.set_xlabel("training step")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
+    ax.grid(True, which="both" if log_y else "major", alpha=0.3)
     ax.legend()
     if title:
         ax.set_title(title)
@@ -1106,31 +1111,6 @@ def curves(x: Sequence[float], series: Mapping[str, Sequence[float]], path: str 
     ax.legend()
     if title:
         ax.set_title(title)
-    return _save(fig, path)
-
-
-def fid_against_steps(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike,
-                      title: str = "FID against generator steps") -> str:
-    """Draws several runs' FID against their generator steps, on a log scale (the x axis that compares a
-    WGAN's n_critic critic steps per generator step with a GAN's one).
-
-    Args:
-        curves: run label → (generator steps, FID) at each measured epoch.
-        path: the PNG to write.
-        title: the figure's title.
-
-    Returns:
-        `path` as a string.
-    """
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for name, (steps, fid) in curves.items():
-        ax.plot(steps, fid, marker="o", markersize=3, linewidth=1.5, label=name)
-    ax.set_yscale("log")
-    ax.set_xlabel("generator steps")
-    ax.set_ylabel("FID (log scale)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    ax.set_title(title)
     return _save(fig, path)
 
 
