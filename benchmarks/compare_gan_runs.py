@@ -1,9 +1,12 @@
 """Puts finished GAN runs side by side: FID against generator steps, and the class shares of their samples.
 
-Each run is the --out folder of a GAN recipe (history.csv with `fid` and `generator_steps` per epoch,
-metrics.json with the per-epoch class histograms). Run the recipes with `--fid-every 1` for a full curve.
+Each run is the --out folder of a GAN (or diffusion) recipe (history.csv with `fid` and `generator_steps` per
+epoch, metrics.json with the per-epoch class histograms). Run the recipes with `--fid-every 1` for a full curve.
+A recorded curve (a CSV with `generator_steps,fid` rows, e.g. docs/results/data/) can stand beside them.
 
     python benchmarks/compare_gan_runs.py --run DCGAN=runs/dcgan --run WGAN-GP=runs/wgan --out fid_vs_steps.png
+    python benchmarks/compare_gan_runs.py --curve DCGAN=docs/results/data/dcgan_full_fid.csv --run WGAN-GP=runs/wgan_gp \
+        --out fid_vs_steps.png
     python benchmarks/compare_gan_runs.py --run healthy=runs/a --run collapsed=runs/b --classes --out shares.png
 """
 
@@ -28,6 +31,16 @@ def run_spec(text: str) -> tuple[str, Path]:
     return label, Path(folder)
 
 
+def read_curve(path: Path) -> tuple[list[float], list[float]]:
+    """(steps, FIDs) from a recorded curve's CSV (`generator_steps,fid`); a clear error when unreadable."""
+    try:
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        return [float(r["generator_steps"]) for r in rows], [float(r["fid"]) for r in rows]
+    except (OSError, KeyError, TypeError, ValueError) as e:
+        sys.exit(f"error: {path} is not a generator_steps,fid CSV: {e}")
+
+
 def read_run(folder: Path) -> tuple[list[dict], dict]:
     """The run's per-epoch rows (history.csv) and its metrics.json; a clear error when either is missing."""
     history, metrics = folder / "history.csv", folder / "metrics.json"
@@ -43,10 +56,16 @@ def read_run(folder: Path) -> tuple[list[dict], dict]:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", type=run_spec, action="append", required=True, help="LABEL=FOLDER, repeated")
+    parser.add_argument("--run", type=run_spec, action="append", default=[], help="LABEL=FOLDER, repeated")
+    parser.add_argument("--curve", type=run_spec, action="append", default=[],
+                        help="LABEL=CSV, a recorded FID curve (generator_steps,fid), repeated")
     parser.add_argument("--out", required=True, help="the PNG to write")
     parser.add_argument("--classes", action="store_true", help="draw class shares over steps instead of the FID")
     args = parser.parse_args(argv)
+    if not args.run and not args.curve:
+        parser.error("give at least one --run LABEL=FOLDER (or --curve LABEL=CSV)")
+    if args.classes and args.curve:
+        parser.error("--classes reads run folders; a recorded --curve has no class shares")
 
     from gen_keras import plots
 
@@ -63,6 +82,9 @@ def main(argv=None) -> dict:
         plots.class_shares_over_steps(runs, args.out, FASHION_CLASSES, "Classes of the samples over training")
     else:
         curves = {}
+        for label, path in args.curve:
+            curves[label] = read_curve(path)
+            summary[label] = {"steps": curves[label][0], "fid": curves[label][1]}
         for label, folder in args.run:
             rows, _ = read_run(folder)
             points = [(float(r["generator_steps"]), float(r["fid"])) for r in rows

@@ -165,6 +165,18 @@ def test_bad_flags_exit_2_with_a_reason(recipe, flags, message):
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
+def test_wgan_defaults_follow_the_lipschitz_method():
+    """Clipping keeps the WGAN paper's RMSProp 5e-5, n_critic 5, 20 epochs; the gradient penalty gets the measured
+    Adam 2e-4, n_critic 3, 16 epochs (4,992 generator steps); flags given still win."""
+    wgan = runpy.run_path(str(ROOT / "recipes" / "wgan.py"))
+    clip, gp = wgan["parse"]([]), wgan["parse"](["--gradient-penalty", "10"])
+    assert (clip.k, clip.learning_rate, clip.epochs) == (5, 5e-5, 20)
+    assert (gp.k, gp.learning_rate, gp.epochs) == (3, 2e-4, 16)
+    given = wgan["parse"](["--gradient-penalty", "10", "--k", "5", "--epochs", "2", "--learning-rate", "1e-4"])
+    assert (given.k, given.learning_rate, given.epochs) == (5, 1e-4, 2)
+    assert wgan["parse"](["--gradient-penalty", "10", "--quick"]).epochs == 1
+
+
 def test_label_accuracy_is_agreement_with_the_requested_class(cache, gan_run, fashion_test):
     """A stand-in generator that returns real test images of class `shift(y)`: label accuracy is the
     classifier's agreement with y, high for shift 0 and near zero when every image is of another class."""
@@ -223,9 +235,14 @@ def test_runs_compared_by_generator_steps_and_class_shares(gan_run, dcgan_run, t
     assert float(row["generator_steps"]) == gan_metrics["train_images"] // (2 * gan_metrics["batch_size"])
     assert sum(gan_metrics["class_histogram_per_epoch"]["1"]) == 256
     runs = ["--run", f"GAN={gan_tmp / 'out'}", "--run", f"DCGAN={dcgan_tmp / 'out'}"]
-    for flags, png in (([], "fid.png"), (["--classes"], "classes.png")):
+    summaries = {}
+    recorded = ["--curve", "DCGAN, full run=docs/results/data/dcgan_full_fid.csv"]
+    for flags, png in ((recorded, "fid.png"), (["--classes"], "classes.png")):
         result = run_python(["benchmarks/compare_gan_runs.py", *runs, *flags, "--out", str(tmp_path / png)])
         assert result.returncode == 0, result.stderr[-2000:]
         assert (tmp_path / png).read_bytes()[:8] == PNG
+        summaries[png] = json.loads(result.stdout[:result.stdout.rindex("wrote")])
+    assert summaries["fid.png"]["DCGAN, full run"]["steps"][-1] == 5148  # 11 epochs of 468 steps
+    assert set(summaries["classes.png"]) == {"GAN", "DCGAN"}
     bad = run_python(["benchmarks/compare_gan_runs.py", "--run", f"x={tmp_path}", "--out", str(tmp_path / "x.png")])
     assert bad.returncode != 0 and "is missing" in bad.stderr and "Traceback" not in bad.stderr
