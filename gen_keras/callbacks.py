@@ -150,9 +150,9 @@ class SampleQuality(keras.callbacks.Callback):
             last = epoch + 1 == (self.params or {}).get("epochs")
             due = (self.fid_every and (epoch + 1) % self.fid_every == 0) or (self.fid_at_end and last)
             logs["fid"] = self.measure_fid() if due else float("nan")
-        g_optimizer = getattr(self.model, "g_optimizer", None)
-        if g_optimizer is not None:  # a GAN: its generator steps so far, the x axis that compares runs
-            logs["generator_steps"] = int(g_optimizer.iterations)
+        steps = getattr(self.model, "generator_steps", None)
+        if steps is not None:  # a GAN's (or a diffusion model's) updates of its sampler so far: the x axis
+            logs["generator_steps"] = int(steps)  # that compares runs
 
 
 class SampleGrid(keras.callbacks.Callback):

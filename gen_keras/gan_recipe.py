@@ -195,12 +195,16 @@ class Judge:
                                  columns=self.columns, title=title),
         ]
 
-    def evaluate(self) -> dict:
+    def evaluate(self, images: np.ndarray | None = None) -> dict:
         """The final evaluation of the generator on all `latents`.
 
         The FID and the KID against as many test images (on the same classifier features), the real
         train-vs-test FID floor at that size, and the class histogram of the generated samples (mode
         collapse: low entropy, one class holding many).
+
+        Args:
+            images: the generator's images of all `latents`, when the caller has made them already (a
+                diffusion model's samples are costly); None: generated here.
 
         Returns:
             A dict: `fid`, `kid`, `kid_std` (over 100 subsets of at most 1,000), `fid_real_floor`,
@@ -212,7 +216,8 @@ class Judge:
         from gen_keras.classifier import extract_features, predict_classes
         from gen_keras.divergences import kernel_inception_distance
 
-        images = callbacks.sample_in_batches(self.generate_fn, self.latents)
+        if images is None:
+            images = callbacks.sample_in_batches(self.generate_fn, self.latents)
         classes = predict_classes(self.classifier, images)
         histogram = metrics.class_histogram(classes, 10)
         features = extract_features(self.classifier, images)

@@ -191,6 +191,11 @@ class GAN(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    @property
+    def generator_steps(self):
+        """G's updates so far (None before compile): the x axis on which runs are compared."""
+        return None if self.g_optimizer is None else self.g_optimizer.iterations
+
     # --- Algorithm 1: k discriminator steps, then one generator step ----------------------------------
     def train_step(self, data):
         """Algorithm 1 on one batch: k discriminator steps, each on its own minibatch, then one generator step.

@@ -1,0 +1,499 @@
+"""Denoising diffusion (Ho et al., 2020) with DDIM sampling (Song et al., 2021), as a Keras model.
+
+The forward process adds Gaussian noise in T small steps, q(x_t | x_{t−1}) = N(√(1 − β_t) x_{t−1}, β_t I),
+whose t-step marginal has a closed form,
+    q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I),   ᾱ_t = Π_{s ≤ t} (1 − β_s),
+so a training step draws t ~ U{1, …, T}, ε ~ N(0, I), forms x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε in one go and
+regresses the noise: L = E ‖ε − ε_θ(x_t, t)‖² (the ELBO's terms with the weights dropped).
+
+Sampling runs the chain backwards. DDIM's step from t to an earlier s (η = 0: deterministic, any subset of
+the T steps; η = 1 with every step: DDPM's ancestral sampler) is
+    x̂_0 = (x_t − √(1 − ᾱ_t) ε_θ) / √ᾱ_t,
+    x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s − σ²) ε_θ + σ z,   σ = η √((1 − ᾱ_s)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_s).
+Every sampler here is one `tf.while_loop`, so a served model runs it in one call.
+
+Images outside the model are float32 in [0, 1], as everywhere in gen_keras; the chain works in [−1, 1].
+Time steps are 0-based in code: index i is the paper's t = i + 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from gen_keras.models.saving import serialized_parts, with_deserialized_parts
+
+IMAGE_SHAPE = (28, 28, 1)
+SCHEDULES = ("cosine", "linear")
+SERIALIZATION_PACKAGE = "gen_keras"
+
+# The random streams of a training step and of sampling, each from its own stateless seed.
+NOISE_STREAMS = {"time": 0, "epsilon": 1, "initial": 2, "step": 3}
+
+
+def noise_schedule(name: str = "cosine", steps: int = 1000) -> np.ndarray:
+    """β_1 … β_T of a named schedule.
+
+    cosine (Nichol & Dhariwal, 2021): ᾱ(t) = f(t)/f(0), f(t) = cos²((t/T + s)/(1 + s) · π/2), s = 0.008,
+    β_t = min(1 − ᾱ_t/ᾱ_{t−1}, 0.999); linear (Ho et al.): β from 1e-4 to 0.02 (scaled by 1000/T).
+
+    Args:
+        name: "cosine" or "linear".
+        steps: T.
+
+    Returns:
+        float64 (T,) betas in (0, 1).
+
+    Raises:
+        ValueError: an unknown name, or steps < 1.
+    """
+    if name not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {name!r}")
+    if int(steps) < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if name == "linear":
+        scale = 1000.0 / steps
+        return np.linspace(scale * 1e-4, min(scale * 0.02, 0.999), steps, dtype=np.float64)
+    s = 0.008
+    t = np.arange(steps + 1, dtype=np.float64) / steps
+    f = np.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+    alpha_bar = f / f[0]
+    return np.clip(1.0 - alpha_bar[1:] / alpha_bar[:-1], 1e-8, 0.999)
+
+
+def alpha_bars(betas: np.ndarray) -> np.ndarray:
+    """ᾱ_t = Π_{s ≤ t} (1 − β_s), each t.
+
+    Args:
+        betas: (T,) β_t.
+
+    Returns:
+        float64 (T,), falling from near 1 to near 0.
+    """
+    return np.cumprod(1.0 - np.asarray(betas, np.float64))
+
+
+def sampling_timesteps(steps, total: int):
+    """The DDIM sub-sequence τ of `steps` time-step indices out of `total`, evenly spaced, ending at T − 1.
+
+    Args:
+        steps: how many network evaluations (a scalar tensor or int, 1 … total).
+        total: T.
+
+    Returns:
+        int32 (steps,), increasing: ⌊(i + 1)·T/steps⌋ − 1 for i = 0 … steps − 1 (every index when steps = T;
+        the chain starts at the last, x_T's).
+    """
+    steps = tf.cast(steps, tf.int64)
+    return tf.cast((tf.range(steps) + 1) * total // steps - 1, tf.int32)
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class SinusoidalEmbedding(layers.Layer):
+    """The transformer's position encoding of the time step: [sin(t ω_k), cos(t ω_k)], ω_k = P^(−k/(d/2)).
+
+    Args:
+        dim: the embedding's size (even).
+        max_period: P, the slowest frequency's period.
+        **kwargs: `keras.layers.Layer` arguments.
+    """
+
+    def __init__(self, dim: int, max_period: float = 10_000.0, **kwargs):
+        super().__init__(**kwargs)
+        if dim % 2:
+            raise ValueError(f"dim must be even, got {dim}")
+        self.dim, self.max_period = int(dim), float(max_period)
+
+    def call(self, t):
+        half = self.dim // 2
+        frequencies = tf.exp(-math.log(self.max_period) * tf.range(half, dtype=tf.float32) / half)
+        angles = tf.cast(tf.reshape(t, [-1, 1]), tf.float32) * frequencies[None, :]
+        return tf.cast(tf.concat([tf.sin(angles), tf.cos(angles)], axis=-1), self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.dim)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "dim": self.dim, "max_period": self.max_period}
+
+
+def _groups(width: int) -> int:
+    return math.gcd(width, 8)
+
+
+def _residual_block(x, time_embedding, width: int, name: str):
+    """GroupNorm → swish → conv → + Dense(time) → GroupNorm → swish → conv, plus the (1×1-projected) input."""
+    skip = x if x.shape[-1] == width else layers.Conv2D(width, 1, name=f"{name}_skip")(x)
+    h = layers.GroupNormalization(_groups(x.shape[-1]), name=f"{name}_norm1")(x)
+    h = layers.Activation("swish")(h)
+    h = layers.Conv2D(width, 3, padding="same", name=f"{name}_conv1")(h)
+    t = layers.Dense(width, name=f"{name}_time")(time_embedding)
+    h = layers.Add()([h, layers.Reshape((1, 1, width))(t)])
+    h = layers.GroupNormalization(_groups(width), name=f"{name}_norm2")(h)
+    h = layers.Activation("swish")(h)
+    h = layers.Conv2D(width, 3, padding="same", name=f"{name}_conv2")(h)
+    return layers.Add(name=f"{name}_out")([h, skip])
+
+
+def _attention_block(x, name: str, heads: int = 4):
+    """Self-attention over the H·W positions, with a residual connection."""
+    height, width, channels = x.shape[1:]
+    h = layers.GroupNormalization(_groups(channels), name=f"{name}_norm")(x)
+    h = layers.Reshape((height * width, channels))(h)
+    h = layers.MultiHeadAttention(heads, channels // heads, name=f"{name}_mha")(h, h)
+    h = layers.Reshape((height, width, channels))(h)
+    return layers.Add(name=f"{name}_out")([x, h])
+
+
+def build_unet(image_shape=IMAGE_SHAPE, widths=(32, 64, 128), blocks: int = 1, attention: bool = True,
+               name: str = "unet") -> keras.Model:
+    """The noise predictor ε_θ(x_t, t): a small U-Net sized for a CPU.
+
+    Each resolution has `blocks` residual blocks (which add the time embedding) going down and as many,
+    after concatenating the skip, going up; between resolutions a stride-2 convolution down and a
+    nearest-neighbour upsampling + convolution up; self-attention at the coarsest resolution (7×7 for 28×28).
+
+    Args:
+        image_shape: (H, W, C) of x_t, H and W divisible by 2^(len(widths) − 1).
+        widths: channels at each resolution, finest first.
+        blocks: residual blocks per resolution on each side.
+        attention: self-attention in the middle.
+        name: the model's name.
+
+    Returns:
+        A functional `keras.Model`, inputs `[x_t (batch, H, W, C), t (batch,)]` (t: 0-based step index, float),
+        output ε̂ (batch, H, W, C), float32.
+
+    Raises:
+        ValueError: the image's size cannot be halved len(widths) − 1 times.
+    """
+    height, width_px, channels = image_shape
+    factor = 2 ** (len(widths) - 1)
+    if height % factor or width_px % factor:
+        raise ValueError(f"a {height}x{width_px} image cannot be halved {len(widths) - 1} times; use fewer widths")
+    x_in = keras.Input(image_shape, name="x_t")
+    t_in = keras.Input((), name="t")
+    embedding_dim = 4 * widths[0]
+    temb = SinusoidalEmbedding(widths[0], name="time_sinusoid")(t_in)
+    temb = layers.Dense(embedding_dim, activation="swish", name="time_dense1")(temb)
+    temb = layers.Dense(embedding_dim, name="time_dense2")(temb)
+
+    h = layers.Conv2D(widths[0], 3, padding="same", name="stem")(x_in)
+    skips = []
+    for level, w in enumerate(widths):  # down: 28 → 14 → 7
+        for b in range(blocks):
+            h = _residual_block(h, temb, w, f"down{level}_{b}")
+        skips.append(h)
+        if level < len(widths) - 1:
+            h = layers.Conv2D(w, 3, strides=2, padding="same", name=f"down{level}_stride")(h)
+    h = _residual_block(h, temb, widths[-1], "middle_0")
+    if attention:
+        h = _attention_block(h, "middle_attention")
+    h = _residual_block(h, temb, widths[-1], "middle_1")
+    for level in reversed(range(len(widths))):  # up: 7 → 14 → 28, each level joined with its skip
+        h = layers.Concatenate()([h, skips[level]])
+        for b in range(blocks):
+            h = _residual_block(h, temb, widths[level], f"up{level}_{b}")
+        if level > 0:
+            h = layers.UpSampling2D(2, interpolation="nearest")(h)
+            h = layers.Conv2D(widths[level - 1], 3, padding="same", name=f"up{level}_conv")(h)
+    h = layers.GroupNormalization(_groups(widths[0]), name="out_norm")(h)
+    h = layers.Activation("swish")(h)
+    eps = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros", dtype="float32", name="epsilon")(h)
+    return keras.Model([x_in, t_in], eps, name=name)
+
+
+@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
+class Diffusion(keras.Model):
+    """A DDPM: the noise predictor, its exponential moving average, the schedule, and the samplers.
+
+    Formula: L = E_{t, x_0, ε} ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖².
+
+    `fit` on images in [0, 1] (labels, if any, are ignored) logs `loss`. After each optimizer step the
+    moving average θ_EMA ← d θ_EMA + (1 − d) θ is updated; samplers use it (`ema=True`).
+
+    Args:
+        network: ε_θ, `[x_t, t] → ε̂` (`build_unet`).
+        ema_network: a copy of `network` holding the moving average; None: cloned from `network`.
+        schedule: "cosine" or "linear".
+        timesteps: T.
+        ema_decay: d.
+        seed: seeds the training noise, drawn statelessly from (seed, optimizer step).
+        **kwargs: `keras.Model` arguments.
+    """
+
+    PARTS = ("network", "ema_network")
+
+    def __init__(self, network: keras.Model, ema_network: keras.Model | None = None, schedule: str = "cosine",
+                 timesteps: int = 1000, ema_decay: float = 0.999, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay}")
+        self.network = network
+        if ema_network is None:
+            ema_network = keras.models.clone_model(network)
+            ema_network.set_weights(network.get_weights())
+        ema_network.trainable = False
+        self.ema_network = ema_network
+        self.schedule, self.timesteps = schedule, int(timesteps)
+        self.ema_decay, self.seed = float(ema_decay), int(seed)
+        betas = noise_schedule(schedule, self.timesteps)
+        self.image_shape = tuple(network.inputs[0].shape[1:])
+        # Constants, not weights: the schedule follows from the config.
+        self._betas = tf.constant(betas, tf.float32)
+        self._alpha_bars = tf.constant(alpha_bars(betas), tf.float32)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.build()
+
+    def build(self, input_shape=None):
+        self.built = True  # the networks are functional, built when they were made
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "schedule": self.schedule, "timesteps": self.timesteps,
+                "ema_decay": self.ema_decay, "seed": self.seed, **serialized_parts(self, self.PARTS)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**with_deserialized_parts(config, cls.PARTS))
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    @property
+    def generator_steps(self):
+        """Optimizer steps so far (None before compile): the x axis on which it is compared with the GANs."""
+        return None if self.optimizer is None else self.optimizer.iterations
+
+    @property
+    def betas(self) -> tf.Tensor:
+        """β_t, (T,) float32."""
+        return self._betas
+
+    @property
+    def alpha_bars(self) -> tf.Tensor:
+        """ᾱ_t, (T,) float32."""
+        return self._alpha_bars
+
+    def call(self, inputs, training: bool = False):
+        """ε_θ(x_t, t) with the trained weights: `inputs` = [x_t in [−1, 1] (batch, H, W, C), t (batch,)]."""
+        return self.network(inputs, training=training)
+
+    # --- the forward process ------------------------------------------------------------------------
+    def diffuse(self, x0, t, noise):
+        """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, a draw from q(x_t | x_0) in one step.
+
+        Args:
+            x0: clean images in [−1, 1], (batch, H, W, C).
+            t: 0-based step indices, int (batch,).
+            noise: ε, the shape of x0.
+
+        Returns:
+            x_t, float32.
+        """
+        a = tf.reshape(tf.gather(self._alpha_bars, t), [-1, 1, 1, 1])
+        return tf.sqrt(a) * x0 + tf.sqrt(1.0 - a) * noise
+
+    def _training_noise(self, batch, stream: str):
+        ctx = tf.distribute.get_replica_context()
+        replica = ctx.replica_id_in_sync_group if ctx is not None else 0
+        seed = tf.stack([tf.constant(self.seed * 16 + NOISE_STREAMS[stream], tf.int64),
+                         tf.cast(self.optimizer.iterations, tf.int64) * 1024 + tf.cast(replica, tf.int64)])
+        if stream == "time":
+            return tf.random.stateless_uniform([batch], seed, 0, self.timesteps, dtype=tf.int32)
+        return tf.random.stateless_normal(tf.concat([[batch], self.image_shape], 0), seed)
+
+    def train_step(self, data):
+        """One step on the noise-regression loss, then the moving average.
+
+        Args:
+            data: a batch of images in [0, 1] (or (images, labels); the labels are ignored).
+
+        Returns:
+            `{"loss": the running mean of ‖ε − ε̂‖² per pixel}`.
+        """
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        x0 = tf.cast(x, tf.float32) * 2.0 - 1.0
+        batch = tf.shape(x0)[0]
+        t = self._training_noise(batch, "time")  # t ~ U{1, …, T} (0-based)
+        noise = self._training_noise(batch, "epsilon")  # ε ~ N(0, I)
+        x_t = self.diffuse(x0, t, noise)
+        with tf.GradientTape() as tape:
+            eps = self.network([x_t, tf.cast(t, tf.float32)], training=True)
+            per_example = tf.reduce_mean(tf.square(noise - tf.cast(eps, tf.float32)), axis=[1, 2, 3])
+            loss = tf.nn.compute_average_loss(per_example)
+            scaled = self.optimizer.scale_loss(loss)
+        weights = self.network.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
+        self.update_ema()
+        self.loss_tracker.update_state(tf.reduce_mean(per_example))
+        return {"loss": self.loss_tracker.result()}
+
+    def update_ema(self) -> None:
+        """θ_EMA ← d θ_EMA + (1 − d) θ, with d = min(ema_decay, (1 + n)/(10 + n)) after n steps (a warm-up,
+        so the first steps' random weights fade quickly)."""
+        n = tf.cast(self.optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.ema_decay, (1.0 + n) / (10.0 + n))
+        for ema, weight in zip(self.ema_network.weights, self.network.weights):
+            ema.assign(decay * ema + (1.0 - decay) * tf.cast(weight, ema.dtype))
+
+    def test_step(self, data):
+        """The same loss on a held-out batch, t and ε from a fixed seed."""
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        x0 = tf.cast(x, tf.float32) * 2.0 - 1.0
+        batch = tf.shape(x0)[0]
+        t = tf.random.stateless_uniform([batch], [self.seed, 7], 0, self.timesteps, dtype=tf.int32)
+        noise = tf.random.stateless_normal(tf.shape(x0), [self.seed, 8])
+        eps = self.ema_network([self.diffuse(x0, t, noise), tf.cast(t, tf.float32)], training=False)
+        self.loss_tracker.update_state(tf.reduce_mean(tf.square(noise - tf.cast(eps, tf.float32))))
+        return {"loss": self.loss_tracker.result()}
+
+    # --- the reverse process ------------------------------------------------------------------------
+    def predict_noise(self, x_t, t, ema: bool = True):
+        """ε_θ(x_t, t) in inference mode.
+
+        Args:
+            x_t: noisy images in [−1, 1], (batch, H, W, C).
+            t: 0-based step indices (batch,) or a scalar for all.
+            ema: use the moving average's weights.
+
+        Returns:
+            ε̂, float32, the shape of x_t.
+        """
+        x_t = tf.convert_to_tensor(x_t, tf.float32)
+        t = tf.broadcast_to(tf.cast(t, tf.float32), tf.shape(x_t)[:1])
+        network = self.ema_network if ema else self.network
+        return tf.cast(network([x_t, t], training=False), tf.float32)
+
+    def ddim_step(self, x_t, t, s, eps, eta=0.0, noise=None):
+        """One DDIM step from index t to an earlier index s (s = −1: to x_0, where ᾱ = 1).
+
+        x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t, clipped to [−1, 1];
+        x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s − σ²) ε̂ + σ z,  σ = η √((1 − ᾱ_s)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_s).
+
+        Args:
+            x_t: (batch, H, W, C).
+            t: the current index (scalar int).
+            s: the next, earlier index (scalar int, −1 for the end).
+            eps: ε̂ at (x_t, t).
+            eta: η: 0 deterministic (DDIM), 1 with every step: DDPM's ancestral step (σ² = β̃_t).
+            noise: z, the shape of x_t (needed when η > 0).
+
+        Returns:
+            x_s.
+        """
+        a_t = tf.gather(self._alpha_bars, t)
+        a_s = tf.where(s >= 0, tf.gather(self._alpha_bars, tf.maximum(s, 0)), 1.0)
+        x0 = tf.clip_by_value((x_t - tf.sqrt(1.0 - a_t) * eps) / tf.sqrt(a_t), -1.0, 1.0)
+        sigma = tf.cast(eta, tf.float32) * tf.sqrt((1.0 - a_s) / (1.0 - a_t) * (1.0 - a_t / a_s))
+        x_s = tf.sqrt(a_s) * x0 + tf.sqrt(tf.maximum(1.0 - a_s - sigma ** 2, 0.0)) * eps
+        if noise is not None:
+            x_s += sigma * noise
+        return x_s
+
+    def denoise_from(self, x_T, steps, eta=0.0, seed=0, ema: bool = True, snapshots: int = 0):
+        """Runs the reverse chain from x_T with `steps` evaluations of ε_θ, in one `tf.while_loop`.
+
+        Args:
+            x_T: the start, N(0, I) noise (batch, H, W, C).
+            steps: network evaluations (scalar int, 1 … T), on the evenly spaced sub-sequence
+                `sampling_timesteps`.
+            eta: η (0: deterministic DDIM; 1 and steps = T: DDPM).
+            seed: seeds z of the stochastic steps (η > 0).
+            ema: use the moving average's weights.
+            snapshots: also return x at this many evenly spaced points along the chain (0: none).
+
+        Returns:
+            Images in [0, 1], float32, the shape of x_T; with `snapshots`, also (snapshots, batch, H, W, C)
+            of the chain's x̂ mapped to [0, 1] (the last is the result).
+        """
+        taus = sampling_timesteps(steps, self.timesteps)
+        n = tf.shape(taus)[0]
+        x_T = tf.cast(x_T, tf.float32)
+        keep = max(int(snapshots), 1)
+        history = tf.TensorArray(tf.float32, size=keep)
+        # Snapshot k (of `keep`) is taken after step ⌈(k + 1)·n/keep⌉ − 1.
+        marks = tf.cast(tf.math.ceil(tf.cast(tf.range(1, keep + 1) * n, tf.float32) / keep), tf.int32) - 1
+
+        def body(i, x, history, saved):
+            t = taus[n - 1 - i]
+            s = tf.where(i < n - 1, taus[tf.maximum(n - 2 - i, 0)], -1)
+            eps = self.predict_noise(x, t, ema)
+            z = tf.random.stateless_normal(tf.shape(x), tf.stack([tf.cast(seed, tf.int64) * 16
+                                                                 + NOISE_STREAMS["step"], tf.cast(i, tf.int64)]))
+            x = self.ddim_step(x, t, s, eps, eta, z)
+            take = tf.logical_and(saved < keep, tf.equal(i, tf.gather(marks, tf.minimum(saved, keep - 1))))
+            history = tf.cond(take, lambda: history.write(saved, (x + 1.0) / 2.0), lambda: history)
+            return i + 1, x, history, saved + tf.cast(take, tf.int32)
+
+        _, x, history, _ = tf.while_loop(lambda i, *_: i < n, body, (tf.constant(0), x_T, history, tf.constant(0)))
+        images = tf.clip_by_value((x + 1.0) / 2.0, 0.0, 1.0)
+        if snapshots:
+            return images, history.stack()
+        return images
+
+    def initial_noise(self, num_samples, seed):
+        """x_T ~ N(0, I) for `num_samples` images from `seed` (the same seed, the same noise)."""
+        shape = tf.concat([tf.reshape(tf.cast(num_samples, tf.int32), [1]), self.image_shape], 0)
+        return tf.random.stateless_normal(shape, tf.stack([tf.cast(seed, tf.int64) * 16 + NOISE_STREAMS["initial"],
+                                                           tf.constant(0, tf.int64)]))
+
+    def sample(self, num_samples, seed, steps, eta=0.0):
+        """`num_samples` images from `seed` with `steps` network evaluations (DDIM; η = 1, steps = T: DDPM).
+
+        Returns:
+            float32 (num_samples, H, W, C) in [0, 1].
+        """
+        return self.denoise_from(self.initial_noise(num_samples, seed), steps, eta, seed)
+
+
+def build_diffusion(widths=(32, 64, 128), blocks: int = 1, attention: bool = True, schedule: str = "cosine",
+                    timesteps: int = 1000, ema_decay: float = 0.999, seed: int = 0,
+                    image_shape=IMAGE_SHAPE) -> Diffusion:
+    """A `Diffusion` model around a fresh `build_unet`.
+
+    Args:
+        widths: the U-Net's channels per resolution.
+        blocks: residual blocks per resolution on each side.
+        attention: self-attention at the coarsest resolution.
+        schedule: "cosine" or "linear".
+        timesteps: T.
+        ema_decay: the moving average's decay.
+        seed: seeds the weights' initialisation and the training noise.
+        image_shape: (H, W, C).
+
+    Returns:
+        The `Diffusion` model.
+    """
+    keras.utils.set_random_seed(seed)
+    return Diffusion(build_unet(image_shape, widths, blocks, attention), schedule=schedule, timesteps=timesteps,
+                     ema_decay=ema_decay, seed=seed)
+
+
+class Sampler:
+    """x_T → x_0 with a fixed number of DDIM steps, compiled once: the "generator" a GAN's judge calls.
+
+    With η = 0 the reverse chain is a deterministic map of x_T, so fixed x_T play the part of a GAN's fixed z:
+    the same noise every epoch shows how the same samples improve. `steps` may change between calls (no
+    retracing: it is a tensor input of the compiled loop).
+
+    Args:
+        model: the `Diffusion` model.
+        steps: network evaluations per sample.
+        eta: η (0: deterministic DDIM).
+        ema: use the moving average's weights.
+    """
+
+    def __init__(self, model: Diffusion, steps: int = 50, eta: float = 0.0, ema: bool = True):
+        self.model, self.steps, self.eta, self.ema = model, int(steps), float(eta), ema
+        self._run = tf.function(lambda x_T, steps, eta: model.denoise_from(x_T, steps, eta, ema=ema),
+                                input_signature=[tf.TensorSpec([None, *model.image_shape], tf.float32),
+                                                 tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
+
+    def __call__(self, x_T) -> tf.Tensor:
+        """Images in [0, 1] from noise x_T (batch, H, W, C)."""
+        return self._run(tf.convert_to_tensor(x_T, tf.float32), tf.constant(self.steps), tf.constant(self.eta))

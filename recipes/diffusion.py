@@ -1,0 +1,288 @@
+"""Denoising diffusion (DDPM, Ho et al. 2020) sampled with DDIM (Song et al. 2021): trained, judged and served.
+
+The lecture's "state of the art (later)": corrupt images with Gaussian noise over T steps, learn to predict
+the noise, and generate by running the chain backwards from pure noise.
+    forward, in closed form:  x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε,   ᾱ_t = Π_{s≤t} (1 − β_s)
+    loss:                     E_{t, x_0, ε} ‖ε − ε_θ(x_t, t)‖²
+    DDIM step t → s (η = 0):  x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s) ε_θ,   x̂_0 = (x_t − √(1 − ᾱ_t) ε_θ)/√ᾱ_t
+Unlike a GAN's one pass, a sample costs one network evaluation per step: quality is bought with sampling
+time, which the sampling-steps figure measures. The FID is the GANs' instrument (the project's classifier).
+
+The lecture's code: `gen_keras/models/diffusion.py: noise_schedule, Diffusion.diffuse` (the forward
+process), `Diffusion.train_step` (the loss and the weights' moving average), `Diffusion.ddim_step` and
+`Diffusion.denoise_from` (the samplers, one `tf.while_loop`), `build_unet` (ε_θ).
+
+    python recipes/diffusion.py --quick                  # a short try-out: a tiny model, 1 epoch on 2,048 images
+    python recipes/diffusion.py                          # Fashion-MNIST: FID at 10/25/50 DDIM steps, exports
+    python recipes/diffusion.py --sampling-steps 10 50 200
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from gen_keras import cli, gan_recipe
+
+RECIPE = "diffusion"
+DEFAULT_EPOCHS = 7
+WIDTHS, QUICK_WIDTHS = (16, 32, 64), (8, 16, 32)
+LEARNING_RATE = 1e-3
+SAMPLING_STEPS = (10, 25, 50)
+HEADLINE_STEPS = 50  # the FID on all --fid-samples is measured with this many DDIM steps
+SWEEP_SAMPLES = 2000  # the other step counts are judged on the first this many samples
+EPOCH_FID_STEPS = 20  # the per-epoch FID (1,000 samples) samples with this many steps, to keep it cheap
+DDPM_SAMPLES = 16  # the 1,000-step ancestral (DDPM) sample grid
+DEFAULT_FID_SAMPLES = 5000
+MAX_SERVED_SAMPLES = 256
+
+
+def parse(argv=None):
+    parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS, batch_size=64)
+    g = parser.add_argument_group("diffusion")
+    g.add_argument("--widths", type=cli.positive_int, nargs="+", default=None,
+                   help=f"the U-Net's channels at 28x28, 14x14, 7x7 (default {' '.join(map(str, WIDTHS))}; "
+                        f"{' '.join(map(str, QUICK_WIDTHS))} with --quick)")
+    g.add_argument("--blocks", type=cli.positive_int, default=1, help="residual blocks per resolution and side")
+    g.add_argument("--no-attention", action="store_true", help="no self-attention at the coarsest resolution")
+    g.add_argument("--schedule", choices=("cosine", "linear"), default="cosine",
+                   help="the noise schedule β_t: cosine (Nichol & Dhariwal) or linear 1e-4 … 0.02 (Ho et al.)")
+    g.add_argument("--timesteps", type=cli.positive_int, default=1000, help="T, the forward process's steps")
+    g.add_argument("--learning-rate", type=cli.positive_float, default=LEARNING_RATE,
+                   help="Adam's first step at batch 64, decayed to 0 along a cosine over the run")
+    g.add_argument("--ema-decay", type=cli.open_unit_interval, default=0.999,
+                   help="the sampling weights' moving average: θ_EMA ← d θ_EMA + (1 − d) θ each step")
+    g.add_argument("--fid-steps", type=cli.positive_int, default=HEADLINE_STEPS,
+                   help="DDIM steps of the samples the final FID scores (all --fid-samples of them)")
+    g.add_argument("--sampling-steps", type=cli.positive_int, nargs="+", default=list(SAMPLING_STEPS),
+                   help=f"DDIM step counts judged on the first {SWEEP_SAMPLES:,} samples for the quality-against-"
+                        "cost figure (with --fid-steps on all of them)")
+    g.add_argument("--fid-samples", type=cli.positive_int, default=None,
+                   help=f"samples the final FID compares with as many test images (default {DEFAULT_FID_SAMPLES:,}; "
+                        "500 with --quick; each costs one network pass per step)")
+    g.add_argument("--fid-every", type=cli.non_negative_int, default=None,
+                   help=f"FID on 1,000 samples ({EPOCH_FID_STEPS} DDIM steps) every N epochs, 0: never "
+                        "(default 1; 0 with --quick)")
+    g.add_argument("--ddpm-samples", type=cli.non_negative_int, default=None,
+                   help=f"images drawn with all T ancestral steps (DDPM) for comparison (default {DDPM_SAMPLES}, "
+                        "0 with --quick)")
+    args = cli.parse_args(parser, argv, RECIPE)
+    args.widths = tuple(args.widths or (QUICK_WIDTHS if args.quick else WIDTHS))
+    if len(args.widths) < 2:
+        parser.error("--widths needs at least two resolutions, e.g. 16 32")
+    if args.fid_samples is None:
+        args.fid_samples = min(500 if args.quick else DEFAULT_FID_SAMPLES, args.limit or DEFAULT_FID_SAMPLES)
+    if args.fid_every is None:
+        args.fid_every = 0 if args.quick else 1
+    if args.ddpm_samples is None:
+        args.ddpm_samples = 0 if args.quick else DDPM_SAMPLES
+    too_many = [s for s in [*args.sampling_steps, args.fid_steps] if s > args.timesteps]
+    if too_many:
+        parser.error(f"{too_many[0]} sampling steps is more than --timesteps {args.timesteps}")
+    args.sampling_steps = sorted(set(args.sampling_steps) | {args.fid_steps})
+    # the class-balance watcher needs ≥ 2 latents, and the FID a few
+    args.latent_dim = int(np.prod((28, 28, 1)))
+    return args
+
+
+def main(argv=None):
+    args = parse(argv)
+    import keras
+    import tensorflow as tf
+
+    from gen_keras import callbacks, data, training
+    from gen_keras.models.diffusion import Sampler, build_diffusion
+
+    run = training.setup(args)
+    out = run.out
+    train, val, test = data.load_splits(args.dataset, args.limit, image_shape=(28, 28, 1))
+    print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images "
+          f"(from {train.source}); batch {run.batch_size}")
+
+    # Model: ε_θ(x_t, t), a small U-Net; the loss ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖² in train_step.
+    with run.strategy.scope():
+        model = build_diffusion(args.widths, args.blocks, attention=not args.no_attention, schedule=args.schedule,
+                                timesteps=args.timesteps, ema_decay=args.ema_decay, seed=args.seed)
+        model.compile(optimizer=training.cosine_adam(args.learning_rate, len(train), run, args.epochs),
+                      **run.compile_options())
+    model.network.summary()
+
+    # The judge: fixed x_T play a GAN's fixed z; DDIM with η = 0 maps each to one image.
+    headline = args.fid_steps
+    sampler = Sampler(model, steps=min(EPOCH_FID_STEPS, args.timesteps))
+    x_T = gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed).reshape(-1, 28, 28, 1)
+    args.fid_samples = min(args.fid_samples, len(test))
+    judge = gan_recipe.judge_from_flags(args, test, sampler, latents=x_T[:args.fid_samples])
+    judge.latents = judge.latents[:1000]  # the per-epoch FID: 1,000 samples; the final one all of them
+    step_losses = callbacks.StepLosses()
+    start = time.perf_counter()
+    history = training.fit(model, train, val, run, args.epochs, targets=None, monitor=None,
+                           callbacks=[*judge.callbacks(out, f"DDIM, {sampler.steps} steps, from fixed x_T"),
+                                      step_losses])
+    train_seconds = time.perf_counter() - start
+    train_steps = int(model.optimizer.iterations)
+
+    # Quality against sampling cost: FID and KID at each step count; seconds per image.
+    judge.latents = x_T[:args.fid_samples]
+    sweep, headline_images = {}, None
+    for steps in args.sampling_steps:
+        sampler.steps = steps
+        count = args.fid_samples if steps == headline else min(SWEEP_SAMPLES, args.fid_samples)
+        sampler(x_T[:2])  # compiled before timing
+        started = time.perf_counter()
+        images = callbacks.sample_in_batches(sampler, x_T, count, batch_size=250)
+        seconds = time.perf_counter() - started
+        if steps == headline:
+            headline_images = images
+        sweep[steps] = {**quality(judge, images), "samples": count, "seconds_per_image": seconds / count}
+        print(f"DDIM {steps:4d} steps: FID {sweep[steps]['fid']:.2f}, KID {sweep[steps]['kid']:.4f} on {count} "
+              f"samples; {1000 * seconds / count:.1f} ms an image")
+    sampler.steps = headline
+    final = judge.evaluate(headline_images)  # the GANs' report on these samples: FID, KID, classes, floor
+
+    results = {
+        "dataset": train.name, "widths": list(args.widths), "blocks": args.blocks,
+        "attention": not args.no_attention, "schedule": args.schedule, "timesteps": args.timesteps,
+        "parameters": model.network.count_params(), "epochs": len(history.get("loss", [])),
+        "train_steps": train_steps, "batch_size": run.batch_size, "train_images": len(train),
+        "train_seconds": round(train_seconds, 1),
+        "train_images_per_second": round(train_steps * run.batch_size / train_seconds, 1),
+        "sampling_steps": headline, **final, "classifier": judge.classifier_note,
+        "sweep": {str(k): v for k, v in sweep.items()},
+        "fid_per_epoch": [f for f in history.get("fid", [])],
+        "generator_steps_per_epoch": history.get("generator_steps", []),
+        "class_histogram_per_epoch": {str(e): h for e, h in (judge.quality.histograms.items()
+                                                              if judge.quality else [])},
+    }
+    ddpm = None
+    if args.ddpm_samples:  # every one of the T steps, η = 1: Ho et al.'s ancestral sampler
+        started = time.perf_counter()
+        ddpm = tf.function(model.sample)(tf.constant(args.ddpm_samples), tf.constant(args.seed),
+                                         tf.constant(args.timesteps), tf.constant(1.0)).numpy()
+        results["ddpm_seconds_per_image"] = (time.perf_counter() - started) / args.ddpm_samples
+    (out / "metrics.json").write_text(json.dumps(results, indent=2))
+    print(f"FID {final['fid']:.2f} with {headline} DDIM steps (real train vs test: {final['fid_real_floor']:.2f}), "
+          f"KID {final['kid']:.4f} on {final['fid_samples']} samples; largest class {final['max_class_share']:.0%}; "
+          f"{train_steps} steps, {train_seconds:.0f} s of training "
+          f"({results['train_images_per_second']:.0f} images/s)")
+
+    figures(model, sampler, judge, test, step_losses, history, sweep, ddpm, out, args)
+    model.save(out / "diffusion.keras")
+    print(f"figures, metrics.json and logs in {out}/")
+    if not args.no_export:
+        export(model, args.export_dir)
+    return results
+
+
+def quality(judge, images) -> dict:
+    """FID and KID of `images` against as many of the judge's test features."""
+    from gen_keras import metrics
+    from gen_keras.classifier import extract_features
+    from gen_keras.divergences import kernel_inception_distance
+
+    features = extract_features(judge.classifier, images)
+    reference = judge.test_features[:len(images)]
+    kid = kernel_inception_distance(features, reference, subset_size=min(1000, len(images)))
+    return {"fid": metrics.frechet_distance(features, reference), "kid": kid.mean, "kid_std": kid.std}
+
+
+def figures(model, sampler, judge, test, step_losses, history, sweep, ddpm, out, args) -> None:
+    """The forward and reverse processes, samples, the loss per step, and quality against sampling steps."""
+    import tensorflow as tf
+
+    from gen_keras import callbacks, plots
+
+    T = args.timesteps
+    # Forward: q(x_t | x_0) at t = 0, T/8, …, T for a few test images (the same ε along a row).
+    shown = [0, *[max(1, round(T * k / 8)) for k in range(1, 9)]]
+    x0 = test.as_float()[:4] * 2.0 - 1.0
+    noise = tf.random.stateless_normal(x0.shape, [args.seed, 1])
+    rows = [np.clip((model.diffuse(x0, tf.fill([len(x0)], t - 1), noise).numpy() + 1) / 2, 0, 1) if t else
+            (x0 + 1) / 2 for t in shown]
+    plots.image_rows([np.stack([r[i] for r in rows]) for i in range(len(x0))], [""] * len(x0),
+                     out / "forward_process.png", f"q(x_t | x_0) at t = {', '.join(map(str, shown))}")
+    # Reverse: x_T → x_0 with the headline DDIM steps, snapshots of x along the chain.
+    snaps = 8
+    _, history_x = model.denoise_from(judge.latents[:6], sampler.steps, snapshots=snaps)
+    start = np.clip((judge.latents[:6] + 1) / 2, 0, 1)
+    plots.image_rows([np.concatenate([start[i:i + 1], np.clip(history_x[:, i].numpy(), 0, 1)]) for i in range(6)],
+                     [""] * 6, out / "reverse_process.png",
+                     f"x_T → x_0, DDIM {sampler.steps} steps (x after every {max(1, sampler.steps // snaps)})")
+    plots.image_grid(callbacks.sample_in_batches(sampler, judge.grid), out / "samples.png", 10,
+                     f"DDIM, {sampler.steps} steps, η = 0")
+    if ddpm is not None:
+        plots.image_grid(ddpm, out / "samples_ddpm.png", 8, f"DDPM: all {T} ancestral steps (η = 1)")
+    plots.nll_per_step(step_losses.losses, out / "loss_per_step.png", steps_per_epoch=step_losses.steps_per_epoch,
+                       validation=history.get("val_loss"), title="‖ε − ε_θ(x_t, t)‖² per pixel (training: per step)")
+    steps = sorted(sweep)
+    plots.curves_per_step({"FID": (steps, [sweep[s]["fid"] for s in steps])}, out / "quality_vs_sampling_steps.png",
+                          "FID (log scale)", title="Quality against sampling cost (DDIM, η = 0)",
+                          xlabel="network evaluations per sample", log_y=True)
+    fids = [(s, f) for s, f in zip(history.get("generator_steps", []), history.get("fid", [])) if f == f]
+    if fids:
+        plots.curves_per_step({f"diffusion, {EPOCH_FID_STEPS} DDIM steps": tuple(zip(*fids))},
+                              out / "fid_vs_training_steps.png", "FID (log scale), 1,000 samples",
+                              title="FID against training steps", log_y=True)
+
+
+def export(model, export_dir):
+    """The served model: `sample` (num_samples, seed, steps → image) and `denoise` (x_t, t → ε̂)."""
+    import tensorflow as tf
+
+    from gen_keras.serving import export as export_lib
+
+    height, width, channels = model.image_shape
+    T = model.timesteps
+
+    def sample(num_samples, seed, steps):
+        checks = [
+            tf.debugging.assert_positive(num_samples, message="num_samples must be at least 1"),
+            tf.debugging.assert_less_equal(num_samples, MAX_SERVED_SAMPLES,
+                                           message=f"num_samples must be at most {MAX_SERVED_SAMPLES} per request"),
+            tf.debugging.assert_positive(steps, message="steps must be at least 1"),
+            tf.debugging.assert_less_equal(steps, T, message=f"steps must be at most T = {T}"),
+        ]
+        with tf.control_dependencies(checks):
+            num_samples, steps = tf.identity(num_samples), tf.identity(steps)
+        return {"image": model.sample(num_samples, seed, steps)}
+
+    def denoise(x_t, t):
+        checks = [
+            tf.debugging.assert_equal(tf.shape(x_t)[1:], [height, width, channels],
+                                      message=f"x_t must be (batch, {height}, {width}, {channels})"),
+            tf.debugging.assert_equal(tf.shape(t), tf.shape(x_t)[:1], message="give one t per image"),
+            tf.debugging.assert_non_negative(t, message=f"t must be a step index in 0 … {T - 1}"),
+            tf.debugging.assert_less(t, T, message=f"t must be a step index in 0 … {T - 1}"),
+            tf.debugging.assert_all_finite(x_t, message="x_t must be finite"),
+        ]
+        with tf.control_dependencies(checks):
+            x_t = tf.ensure_shape(tf.identity(x_t), [None, height, width, channels])
+        return {"epsilon": model.predict_noise(x_t, t)}
+
+    endpoints = {
+        "sample": export_lib.Endpoint(
+            sample, {"num_samples": tf.TensorSpec([], tf.int32), "seed": tf.TensorSpec([], tf.int32),
+                     "steps": tf.TensorSpec([], tf.int32)},
+            [{"num_samples": 1, "seed": 0, "steps": 2}],
+            doc=f"num_samples (1 … {MAX_SERVED_SAMPLES}) images (batch, {height}, {width}, {channels}) in [0, 1] "
+                f"by deterministic DDIM with `steps` (1 … {T}) network evaluations; the same seed and steps give "
+                "the same images"),
+        "denoise": export_lib.Endpoint(
+            denoise, {"x_t": tf.TensorSpec([None, None, None, None], tf.float32), "t": tf.TensorSpec([None], tf.int32)},
+            [{"x_t": np.zeros((1, height, width, channels), np.float32), "t": np.zeros((1,), np.int32)}],
+            doc=f"ε̂ = ε_θ(x_t, t) (the moving-average weights) for noisy images x_t in the chain's [−1, 1] scale "
+                f"and 0-based step indices t (0 … {T - 1}), for writing one's own sampler"),
+    }
+    version = export_lib.export_signatures(
+        model, export_dir, RECIPE, "diffusion", endpoints,
+        metadata={"timesteps": T, "schedule": model.schedule, "max_samples": MAX_SERVED_SAMPLES,
+                  "image_shape": [height, width, channels],
+                  "alpha_bars": [float(a) for a in model.alpha_bars.numpy()]})
+    print(f"exported diffusion (sample, denoise): {version}")
+    return version
+
+
+if __name__ == "__main__":
+    cli.run(main)

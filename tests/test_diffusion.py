@@ -1,0 +1,208 @@
+"""Diffusion: the schedule, the forward process's closed form against the iterated one-step noise, DDIM's
+step (deterministic at η = 0, exact with the true noise), the loss falling, save/reload, the exports through
+the C API (a seeded sampler repeats; bad requests are clear errors), and a quick run of the recipe."""
+
+import importlib.util
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gen_keras.models.diffusion import (Diffusion, Sampler, alpha_bars, build_diffusion, noise_schedule,
+                                        sampling_timesteps)
+from tests.conftest import ROOT, run_recipe_quick
+
+RECIPE = "recipes/diffusion.py"
+TINY = dict(widths=(8, 16), blocks=1, attention=False)
+
+
+def load_recipe(name):
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    return build_diffusion(**TINY, timesteps=100, seed=3)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+@pytest.mark.parametrize("steps", [10, 1000])
+def test_alpha_bar_is_monotone_in_the_unit_interval(schedule, steps):
+    betas = noise_schedule(schedule, steps)
+    a = alpha_bars(betas)
+    assert betas.shape == (steps,) and np.all((betas > 0) & (betas < 1))
+    assert np.all((a > 0) & (a < 1)) and np.all(np.diff(a) < 0)
+    assert a[0] > 0.95 and a[-1] < 0.01  # starts near the data, ends near pure noise
+
+
+def test_unknown_schedule_and_bad_steps_are_refused():
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        noise_schedule("quadratic", 10)
+    with pytest.raises(ValueError, match="at least 1"):
+        noise_schedule("cosine", 0)
+
+
+def test_forward_closed_form_matches_iterating_the_one_step_noise(tiny_model):
+    """x_t = √(1 − β_t) x_{t−1} + √β_t ε iterated t times has mean √ᾱ_t x_0 and variance 1 − ᾱ_t: exactly (the
+    recursion on the two moments) and in 20,000 draws; `diffuse` is the closed form with the given ε."""
+    betas = tiny_model.betas.numpy().astype(np.float64)
+    a = tiny_model.alpha_bars.numpy()
+    mean_coefficient, variance = 1.0, 0.0
+    for t, beta in enumerate(betas):
+        mean_coefficient, variance = np.sqrt(1 - beta) * mean_coefficient, (1 - beta) * variance + beta
+        assert mean_coefficient == pytest.approx(np.sqrt(a[t]), rel=1e-5)
+        assert variance == pytest.approx(1 - a[t], rel=1e-4, abs=1e-6)
+    rng = np.random.default_rng(0)
+    x0 = np.array([-0.8, 0.1, 0.9])
+    t = 40
+    x = np.tile(x0, (20_000, 1))
+    for beta in betas[:t + 1]:
+        x = np.sqrt(1 - beta) * x + np.sqrt(beta) * rng.standard_normal(x.shape)
+    np.testing.assert_allclose(x.mean(0), np.sqrt(a[t]) * x0, atol=0.03)
+    np.testing.assert_allclose(x.var(0), 1 - a[t], rtol=0.05)
+    noise = rng.standard_normal((2, 28, 28, 1)).astype(np.float32)
+    clean = rng.uniform(-1, 1, (2, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_allclose(tiny_model.diffuse(clean, tf.constant([t, t]), noise).numpy(),
+                               np.sqrt(a[t]) * clean + np.sqrt(1 - a[t]) * noise, rtol=1e-5, atol=1e-5)
+
+
+def test_sampling_timesteps_are_evenly_spaced_and_end_at_T():
+    assert sampling_timesteps(4, 100).numpy().tolist() == [24, 49, 74, 99]
+    assert sampling_timesteps(1, 100).numpy().tolist() == [99]
+    assert sampling_timesteps(100, 100).numpy().tolist() == list(range(100))
+
+
+def test_ddim_step_with_the_true_noise_lands_on_the_forward_process(tiny_model):
+    """Given the ε that made x_t, a DDIM step (η = 0) to any earlier s gives exactly q's x_s with that ε, and
+    the step to the end gives x_0: the update inverts the closed form."""
+    rng = np.random.default_rng(1)
+    x0 = rng.uniform(-1, 1, (3, 28, 28, 1)).astype(np.float32)
+    eps = rng.standard_normal(x0.shape).astype(np.float32)
+    x_t = tiny_model.diffuse(x0, tf.fill([3], 80), eps)
+    x_s = tiny_model.ddim_step(x_t, tf.constant(80), tf.constant(30), eps)
+    np.testing.assert_allclose(x_s.numpy(), tiny_model.diffuse(x0, tf.fill([3], 30), eps).numpy(), atol=1e-4)
+    np.testing.assert_allclose(tiny_model.ddim_step(x_t, tf.constant(80), tf.constant(-1), eps).numpy(), x0,
+                               atol=1e-4)
+
+
+def test_ddim_with_eta_zero_is_deterministic_and_eta_one_is_not(tiny_model):
+    x_T = tiny_model.initial_noise(3, 4)
+    step = tiny_model.ddim_step(x_T, tf.constant(99), tf.constant(49), tiny_model.predict_noise(x_T, 99))
+    again = tiny_model.ddim_step(x_T, tf.constant(99), tf.constant(49), tiny_model.predict_noise(x_T, 99))
+    np.testing.assert_array_equal(step.numpy(), again.numpy())
+    a = tiny_model.denoise_from(x_T, 5, eta=0.0, seed=1).numpy()
+    b = tiny_model.denoise_from(x_T, 5, eta=0.0, seed=2).numpy()  # η = 0: the seed draws nothing
+    np.testing.assert_array_equal(a, b)
+    c = tiny_model.denoise_from(x_T, 5, eta=1.0, seed=1).numpy()
+    d = tiny_model.denoise_from(x_T, 5, eta=1.0, seed=2).numpy()
+    assert not np.allclose(c, d)
+    assert a.shape == (3, 28, 28, 1) and a.min() >= 0.0 and a.max() <= 1.0
+    images, snapshots = tiny_model.denoise_from(x_T, 6, snapshots=3)
+    assert snapshots.shape == (3, 3, 28, 28, 1)
+    np.testing.assert_allclose(np.clip(snapshots[-1].numpy(), 0, 1), images.numpy(), atol=1e-6)
+
+
+def test_the_loss_falls_on_a_tiny_batch_and_the_moving_average_follows(fashion_train):
+    """40 steps on 64 images: the held-out-noise loss (fixed t and ε, moving-average weights) falls below
+    60% of its start (1.0: the last layer starts at zero, ε̂ = 0); the average differs from the weights."""
+    model = build_diffusion(**TINY, timesteps=100, ema_decay=0.9, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    x = fashion_train.head(64).as_float()
+    before = model.evaluate(x, batch_size=64, verbose=0)
+    model.fit(tf.data.Dataset.from_tensor_slices(x).batch(32).repeat(), steps_per_epoch=40, epochs=1, verbose=0)
+    after = model.evaluate(x, batch_size=64, verbose=0)
+    assert before == pytest.approx(1.0, abs=0.05)
+    assert after < 0.6 * before, (before, after)
+    assert int(model.generator_steps) == 40
+    weights, averaged = model.network.get_weights(), model.ema_network.get_weights()
+    assert any(not np.allclose(w, e) for w, e in zip(weights, averaged))
+
+
+def test_saved_and_reloaded_model_samples_the_same(tiny_model, tmp_path):
+    path = tmp_path / "diffusion.keras"
+    tiny_model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert isinstance(reloaded, Diffusion) and reloaded.timesteps == 100 and reloaded.schedule == "cosine"
+    x_T = tiny_model.initial_noise(2, 0)
+    np.testing.assert_allclose(Sampler(reloaded, 4)(x_T).numpy(), Sampler(tiny_model, 4)(x_T).numpy(), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model, tmp_path_factory):
+    return load_recipe("diffusion").export(tiny_model, tmp_path_factory.mktemp("diffusion_sm"))
+
+
+def test_exported_sample_and_denoise_through_the_c_api(tiny_model, exported):
+    """`sample` with a fixed seed returns the same images twice (another seed others); `denoise` equals the
+    model's ε̂; warm-up asks for one image with 2 steps; bad requests are clear errors and change nothing."""
+    from gen_keras.errors import CApiError
+    from gen_keras.serving.capi import SavedModelSession, warmup_requests
+    from gen_keras.serving.export import read_export_metadata
+
+    assert [(r.signature_name, sorted(r.inputs)) for r in warmup_requests(exported)] == [
+        ("sample", ["num_samples", "seed", "steps"]), ("denoise", ["t", "x_t"])]
+    assert warmup_requests(exported)[0].inputs["steps"] == 2
+    metadata = read_export_metadata(exported)
+    assert metadata["metadata"]["timesteps"] == 100 and len(metadata["metadata"]["alpha_bars"]) == 100
+    request = {"num_samples": np.int32(3), "seed": np.int32(7), "steps": np.int32(5)}
+    x_t = np.random.default_rng(0).standard_normal((2, 28, 28, 1)).astype(np.float32)
+    t = np.array([10, 90], np.int32)
+    with SavedModelSession(exported) as session:
+        first = session.run(request, "sample")["image"]
+        assert first.shape == (3, 28, 28, 1) and first.dtype == np.float32
+        assert 0.0 <= first.min() and first.max() <= 1.0
+        np.testing.assert_allclose(first, tiny_model.sample(3, 7, 5).numpy(), atol=1e-4)
+        served = session.run({"x_t": x_t, "t": t}, "denoise")["epsilon"]
+        np.testing.assert_allclose(served, tiny_model.predict_noise(x_t, t).numpy(), atol=1e-5)
+        bad = [({**request, "steps": np.int32(0)}, "sample", "steps must be at least 1"),
+               ({**request, "steps": np.int32(101)}, "sample", "steps must be at most T = 100"),
+               ({**request, "num_samples": np.int32(0)}, "sample", "num_samples must be at least 1"),
+               ({**request, "num_samples": np.int32(10**6)}, "sample", "num_samples must be at most 256"),
+               ({"x_t": x_t[:, :27], "t": t}, "denoise", r"x_t must be \(batch, 28, 28, 1\)"),
+               ({"x_t": x_t, "t": t[:1]}, "denoise", "one t per image"),
+               ({"x_t": x_t, "t": np.array([10, 100], np.int32)}, "denoise", r"step index in 0 … 99"),
+               ({"x_t": np.full_like(x_t, np.nan), "t": t}, "denoise", "x_t must be finite")]
+        for inputs, signature, message in bad:
+            with pytest.raises(CApiError, match=message):
+                session.run(inputs, signature)
+        np.testing.assert_array_equal(session.run(request, "sample")["image"], first)
+        assert not np.array_equal(session.run({**request, "seed": np.int32(8)}, "sample")["image"], first)
+
+
+def test_quick_run_writes_figures_metrics_and_export(tmp_path):
+    run_recipe_quick(RECIPE, tmp_path, "--limit", "640", "--timesteps", "100", "--fid-samples", "150",
+                     "--sampling-steps", "4", "--fid-steps", "10", "--ddpm-samples", "1", "--fid-every", "1", timeout=600)
+    out = tmp_path / "out"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["sampling_steps"] == 10 and sorted(metrics["sweep"], key=int) == ["4", "10"]
+    assert metrics["sweep"]["10"]["fid"] == pytest.approx(metrics["fid"], rel=1e-6)
+    steps = metrics["train_images"] // metrics["batch_size"]
+    assert metrics["train_steps"] == steps and metrics["generator_steps_per_epoch"] == [steps]
+    assert len(metrics["fid_per_epoch"]) == 1 and np.isfinite(metrics["fid_per_epoch"][0])
+    assert all(v["seconds_per_image"] > 0 for v in metrics["sweep"].values())
+    for name in ("forward_process.png", "reverse_process.png", "samples.png", "samples_ddpm.png",
+                 "loss_per_step.png", "quality_vs_sampling_steps.png", "fid_vs_training_steps.png",
+                 "diffusion.keras"):
+        assert (out / name).is_file(), name
+    assert (tmp_path / "sm" / "diffusion" / "diffusion" / "1" / "saved_model.pb").is_file()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--sampling-steps", "0"], "at least 1"),
+    (["--sampling-steps", "2000"], "2000 sampling steps is more than --timesteps 1000"),
+    (["--timesteps", "20"], "25 sampling steps is more than --timesteps 20"),
+    (["--widths", "16"], "at least two resolutions"),
+    (["--ema-decay", "1.5"], "between 0 and 1"),
+    (["--schedule", "quadratic"], "invalid choice"),
+])
+def test_bad_flags_exit_2(flags, message, capsys):
+    recipe = load_recipe("diffusion")
+    with pytest.raises(SystemExit) as stop:
+        recipe.parse(flags)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
