@@ -82,14 +82,12 @@ def parse(argv=None):
     if too_many:
         parser.error(f"{too_many[0]} sampling steps is more than --timesteps {args.timesteps}")
     args.sampling_steps = sorted(set(args.sampling_steps) | {args.fid_steps})
-    # the class-balance watcher needs ≥ 2 latents, and the FID a few
-    args.latent_dim = int(np.prod((28, 28, 1)))
+    args.latent_dim = int(np.prod((28, 28, 1)))  # x_T, the "latent" a sample starts from: one number a pixel
     return args
 
 
 def main(argv=None):
     args = parse(argv)
-    import keras
     import tensorflow as tf
 
     from gen_keras import callbacks, data, training
