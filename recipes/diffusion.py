@@ -202,12 +202,13 @@ def figures(model, sampler, judge, test, step_losses, history, sweep, ddpm, out,
     plots.image_rows([np.stack([r[i] for r in rows]) for i in range(len(x0))], [""] * len(x0),
                      out / "forward_process.png", f"q(x_t | x_0) at t = {', '.join(map(str, shown))}")
     # Reverse: x_T → x_0 with the headline DDIM steps, snapshots of x along the chain.
-    snaps = 8
+    snaps = min(8, sampler.steps)
     _, history_x = model.denoise_from(judge.latents[:6], sampler.steps, snapshots=snaps)
     start = np.clip((judge.latents[:6] + 1) / 2, 0, 1)
+    after = sorted({-(-(k + 1) * sampler.steps // snaps) for k in range(snaps)})  # ⌈(k + 1)·S / 8⌉
     plots.image_rows([np.concatenate([start[i:i + 1], np.clip(history_x[:, i].numpy(), 0, 1)]) for i in range(6)],
                      [""] * 6, out / "reverse_process.png",
-                     f"x_T → x_0, DDIM {sampler.steps} steps (x after every {max(1, sampler.steps // snaps)})")
+                     f"x_T, then x after DDIM steps {', '.join(map(str, after))} of {sampler.steps}")
     plots.image_grid(callbacks.sample_in_batches(sampler, judge.grid), out / "samples.png", 10,
                      f"DDIM, {sampler.steps} steps, η = 0")
     if ddpm is not None:
