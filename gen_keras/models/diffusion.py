@@ -405,7 +405,8 @@ class Diffusion(keras.Model):
             eta: η (0: deterministic DDIM; 1 and steps = T: DDPM).
             seed: seeds z of the stochastic steps (η > 0).
             ema: use the moving average's weights.
-            snapshots: also return x at this many evenly spaced points along the chain (0: none).
+            snapshots: also return x at this many evenly spaced points along the chain (0: none; at most
+                `steps`).
 
         Returns:
             Images in [0, 1], float32, the shape of x_T; with `snapshots`, also (snapshots, batch, H, W, C)
@@ -415,6 +416,8 @@ class Diffusion(keras.Model):
         n = tf.shape(taus)[0]
         x_T = tf.cast(x_T, tf.float32)
         keep = max(int(snapshots), 1)
+        if snapshots:
+            tf.debugging.assert_less_equal(keep, n, message="snapshots must not exceed steps")
         history = tf.TensorArray(tf.float32, size=keep)
         # Snapshot k (of `keep`) is taken after step ⌈(k + 1)·n/keep⌉ − 1.
         marks = tf.cast(tf.math.ceil(tf.cast(tf.range(1, keep + 1) * n, tf.float32) / keep), tf.int32) - 1
