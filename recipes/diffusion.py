@@ -35,7 +35,7 @@ HEADLINE_STEPS = 50  # the FID on all --fid-samples is measured with this many D
 SWEEP_SAMPLES = 2000  # the other step counts are judged on the first this many samples
 EPOCH_FID_STEPS = 20  # the per-epoch FID (1,000 samples) samples with this many steps, to keep it cheap
 DDPM_SAMPLES = 16  # the 1,000-step ancestral (DDPM) sample grid
-DEFAULT_FID_SAMPLES = 5000
+DEFAULT_FID_SAMPLES = 2000
 MAX_SERVED_SAMPLES = 256
 
 
@@ -146,7 +146,8 @@ def main(argv=None):
         "parameters": model.network.count_params(), "epochs": len(history.get("loss", [])),
         "train_steps": train_steps, "batch_size": run.batch_size, "train_images": len(train),
         "train_seconds": round(train_seconds, 1),
-        "train_images_per_second": round(train_steps * run.batch_size / train_seconds, 1),
+        # steps taken by this process (a resumed run's earlier epochs are not in train_seconds)
+        "train_images_per_second": round(len(step_losses.losses) * run.batch_size / train_seconds, 1),
         "sampling_steps": headline, **final, "classifier": judge.classifier_note,
         "sweep": {str(k): v for k, v in sweep.items()},
         "fid_per_epoch": [f for f in history.get("fid", [])],
