@@ -34,6 +34,16 @@ def run_python(args, timeout=300, env=None, cwd=ROOT):
                           timeout=timeout)
 
 
+def load_recipe(name: str):
+    """Imports `recipes/<name>.py` as a module (its `parse`, `export`, … without running `main`)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_recipe_quick(recipe: str, tmp: Path, *flags: str, timeout: int = 300):
     """Runs `python <recipe> --quick` with its outputs in `tmp/out` and exports in `tmp/sm`; fails the test
     with the recipe's stderr if it does not exit 0."""

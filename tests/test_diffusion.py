@@ -2,7 +2,6 @@
 step (deterministic at η = 0, exact with the true noise), the loss falling, save/reload, the exports through
 the C API (a seeded sampler repeats; bad requests are clear errors), and a quick run of the recipe."""
 
-import importlib.util
 import json
 
 import keras
@@ -12,17 +11,10 @@ import tensorflow as tf
 
 from gen_keras.models.diffusion import (Diffusion, Sampler, alpha_bars, build_diffusion, noise_schedule,
                                         sampling_timesteps)
-from tests.conftest import ROOT, run_recipe_quick
+from tests.conftest import load_recipe, run_recipe_quick
 
 RECIPE = "recipes/diffusion.py"
 TINY = dict(widths=(8, 16), blocks=1, attention=False)
-
-
-def load_recipe(name):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

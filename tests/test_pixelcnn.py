@@ -1,7 +1,6 @@
 """PixelCNN: causal masks (and the plain stack's blind spot), an exact and normalised likelihood, sampling
 from it, exports served through the C API (log_prob, sample, bad requests), and the recipe on MNIST's path."""
 
-import importlib.util
 import itertools
 import json
 
@@ -13,16 +12,9 @@ import tensorflow as tf
 from gen_keras import data
 from gen_keras.models.pixelcnn import (MaskedConv2D, build_pixelcnn, causal_dependence, causal_mask,
                                        log_prob_in_batches)
-from tests.conftest import ROOT, run_python, run_recipe_quick
+from tests.conftest import load_recipe, run_python, run_recipe_quick
 
 RECIPE = "recipes/pixelcnn.py"
-
-
-def load_recipe(name):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def causality_failures(dependence, row, column, reach):
