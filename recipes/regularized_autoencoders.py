@@ -3,8 +3,10 @@ measured beside the plain autoencoder trained the same way.
 
 One network, x → h = σ(W x + b) → x̂ = σ(W′ h + b′) with 1,000 hidden units (more than the 784 pixels),
 trained on ‖x − x̂‖² (summed over the pixels) plus one penalty, beside the same network trained the same
-way without it (`none`), so the penalty is the only difference. `--penalty all` (the default) trains the
-plain network once and each of the three penalties beside it.
+way without it (`none`), so the penalty is the only difference. The contractive penalty's network is
+narrower (256 hidden units) and its decoder has a hidden layer (x̂ = σ(W″ relu(W′ h + b′) + b″)), beside a
+plain network of that shape. `--penalty all` (the default) trains each plain network once and the three
+penalties beside them.
 
 - sparse: + β Σ_j KL(ρ ‖ ρ̂_j), ρ̂_j unit j's mean activation. Measured: the mean of ρ̂ over the test set
   against ρ, the share of units within a factor 2 of ρ, ρ̂'s histogram and the decoder's filters.
@@ -23,7 +25,7 @@ sigmoid_jacobian_norm_sq, jacobian_norm_sq, ContractiveDense, sum_squared_error`
     python recipes/regularized_autoencoders.py                            # all three beside the plain one
     python recipes/regularized_autoencoders.py --penalty sparse --rho 0.1 --beta 3
     python recipes/regularized_autoencoders.py --penalty denoising --noise gaussian --noise-level 0.5
-    python recipes/regularized_autoencoders.py --penalty contractive --lambda 0.3
+    python recipes/regularized_autoencoders.py --penalty contractive --lambda 0.1
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ IMAGE_SHAPE = (28, 28, 1)
 DEFAULT_EPOCHS = 10
 LEARNING_RATE = 1e-3  # Adam's first step at batch 128, cosine-decayed to 0
 DEFAULT_NOISE_LEVEL = {"masking": 0.5, "gaussian": 0.5}
+# (sigmoid hidden units, decoder hidden units) of each penalty's network, and of the plain one beside it: the
+# over-complete one-layer network for sparse and denoising; for contractive a narrower code and a decoder that
+# can undo the contraction along the data (measured: docs/results/autoencoders.md).
+NETWORKS = {"none": (1000, 0), "sparse": (1000, 0), "denoising": (1000, 0), "contractive": (256, 512)}
+DEFAULT_LAMBDA = 0.06
 TANGENT_IMAGES = 200
 TANGENT_NEIGHBOURS = 20
 SHOWN = 10
@@ -47,17 +54,22 @@ def parse(argv=None):
     parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS)
     g = parser.add_argument_group("regularized autoencoders")
     g.add_argument("--penalty", choices=("sparse", "denoising", "contractive", "none", "all"), default="all",
-                   help="the penalty trained beside the plain autoencoder (none: the plain one alone; all: the "
-                        "three, beside one plain autoencoder)")
-    g.add_argument("--hidden-units", type=cli.positive_int, default=1000,
-                   help="hidden units of the one-layer network (over-complete above 784)")
+                   help="the penalty trained beside the plain autoencoder of its shape (none: the plain one "
+                        "alone; all: the three, sparse and denoising beside one plain network, contractive beside "
+                        "another)")
+    g.add_argument("--hidden-units", type=cli.positive_int, default=None,
+                   help="sigmoid hidden units of the encoder (over-complete above 784); default 1,000 for sparse "
+                        "and denoising, 256 for contractive")
+    g.add_argument("--decoder-units", type=cli.non_negative_int, default=None,
+                   help="a ReLU hidden layer of this width in the decoder (0: x̂ = σ(W′h + b′)); default 0 for "
+                        "sparse and denoising (whose filters are drawn), 512 for contractive")
     g.add_argument("--rho", type=cli.open_unit_interval, default=0.05, help="sparse: ρ, the target mean activation, in (0, 1)")
     g.add_argument("--beta", type=cli.non_negative_float, default=10.0, help="sparse: β, the KL penalty's weight")
     g.add_argument("--noise", choices=("masking", "gaussian"), default="masking",
                    help="denoising: zero each pixel with probability ν, or add σ ε")
     g.add_argument("--noise-level", type=cli.positive_float, default=None,
                    help="denoising: ν in (0, 1) for masking, σ in (0, 1] for gaussian (default 0.5)")
-    g.add_argument("--lambda", dest="lam", type=cli.non_negative_float, default=0.3,
+    g.add_argument("--lambda", dest="lam", type=cli.non_negative_float, default=DEFAULT_LAMBDA,
                    help="contractive: λ, the weight of ‖J_f(x)‖²_F")
     args = cli.parse_args(parser, argv, RECIPE)
     if args.noise_level is None:
@@ -68,6 +80,28 @@ def parse(argv=None):
     elif args.noise == "gaussian" and args.noise_level > 1:
         parser.error(f"argument --noise-level: σ must be at most 1 (pixels are in [0, 1]), got {args.noise_level}")
     return args
+
+
+def network_shapes(args) -> dict[str, tuple[int, int]]:
+    """{penalty: (hidden units, decoder units)} for the penalties --penalty asks for ("none" alone for
+    --penalty none), --hidden-units and --decoder-units overriding the defaults of `NETWORKS`."""
+    penalties = {"none": ["none"], "all": ["sparse", "denoising", "contractive"]}.get(args.penalty, [args.penalty])
+    return {p: (args.hidden_units or NETWORKS[p][0],
+                NETWORKS[p][1] if args.decoder_units is None else args.decoder_units) for p in penalties}
+
+
+def plain_partners(shapes: dict[str, tuple[int, int]]) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
+    """Each penalty's plain network: one of the same shape, "none" for the first shape and
+    "none_<units>_<decoder units>" for another, so within each comparison the penalty is the only difference.
+
+    Returns:
+        ({penalty: its plain network's name}, {name: shape} of every network to train, plain ones first).
+    """
+    first = next(iter(shapes.values()))
+    plain_of = {p: "none" if shape == first else f"none_{shape[0]}_{shape[1]}" for p, shape in shapes.items()}
+    shape_of = {plain_of[p]: shapes[p] for p in shapes}
+    shape_of.update({p: shapes[p] for p in shapes if p != "none"})
+    return plain_of, shape_of
 
 
 def fit_autoencoder(parts, run, train, val, *, name: str, epochs: int):
@@ -98,33 +132,42 @@ def main(argv=None):
     train, val, test = data.load_splits(args.dataset, args.limit, image_shape=IMAGE_SHAPE)
     x_train, x_test = train.as_float(), test.as_float()
     print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images; "
-          f"{args.hidden_units} sigmoid hidden units; batch {run.batch_size}, {args.epochs} epochs")
+          f"batch {run.batch_size}, {args.epochs} epochs")
     options = dict(rho=args.rho, beta=args.beta, noise=args.noise, noise_level=args.noise_level, lam=args.lam,
                    seed=args.seed)
-    penalties = ["none"] + {"none": [], "all": ["sparse", "denoising", "contractive"]}.get(args.penalty, [args.penalty])
+    shapes = network_shapes(args)
+    plain_of, shape_of = plain_partners(shapes)
+    to_train = list(shape_of)
     models, results = {}, {"penalty": args.penalty, "dataset": train.name, "train_images": len(train),
-                           "test_images": len(test), "hidden_units": args.hidden_units, "batch_size": run.batch_size}
-    for penalty in penalties:
+                           "test_images": len(test), "batch_size": run.batch_size}
+    for name in to_train:
+        units, decoder_units = shape_of[name]
         with run.strategy.scope():
-            parts = regularized_autoencoder(args.hidden_units, penalty=penalty, **options)
-        history, seconds = fit_autoencoder(parts, run, train, val, name=penalty, epochs=args.epochs)
-        models[penalty] = parts
+            parts = regularized_autoencoder(units, penalty="none" if name.startswith("none") else name,
+                                            decoder_units=decoder_units, **options)
+        history, seconds = fit_autoencoder(parts, run, train, val, name=name, epochs=args.epochs)
+        models[name] = parts
         codes = inference.predict_in_batches(parts.encoder, x_test)
         recon = inference.predict_in_batches(parts.decoder, codes)
-        results[penalty] = {"epochs": len(history.get("loss", [])),
-                            "steps": len(history.get("loss", [])) * training.steps_per_epoch(len(train), run),
-                            "train_seconds": round(seconds, 1), "test_mse": metrics.mse(recon, x_test),
-                            "mean_activation": float(codes.mean())}
-        print(f"{penalty}: test MSE {results[penalty]['test_mse']:.5f}, mean hidden activation "
-              f"{results[penalty]['mean_activation']:.4f}; {seconds:.0f} s")
-    plain = models["none"]
-    rows = [x_test[:SHOWN]] + [inference.predict_in_batches(models[p].autoencoder, x_test[:SHOWN]) for p in penalties]
-    titles = ["test"] + ["plain" if p == "none" else p for p in penalties]
+        results[name] = {"hidden_units": units, "decoder_units": decoder_units, "epochs": len(history.get("loss", [])),
+                         "steps": len(history.get("loss", [])) * training.steps_per_epoch(len(train), run),
+                         "train_seconds": round(seconds, 1), "test_mse": metrics.mse(recon, x_test),
+                         "mean_activation": float(codes.mean())}
+        if name in plain_of and name != "none":
+            results[name]["plain"] = plain_of[name]
+        print(f"{name} ({units} hidden units, decoder {f'{decoder_units} + ' if decoder_units else ''}784): test MSE "
+              f"{results[name]['test_mse']:.5f}, mean hidden activation {results[name]['mean_activation']:.4f}; "
+              f"{seconds:.0f} s")
+    rows = [x_test[:SHOWN]] + [inference.predict_in_batches(models[p].autoencoder, x_test[:SHOWN]) for p in to_train]
+    titles = ["test"] + [("plain" + (f" ({shape_of[p][0]}, {shape_of[p][1]})" if p != "none" else "")
+                          if p.startswith("none") else p) for p in to_train]
 
     if "sparse" in models:
         # ρ̂_j = (1/N) Σ_n h_j(x_n) over the test set; the penalty pulls each towards ρ.
-        model, r = models["sparse"], results["sparse"]
-        rho_hat = {p: inference.predict_in_batches(models[p].encoder, x_test).mean(axis=0) for p in ("none", "sparse")}
+        model, r, plain = models["sparse"], results["sparse"], models[plain_of["sparse"]]
+        rho_hat = {p: inference.predict_in_batches(models[p].encoder, x_test).mean(axis=0)
+                   for p in (plain_of["sparse"], "sparse")}
+        rho_hat["none"] = rho_hat[plain_of["sparse"]]
 
         def within(values):  # the share of units with ρ/2 ≤ ρ̂_j ≤ 2ρ
             return float(np.mean((values >= args.rho / 2) & (values <= 2 * args.rho)))
@@ -134,7 +177,7 @@ def main(argv=None):
             "rho_hat_mean": float(rho_hat["sparse"].mean()), "plain_rho_hat_mean": float(rho_hat["none"].mean()),
             "rho_hat_relative_error": float(abs(rho_hat["sparse"].mean() - args.rho) / args.rho),
             "units_within_factor_2": within(rho_hat["sparse"]), "plain_units_within_factor_2": within(rho_hat["none"]),
-            "mse_ratio_to_plain": r["test_mse"] / results["none"]["test_mse"],
+            "mse_ratio_to_plain": r["test_mse"] / results[plain_of["sparse"]]["test_mse"],
         })
         print(f"sparse: mean ρ̂ over the test set {r['rho_hat_mean']:.4f} for ρ = {args.rho} "
               f"({r['rho_hat_relative_error']:.1%} off; plain: {r['plain_rho_hat_mean']:.4f}); "
@@ -143,18 +186,21 @@ def main(argv=None):
         plots.histograms({"plain": rho_hat["none"], f"sparse (ρ = {args.rho}, β = {args.beta:g})": rho_hat["sparse"]},
                          out / "rho_hat_histogram.png", xlabel="ρ̂_j, a hidden unit's mean activation on the test set",
                          lines={"ρ": args.rho}, log_x=True, title="mean activation of each hidden unit")
-        first = min(100, args.hidden_units)
-        plots.image_grids(
-            [("plain: decoder filters W′_j", plots.unit_range(decoder_filters(plain.decoder)[:first].reshape(-1, *IMAGE_SHAPE))),
-             ("sparse: decoder filters W′_j", plots.unit_range(decoder_filters(model.decoder)[:first].reshape(-1, *IMAGE_SHAPE)))],
-            out / "filters.png", 10, f"what each of the first {first} hidden units adds to the image")
+        first = min(100, shapes["sparse"][0])
+        if shapes["sparse"][1]:
+            print("sparse: the decoder has a hidden layer, so no filters figure (its units add no single image)")
+        else:
+            plots.image_grids(
+                [("plain: decoder filters W′_j", plots.unit_range(decoder_filters(plain.decoder)[:first].reshape(-1, *IMAGE_SHAPE))),
+                 ("sparse: decoder filters W′_j", plots.unit_range(decoder_filters(model.decoder)[:first].reshape(-1, *IMAGE_SHAPE)))],
+                out / "filters.png", 10, f"what each of the first {first} hidden units adds to the image")
 
     if "denoising" in models:
         # The same corruption for both on the test images: MSE(g(f(x̃)), x).
-        model, r = models["denoising"], results["denoising"]
+        model, r, plain = models["denoising"], results["denoising"], models[plain_of["denoising"]]
         noisy = np.asarray(corrupt(x_test, args.noise, args.noise_level, seed=args.seed + 1))
-        mse_on_noisy = {p: metrics.mse(inference.predict_in_batches(models[p].autoencoder, noisy), x_test)
-                        for p in ("none", "denoising")}
+        mse_on_noisy = {p: metrics.mse(inference.predict_in_batches(m.autoencoder, noisy), x_test)
+                        for p, m in (("none", plain), ("denoising", model))}
         r.update({"noise": args.noise, "noise_level": args.noise_level,
                   "corrupted_input_mse": metrics.mse(noisy, x_test), "corrupted_test_mse": mse_on_noisy["denoising"],
                   "plain_corrupted_test_mse": mse_on_noisy["none"],
@@ -169,7 +215,7 @@ def main(argv=None):
                          f"{r['plain_corrupted_test_mse']:.4f} (plain) vs {r['corrupted_test_mse']:.4f} (denoising)")
 
     if "contractive" in models:
-        r, pair = results["contractive"], ("none", "contractive")
+        r, pair = results["contractive"], (plain_of["contractive"], "contractive")
         # ‖J_f(x)‖_F exactly, for every test image: the closed form of the sigmoid layer (equal to autodiff's
         # batch_jacobian, see tests/test_regularizers.py), Σ_j (h_j (1 − h_j))² Σ_i W_ij².
         n = len(x_test)
@@ -181,9 +227,9 @@ def main(argv=None):
                                       seed=args.seed)
         r.update({
             "lambda": args.lam, "jacobian_images": n,
-            "jacobian_norm": float(norms["contractive"].mean()), "plain_jacobian_norm": float(norms["none"].mean()),
-            "jacobian_norm_ratio": float(norms["contractive"].mean() / norms["none"].mean()),
-            "mse_ratio_to_plain": r["test_mse"] / results["none"]["test_mse"],
+            "jacobian_norm": float(norms["contractive"].mean()), "plain_jacobian_norm": float(norms[pair[0]].mean()),
+            "jacobian_norm_ratio": float(norms["contractive"].mean() / norms[pair[0]].mean()),
+            "mse_ratio_to_plain": r["test_mse"] / results[plain_of["contractive"]]["test_mse"],
             "tangent_sensitivity": tangent,
         })
         print(f"contractive (λ = {args.lam:g}): ‖J_f(x)‖_F averaged over {n} test images "
@@ -192,16 +238,16 @@ def main(argv=None):
               "reconstruction change per unit step, tangent / random: "
               + ", ".join(f"{p} {tangent[p]['tangent']:.3f} / {tangent[p]['random']:.3f}" for p in pair))
         classes = test.class_names or tuple(str(c) for c in range(int(labels.max()) + 1))
-        plots.grouped_bars(classes, {"plain" if p == "none" else p: [float(norms[p][labels == c].mean())
+        plots.grouped_bars(classes, {"plain" if p.startswith("none") else p: [float(norms[p][labels == c].mean())
                                                                       for c in range(len(classes))] for p in pair},
                            out / "jacobian_norm_per_class.png", ylabel="mean ‖J_f(x)‖_F",
                            title=f"the encoder's Jacobian norm per class (λ = {args.lam:g})")
-        plots.curves(tangent["steps"], {f"{'plain' if p == 'none' else p}, {d}": tangent[p][f"{d}_curve"]
+        plots.curves(tangent["steps"], {f"{'plain' if p.startswith('none') else p}, {d}": tangent[p][f"{d}_curve"]
                                         for p in pair for d in ("tangent", "random")},
                      out / "tangent_vs_random.png", xlabel="step ε along a unit direction",
                      ylabel="‖g(f(x + ε d)) − g(f(x))‖", title="how far the reconstruction moves")
 
-    results["total_seconds"] = round(sum(results[p]["train_seconds"] for p in penalties), 1)
+    results["total_seconds"] = round(sum(results[p]["train_seconds"] for p in to_train), 1)
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
     plots.image_rows(rows, titles, out / "reconstructions.png", "test images and their reconstructions")
     print(f"figures, metrics.json and logs in {out}/")
@@ -209,10 +255,10 @@ def main(argv=None):
     if not args.no_export:
         export.export_parts(args.export_dir, RECIPE, [
             (f"{p}_{part}", model_, inputs, output)
-            for p in (penalties[1:] or penalties)
+            for p in ([q for q in shapes if q != "none"] or ["none"])
             for part, model_, inputs, output in (
                 ("encoder", models[p].encoder, {"image": IMAGE_SHAPE}, "code"),
-                ("decoder", models[p].decoder, {"code": (args.hidden_units,)}, "image"),
+                ("decoder", models[p].decoder, {"code": (shape_of[p][0],)}, "image"),
                 ("autoencoder", without_corruption(models[p]), {"image": IMAGE_SHAPE}, "image"))
         ])
     return results

@@ -20,6 +20,8 @@ def test_quick_contractive_run_measures_writes_and_exports(tmp_path):
     assert "‖J_f(x)‖_F averaged over" in result.stdout
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert m["penalty"] == "contractive" and {"none", "contractive"} <= set(m) and "sparse" not in m
+    assert (m["none"]["hidden_units"], m["none"]["decoder_units"]) == (256, 512) == \
+        (m["contractive"]["hidden_units"], m["contractive"]["decoder_units"]) and m["contractive"]["plain"] == "none"
     c = m["contractive"]
     assert c["jacobian_norm"] > 0 and c["plain_jacobian_norm"] > 0
     assert c["jacobian_norm_ratio"] == pytest.approx(c["jacobian_norm"] / c["plain_jacobian_norm"])
@@ -34,7 +36,7 @@ def test_quick_contractive_run_measures_writes_and_exports(tmp_path):
             SavedModelSession(root / "contractive_decoder" / "1") as dec, \
             SavedModelSession(root / "contractive_autoencoder" / "1") as ae:
         code = enc.run({"image": x})["code"]
-        assert code.shape == (3, 1000) and np.all((code > 0) & (code < 1))
+        assert code.shape == (3, 256) and np.all((code > 0) & (code < 1))  # the contractive network's 256 units
         np.testing.assert_allclose(ae.run({"image": x})["image"], dec.run({"code": code})["image"], atol=1e-5)
 
 
@@ -56,6 +58,23 @@ def test_a_short_sparse_training_reaches_its_target_activation(fashion_train, fa
         parts.autoencoder.fit(x, x, batch_size=128, epochs=8, verbose=0)
         means[penalty] = float(parts.encoder.predict(x_test, verbose=0).mean())
     assert abs(means["sparse"] - 0.05) < 0.01 and means["none"] > 0.3
+
+
+def test_each_penalty_gets_a_plain_network_of_its_shape():
+    """--penalty all: one plain network for sparse and denoising (1,000 units, one-layer decoder), another for
+    contractive (256 units, decoder 512 + 784); flags set one shape for all."""
+    from tests.conftest import load_recipe
+
+    recipe = load_recipe("regularized_autoencoders")
+    shapes = recipe.network_shapes(recipe.parse(["--penalty", "all"]))
+    assert shapes == {"sparse": (1000, 0), "denoising": (1000, 0), "contractive": (256, 512)}
+    plain_of, shape_of = recipe.plain_partners(shapes)
+    assert plain_of == {"sparse": "none", "denoising": "none", "contractive": "none_256_512"}
+    assert list(shape_of) == ["none", "none_256_512", "sparse", "denoising", "contractive"]
+    same = recipe.network_shapes(recipe.parse(["--penalty", "all", "--hidden-units", "300", "--decoder-units", "0"]))
+    assert set(same.values()) == {(300, 0)} and set(recipe.plain_partners(same)[0].values()) == {"none"}
+    assert recipe.plain_partners(recipe.network_shapes(recipe.parse(["--penalty", "none"]))) == \
+        ({"none": "none"}, {"none": (1000, 0)})
 
 
 @pytest.mark.parametrize("flags, message", [

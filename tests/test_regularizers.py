@@ -119,3 +119,9 @@ def test_each_penalty_on_the_same_network_saves_and_loads(penalty, tmp_path):
     np.testing.assert_allclose(loaded(x, training=False), parts.autoencoder(x, training=False), atol=1e-6)
     with pytest.raises(ValueError, match="unknown penalty"):
         regularized_autoencoder(30, penalty="l1")
+    if penalty == "contractive":  # a decoder with a hidden layer: h → relu(W′h + b′) → σ(W″ · + b″); no filters
+        deep = regularized_autoencoder(30, penalty=penalty, decoder_units=16, seed=0)
+        assert deep.decoder.count_params() == 30 * 16 + 16 + 16 * 784 + 784
+        assert deep.autoencoder(x).shape == x.shape
+        with pytest.raises(ValueError, match="has a hidden layer"):
+            decoder_filters(deep.decoder)

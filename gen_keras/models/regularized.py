@@ -2,8 +2,9 @@
 autoencoder used to score anomalies.
 
 `regularized_autoencoder` builds the lecture's one-hidden-layer autoencoder, x → h = σ(W x + b) →
-x̂ = σ(W′ h + b′), with one of the penalties of `gen_keras.regularizers` (or none): the network is the same
-for every penalty, so a comparison with `penalty="none"` isolates the penalty.
+x̂ = σ(W′ h + b′) (or a decoder with a hidden layer of its own), with one of the penalties of
+`gen_keras.regularizers` (or none): built the same way with `penalty="none"`, the comparison isolates the
+penalty.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ PENALTIES = ("none", "sparse", "denoising", "contractive")
 
 def regularized_autoencoder(hidden_units: int = 1000, *, penalty: str = "none", rho: float = 0.05,
                             beta: float = 3.0, noise: str = "masking", noise_level: float = 0.3,
-                            lam: float = 0.1, image_shape=IMAGE_SHAPE, seed: int | None = None) -> AutoencoderParts:
+                            lam: float = 0.1, decoder_units: int = 0, image_shape=IMAGE_SHAPE,
+                            seed: int | None = None) -> AutoencoderParts:
     """One sigmoid hidden layer, over-complete allowed, with one penalty.
 
     Encoder h = σ(W x + b) (the layer "hidden", Keras kernel W of shape (pixels, units)); decoder
-    x̂ = σ(W′ h + b′) (the layer "filters", whose kernel rows are the images each unit adds). The penalty:
+    x̂ = σ(W′ h + b′) (the layer "filters", whose kernel rows are the images each unit adds), or with
+    `decoder_units` > 0, x̂ = σ(W″ relu(W′ h + b′) + b″): a decoder that can undo a contraction of the codes
+    nonlinearly (the penalties act on the encoder only). The penalty:
 
     - "sparse": β Σ_j KL(ρ ‖ ρ̂_j) on the hidden layer (`KLSparsity`);
     - "denoising": the autoencoder corrupts its input in training (`Corruption`: masking with probability
@@ -43,6 +47,7 @@ def regularized_autoencoder(hidden_units: int = 1000, *, penalty: str = "none", 
         noise: "masking" or "gaussian", the denoising corruption.
         noise_level: ν in (0, 1) for masking, σ > 0 for Gaussian noise.
         lam: λ ≥ 0, the contractive penalty's weight.
+        decoder_units: the width of a ReLU hidden layer in the decoder; 0: none (x̂ = σ(W′ h + b′)).
         image_shape: the images' shape.
         seed: seed of the corruption's random draws.
 
@@ -55,6 +60,8 @@ def regularized_autoencoder(hidden_units: int = 1000, *, penalty: str = "none", 
     """
     if penalty not in PENALTIES:
         raise ValueError(f"unknown penalty '{penalty}': use one of {PENALTIES}")
+    if decoder_units < 0:
+        raise ValueError(f"decoder_units must be ≥ 0 (0: no hidden layer in the decoder), got {decoder_units}")
     f32 = {"dtype": "float32"}
     pixels = int(np.prod(image_shape))
     image = keras.Input(image_shape, name="image")
@@ -69,7 +76,10 @@ def regularized_autoencoder(hidden_units: int = 1000, *, penalty: str = "none", 
     encoder = keras.Model(image, code, name=f"{penalty}_encoder")
 
     code_in = keras.Input((hidden_units,), name="code")
-    y = layers.Dense(pixels, activation="sigmoid", name="filters", **f32)(code_in)
+    y = code_in
+    if decoder_units:
+        y = layers.Dense(decoder_units, activation="relu", name="decoder_hidden", **f32)(y)
+    y = layers.Dense(pixels, activation="sigmoid", name="pixels" if decoder_units else "filters", **f32)(y)
     out = layers.Reshape(image_shape, name="image", **f32)(y)
     decoder = keras.Model(code_in, out, name=f"{penalty}_decoder")
 
@@ -86,8 +96,14 @@ def hidden_kernel(encoder: keras.Model) -> np.ndarray:
 
 
 def decoder_filters(decoder: keras.Model) -> np.ndarray:
-    """The rows of W′ of a `regularized_autoencoder`'s decoder, (units, pixels): unit j adds W′_j to the
-    decoder's pre-activation, the classic picture of what each hidden unit has learned."""
+    """The rows of W′ of a `regularized_autoencoder`'s one-layer decoder, (units, pixels): unit j adds W′_j to
+    the decoder's pre-activation, the classic picture of what each hidden unit has learned.
+
+    Raises:
+        ValueError: the decoder has a hidden layer, so no row of a kernel is an image a code unit adds.
+    """
+    if "filters" not in {layer.name for layer in decoder.layers}:
+        raise ValueError("this decoder has a hidden layer: its code units add no single image (use decoder_units=0)")
     return np.asarray(decoder.get_layer("filters").kernel)
 
 
