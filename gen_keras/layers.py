@@ -41,23 +41,28 @@ class GaussianSampler(keras.layers.Layer):
     added loss is β · mean over the batch of ½ Σ_j (σ_j² + μ_j² − 1 − log σ_j²).
 
     Input: `[mean, log_var]`, each (batch, latent_dim). Output: z, (batch, latent_dim). It samples in
-    inference mode too (a VAE's forward pass is stochastic); use the mean for a deterministic code.
+    inference mode too (a VAE's forward pass is stochastic) unless `sample_in_inference` is False, when
+    inference returns μ (an adversarial autoencoder's served encoder).
 
     Args:
         beta: β, the KL term's weight; 0 adds no loss.
         seed: seed of the layer's `keras.random.SeedGenerator` (its state is saved with the model); None
             for a random one.
+        sample_in_inference: False: return μ when not training.
         **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`, …).
     """
 
-    def __init__(self, beta: float = 1.0, seed: int | None = None, **kwargs):
+    def __init__(self, beta: float = 1.0, seed: int | None = None, sample_in_inference: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.beta = float(beta)
         self.seed = seed
+        self.sample_in_inference = bool(sample_in_inference)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         mean, log_var = inputs
+        if not training and not self.sample_in_inference:
+            return mean
         q = gaussian_posterior(mean, log_var)
         # A stateless draw whose seed comes from a tracked variable: repeatable, and saved with the model.
         z = q.sample(seed=tf.cast(self.seed_generator.next(), tf.int32))
@@ -70,7 +75,8 @@ class GaussianSampler(keras.layers.Layer):
         return input_shape[0]
 
     def get_config(self):
-        return {**super().get_config(), "beta": self.beta, "seed": self.seed}
+        return {**super().get_config(), "beta": self.beta, "seed": self.seed,
+                "sample_in_inference": self.sample_in_inference}
 
 
 @keras.saving.register_keras_serializable(package="gen_keras")

@@ -140,6 +140,7 @@ def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_r
     if recipe == "aae":  # codes against the prior: MMD² and the permutation test's p-value, beside prior vs prior
         assert np.isfinite(metrics["codes_vs_prior_mmd2"]) and 0 < metrics["codes_vs_prior_p_value"] <= 1
         assert (metrics["prior"], metrics["supervised"]) == ("mixture", True)
+        assert metrics["adversarial_rate"] == 5.0 and 0 <= metrics["codes_in_label_component"] <= 1
         assert metrics["prior_vs_prior_mmd2"] < metrics["codes_vs_prior_mmd2"]  # one epoch: codes not there yet
     for figure in figures:
         assert (tmp_path / "out" / figure).read_bytes()[:8] == PNG

@@ -275,7 +275,7 @@ def test_adversarial_autoencoder_two_phases_and_reload(images, tmp_path):
 def test_aae_priors_from_noise():
     """mixture: ⌊uK⌋ (or the label) picks the petal at angle 2πk/K, radius 3 ± 0.5; swiss_roll: the position
     v runs from the centre outwards; gaussian: the noise itself; the 2-d priors refuse other sizes."""
-    from gen_keras.models.aae import prior_from_noise, sample_prior
+    from gen_keras.models.aae import nearest_component, prior_from_noise, sample_prior
 
     rng = np.random.default_rng(0)
     normal, uniform = rng.standard_normal((4000, 2)), rng.random(4000)
@@ -297,6 +297,9 @@ def test_aae_priors_from_noise():
     np.testing.assert_array_equal(sample_prior("swiss_roll", 7, 2, seed=3), sample_prior("swiss_roll", 7, 2, seed=3))
     with pytest.raises(ValueError, match="is 2-d"):
         prior_from_noise("mixture", np.zeros((3, 4)), np.zeros(3))
+    # nearest_component inverts the label's choice of petal (angles near 0 and 2π both go to component 0)
+    np.testing.assert_array_equal(nearest_component(z), labels)
+    np.testing.assert_array_equal(nearest_component(np.array([[3.0, -0.01], [3.0, 0.01], [-3.0, 0.0]])), [0, 0, 5])
 
 
 def test_supervised_aae_step_feeds_the_label_to_the_discriminator_and_reloads(images, tmp_path):
@@ -319,3 +322,26 @@ def test_supervised_aae_step_feeds_the_label_to_the_discriminator_and_reloads(im
     with pytest.raises(ValueError, match="needs a prior with a part per class"):
         AdversarialAutoencoder(*aae_networks(2, units=8, num_classes=10), supervised=True)
 
+
+
+def test_aae_with_a_gaussian_posterior_draws_codes_in_training_only_and_reloads(images, tmp_path):
+    """q(z|x) = N(μ(x), σ²(x)): the encoder draws z = μ + σ ε in training and returns μ in inference (the
+    served encoder is deterministic); the model trains and reloads with it."""
+    from gen_keras.models.aae import AdversarialAutoencoder, aae_networks
+
+    encoder, decoder, discriminator = aae_networks(2, units=32, posterior="gaussian", seed=0)
+    x = images[:8]
+    mean = np.asarray(keras.Model(encoder.input, encoder.get_layer("mean").output)(x))
+    np.testing.assert_allclose(encoder(x), mean, atol=1e-6)
+    np.testing.assert_allclose(encoder(x), encoder(x))
+    drawn = np.asarray(encoder(x, training=True))
+    assert np.abs(drawn - mean).max() > 1e-3 and np.abs(drawn - np.asarray(encoder(x, training=True))).max() > 1e-3
+    model = AdversarialAutoencoder(encoder, decoder, discriminator, prior="mixture", seed=0)
+    model.compile(*(keras.optimizers.Adam(**ADAM) for _ in range(3)))
+    logs = model.train_step(tf.constant(images[:64]))
+    assert np.isfinite(float(logs["reconstruction"])) and np.isfinite(float(logs["g_loss"]))
+    model.save(tmp_path / "aae.keras")
+    loaded = keras.saving.load_model(tmp_path / "aae.keras")
+    np.testing.assert_allclose(loaded.encoder(x), model.encoder(x), atol=1e-6)
+    with pytest.raises(ValueError, match="posterior must be one of"):
+        aae_networks(2, units=8, posterior="laplace")

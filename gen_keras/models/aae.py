@@ -14,10 +14,12 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from gen_keras.layers import GaussianSampler
 from gen_keras.models.saving import with_deserialized_parts
 from gen_keras.models.gan import GAN, IMAGE_SHAPE, SERIALIZATION_PACKAGE, global_batch_mean
 
 PRIORS = ("gaussian", "mixture", "swiss_roll")
+POSTERIORS = ("deterministic", "gaussian")
 MIXTURE_RADIUS, MIXTURE_RADIAL_STD, MIXTURE_TANGENTIAL_STD = 3.0, 0.5, 0.15
 ROLL_TURNS, ROLL_NOISE = (1.5 * np.pi, 4.5 * np.pi), 0.1  # angle range t of the roll, and its noise std
 
@@ -84,6 +86,22 @@ def sample_prior(prior: str, count: int, code_dim: int, seed: int, labels=None, 
     rng = np.random.default_rng(seed)
     normal, uniform = rng.standard_normal((count, code_dim)), rng.random(count)
     return prior_from_noise(prior, normal, uniform, labels, num_classes).numpy().astype(np.float32)
+
+
+def nearest_component(codes: np.ndarray, num_classes: int = 10) -> np.ndarray:
+    """The mixture prior's component nearest in angle to each 2-d code: k = round(atan2(z₂, z₁) K / 2π) mod K.
+
+    Args:
+        codes: (N, 2) codes.
+        num_classes: K, the mixture's components (centred at angles 2πk/K).
+
+    Returns:
+        int64 (N,) component indices; in the supervised variant, the share equal to the labels says how
+        many codes reached their label's component.
+    """
+    codes = np.asarray(codes, np.float64)
+    angle = np.arctan2(codes[:, 1], codes[:, 0]) % (2 * np.pi)
+    return np.round(angle * num_classes / (2 * np.pi)).astype(np.int64) % num_classes
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
@@ -225,11 +243,14 @@ class AdversarialAutoencoder(GAN):
 
 
 def aae_networks(code_dim: int = 2, units: int = 512, image_shape=IMAGE_SHAPE,
-                 num_classes: int = 0) -> tuple[keras.Model, ...]:
+                 num_classes: int = 0, posterior: str = "deterministic", seed: int | None = None) -> tuple[keras.Model, ...]:
     """The adversarial autoencoder's three networks, fully connected as in the paper (narrower).
 
     Encoder: Flatten → 2 × Dense(units, relu) → linear code; decoder: 2 × Dense(units, relu) → sigmoid
-    pixels; discriminator: 2 × (Dense(units) → LeakyReLU(0.2)) → one logit.
+    pixels; discriminator: 2 × (Dense(units) → LeakyReLU(0.2)) → one logit. With a Gaussian posterior
+    (the paper's second choice of q(z|x)) the encoder ends in two heads, μ and log σ², and draws
+    z = μ + σ ⊙ ε in training (so the decoder learns to decode a neighbourhood of each code, and D matches
+    the aggregated posterior's draws to p(z)); in inference it returns μ.
 
     Args:
         code_dim: the code's size.
@@ -237,6 +258,8 @@ def aae_networks(code_dim: int = 2, units: int = 512, image_shape=IMAGE_SHAPE,
         image_shape: (H, W, C) of the images.
         num_classes: > 0 for the supervised variant: the discriminator also takes the `label` (one-hot
             beside the code).
+        posterior: "deterministic" (z = enc(x)) or "gaussian" (z ~ N(μ(x), diag σ²(x)) in training).
+        seed: seed of the Gaussian posterior's draws.
 
     Returns:
         (encoder (batch, 28, 28, 1) → `code` (batch, code_dim); decoder `z` (batch, code_dim) → `image`
@@ -246,7 +269,16 @@ def aae_networks(code_dim: int = 2, units: int = 512, image_shape=IMAGE_SHAPE,
     h = layers.Flatten()(image)
     for _ in range(2):
         h = layers.Dense(units, activation="relu")(h)
-    encoder = keras.Model(image, layers.Dense(code_dim, name="code", dtype="float32")(h), name="encoder")
+    if posterior not in POSTERIORS:
+        raise ValueError(f"posterior must be one of {POSTERIORS}, got {posterior!r}")
+    if posterior == "gaussian":
+        mean = layers.Dense(code_dim, name="mean", dtype="float32")(h)
+        log_var = layers.Dense(code_dim, name="log_var", dtype="float32")(h)
+        code = GaussianSampler(beta=0.0, seed=seed, sample_in_inference=False, name="code", dtype="float32")(
+            [mean, log_var])
+    else:
+        code = layers.Dense(code_dim, name="code", dtype="float32")(h)
+    encoder = keras.Model(image, code, name="encoder")
 
     z = keras.Input((code_dim,), name="z")
     h = z
