@@ -27,9 +27,10 @@ from gen_keras import cli, gan_recipe
 
 RECIPE = "aae"
 DEFAULT_EPOCHS = 20
-# The supervised game: the encoder must also sort the codes into their label's components, against the
-# reconstruction phase's pull; with its step against D 5× the others' the codes reach them (measured).
-SUPERVISED_ADVERSARIAL_RATE = 5.0
+# The supervised game (the encoder must also sort the codes into their label's components) and the swiss
+# roll (a thin curve) are hard targets for the encoder against the reconstruction phase's pull: at equal
+# rates D wins; with the encoder's step against D 5× the others' the codes reach the prior (measured).
+HARD_PRIOR_ADVERSARIAL_RATE = 5.0
 
 
 def parse(argv=None):
@@ -46,11 +47,12 @@ def parse(argv=None):
                    help="q(z|x): z = enc(x), or z ~ N(μ(x), σ²(x)) drawn in training (the served encoder "
                         "returns μ)")
     g.add_argument("--adversarial-rate", type=cli.positive_float, default=None,
-                   help="the encoder's step against D, as a multiple of --learning-rate (default 1; 5 with "
-                        "--supervised, where at 1 the discriminator wins: docs/results/gans.md)")
+                   help="the encoder's step against D, as a multiple of --learning-rate (default 5 with "
+                        "--supervised or --prior swiss_roll, where at 1 the discriminator wins; 1 otherwise: "
+                        "docs/results/gans.md)")
     args = gan_recipe.finish_args(cli.parse_args(parser, argv, RECIPE))
     if args.adversarial_rate is None:
-        args.adversarial_rate = SUPERVISED_ADVERSARIAL_RATE if args.supervised else 1.0
+        args.adversarial_rate = HARD_PRIOR_ADVERSARIAL_RATE if args.supervised or args.prior == "swiss_roll" else 1.0
     if args.prior != "gaussian" and args.latent_dim != 2:
         parser.error(f"--prior {args.prior} is 2-d: use --latent-dim 2")
     if args.supervised and args.prior == "gaussian":
