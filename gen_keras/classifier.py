@@ -26,14 +26,13 @@ from gen_keras import data as data_lib
 from gen_keras import inference
 from gen_keras.errors import GenKerasError
 from gen_keras.files import atomic_path
+from gen_keras.metrics import FID_SAMPLES, QUICK_FID_SAMPLES  # noqa: F401  (the FID's sample counts, also importable here)
 
 # Bump when the network or its training changes: the cache file's name carries it, so old files are ignored.
 ARCHITECTURE_VERSION = 1
 DEFAULT_SEED = 0
 FEATURES_LAYER = "features"
 FEATURE_DIM = 128
-FID_SAMPLES = 10_000  # generated images compared with as many test images, as every FID in docs/results
-QUICK_FID_SAMPLES = 2_000
 QUICK_CLASSIFIER = {"limit": 2048, "epochs": 1}  # trained in seconds, used only when the real one is not cached
 CACHE_ENV = "GEN_KERAS_CACHE"
 RANGE_TOLERANCE = 0.05  # fraction of the value range that pixels may overshoot before it is an error

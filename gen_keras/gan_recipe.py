@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gen_keras import cli
-from gen_keras.classifier import FID_SAMPLES, QUICK_FID_SAMPLES
+from gen_keras.metrics import FID_SAMPLES, QUICK_FID_SAMPLES
 
 GRID_SAMPLES = 100  # a 10 × 10 grid of the same z every epoch
 

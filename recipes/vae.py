@@ -24,13 +24,13 @@ import sys
 import time
 
 from gen_keras import cli
+from gen_keras.metrics import FID_SAMPLES, QUICK_FID_SAMPLES
 
 RECIPE = "vae"
 DEFAULT_EPOCHS = 19
 LEARNING_RATE = 2e-3
 QUICK_IWAE_IMAGES = 100
 QUICK_ESTIMATOR_IMAGES, QUICK_ESTIMATOR_SAMPLES = 20, 500
-FID_SAMPLES, QUICK_FID_SAMPLES = 10_000, 2_000  # as gen_keras.classifier's, without importing TensorFlow
 # Latent arithmetic, as Fashion-MNIST class indices: A − B + C.
 ARITHMETIC = ((9, 7, 5), (4, 2, 6), (3, 0, 2))  # boot − sneaker + sandal, coat − pullover + shirt, ...
 
