@@ -159,15 +159,14 @@ def main(argv=None):
               f"{results[name]['test_mse']:.5f}, mean hidden activation {results[name]['mean_activation']:.4f}; "
               f"{seconds:.0f} s")
     rows = [x_test[:SHOWN]] + [inference.predict_in_batches(models[p].autoencoder, x_test[:SHOWN]) for p in to_train]
-    titles = ["test"] + [("plain" + (f" ({shape_of[p][0]}, {shape_of[p][1]})" if p != "none" else "")
-                          if p.startswith("none") else p) for p in to_train]
+    titles = ["test"] + [("plain" + (f", {shape_of[p][0]} units" if p != "none" else "") if p.startswith("none")
+                          else p) for p in to_train]  # "plain, 256 units": the contractive network's plain twin
 
     if "sparse" in models:
         # ρ̂_j = (1/N) Σ_n h_j(x_n) over the test set; the penalty pulls each towards ρ.
         model, r, plain = models["sparse"], results["sparse"], models[plain_of["sparse"]]
-        rho_hat = {p: inference.predict_in_batches(models[p].encoder, x_test).mean(axis=0)
-                   for p in (plain_of["sparse"], "sparse")}
-        rho_hat["none"] = rho_hat[plain_of["sparse"]]
+        rho_hat = {p: inference.predict_in_batches(m.encoder, x_test).mean(axis=0)
+                   for p, m in (("none", plain), ("sparse", model))}
 
         def within(values):  # the share of units with ρ/2 ≤ ρ̂_j ≤ 2ρ
             return float(np.mean((values >= args.rho / 2) & (values <= 2 * args.rho)))

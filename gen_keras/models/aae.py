@@ -265,12 +265,12 @@ def aae_networks(code_dim: int = 2, units: int = 512, image_shape=IMAGE_SHAPE,
         (encoder (batch, 28, 28, 1) → `code` (batch, code_dim); decoder `z` (batch, code_dim) → `image`
         (batch, 28, 28, 1) in [0, 1]; discriminator `code` (batch, code_dim) → `logit` (batch, 1)).
     """
+    if posterior not in POSTERIORS:
+        raise ValueError(f"posterior must be one of {POSTERIORS}, got {posterior!r}")
     image = keras.Input(image_shape, name="image")
     h = layers.Flatten()(image)
     for _ in range(2):
         h = layers.Dense(units, activation="relu")(h)
-    if posterior not in POSTERIORS:
-        raise ValueError(f"posterior must be one of {POSTERIORS}, got {posterior!r}")
     if posterior == "gaussian":
         mean = layers.Dense(code_dim, name="mean", dtype="float32")(h)
         log_var = layers.Dense(code_dim, name="log_var", dtype="float32")(h)
