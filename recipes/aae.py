@@ -46,6 +46,9 @@ def parse(argv=None):
     g.add_argument("--posterior", choices=("deterministic", "gaussian"), default="deterministic",
                    help="q(z|x): z = enc(x), or z ~ N(μ(x), σ²(x)) drawn in training (the served encoder "
                         "returns μ)")
+    g.add_argument("--reconstruction", choices=("mse", "bce"), default="mse",
+                   help="the reconstruction phase's loss: squared error, or binary cross-entropy (a Bernoulli "
+                        "decoder, as the VAE recipe's)")
     g.add_argument("--adversarial-rate", type=cli.positive_float, default=None,
                    help="the encoder's step against D, as a multiple of --learning-rate (default 5 with "
                         "--supervised or --prior swiss_roll, where at 1 the discriminator wins; 1 otherwise: "
@@ -83,7 +86,7 @@ def main(argv=None):
         aae = AdversarialAutoencoder(*aae_networks(args.latent_dim, num_classes=num_classes if args.supervised else 0,
                                                    posterior=args.posterior, seed=args.seed),
                                      prior=args.prior, supervised=args.supervised, num_classes=num_classes,
-                                     seed=args.seed)
+                                     reconstruction_loss=args.reconstruction, seed=args.seed)
         aae.compile(ae_optimizer=gan_recipe.adam(lr), d_optimizer=gan_recipe.adam(lr),
                     g_optimizer=gan_recipe.adam(lr * args.adversarial_rate), **run.compile_options())
     aae.summary(expand_nested=True)
@@ -122,7 +125,7 @@ def main(argv=None):
                            codes_vs_prior_mmd2=match.mmd2, codes_vs_prior_p_value=match.p_value,
                            prior_vs_prior_mmd2=reference.mmd2, prior_vs_prior_p_value=reference.p_value,
                            mmd_sample_size=n, adversarial_rate=args.adversarial_rate,
-                           posterior=args.posterior, **reached)
+                           posterior=args.posterior, reconstruction_loss=args.reconstruction, **reached)
     print(f"test reconstruction MSE {results['test_reconstruction_mse']:.4f}; test codes: mean "
           f"{np.round(results['code_mean'], 2).tolist()}, std {np.round(results['code_std'], 2).tolist()}; "
           f"{n} codes vs as many prior draws: MMD² {match.mmd2:.4f}, permutation p = {match.p_value:.3f} "

@@ -272,6 +272,25 @@ def test_adversarial_autoencoder_two_phases_and_reload(images, tmp_path):
     np.testing.assert_array_equal(loaded(images[:3]), model(images[:3]))
 
 
+def test_aae_with_a_bernoulli_decoder_logs_the_cross_entropy_and_reloads(images, tmp_path):
+    """reconstruction_loss="bce": the logged reconstruction is the mean binary cross-entropy of the batch
+    before the step (not its squared error); the choice survives saving; an unknown loss is refused."""
+    from gen_keras.models.aae import AdversarialAutoencoder, aae_networks
+
+    model = AdversarialAutoencoder(*aae_networks(2, units=32), reconstruction_loss="bce", seed=0)
+    model.compile(*(keras.optimizers.Adam(**ADAM) for _ in range(3)))
+    x = images[:64]
+    before = np.clip(np.asarray(model(x)), 1e-7, 1 - 1e-7)
+    bce = float(np.mean(-(x * np.log(before) + (1 - x) * np.log(1 - before))))
+    logs = model.train_step(tf.constant(x))
+    assert float(logs["reconstruction"]) == pytest.approx(bce, rel=1e-3)
+    assert abs(bce - float(np.mean((x - before) ** 2))) > 0.1
+    model.save(tmp_path / "aae.keras")
+    assert keras.saving.load_model(tmp_path / "aae.keras").reconstruction_loss == "bce"
+    with pytest.raises(ValueError, match="reconstruction_loss must be one of"):
+        AdversarialAutoencoder(*aae_networks(2, units=8), reconstruction_loss="l1")
+
+
 def test_aae_priors_from_noise():
     """mixture: ⌊uK⌋ (or the label) picks the petal at angle 2πk/K, radius 3 ± 0.5; swiss_roll: the position
     v runs from the centre outwards; gaussian: the noise itself; the 2-d priors refuse other sizes."""

@@ -20,6 +20,7 @@ from gen_keras.models.gan import GAN, IMAGE_SHAPE, SERIALIZATION_PACKAGE, global
 
 PRIORS = ("gaussian", "mixture", "swiss_roll")
 POSTERIORS = ("deterministic", "gaussian")
+RECONSTRUCTION_LOSSES = ("mse", "bce")
 MIXTURE_RADIUS, MIXTURE_RADIAL_STD, MIXTURE_TANGENTIAL_STD = 3.0, 0.5, 0.15
 ROLL_TURNS, ROLL_NOISE = (1.5 * np.pi, 4.5 * np.pi), 0.1  # angle range t of the roll, and its noise std
 
@@ -109,7 +110,7 @@ class AdversarialAutoencoder(GAN):
     """The adversarial autoencoder: an autoencoder whose codes a discriminator pushes towards the prior p(z).
 
     Each batch: a reconstruction phase (encoder q(z|x) and decoder minimise ‖x − dec(enc(x))‖², mean over
-    pixels), then a regularization phase: D learns to tell prior samples z ~ p(z) = N(0, I) ("real") from
+    pixels, or the Bernoulli likelihood's −Σ x log x̂ + (1 − x) log(1 − x̂) as the VAE's, mean over pixels), then a regularization phase: D learns to tell prior samples z ~ p(z) = N(0, I) ("real") from
     codes enc(x) ("fake"), and the encoder, as the generator, learns to fool it:
         min_enc max_D E_{z~p(z)} [log D(z)] + E_x [log(1 − D(enc(x)))].
     Calling the model reconstructs: (batch, 28, 28, 1) → (batch, 28, 28, 1). Logs `reconstruction` beside
@@ -124,6 +125,7 @@ class AdversarialAutoencoder(GAN):
         supervised: batches are (images, labels); the label picks the prior's component and the
             discriminator, [code, `label`] → logit, sees it beside the code.
         num_classes: the mixture's components, and the classes in the supervised variant.
+        reconstruction_loss: "mse" (squared error) or "bce" (binary cross-entropy, a Bernoulli decoder).
         **kwargs: `GAN` arguments (`seed`, `name`, …).
     """
 
@@ -131,18 +133,21 @@ class AdversarialAutoencoder(GAN):
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, discriminator: keras.Model,
                  latent_dim: int | None = None, prior: str = "gaussian", supervised: bool = False,
-                 num_classes: int = 10, **kwargs):
+                 num_classes: int = 10, reconstruction_loss: str = "mse", **kwargs):
         super().__init__(encoder, discriminator, latent_dim=latent_dim or encoder.outputs[0].shape[-1], **kwargs)
         if prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
         if prior != "gaussian" and self.latent_dim != 2:
             raise ValueError(f"the {prior} prior is 2-d; the code has {self.latent_dim} dimensions")
+        if reconstruction_loss not in RECONSTRUCTION_LOSSES:
+            raise ValueError(f"reconstruction_loss must be one of {RECONSTRUCTION_LOSSES}, got {reconstruction_loss!r}")
         if supervised and prior == "gaussian":
             raise ValueError("the supervised variant needs a prior with a part per class: mixture or swiss_roll")
         self.decoder = decoder
         self.prior = prior
         self.supervised = bool(supervised)
         self.num_classes = int(num_classes)
+        self.reconstruction_loss = reconstruction_loss
         self.ae_optimizer = None
 
     @property
@@ -158,7 +163,8 @@ class AdversarialAutoencoder(GAN):
         config = super().get_config()
         config["encoder"] = config.pop("generator")
         config["decoder"] = keras.saving.serialize_keras_object(self.decoder)
-        config.update(prior=self.prior, supervised=self.supervised, num_classes=self.num_classes)
+        config.update(prior=self.prior, supervised=self.supervised, num_classes=self.num_classes,
+                      reconstruction_loss=self.reconstruction_loss)
         return config
 
     @classmethod
@@ -226,11 +232,14 @@ class AdversarialAutoencoder(GAN):
             The logged metrics: `d_loss`, `g_loss`, `d_real`, `d_fake`, `reconstruction`.
         """
         x, labels = self.unpack(data)
-        # Reconstruction phase: min over encoder and decoder of ‖x − dec(enc(x))‖² (mean over pixels).
+        # Reconstruction phase: min over encoder and decoder of ‖x − dec(enc(x))‖² (or the cross-entropy).
         with tf.GradientTape() as tape:
-            reconstruction = tf.cast(self(x, training=True), tf.float32)
-            per_example = tf.reduce_mean(tf.square(tf.reshape(tf.cast(x, tf.float32) - reconstruction,
-                                                              [tf.shape(x)[0], -1])), axis=1)
+            reconstruction = tf.reshape(tf.cast(self(x, training=True), tf.float32), [tf.shape(x)[0], -1])
+            target = tf.reshape(tf.cast(x, tf.float32), [tf.shape(x)[0], -1])
+            if self.reconstruction_loss == "bce":
+                per_example = tf.reduce_mean(keras.ops.binary_crossentropy(target, reconstruction), axis=1)
+            else:
+                per_example = tf.reduce_mean(tf.square(target - reconstruction), axis=1)
             scaled = self.ae_optimizer.scale_loss(global_batch_mean(per_example))
         weights = self.encoder.trainable_variables + self.decoder.trainable_variables
         self.ae_optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))

@@ -29,6 +29,7 @@ from gen_keras.models.saving import serialized_parts, with_deserialized_parts
 
 IMAGE_SHAPE = (28, 28, 1)
 SCHEDULES = ("cosine", "linear")
+PREDICTIONS = ("epsilon", "velocity")
 SERIALIZATION_PACKAGE = "gen_keras"
 
 # The random streams of a training step and of sampling, each from its own stateless seed.
@@ -75,6 +76,35 @@ def alpha_bars(betas: np.ndarray) -> np.ndarray:
         float64 (T,), falling from near 1 to near 0.
     """
     return np.cumprod(1.0 - np.asarray(betas, np.float64))
+
+
+def loss_weights(alpha_bar: np.ndarray, prediction: str = "epsilon", min_snr_gamma: float | None = None) -> np.ndarray:
+    """Per-step weights of the regression loss.
+
+    Formula: SNR_t = ᾱ_t/(1 − ᾱ_t); min-SNR-γ (Hang et al., 2023) weighs the ε loss by min(SNR_t, γ)/SNR_t
+    and the v loss by min(SNR_t, γ)/(SNR_t + 1): both are the x_0 error's weight min(SNR_t, γ), so the
+    nearly clean steps, easy and many, stop dominating the gradient. None: 1 at every step.
+
+    Args:
+        alpha_bar: (T,) ᾱ_t.
+        prediction: what the network predicts, "epsilon" or "velocity".
+        min_snr_gamma: γ > 0, or None for the unweighted loss.
+
+    Returns:
+        float64 (T,) weights in (0, 1].
+
+    Raises:
+        ValueError: an unknown prediction, or γ ≤ 0.
+    """
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+    alpha_bar = np.asarray(alpha_bar, np.float64)
+    if min_snr_gamma is None:
+        return np.ones_like(alpha_bar)
+    if not min_snr_gamma > 0:
+        raise ValueError(f"min_snr_gamma must be positive, got {min_snr_gamma}")
+    snr = alpha_bar / (1.0 - alpha_bar)
+    return np.minimum(snr, min_snr_gamma) / (snr if prediction == "epsilon" else snr + 1.0)
 
 
 def sampling_timesteps(steps, total: int):
@@ -211,7 +241,9 @@ def build_unet(image_shape=IMAGE_SHAPE, widths=(32, 64, 128), blocks: int = 1, a
 class Diffusion(keras.Model):
     """A DDPM: the noise predictor, its exponential moving average, the schedule, and the samplers.
 
-    Formula: L = E_{t, x_0, ε} ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖².
+    Formula: L = E_{t, x_0, ε} w_t ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖², w_t = 1 unless min-SNR-γ weighted
+    (`loss_weights`). With `prediction="velocity"` the network predicts v = √ᾱ_t ε − √(1 − ᾱ_t) x_0
+    (Salimans & Ho, 2022) instead, and ε̂ = √(1 − ᾱ_t) x_t + √ᾱ_t v̂.
 
     `fit` on images in [0, 1] (labels, if any, are ignored) logs `loss`. After each optimizer step the
     moving average θ_EMA ← d θ_EMA + (1 − d) θ is updated; samplers use it (`ema=True`).
@@ -223,13 +255,16 @@ class Diffusion(keras.Model):
         timesteps: T.
         ema_decay: d.
         seed: seeds the training noise, drawn statelessly from (seed, optimizer step).
+        prediction: the network's target, "epsilon" (ε, Ho et al.) or "velocity" (v).
+        min_snr_gamma: weigh the loss by min-SNR-γ (`loss_weights`); None: unweighted.
         **kwargs: `keras.Model` arguments.
     """
 
     PARTS = ("network", "ema_network")
 
     def __init__(self, network: keras.Model, ema_network: keras.Model | None = None, schedule: str = "cosine",
-                 timesteps: int = 1000, ema_decay: float = 0.999, seed: int = 0, **kwargs):
+                 timesteps: int = 1000, ema_decay: float = 0.999, seed: int = 0, prediction: str = "epsilon",
+                 min_snr_gamma: float | None = None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay}")
@@ -242,10 +277,14 @@ class Diffusion(keras.Model):
         self.schedule, self.timesteps = schedule, int(timesteps)
         self.ema_decay, self.seed = float(ema_decay), int(seed)
         betas = noise_schedule(schedule, self.timesteps)
+        weights = loss_weights(alpha_bars(betas), prediction, min_snr_gamma)  # checks both
+        self.prediction = prediction
+        self.min_snr_gamma = None if min_snr_gamma is None else float(min_snr_gamma)
         self.image_shape = tuple(network.inputs[0].shape[1:])
         # Constants, not weights: the schedule follows from the config.
         self._betas = tf.constant(betas, tf.float32)
         self._alpha_bars = tf.constant(alpha_bars(betas), tf.float32)
+        self._loss_weights = tf.constant(weights, tf.float32)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.build()
 
@@ -254,7 +293,8 @@ class Diffusion(keras.Model):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "schedule": self.schedule, "timesteps": self.timesteps,
-                "ema_decay": self.ema_decay, "seed": self.seed, **serialized_parts(self, self.PARTS)}
+                "ema_decay": self.ema_decay, "seed": self.seed, "prediction": self.prediction,
+                "min_snr_gamma": self.min_snr_gamma, **serialized_parts(self, self.PARTS)}
 
     @classmethod
     def from_config(cls, config):
@@ -280,8 +320,14 @@ class Diffusion(keras.Model):
         return self._alpha_bars
 
     def call(self, inputs, training: bool = False):
-        """ε_θ(x_t, t) with the trained weights: `inputs` = [x_t in [−1, 1] (batch, H, W, C), t (batch,)]."""
+        """The network's raw output (ε̂, or v̂ when `prediction="velocity"`) with the trained weights:
+        `inputs` = [x_t in [−1, 1] (batch, H, W, C), t (batch,)]."""
         return self.network(inputs, training=training)
+
+    def _scales(self, t):
+        """(√ᾱ_t, √(1 − ᾱ_t)), each shaped (batch, 1, 1, 1)."""
+        a = tf.reshape(tf.gather(self._alpha_bars, t), [-1, 1, 1, 1])
+        return tf.sqrt(a), tf.sqrt(1.0 - a)
 
     # --- the forward process ------------------------------------------------------------------------
     def diffuse(self, x0, t, noise):
@@ -314,7 +360,7 @@ class Diffusion(keras.Model):
             data: a batch of images in [0, 1] (or (images, labels); the labels are ignored).
 
         Returns:
-            `{"loss": the running mean of ‖ε − ε̂‖² per pixel}`.
+            `{"loss": the running mean of the (weighted) squared error per pixel}`.
         """
         x = data[0] if isinstance(data, (tuple, list)) else data
         x0 = tf.cast(x, tf.float32) * 2.0 - 1.0
@@ -322,9 +368,15 @@ class Diffusion(keras.Model):
         t = self._training_noise(batch, "time")  # t ~ U{1, …, T} (0-based)
         noise = self._training_noise(batch, "epsilon")  # ε ~ N(0, I)
         x_t = self.diffuse(x0, t, noise)
+        if self.prediction == "epsilon":
+            target = noise
+        else:  # v = √ᾱ_t ε − √(1 − ᾱ_t) x_0
+            root_a, root_1ma = self._scales(t)
+            target = root_a * noise - root_1ma * x0
         with tf.GradientTape() as tape:
-            eps = self.network([x_t, tf.cast(t, tf.float32)], training=True)
-            per_example = tf.reduce_mean(tf.square(noise - tf.cast(eps, tf.float32)), axis=[1, 2, 3])
+            out = self.network([x_t, tf.cast(t, tf.float32)], training=True)
+            per_example = tf.gather(self._loss_weights, t) * tf.reduce_mean(
+                tf.square(target - tf.cast(out, tf.float32)), axis=[1, 2, 3])
             loss = tf.nn.compute_average_loss(per_example)
             scaled = self.optimizer.scale_loss(loss)
         weights = self.network.trainable_variables
@@ -342,14 +394,15 @@ class Diffusion(keras.Model):
             ema.assign(decay * ema + (1.0 - decay) * tf.cast(weight, ema.dtype))
 
     def test_step(self, data):
-        """The same loss on a held-out batch, t and ε from a fixed seed."""
+        """‖ε − ε̂‖² per pixel on a held-out batch (unweighted, whatever the network predicts, so runs compare),
+        t and ε from a fixed seed, the moving-average weights."""
         x = data[0] if isinstance(data, (tuple, list)) else data
         x0 = tf.cast(x, tf.float32) * 2.0 - 1.0
         batch = tf.shape(x0)[0]
         t = tf.random.stateless_uniform([batch], [self.seed, 7], 0, self.timesteps, dtype=tf.int32)
         noise = tf.random.stateless_normal(tf.shape(x0), [self.seed, 8])
-        eps = self.ema_network([self.diffuse(x0, t, noise), tf.cast(t, tf.float32)], training=False)
-        self.loss_tracker.update_state(tf.reduce_mean(tf.square(noise - tf.cast(eps, tf.float32))))
+        eps = self.predict_noise(self.diffuse(x0, t, noise), t)
+        self.loss_tracker.update_state(tf.reduce_mean(tf.square(noise - eps)))
         return {"loss": self.loss_tracker.result()}
 
     # --- the reverse process ------------------------------------------------------------------------
@@ -365,15 +418,20 @@ class Diffusion(keras.Model):
             ε̂, float32, the shape of x_t.
         """
         x_t = tf.convert_to_tensor(x_t, tf.float32)
-        t = tf.broadcast_to(tf.cast(t, tf.float32), tf.shape(x_t)[:1])
+        t = tf.broadcast_to(t, tf.shape(x_t)[:1])
         network = self.ema_network if ema else self.network
-        return tf.cast(network([x_t, t], training=False), tf.float32)
+        out = tf.cast(network([x_t, tf.cast(t, tf.float32)], training=False), tf.float32)
+        if self.prediction == "epsilon":
+            return out
+        root_a, root_1ma = self._scales(tf.cast(t, tf.int32))
+        return root_1ma * x_t + root_a * out  # ε = √(1 − ᾱ_t) x_t + √ᾱ_t v
 
     def ddim_step(self, x_t, t, s, eps, eta=0.0, noise=None):
         """One DDIM step from index t to an earlier index s (s = −1: to x_0, where ᾱ = 1).
 
-        x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t, clipped to [−1, 1];
-        x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s − σ²) ε̂ + σ z,  σ = η √((1 − ᾱ_s)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_s).
+        x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t, clipped to [−1, 1], and the noise that clipped x̂_0 implies,
+        ε̃ = (x_t − √ᾱ_t x̂_0)/√(1 − ᾱ_t) (so the step stays on the line from x̂_0 through x_t);
+        x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s − σ²) ε̃ + σ z,  σ = η √((1 − ᾱ_s)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_s).
 
         Args:
             x_t: (batch, H, W, C).
@@ -389,6 +447,7 @@ class Diffusion(keras.Model):
         a_t = tf.gather(self._alpha_bars, t)
         a_s = tf.where(s >= 0, tf.gather(self._alpha_bars, tf.maximum(s, 0)), 1.0)
         x0 = tf.clip_by_value((x_t - tf.sqrt(1.0 - a_t) * eps) / tf.sqrt(a_t), -1.0, 1.0)
+        eps = (x_t - tf.sqrt(a_t) * x0) / tf.sqrt(1.0 - a_t)  # ε̃: unchanged unless the clip moved x̂_0
         sigma = tf.cast(eta, tf.float32) * tf.sqrt((1.0 - a_s) / (1.0 - a_t) * (1.0 - a_t / a_s))
         x_s = tf.sqrt(a_s) * x0 + tf.sqrt(tf.maximum(1.0 - a_s - sigma ** 2, 0.0)) * eps
         if noise is not None:
@@ -456,7 +515,8 @@ class Diffusion(keras.Model):
 
 def build_diffusion(widths=(32, 64, 128), blocks: int = 1, attention: bool = True, schedule: str = "cosine",
                     timesteps: int = 1000, ema_decay: float = 0.999, seed: int = 0,
-                    image_shape=IMAGE_SHAPE) -> Diffusion:
+                    image_shape=IMAGE_SHAPE, prediction: str = "epsilon",
+                    min_snr_gamma: float | None = None) -> Diffusion:
     """A `Diffusion` model around a fresh `build_unet`.
 
     Args:
@@ -468,21 +528,25 @@ def build_diffusion(widths=(32, 64, 128), blocks: int = 1, attention: bool = Tru
         ema_decay: the moving average's decay.
         seed: seeds the weights' initialisation and the training noise.
         image_shape: (H, W, C).
+        prediction: "epsilon" or "velocity".
+        min_snr_gamma: γ of the min-SNR-γ loss weights, or None.
 
     Returns:
         The `Diffusion` model.
     """
     keras.utils.set_random_seed(seed)
     return Diffusion(build_unet(image_shape, widths, blocks, attention), schedule=schedule, timesteps=timesteps,
-                     ema_decay=ema_decay, seed=seed)
+                     ema_decay=ema_decay, seed=seed, prediction=prediction, min_snr_gamma=min_snr_gamma)
 
 
 class Sampler:
     """x_T → x_0 with a fixed number of DDIM steps, compiled once: the "generator" a GAN's judge calls.
 
     With η = 0 the reverse chain is a deterministic map of x_T, so fixed x_T play the part of a GAN's fixed z:
-    the same noise every epoch shows how the same samples improve. `steps` may change between calls (no
-    retracing: it is a tensor input of the compiled loop).
+    the same noise every epoch shows how the same samples improve. With η > 0 the steps' noise z is seeded
+    from x_T itself (its first value's bits), so the same x_T still gives the same image and batches of
+    different x_T get different z. `steps` and `eta` may change between calls (no retracing: they are tensor
+    inputs of the compiled loop).
 
     Args:
         model: the `Diffusion` model.
@@ -493,7 +557,8 @@ class Sampler:
 
     def __init__(self, model: Diffusion, steps: int = 50, eta: float = 0.0, ema: bool = True):
         self.model, self.steps, self.eta, self.ema = model, int(steps), float(eta), ema
-        self._run = tf.function(lambda x_T, steps, eta: model.denoise_from(x_T, steps, eta, ema=ema),
+        self._run = tf.function(lambda x_T, steps, eta: model.denoise_from(
+                                    x_T, steps, eta, seed=tf.bitcast(x_T[0, 0, 0, 0], tf.int32), ema=ema),
                                 input_signature=[tf.TensorSpec([None, *model.image_shape], tf.float32),
                                                  tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
 
