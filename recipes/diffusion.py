@@ -85,6 +85,8 @@ def parse(argv=None):
                         "0 with --quick)")
     args = cli.parse_args(parser, argv, RECIPE)
     args.widths = tuple(args.widths or (QUICK_WIDTHS if args.quick else WIDTHS))
+    if args.eta > 1:
+        parser.error(f"--eta must lie in [0, 1] (0: DDIM, 1: DDPM's noise), got {args.eta:g}")
     if len(args.widths) < 2:
         parser.error("--widths needs at least two resolutions, e.g. 16 32")
     if args.fid_samples is None:

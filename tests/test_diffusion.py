@@ -115,6 +115,17 @@ def test_ddim_with_eta_zero_is_deterministic_and_eta_one_is_not(tiny_model):
     np.testing.assert_allclose(np.clip(snapshots[-1].numpy(), 0, 1), images.numpy(), atol=1e-6)
 
 
+def test_a_stochastic_sampler_repeats_for_the_same_x_T_and_draws_anew_for_another(tiny_model):
+    """With η = 1 the Sampler seeds the steps' noise from x_T: the same batch twice gives the same images; a
+    batch whose first image differs gives its other images other noise."""
+    sampler = Sampler(tiny_model, 5, eta=1.0)
+    x_T = tiny_model.initial_noise(3, 7).numpy()
+    np.testing.assert_array_equal(sampler(x_T).numpy(), sampler(x_T).numpy())
+    other = x_T.copy()
+    other[0] = tiny_model.initial_noise(1, 8).numpy()[0]
+    assert np.abs(sampler(other).numpy()[1:] - sampler(x_T).numpy()[1:]).max() > 1e-3
+
+
 def test_min_snr_weights_cap_the_x0_weight_at_gamma():
     """ε loss weight × SNR = v loss weight × (SNR + 1) = min(SNR, γ): the implied x_0 error's weight."""
     a = alpha_bars(noise_schedule("cosine", 1000))
@@ -230,6 +241,9 @@ def test_quick_run_writes_figures_metrics_and_export(tmp_path):
     (["--widths", "16"], "at least two resolutions"),
     (["--ema-decay", "1.5"], "between 0 and 1"),
     (["--schedule", "quadratic"], "invalid choice"),
+    (["--eta", "1.5"], "--eta must lie in [0, 1]"),
+    (["--prediction", "x0"], "invalid choice"),
+    (["--min-snr-gamma", "-1"], "--min-snr-gamma"),
 ])
 def test_bad_flags_exit_2(flags, message, capsys):
     recipe = load_recipe("diffusion")
