@@ -3,8 +3,10 @@
 The lecture's "state of the art (later)": corrupt images with Gaussian noise over T steps, learn to predict
 the noise, and generate by running the chain backwards from pure noise.
     forward, in closed form:  x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε,   ᾱ_t = Π_{s≤t} (1 − β_s)
-    loss:                     E_{t, x_0, ε} ‖ε − ε_θ(x_t, t)‖²
-    DDIM step t → s (η = 0):  x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s) ε_θ,   x̂_0 = (x_t − √(1 − ᾱ_t) ε_θ)/√ᾱ_t
+    loss:                     E_{t, x_0, ε} w_t ‖ε − ε_θ(x_t, t)‖²,   w_t = min(SNR_t, 5)/SNR_t,  SNR_t = ᾱ_t/(1 − ᾱ_t)
+    ε_θ from a v network:     ε_θ = √(1 − ᾱ_t) x_t + √ᾱ_t v_θ(x_t, t),   v = √ᾱ_t ε − √(1 − ᾱ_t) x_0
+    DDIM step t → s (η = 0):  x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s) ε̃,   x̂_0 = clip((x_t − √(1 − ᾱ_t) ε_θ)/√ᾱ_t),
+                              ε̃ = (x_t − √ᾱ_t x̂_0)/√(1 − ᾱ_t)
 Unlike a GAN's one pass, a sample costs one network evaluation per step: quality is bought with sampling
 time, which the sampling-steps figure measures. The FID is the GANs' instrument (the project's classifier).
 

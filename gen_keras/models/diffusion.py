@@ -4,12 +4,14 @@ The forward process adds Gaussian noise in T small steps, q(x_t | x_{t−1}) = N
 whose t-step marginal has a closed form,
     q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I),   ᾱ_t = Π_{s ≤ t} (1 − β_s),
 so a training step draws t ~ U{1, …, T}, ε ~ N(0, I), forms x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε in one go and
-regresses the noise: L = E ‖ε − ε_θ(x_t, t)‖² (the ELBO's terms with the weights dropped).
+regresses the noise: L = E ‖ε − ε_θ(x_t, t)‖² (the ELBO's terms with the weights dropped), or with
+min-SNR-γ weights w_t = min(SNR_t, γ)/SNR_t (`loss_weights`); the network may output v = √ᾱ_t ε − √(1 − ᾱ_t) x_0
+instead of ε (`prediction="velocity"`), from which ε_θ = √(1 − ᾱ_t) x_t + √ᾱ_t v_θ.
 
 Sampling runs the chain backwards. DDIM's step from t to an earlier s (η = 0: deterministic, any subset of
 the T steps; η = 1 with every step: DDPM's ancestral sampler) is
-    x̂_0 = (x_t − √(1 − ᾱ_t) ε_θ) / √ᾱ_t,
-    x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s − σ²) ε_θ + σ z,   σ = η √((1 − ᾱ_s)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_s).
+    x̂_0 = clip((x_t − √(1 − ᾱ_t) ε_θ) / √ᾱ_t, −1, 1),   ε̃ = (x_t − √ᾱ_t x̂_0) / √(1 − ᾱ_t),
+    x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s − σ²) ε̃ + σ z,   σ = η √((1 − ᾱ_s)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_s).
 Every sampler here is one `tf.while_loop`, so a served model runs it in one call.
 
 Images outside the model are float32 in [0, 1], as everywhere in gen_keras; the chain works in [−1, 1].
