@@ -142,6 +142,7 @@ def main(argv=None):
                                       step_losses])
     train_seconds = time.perf_counter() - start
     train_steps = int(model.optimizer.iterations)
+    model.save(out / "diffusion.keras")  # the trained model first: what follows samples for many minutes
 
     # Quality against sampling cost: FID and KID at each step count, with --eta and with η = 1 (a fresh
     # σ z each step, σ² = η² (1 − ᾱ_s)/(1 − ᾱ_t) (1 − ᾱ_t/ᾱ_s)); seconds per image.
@@ -195,7 +196,6 @@ def main(argv=None):
           f"({results['train_images_per_second']:.0f} images/s)")
 
     figures(model, sampler, judge, test, step_losses, history, sweep, ddpm, out, args)
-    model.save(out / "diffusion.keras")
     print(f"figures, metrics.json and logs in {out}/")
     if not args.no_export:
         export(model, args.export_dir)
