@@ -109,9 +109,10 @@ def nearest_component(codes: np.ndarray, num_classes: int = 10) -> np.ndarray:
 class AdversarialAutoencoder(GAN):
     """The adversarial autoencoder: an autoencoder whose codes a discriminator pushes towards the prior p(z).
 
-    Each batch: a reconstruction phase (encoder q(z|x) and decoder minimise ‖x − dec(enc(x))‖², mean over
-    pixels, or the Bernoulli likelihood's −Σ x log x̂ + (1 − x) log(1 − x̂) as the VAE's, mean over pixels), then a regularization phase: D learns to tell prior samples z ~ p(z) = N(0, I) ("real") from
-    codes enc(x) ("fake"), and the encoder, as the generator, learns to fool it:
+    Each batch: a reconstruction phase (encoder q(z|x) and decoder minimise ‖x − dec(enc(x))‖², or the VAE's
+    Bernoulli −[x log x̂ + (1 − x) log(1 − x̂)], mean over pixels), then a regularization phase: D learns to
+    tell prior samples z ~ p(z) = N(0, I) ("real") from codes enc(x) ("fake"), and the encoder, as the
+    generator, learns to fool it:
         min_enc max_D E_{z~p(z)} [log D(z)] + E_x [log(1 − D(enc(x)))].
     Calling the model reconstructs: (batch, 28, 28, 1) → (batch, 28, 28, 1). Logs `reconstruction` beside
     `GAN`'s `d_loss`, `g_loss`, `d_real`, `d_fake`.
@@ -140,7 +141,8 @@ class AdversarialAutoencoder(GAN):
         if prior != "gaussian" and self.latent_dim != 2:
             raise ValueError(f"the {prior} prior is 2-d; the code has {self.latent_dim} dimensions")
         if reconstruction_loss not in RECONSTRUCTION_LOSSES:
-            raise ValueError(f"reconstruction_loss must be one of {RECONSTRUCTION_LOSSES}, got {reconstruction_loss!r}")
+            raise ValueError(f"reconstruction_loss must be one of {RECONSTRUCTION_LOSSES}, "
+                             f"got {reconstruction_loss!r}")
         if supervised and prior == "gaussian":
             raise ValueError("the supervised variant needs a prior with a part per class: mixture or swiss_roll")
         self.decoder = decoder
