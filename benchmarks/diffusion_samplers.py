@@ -15,11 +15,10 @@ import argparse
 import json
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from _machine import machine
-from gen_keras import classifier, data, gan_recipe, metrics
+from gen_keras import callbacks, classifier, data, gan_recipe, metrics
 from gen_keras.models import diffusion
 
 
@@ -55,7 +54,7 @@ def main():
         for eta in args.etas:
             for steps in args.steps:
                 sampler = diffusion.Sampler(model, steps=steps, eta=eta)
-                images = np.concatenate([sampler(x_T[i:i + 250]).numpy() for i in range(0, len(x_T), 250)])
+                images = callbacks.sample_in_batches(sampler, x_T, batch_size=250)
                 fid = metrics.frechet_distance(classifier.extract_features(judge, images), reference)
                 rows.append({"step": name, "eta": eta, "steps": steps, "fid": round(fid, 2)})
                 print(json.dumps(rows[-1]), flush=True)

@@ -20,11 +20,10 @@ import json
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from _machine import machine
-from gen_keras import classifier, data, gan_recipe, metrics
+from gen_keras import callbacks, classifier, data, gan_recipe, metrics
 from gen_keras.models.diffusion import Sampler, build_diffusion
 
 DEFAULTS = {"widths": (16, 32, 64), "blocks": 1, "prediction": "epsilon", "min_snr_gamma": None,
@@ -86,7 +85,7 @@ def main():
             history = model.fit(images, steps_per_epoch=chunk, epochs=1, verbose=0)
             seconds += time.perf_counter() - start
             done += chunk
-            samples = np.concatenate([sampler(x_T[i:i + 250]).numpy() for i in range(0, len(x_T), 250)])
+            samples = callbacks.sample_in_batches(sampler, x_T, batch_size=250)
             fid = metrics.frechet_distance(classifier.extract_features(judge, samples), reference)
             curve.append({"steps": done, "fid": round(fid, 2), "loss": round(history.history["loss"][-1], 5)})
             print(f"{name}: {done} steps, FID {fid:.2f}, loss {curve[-1]['loss']}, "
