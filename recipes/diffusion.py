@@ -118,7 +118,7 @@ def main(argv=None):
     print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images "
           f"(from {train.source}); batch {run.batch_size}")
 
-    # Model: ε_θ(x_t, t), a small U-Net; the loss ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖² in train_step.
+    # Model: ε_θ(x_t, t) from a small U-Net; the loss w_t ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖² in train_step.
     with run.strategy.scope():
         model = build_diffusion(args.widths, args.blocks, attention=not args.no_attention, schedule=args.schedule,
                                 timesteps=args.timesteps, ema_decay=args.ema_decay, seed=args.seed,
