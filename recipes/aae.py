@@ -46,6 +46,9 @@ def parse(argv=None):
     g.add_argument("--posterior", choices=("deterministic", "gaussian"), default="deterministic",
                    help="q(z|x): z = enc(x), or z ~ N(μ(x), σ²(x)) drawn in training (the served encoder "
                         "returns μ)")
+    g.add_argument("--encoder", choices=("dense", "conv"), default="dense",
+                   help="the encoder: two 512-unit dense layers, or the VAE recipe's two stride-2 convolutions "
+                        "and a 256-unit dense layer")
     g.add_argument("--reconstruction", choices=("mse", "bce"), default="mse",
                    help="the reconstruction phase's loss: squared error, or binary cross-entropy (a Bernoulli "
                         "decoder, as the VAE recipe's)")
@@ -84,7 +87,8 @@ def main(argv=None):
         # encoder: 784 → 512 → 512 → z (linear; or μ, log σ² and z = μ + σ ε); decoder: z → 512 → 512 → 784
         # (sigmoid); D: z → 512 → 512 → logit
         aae = AdversarialAutoencoder(*aae_networks(args.latent_dim, num_classes=num_classes if args.supervised else 0,
-                                                   posterior=args.posterior, seed=args.seed),
+                                                   posterior=args.posterior, encoder=args.encoder,
+                                                   seed=args.seed),
                                      prior=args.prior, supervised=args.supervised, num_classes=num_classes,
                                      reconstruction_loss=args.reconstruction, seed=args.seed)
         aae.compile(ae_optimizer=gan_recipe.adam(lr), d_optimizer=gan_recipe.adam(lr),
@@ -125,7 +129,8 @@ def main(argv=None):
                            codes_vs_prior_mmd2=match.mmd2, codes_vs_prior_p_value=match.p_value,
                            prior_vs_prior_mmd2=reference.mmd2, prior_vs_prior_p_value=reference.p_value,
                            mmd_sample_size=n, adversarial_rate=args.adversarial_rate,
-                           posterior=args.posterior, reconstruction_loss=args.reconstruction, **reached)
+                           posterior=args.posterior, encoder=args.encoder,
+                           reconstruction_loss=args.reconstruction, **reached)
     print(f"test reconstruction MSE {results['test_reconstruction_mse']:.4f}; test codes: mean "
           f"{np.round(results['code_mean'], 2).tolist()}, std {np.round(results['code_std'], 2).tolist()}; "
           f"{n} codes vs as many prior draws: MMD² {match.mmd2:.4f}, permutation p = {match.p_value:.3f} "

@@ -272,12 +272,15 @@ def test_adversarial_autoencoder_two_phases_and_reload(images, tmp_path):
     np.testing.assert_array_equal(loaded(images[:3]), model(images[:3]))
 
 
-def test_aae_with_a_bernoulli_decoder_logs_the_cross_entropy_and_reloads(images, tmp_path):
+def test_aae_with_a_bernoulli_decoder_and_a_conv_encoder_logs_the_cross_entropy_and_reloads(images, tmp_path):
     """reconstruction_loss="bce": the logged reconstruction is the mean binary cross-entropy of the batch
-    before the step (not its squared error); the choice survives saving; an unknown loss is refused."""
+    before the step (not its squared error); the choice and the convolutional encoder survive saving; an
+    unknown loss or encoder is refused."""
     from gen_keras.models.aae import AdversarialAutoencoder, aae_networks
 
-    model = AdversarialAutoencoder(*aae_networks(2, units=32), reconstruction_loss="bce", seed=0)
+    networks = aae_networks(2, units=32, encoder="conv")
+    assert [type(layer).__name__ for layer in networks[0].layers].count("Conv2D") == 2
+    model = AdversarialAutoencoder(*networks, reconstruction_loss="bce", seed=0)
     model.compile(*(keras.optimizers.Adam(**ADAM) for _ in range(3)))
     x = images[:64]
     before = np.clip(np.asarray(model(x)), 1e-7, 1 - 1e-7)
@@ -286,9 +289,13 @@ def test_aae_with_a_bernoulli_decoder_logs_the_cross_entropy_and_reloads(images,
     assert float(logs["reconstruction"]) == pytest.approx(bce, rel=1e-3)
     assert abs(bce - float(np.mean((x - before) ** 2))) > 0.1
     model.save(tmp_path / "aae.keras")
-    assert keras.saving.load_model(tmp_path / "aae.keras").reconstruction_loss == "bce"
+    loaded = keras.saving.load_model(tmp_path / "aae.keras")
+    assert loaded.reconstruction_loss == "bce"
+    np.testing.assert_array_equal(loaded.encoder(x[:3]), model.encoder(x[:3]))
     with pytest.raises(ValueError, match="reconstruction_loss must be one of"):
         AdversarialAutoencoder(*aae_networks(2, units=8), reconstruction_loss="l1")
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        aae_networks(2, units=8, encoder="resnet")
 
 
 def test_aae_priors_from_noise():

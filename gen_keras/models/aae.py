@@ -20,6 +20,7 @@ from gen_keras.models.gan import GAN, IMAGE_SHAPE, SERIALIZATION_PACKAGE, global
 
 PRIORS = ("gaussian", "mixture", "swiss_roll")
 POSTERIORS = ("deterministic", "gaussian")
+ENCODERS = ("dense", "conv")
 RECONSTRUCTION_LOSSES = ("mse", "bce")
 MIXTURE_RADIUS, MIXTURE_RADIAL_STD, MIXTURE_TANGENTIAL_STD = 3.0, 0.5, 0.15
 ROLL_TURNS, ROLL_NOISE = (1.5 * np.pi, 4.5 * np.pi), 0.1  # angle range t of the roll, and its noise std
@@ -254,10 +255,12 @@ class AdversarialAutoencoder(GAN):
 
 
 def aae_networks(code_dim: int = 2, units: int = 512, image_shape=IMAGE_SHAPE,
-                 num_classes: int = 0, posterior: str = "deterministic", seed: int | None = None) -> tuple[keras.Model, ...]:
+                 num_classes: int = 0, posterior: str = "deterministic", encoder: str = "dense",
+                 seed: int | None = None) -> tuple[keras.Model, ...]:
     """The adversarial autoencoder's three networks, fully connected as in the paper (narrower).
 
-    Encoder: Flatten → 2 × Dense(units, relu) → linear code; decoder: 2 × Dense(units, relu) → sigmoid
+    Encoder: Flatten → 2 × Dense(units, relu) → linear code, or with `encoder="conv"` the VAE recipe's
+    Conv2D(32, 3, stride 2) → Conv2D(64, 3, stride 2) → Flatten → Dense(256, relu) → linear code; decoder: 2 × Dense(units, relu) → sigmoid
     pixels; discriminator: 2 × (Dense(units) → LeakyReLU(0.2)) → one logit. With a Gaussian posterior
     (the paper's second choice of q(z|x)) the encoder ends in two heads, μ and log σ², and draws
     z = μ + σ ⊙ ε in training (so the decoder learns to decode a neighbourhood of each code, and D matches
@@ -270,6 +273,7 @@ def aae_networks(code_dim: int = 2, units: int = 512, image_shape=IMAGE_SHAPE,
         num_classes: > 0 for the supervised variant: the discriminator also takes the `label` (one-hot
             beside the code).
         posterior: "deterministic" (z = enc(x)) or "gaussian" (z ~ N(μ(x), diag σ²(x)) in training).
+        encoder: "dense" or "conv" (one of `ENCODERS`).
         seed: seed of the Gaussian posterior's draws.
 
     Returns:
@@ -278,10 +282,18 @@ def aae_networks(code_dim: int = 2, units: int = 512, image_shape=IMAGE_SHAPE,
     """
     if posterior not in POSTERIORS:
         raise ValueError(f"posterior must be one of {POSTERIORS}, got {posterior!r}")
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
     image = keras.Input(image_shape, name="image")
-    h = layers.Flatten()(image)
-    for _ in range(2):
-        h = layers.Dense(units, activation="relu")(h)
+    h = image
+    if encoder == "conv":
+        for filters in (32, 64):
+            h = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(h)
+        h = layers.Dense(256, activation="relu")(layers.Flatten()(h))
+    else:
+        h = layers.Flatten()(h)
+        for _ in range(2):
+            h = layers.Dense(units, activation="relu")(h)
     if posterior == "gaussian":
         mean = layers.Dense(code_dim, name="mean", dtype="float32")(h)
         log_var = layers.Dense(code_dim, name="log_var", dtype="float32")(h)
