@@ -48,6 +48,7 @@ VARIANTS = {
     "conv": {"encoder": "conv"},                          # the VAE recipe's convolutional encoder
     "conv_ae9": {"encoder": "conv", "ae": (1e-3, 0.9)},   # and its reconstruction rate
     "conv_bce_ae9": {"encoder": "conv", "reconstruction": "bce", "ae": (1e-3, 0.9)},
+    "conv_ae9_gfast": {"encoder": "conv", "ae": (1e-3, 0.9), "g": (1e-3, 0.5)},  # the hard priors' 5× encoder step
 }
 
 
@@ -141,7 +142,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--prior", choices=("gaussian", "mixture"), default="gaussian")
+    p.add_argument("--prior", choices=("gaussian", "mixture", "swiss_roll"), default="gaussian")
     p.add_argument("--supervised", action="store_true", help="the label picks the mixture's petal")
     p.add_argument("--epoch-fid", type=int, default=0, help="per-epoch FID of this many prior draws (0: none)")
     p.add_argument("--one", choices=sorted(VARIANTS), help=argparse.SUPPRESS)  # a child process's variant

@@ -46,9 +46,12 @@ def parse(argv=None):
     g.add_argument("--posterior", choices=("deterministic", "gaussian"), default="deterministic",
                    help="q(z|x): z = enc(x), or z ~ N(μ(x), σ²(x)) drawn in training (the served encoder "
                         "returns μ)")
-    g.add_argument("--encoder", choices=("dense", "conv"), default="dense",
-                   help="the encoder: two 512-unit dense layers, or the VAE recipe's two stride-2 convolutions "
-                        "and a 256-unit dense layer")
+    g.add_argument("--encoder", choices=("dense", "conv"), default="conv",
+                   help="the encoder: the VAE recipe's two stride-2 convolutions and a 256-unit dense layer, or "
+                        "two 512-unit dense layers as in the paper")
+    g.add_argument("--reconstruction-rate", type=cli.positive_float, default=1e-3,
+                   help="the reconstruction phase's Adam step (β1 0.9, Keras' default, as the VAE recipe's; "
+                        "the two adversarial optimizers keep --learning-rate and β1 0.5)")
     g.add_argument("--reconstruction", choices=("mse", "bce"), default="mse",
                    help="the reconstruction phase's loss: squared error, or binary cross-entropy (a Bernoulli "
                         "decoder, as the VAE recipe's)")
@@ -68,6 +71,7 @@ def parse(argv=None):
 
 def main(argv=None):
     args = parse(argv)
+    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -84,14 +88,17 @@ def main(argv=None):
 
     lr = args.learning_rate * run.learning_rate_scale  # Adam's step, scaled with the batch
     with run.strategy.scope():
-        # encoder: 784 → 512 → 512 → z (linear; or μ, log σ² and z = μ + σ ε); decoder: z → 512 → 512 → 784
-        # (sigmoid); D: z → 512 → 512 → logit
+        # encoder: two stride-2 convolutions → 256 → z (linear; or μ, log σ² and z = μ + σ ε), or 784 → 512 →
+        # 512 → z; decoder: z → 512 → 512 → 784 (sigmoid); D: z → 512 → 512 → logit
         aae = AdversarialAutoencoder(*aae_networks(args.latent_dim, num_classes=num_classes if args.supervised else 0,
                                                    posterior=args.posterior, encoder=args.encoder,
+                           reconstruction_rate=args.reconstruction_rate,
                                                    seed=args.seed),
                                      prior=args.prior, supervised=args.supervised, num_classes=num_classes,
                                      reconstruction_loss=args.reconstruction, seed=args.seed)
-        aae.compile(ae_optimizer=gan_recipe.adam(lr), d_optimizer=gan_recipe.adam(lr),
+        # Reconstruction: Adam with Keras' defaults; the game: the GANs' Adam (β1 0.5).
+        aae.compile(ae_optimizer=keras.optimizers.Adam(args.reconstruction_rate * run.learning_rate_scale),
+                    d_optimizer=gan_recipe.adam(lr),
                     g_optimizer=gan_recipe.adam(lr * args.adversarial_rate), **run.compile_options())
     aae.summary(expand_nested=True)
 
@@ -130,6 +137,7 @@ def main(argv=None):
                            prior_vs_prior_mmd2=reference.mmd2, prior_vs_prior_p_value=reference.p_value,
                            mmd_sample_size=n, adversarial_rate=args.adversarial_rate,
                            posterior=args.posterior, encoder=args.encoder,
+                           reconstruction_rate=args.reconstruction_rate,
                            reconstruction_loss=args.reconstruction, **reached)
     print(f"test reconstruction MSE {results['test_reconstruction_mse']:.4f}; test codes: mean "
           f"{np.round(results['code_mean'], 2).tolist()}, std {np.round(results['code_std'], 2).tolist()}; "
