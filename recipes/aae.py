@@ -51,7 +51,7 @@ def parse(argv=None):
                         "two 512-unit dense layers as in the paper")
     g.add_argument("--reconstruction-rate", type=cli.positive_float, default=1e-3,
                    help="the reconstruction phase's Adam step (β1 0.9, Keras' default, as the VAE recipe's; "
-                        "the two adversarial optimizers keep --learning-rate and β1 0.5)")
+                        "the two adversarial optimizers keep --learning-rate and β1 0.5; default 1e-3)")
     g.add_argument("--reconstruction", choices=("mse", "bce"), default="mse",
                    help="the reconstruction phase's loss: squared error, or binary cross-entropy (a Bernoulli "
                         "decoder, as the VAE recipe's)")
@@ -92,7 +92,6 @@ def main(argv=None):
         # 512 → z; decoder: z → 512 → 512 → 784 (sigmoid); D: z → 512 → 512 → logit
         aae = AdversarialAutoencoder(*aae_networks(args.latent_dim, num_classes=num_classes if args.supervised else 0,
                                                    posterior=args.posterior, encoder=args.encoder,
-                           reconstruction_rate=args.reconstruction_rate,
                                                    seed=args.seed),
                                      prior=args.prior, supervised=args.supervised, num_classes=num_classes,
                                      reconstruction_loss=args.reconstruction, seed=args.seed)
