@@ -141,6 +141,7 @@ def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_r
         assert np.isfinite(metrics["codes_vs_prior_mmd2"]) and 0 < metrics["codes_vs_prior_p_value"] <= 1
         assert (metrics["prior"], metrics["supervised"]) == ("mixture", True)
         assert metrics["adversarial_rate"] == 5.0 and 0 <= metrics["codes_in_label_component"] <= 1
+        assert (metrics["encoder"], metrics["reconstruction_rate"]) == ("conv", 1e-3)
         assert metrics["prior_vs_prior_mmd2"] < metrics["codes_vs_prior_mmd2"]  # one epoch: codes not there yet
     for figure in figures:
         assert (tmp_path / "out" / figure).read_bytes()[:8] == PNG
@@ -160,6 +161,8 @@ def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_r
     ("wgan", ["--gradient-penalty", "-1"], "--gradient-penalty: must be"),
     ("aae", ["--prior", "swiss_roll", "--latent-dim", "8"], "is 2-d: use --latent-dim 2"),
     ("aae", ["--supervised"], "--supervised needs --prior mixture or swiss_roll"),
+    ("aae", ["--reconstruction-rate", "0"], "--reconstruction-rate: must be positive"),
+    ("aae", ["--encoder", "resnet"], "invalid choice: 'resnet'"),
 ])
 def test_bad_flags_exit_2_with_a_reason(recipe, flags, message):
     result = run_python([f"recipes/{recipe}.py", *flags], timeout=60)
