@@ -1,10 +1,14 @@
 """The adversarial autoencoder's balance: which learning rates keep its codes on the prior?
 
-The recipe's AAE (2-d code, Adam 2e-4 with β1 = 0.5 for all three optimizers) ends its default run with the
-discriminator at D ≈ 0.5 while the test codes sit off N(0, I). This trains the recipe's networks with other
-rates for each optimizer (`ae`: reconstruction phase; `d`: discriminator; `g`: the encoder against D) and
-prints, after every epoch, the reconstruction error and where the test codes are (the prior: mean 0, std 1),
-then the FID of dec(z), z ~ p(z), on 10,000 samples. Each variant in its own process, one after the other.
+The `base` variant is the recipe's first AAE (2-d code, the paper's dense encoder, Adam 2e-4 with β1 = 0.5
+for all three optimizers), which ended its default run with the discriminator at D ≈ 0.5 while the test
+codes sat off N(0, I). This trains those networks with other rates for each optimizer (`ae`: reconstruction
+phase; `d`: discriminator; `g`: the encoder against D), or with the convolutional encoder (`conv*`; the
+recipe's default now is `conv_ae9`), and prints, after every epoch, the reconstruction error and where the
+test codes are (the prior: mean 0, std 1), then the FID of dec(z), z ~ p(z), on 10,000 samples, the FID of
+the test images' reconstructions dec(enc(x)) (the decoder's best case), the samples' classes, and the
+permutation test of 1,000 test codes against as many prior draws. Each variant in its own process, one
+after the other.
 
 With `--prior mixture` (ten Gaussians on a circle of radius 3) it also prints the codes' radius, and with
 `--supervised` (the label picks the petal, and D sees the label) the share of test codes whose nearest
