@@ -181,14 +181,14 @@ def test_wgan_defaults_follow_the_lipschitz_method():
     assert wgan["parse"](["--gradient-penalty", "10", "--quick"]).epochs == 1
 
 
-def test_aae_adversarial_rate_defaults_to_5_for_the_hard_priors():
-    """At equal rates D won the supervised mixture and the swiss roll (measured); the encoder's step against D
-    is 5× the others' there, 1× for N(0, I) and the unsupervised mixture; a given flag wins."""
+def test_aae_adversarial_rate_defaults_to_5_but_for_the_unsupervised_mixture():
+    """At equal rates D won N(0, I), the supervised mixture and the swiss roll (measured); the encoder's step
+    against D is 5× the others' there, 1× for the unsupervised mixture (better samples); a given flag wins."""
     aae = runpy.run_path(str(ROOT / "recipes" / "aae.py"))
     rate = {flags: aae["parse"](list(flags)).adversarial_rate for flags in [
         (), ("--prior", "mixture"), ("--prior", "mixture", "--supervised"), ("--prior", "swiss_roll"),
         ("--prior", "swiss_roll", "--adversarial-rate", "2")]}
-    assert list(rate.values()) == [1.0, 1.0, 5.0, 5.0, 2.0]
+    assert list(rate.values()) == [5.0, 1.0, 5.0, 5.0, 2.0]
 
 
 def test_label_accuracy_is_agreement_with_the_requested_class(cache, gan_run, fashion_test):
