@@ -257,14 +257,15 @@ class AdversarialAutoencoder(GAN):
 def aae_networks(code_dim: int = 2, units: int = 512, image_shape=IMAGE_SHAPE,
                  num_classes: int = 0, posterior: str = "deterministic", encoder: str = "dense",
                  seed: int | None = None) -> tuple[keras.Model, ...]:
-    """The adversarial autoencoder's three networks, fully connected as in the paper (narrower).
+    """The adversarial autoencoder's three networks: fully connected as in the paper (narrower), or with
+    the VAE recipe's convolutional encoder.
 
-    Encoder: Flatten → 2 × Dense(units, relu) → linear code, or with `encoder="conv"` the VAE recipe's
-    Conv2D(32, 3, stride 2) → Conv2D(64, 3, stride 2) → Flatten → Dense(256, relu) → linear code; decoder: 2 × Dense(units, relu) → sigmoid
-    pixels; discriminator: 2 × (Dense(units) → LeakyReLU(0.2)) → one logit. With a Gaussian posterior
-    (the paper's second choice of q(z|x)) the encoder ends in two heads, μ and log σ², and draws
-    z = μ + σ ⊙ ε in training (so the decoder learns to decode a neighbourhood of each code, and D matches
-    the aggregated posterior's draws to p(z)); in inference it returns μ.
+    Encoder: Flatten → 2 × Dense(units, relu) → linear code, or with `encoder="conv"` Conv2D(32, 3,
+    stride 2) → Conv2D(64, 3, stride 2) → Flatten → Dense(256, relu) → linear code; decoder:
+    2 × Dense(units, relu) → sigmoid pixels; discriminator: 2 × (Dense(units) → LeakyReLU(0.2)) → one
+    logit. With a Gaussian posterior (the paper's second choice of q(z|x)) the encoder ends in two heads,
+    μ and log σ², and draws z = μ + σ ⊙ ε in training (so the decoder learns to decode a neighbourhood of
+    each code, and D matches the aggregated posterior's draws to p(z)); in inference it returns μ.
 
     Args:
         code_dim: the code's size.
