@@ -37,7 +37,10 @@ ADVERSARIAL_RATE, MIXTURE_ADVERSARIAL_RATE = 5.0, 1.0
 
 def parse(argv=None):
     parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS)
-    gan_recipe.add_flags(parser, learning_rate=2e-4, latent_dim=2)
+    gan_recipe.add_flags(parser, learning_rate=2e-4, latent_dim=2,
+                         learning_rate_help="; here D's step and, times --adversarial-rate, the encoder's step "
+                                            "against D (default 2e-4); the reconstruction phase has its own "
+                                            "--reconstruction-rate")
     g = parser.add_argument_group("the prior")
     g.add_argument("--prior", choices=("gaussian", "mixture", "swiss_roll"), default="gaussian",
                    help="p(z): N(0, I); a mixture of ten 2-d Gaussians on a circle; a 2-d swiss roll "
