@@ -156,12 +156,13 @@ def write_warmup_requests(version_dir: str | os.PathLike, model_name: str, specs
 def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recipe: str, part: str, *,
                        inputs: Mapping[str, Sequence[int | None] | tf.TensorSpec],
                        outputs: str | Sequence[str], save_keras: bool = True,
-                       training_endpoint: bool = False) -> Path:
+                       training_endpoint: bool = False, metadata: Mapping | None = None) -> Path:
     """Writes `model` as the next version of `<export_root>/<recipe>/<part>/` and returns its folder.
 
     The model runs in inference mode and its outputs are cast to float32 (mixed-precision models
     included). Example: a decoder, `inputs={"code": (49,)}, outputs="image"`. The version folder also gets
-    the warm-up requests and, with `save_keras`, `<part>.keras`; `<export_root>/models.config` is rewritten.
+    the warm-up requests, `signatures.json` (the signature's inputs and outputs, plus `metadata`) and, with
+    `save_keras`, `<part>.keras`; `<export_root>/models.config` is rewritten.
 
     Args:
         model: a built Keras model.
@@ -175,6 +176,8 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
         training_endpoint: add `serve_training`, the same call in training mode (batch norm uses the
             batch's statistics and updates its moving averages), for fine-tuning through
             `keras.layers.TFSMLayer(..., call_training_endpoint="serve_training")`; not for serving.
+        metadata: extra JSON-serialisable facts for clients, e.g. the recipe's scores under "evaluation"
+            (see `gen_keras.evaluate`).
 
     Returns:
         The new version folder, `<export_root>/<recipe>/<part>/<version>`.
@@ -203,6 +206,13 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
             archive.add_endpoint("serve_training", lambda *args: serve(*args, training=True), input_signature=specs)
         archive.write_out(str(folder), verbose=False)
         write_warmup_requests(folder, served_name(recipe, part), specs)
+        outputs = tf.function(serve).get_concrete_function(*specs).structured_outputs
+        described = {"serving_default": {
+            "inputs": {s.name: {"dtype": s.dtype.name, "shape": s.shape.as_list()} for s in specs},
+            "outputs": {n: {"dtype": t.dtype.name, "shape": t.shape.as_list()} for n, t in outputs.items()}}}
+        write_atomically(folder / SIGNATURES_FILE, json.dumps(
+            {"model": served_name(recipe, part), "signatures": described, "metadata": dict(metadata or {})},
+            indent=2) + "\n")
         if save_keras:
             model.save(folder / f"{part}.keras")
 
@@ -352,7 +362,8 @@ def read_export_metadata(version_dir: str | os.PathLike) -> dict:
 
 
 def export_parts(export_root: str | os.PathLike, recipe: str,
-                 parts: Sequence[tuple[str, keras.Model, Mapping, str | Sequence[str]]]) -> dict[str, Path]:
+                 parts: Sequence[tuple[str, keras.Model, Mapping, str | Sequence[str]]], *,
+                 metadata: Mapping[str, Mapping] | None = None) -> dict[str, Path]:
     """Exports a recipe's parts (encoder, decoder, generator, …), each as the next version of its folder,
     and says where each went.
 
@@ -361,13 +372,15 @@ def export_parts(export_root: str | os.PathLike, recipe: str,
         recipe: the recipe's name, the first folder level.
         parts: `(part, model, inputs, outputs)` tuples, as `export_for_serving` takes them, e.g.
             `("decoder", decoder, {"code": (49,)}, "image")`.
+        metadata: part → its `metadata` (see `export_for_serving`), for the parts that have any.
 
     Returns:
         `{part: version folder}`.
     """
     paths = {}
     for part, model, inputs, outputs in parts:
-        paths[part] = export_for_serving(model, export_root, recipe, part, inputs=inputs, outputs=outputs)
+        paths[part] = export_for_serving(model, export_root, recipe, part, inputs=inputs, outputs=outputs,
+                                         metadata=(metadata or {}).get(part))
         print(f"exported {part}: {paths[part]}")
     return paths
 
