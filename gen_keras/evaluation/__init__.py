@@ -32,8 +32,8 @@ from gen_keras.evaluation.classifier import (ASSETS, DEFAULT_EPOCHS, DEFAULT_SEE
                                              train_classifier, write_shipped_classifier)
 from gen_keras.evaluation.distances import (KID, feature_statistics, frechet_distance,
                                             frechet_distance_from_statistics, kernel_inception_distance)
-from gen_keras.evaluation.scoring import (Reference, real_floor, reference_features, score, score_sampler,
-                                          summary_line)
+from gen_keras.evaluation.scoring import (Reference, kid_subset_size, real_floor, reference_features, score,
+                                          score_sampler, summary_line)
 from gen_keras.evaluation.watch import Judge, SampleQuality
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "build_classifier", "class_entropy", "class_histogram", "class_probabilities", "classifier_cache_path",
     "classifier_card", "confident_class_shares", "dropped_classes", "feature_extractor", "feature_statistics",
     "features", "file_sha256", "frechet_distance", "frechet_distance_from_statistics", "kernel_inception_distance",
-    "load_classifier", "max_class_share", "predict_classes", "real_floor", "reference_features", "score",
-    "score_sampler", "shipped_weights_path", "summary_line", "train_classifier", "write_shipped_classifier",
+    "kid_subset_size", "load_classifier", "max_class_share", "predict_classes", "real_floor", "reference_features",
+    "score", "score_sampler", "shipped_weights_path", "summary_line", "train_classifier",
+    "write_shipped_classifier",
 ]

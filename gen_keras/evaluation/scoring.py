@@ -22,6 +22,19 @@ from gen_keras.evaluation.distances import (KID_SUBSET_SIZE, feature_statistics,
 from gen_keras.inference import to_unit_range
 
 
+def kid_subset_size(num_samples: int) -> int:
+    """KID's subset size for N samples: 1,000 (Bińkowski et al.), at most half of N so that the subsets differ
+    and their spread means something (subsets of all N would all be the same set, with spread 0).
+
+    Args:
+        num_samples: N, the images in each set.
+
+    Returns:
+        min(1000, max(2, N // 2)).
+    """
+    return min(KID_SUBSET_SIZE, max(2, num_samples // 2))
+
+
 @dataclasses.dataclass
 class Reference:
     """The classifier's features of the real images samples are compared with (the test split).
@@ -86,7 +99,7 @@ def reference_features(classifier: Classifier, num_images: int | None = FID_SAMP
 def _floor(classifier: Classifier, num_images: int) -> dict:
     train = features(classifier, data_lib.load_images(classifier.dataset, "train", num_images).as_float())
     test = features(classifier, data_lib.load_images(classifier.dataset, "test", num_images).as_float())
-    kid = kernel_inception_distance(train, test, subset_size=min(KID_SUBSET_SIZE, len(train)))
+    kid = kernel_inception_distance(train, test, subset_size=kid_subset_size(len(train)))
     return {"fid": frechet_distance(train, test), "kid": kid.mean, "kid_std": kid.std, "num_images": len(train)}
 
 
@@ -122,7 +135,7 @@ def score(images: np.ndarray, *, classifier: Classifier | None = None, value_ran
         batch_size: images per forward pass.
 
     Returns:
-        A dict: `fid`, `kid`, `kid_std` (over 100 subsets of at most 1,000), `num_samples` (N, also the
+        A dict: `fid`, `kid`, `kid_std` (over 100 subsets of `kid_subset_size(N)`), `num_samples` (N, also the
         real images compared with), `confident_share`, `confidence_threshold`, `class_shares` (K shares
         of the confident samples), `dropped_classes`, `sample_entropy` (nats) and `max_class_share` of
         all N predicted classes, `class_histogram` (K counts), `classifier_sha256`, `classifier`
@@ -149,7 +162,7 @@ def score(images: np.ndarray, *, classifier: Classifier | None = None, value_ran
     histogram = class_histogram(predicted, classifier.num_classes)
     confident = confident_class_shares(probabilities, confidence)
     real = confident_class_shares(reference.class_probabilities(classifier, n), confidence)
-    kid = kernel_inception_distance(sample_features, reference.features[:n], subset_size=min(KID_SUBSET_SIZE, n))
+    kid = kernel_inception_distance(sample_features, reference.features[:n], subset_size=kid_subset_size(n))
     results = {
         "fid": frechet_distance_from_statistics(*feature_statistics(sample_features), *reference.statistics(n)),
         "kid": kid.mean, "kid_std": kid.std, "num_samples": n,
