@@ -84,6 +84,7 @@ def test_whitened_norm_is_the_mahalanobis_distance_and_the_scorers_save_and_load
         np.testing.assert_allclose(keras.saving.load_model(tmp_path / "scorer.keras")(x), model(x), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_quick_run_prints_the_table_and_exports_a_scorer_served_by_the_c_api(tmp_path):
     import keras
 

@@ -179,6 +179,7 @@ def exported(tiny_model, tmp_path_factory):
     return load_recipe("diffusion").export(tiny_model, tmp_path_factory.mktemp("diffusion_sm"))
 
 
+@pytest.mark.slow
 def test_exported_sample_and_denoise_through_the_c_api(tiny_model, exported):
     """`sample` with a fixed seed returns the same images twice (another seed others); `denoise` equals the
     model's ε̂; warm-up asks for one image with 2 steps; bad requests are clear errors and change nothing."""
@@ -216,6 +217,7 @@ def test_exported_sample_and_denoise_through_the_c_api(tiny_model, exported):
         assert not np.array_equal(session.run({**request, "seed": np.int32(8)}, "sample")["image"], first)
 
 
+@pytest.mark.slow
 def test_quick_run_writes_figures_metrics_and_export(tmp_path):
     run_recipe_quick(RECIPE, tmp_path, "--limit", "640", "--timesteps", "100", "--fid-samples", "150",
                      "--sampling-steps", "4", "--fid-steps", "10", "--ddpm-samples", "1", "--fid-every", "1", timeout=600)
