@@ -187,6 +187,7 @@ def quick_images(tmp_path_factory):
     return tmp, result
 
 
+@pytest.mark.slow
 def test_quick_image_run_writes_the_bits_per_dim_curve_figures_and_metrics(quick_images):
     tmp, result = quick_images
     m = json.loads((tmp / "out" / "metrics.json").read_text())
@@ -202,6 +203,7 @@ def test_quick_image_run_writes_the_bits_per_dim_curve_figures_and_metrics(quick
           f"{m['per_pixel_baseline_bits_per_dim']:.3f}")
 
 
+@pytest.mark.slow
 def test_image_export_serves_log_prob_sample_and_encode_through_the_c_api(quick_images):
     """The C API loader (as TF Serving) runs the three signatures; log_prob equals the reloaded .keras
     model's; bad requests (non-finite or out-of-range pixels, temperature ≤ 0) are clear errors."""

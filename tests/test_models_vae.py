@@ -209,6 +209,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_cpus_counts_the_kl_once():
     """Keras scales compiled losses per replica but not `add_loss` terms; the VAE scales both. With the
     reconstruction weight 0 the loss (the KL alone) is deterministic: its curve must match one device's."""
