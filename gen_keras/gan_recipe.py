@@ -307,12 +307,13 @@ def figures(history: dict, judge: Judge, out: Path, title: str, *, critic: bool 
         curves_title: the curves' title when the samples' title describes the grid only.
     """
     from gen_keras import callbacks, plots
+    from gen_keras.figures import gan as gan_figures
 
     plots.image_grid(callbacks.sample_in_batches(judge.generate_fn, judge.grid), Path(out) / "samples.png",
                      judge.columns, title)
-    plots.gan_curves(history, Path(out) / "gan_curves.png", curves_title or title,
-                     scores=("d_real", "d_fake", "wasserstein") if critic else ("d_real", "d_fake"),
-                     equilibrium=None if critic else 0.5)
+    gan_figures.training_curves(history, Path(out) / "gan_curves.png", curves_title or title,
+                                scores=("d_real", "d_fake", "wasserstein") if critic else ("d_real", "d_fake"),
+                                equilibrium=None if critic else 0.5)
     print(f"figures, metrics.json and logs in {out}/")
 
 
