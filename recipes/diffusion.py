@@ -252,7 +252,7 @@ def figures(model, sampler, judge, test, step_losses, history, sweep, ddpm, out,
                                 validation_name="validation: ‖ε − ε̂‖², moving-average weights"),
                  out / "loss_per_step.png", xlabel="training step", log_y=True, title="The diffusion loss",
                  ylabel="squared error per pixel (training: of v̂, validation: of ε̂)" if v_loss
-                 else "squared error of the predicted noise ε̂, mean per pixel")
+                 else "squared error of the predicted noise, per pixel")
     curves = {}
     for eta, steps in sorted(sweep):
         xs, ys = curves.setdefault(f"η = {eta:g}" + (" (deterministic)" if eta == 0 else ""), ([], []))

@@ -23,14 +23,14 @@ def drawn(monkeypatch):
 def test_curves_writes_the_axis_labels_title_and_scales_it_is_given(tmp_path, drawn):
     series = {"first": ([1, 2, 3], [4.0, 2.0, 1.0]), "second": ([1, 2, 3], [3.0, 1.5, 0.5], {"linestyle": "--"})}
     path = plots.curves(series, tmp_path / "curves.png", xlabel="training step",
-                        ylabel="squared error of the predicted noise ε̂, mean per pixel", title="The loss",
+                        ylabel="squared error of the predicted noise, per pixel", title="The loss",
                         log_y=True, baselines={"a baseline": 2.5})
 
     assert path == str(tmp_path / "curves.png") and (tmp_path / "curves.png").stat().st_size > 0
     assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]  # no temporary file left behind
     (ax,) = drawn[0].axes
     assert ax.get_xlabel() == "training step"
-    assert ax.get_ylabel() == "squared error of the predicted noise ε̂, mean per pixel"
+    assert ax.get_ylabel() == "squared error of the predicted noise, per pixel"
     assert ax.get_title() == "The loss"
     assert (ax.get_xscale(), ax.get_yscale()) == ("linear", "log")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["first", "second", "a baseline"]
