@@ -359,6 +359,27 @@ def occupied_grid_cells(codes: np.ndarray, x_values: np.ndarray, y_values: np.nd
     return float(np.mean(counts > 0))
 
 
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """The ranks of `values`, 1 for the smallest, ties given the mean of the ranks they share.
+
+    Formula: a run of k equal values occupying sorted places p+1 … p+k gets rank p + (k + 1)/2 each.
+
+    Args:
+        values: (N,) numbers.
+
+    Returns:
+        (N,) float64 ranks in 1 … N, e.g. [3.5, 1, 3.5, 2] for [7, 1, 7, 4].
+    """
+    values = np.asarray(values, np.float64).ravel()
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # first sorted place of each run
+    ends = np.r_[starts[1:], len(values)]  # one past its last
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat((starts + 1 + ends) / 2, ends - starts)  # the mean of ranks starts+1 … ends
+    return ranks
+
+
 def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:
     """Area under the ROC curve: the chance that a random positive scores above a random negative.
 
@@ -375,8 +396,6 @@ def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:
     Raises:
         ValueError: the shapes differ, or one of the two groups is empty.
     """
-    from scipy.stats import rankdata
-
     scores, positives = np.asarray(scores, np.float64).ravel(), np.asarray(positives, bool).ravel()
     if scores.shape != positives.shape:
         raise ValueError(f"scores {scores.shape} and positives {positives.shape} differ in length")
@@ -384,7 +403,7 @@ def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:
     n_neg = len(positives) - n_pos
     if n_pos == 0 or n_neg == 0:
         raise ValueError("the ROC needs both positives and negatives")
-    ranks = rankdata(scores)
+    ranks = average_ranks(scores)
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 

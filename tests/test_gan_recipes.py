@@ -67,6 +67,7 @@ def check_outputs(tmp, recipe, figures):
     return metrics
 
 
+@pytest.mark.slow
 def test_gan_quick_run(gan_run):
     tmp, stdout = gan_run
     metrics = check_outputs(tmp, "gan", ["generator_losses.png"])
@@ -74,6 +75,7 @@ def test_gan_quick_run(gan_run):
     assert "FID" in stdout and "k = 2" in stdout
 
 
+@pytest.mark.slow
 def test_dcgan_quick_run_and_its_served_generator(dcgan_run):
     """The exported generator, run by TF Serving's C++ loader, gives what its .keras file gives in Keras."""
     tmp, _ = dcgan_run
@@ -108,6 +110,7 @@ def cgan_run(tmp_path_factory, cache, gan_run):
     return run_recipe("cgan", tmp_path_factory.mktemp("cgan"))
 
 
+@pytest.mark.slow
 def test_cgan_quick_run_serves_a_class_on_request(cgan_run):
     tmp, stdout = cgan_run
     metrics = check_outputs(tmp, "cgan", ["interpolation.png"])
@@ -120,6 +123,7 @@ def test_cgan_quick_run_serves_a_class_on_request(cgan_run):
     assert images[0].shape == (4, 28, 28, 1) and np.abs(images[0] - images[7]).max() > 1e-4  # the label counts
 
 
+@pytest.mark.slow
 def test_gan_dcgan_and_cgan_keras_files_load_after_a_plain_import(gan_run, dcgan_run, cgan_run):
     loaded = assert_keras_files_reload(*(tmp / "sm" for tmp, _ in (gan_run, dcgan_run, cgan_run)))
     assert {"gan/generator/1/generator.keras", "cgan/discriminator/1/discriminator.keras"} <= set(loaded)
@@ -129,6 +133,7 @@ def test_gan_dcgan_and_cgan_keras_files_load_after_a_plain_import(gan_run, dcgan
     ("wgan", ["--gradient-penalty", "10", "--n-critic", "1"], ("generator", "discriminator")),
     ("aae", ["--prior", "mixture", "--supervised"], ("encoder", "decoder", "discriminator")),
 ])
+@pytest.mark.slow
 def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_run):
     run_recipe(recipe, tmp_path, *flags)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
@@ -191,6 +196,7 @@ def test_aae_adversarial_rate_defaults_to_5_but_for_the_unsupervised_mixture():
     assert list(rate.values()) == [5.0, 1.0, 5.0, 5.0, 2.0]
 
 
+@pytest.mark.slow
 def test_label_accuracy_is_agreement_with_the_requested_class(cache, gan_run, fashion_test):
     """A stand-in generator that returns real test images of class `shift(y)`: label accuracy is the
     classifier's agreement with y, high for shift 0 and near zero when every image is of another class."""
@@ -239,6 +245,7 @@ def test_slerp_keeps_the_norm_where_a_line_loses_it():
 
 
 
+@pytest.mark.slow
 def test_runs_compared_by_generator_steps_and_class_shares(gan_run, dcgan_run, tmp_path):
     """history.csv logs the generator's steps (k = 2 for the GAN: its steps are those of the generator, not
     of D) and metrics.json the classes per epoch; benchmarks/compare_gan_runs.py draws both figures."""

@@ -181,6 +181,7 @@ def quick_run(tmp_path_factory):
     return tmp, stdout.getvalue()
 
 
+@pytest.mark.slow
 def test_quick_run_metrics_figures_and_exports(quick_run):
     tmp, stdout = quick_run
     m = json.loads((tmp / "out" / "metrics.json").read_text())
@@ -202,6 +203,7 @@ def test_quick_run_metrics_figures_and_exports(quick_run):
     assert "PCA-6" in stdout and "FID" in stdout
 
 
+@pytest.mark.slow
 def test_exports_serve_through_the_c_api_and_reload_after_a_plain_import(quick_run):
     """Each export, run by TF Serving's C++ loader in a process without TensorFlow's Python, takes images
     as stored and gives what its .keras file gives; the linear pair reconstructs in pixel units."""

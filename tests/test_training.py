@@ -46,6 +46,7 @@ def lecture_trained(small, tmp_path_factory):
     return parts, history, run
 
 
+@pytest.mark.slow
 def test_loss_falls_by_half(lecture_trained):
     _, history, run = lecture_trained
     assert len(history["loss"]) == 3 and len(history["val_loss"]) == 3
@@ -57,6 +58,7 @@ def test_loss_falls_by_half(lecture_trained):
     assert not (run.out / "backup").exists()  # a finished run leaves no resume state behind
 
 
+@pytest.mark.slow
 def test_batch_norm_recalibration_fixes_inference_mode(lecture_trained, small, fashion_test):
     parts, _, _ = lecture_trained
     ae = parts.autoencoder
@@ -72,6 +74,7 @@ def test_batch_norm_recalibration_fixes_inference_mode(lecture_trained, small, f
     assert abs(bn.momentum - 0.99) < 1e-12  # restored after the pass
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights(small, tmp_path):
     train, _ = small
     first, _ = train_weights(tmp_path / "a", train, 2)
@@ -94,6 +97,7 @@ class InterruptAt(keras.callbacks.Callback):
             raise Interrupt()
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_matches_an_uninterrupted_run(small, tmp_path):
     train, _ = small
     reference, ref_history = train_weights(tmp_path / "whole", train, 3)

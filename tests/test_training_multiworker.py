@@ -48,6 +48,7 @@ def free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_end_with_the_same_weights_as_one_process(tmp_path):
     hosts = [f"127.0.0.1:{port}" for port in free_ports(2)]
     out = tmp_path / "out"
