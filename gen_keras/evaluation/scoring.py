@@ -75,7 +75,7 @@ class Reference:
 
 
 def reference_features(classifier: Classifier, num_images: int | None = FID_SAMPLES, *, split: str = "test",
-              dataset: str | None = None) -> Reference:
+                       dataset: str | None = None) -> Reference:
     """The classifier's features of the first `num_images` real images of a split.
 
     Args:
