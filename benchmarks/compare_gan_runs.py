@@ -16,8 +16,12 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+import numpy as np
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot")
@@ -79,7 +83,7 @@ def main(argv=None) -> dict:
             epochs = sorted(int(e) for e in per_epoch)
             runs[label] = ([steps[e] for e in epochs], [per_epoch[str(e)] for e in epochs])
             summary[label] = {"largest_class_share_per_epoch": [max(h) / sum(h) for h in runs[label][1]]}
-        plots.class_shares_over_steps(runs, args.out, FASHION_CLASSES, "Classes of the samples over training")
+        class_shares_over_steps(runs, args.out, FASHION_CLASSES, "Classes of the samples over training")
     else:
         curves = {}
         for label, path in args.curve:
@@ -91,11 +95,47 @@ def main(argv=None) -> dict:
                       if r.get("fid") not in (None, "") and math.isfinite(float(r["fid"]))]
             curves[label] = ([s for s, _ in points], [f for _, f in points])
             summary[label] = {"steps": curves[label][0], "fid": curves[label][1]}
-        plots.curves_per_step(curves, args.out, "FID (log scale)", title="FID against generator steps",
-                              xlabel="generator steps", log_y=True)
+        plots.curves(curves, args.out, xlabel="generator steps", ylabel="FID (log scale)",
+                     title="FID against generator steps", log_y=True)
     print(json.dumps(summary, indent=1))
     print(f"wrote {args.out}")
     return summary
+
+
+# --- Figures ----------------------------------------------------------------------------------------------
+
+
+def class_shares_over_steps(runs: Mapping[str, tuple[Sequence[float], np.ndarray]], path: str | os.PathLike,
+                            class_names: Sequence[str] = (), title: str = "") -> str:
+    """Stacked class shares of each run's samples against its generator steps, one panel per run: a healthy
+    run keeps ten bands of about a tenth, a collapsing one lets a few bands swallow the rest.
+
+    Args:
+        runs: run label → (generator steps (E,), class counts per measured epoch (E, K)).
+        path: the PNG to write.
+        class_names: the K classes' names for the legend.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+
+    from gen_keras import plots
+
+    fig, axes = plots.plt.subplots(1, len(runs), figsize=(5.5 * len(runs) + 2, 4), squeeze=False, sharey=True)
+    for ax, (name, (steps, counts)) in zip(axes[0], runs.items()):
+        counts = np.asarray(counts, np.float64)
+        shares = counts / counts.sum(axis=1, keepdims=True)
+        labels = list(class_names) or [str(k) for k in range(shares.shape[1])]
+        ax.stackplot(steps, shares.T, labels=labels, colors=plots.plt.cm.tab10(np.arange(shares.shape[1]) % 10))
+        ax.set_title(name)
+        ax.set_xlabel("generator steps")
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel("share of 1,000 samples by predicted class")
+    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return plots.save_figure(fig, path)
 
 
 if __name__ == "__main__":

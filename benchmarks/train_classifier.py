@@ -6,7 +6,7 @@ Fashion-MNIST training images). Writes `<out>/fashion_mnist_classifier.weights.h
 floor (FID and KID of the first 10,000 training images against the 10,000 test images), the file's
 sha256, the versions it was trained with and this command.
 
-    python benchmarks/train_classifier.py                  # writes gen_keras/assets/ (a few minutes of CPU)
+    python benchmarks/train_classifier.py                  # writes gen_keras/assets/ (one to two minutes of CPU)
     python benchmarks/train_classifier.py --out /tmp/clf   # somewhere else, to compare
 """
 

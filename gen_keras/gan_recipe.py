@@ -21,6 +21,7 @@ import tensorflow as tf
 from gen_keras import data, inference, plots
 from gen_keras.callbacks import SampleGrid
 from gen_keras.evaluation import Judge
+from gen_keras.figures import gan as gan_figures
 from gen_keras.serving import export as export_lib
 from gen_keras.training import TrainingSetup
 
@@ -117,9 +118,9 @@ def figures(history: dict, judge: Judge, out: str | os.PathLike, title: str, *, 
     """
     grid = grid if grid is not None else inference.head(judge.latents, GRID_SAMPLES)
     plots.image_grid(inference.sample_in_batches(judge.generate_fn, grid), Path(out) / "samples.png", columns, title)
-    plots.gan_curves(history, Path(out) / "gan_curves.png", curves_title or title,
-                     scores=("d_real", "d_fake", "wasserstein") if critic else ("d_real", "d_fake"),
-                     equilibrium=None if critic else 0.5)
+    gan_figures.training_curves(history, Path(out) / "gan_curves.png", curves_title or title,
+                                scores=("d_real", "d_fake", "wasserstein") if critic else ("d_real", "d_fake"),
+                                equilibrium=None if critic else 0.5)
     print(f"figures, metrics.json and logs in {out}/")
 
 

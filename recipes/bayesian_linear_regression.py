@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -49,7 +51,7 @@ def parse(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse(argv)
-    from gen_keras import bayes, plots
+    from gen_keras import bayes
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -81,10 +83,10 @@ def main(argv=None) -> dict:
         w = density.sample(6, seed=(args.seed, n)).numpy()  # six weight vectors drawn from it
         rows["lines"].append(w[:, :1] + w[:, 1:] * x_line)  # y = w0 + w1 x for each
         rows["points"].append((x[:n], t[:n]))
-    plots.sequential_bayes(w0[0], w1[:, 0], rows["likelihoods"], rows["densities"], TRUE_WEIGHTS,
-                           x_line, rows["lines"], rows["points"], LINE_SNAPSHOTS, out / "sequential_learning.png",
-                           title=f"Sequential Bayesian learning of y = w0 + w1 x (PRML Fig. 3.7): α = {args.alpha:g}, "
-                                 f"β = {args.beta:g}; true (w0, w1) = {TRUE_WEIGHTS}")
+    sequential_bayes(w0[0], w1[:, 0], rows["likelihoods"], rows["densities"], TRUE_WEIGHTS,
+                     x_line, rows["lines"], rows["points"], LINE_SNAPSHOTS, out / "sequential_learning.png",
+                     title=f"Sequential Bayesian learning of y = w0 + w1 x (PRML Fig. 3.7): α = {args.alpha:g}, "
+                           f"β = {args.beta:g}; true (w0, w1) = {TRUE_WEIGHTS}")
 
     # The same posterior in one batch: the order and grouping of the points does not matter.
     batch = bayes.posterior(phi, t, alpha=args.alpha, beta=args.beta)
@@ -113,11 +115,11 @@ def main(argv=None) -> dict:
         panels["stds"].append(np.sqrt(variance))
         panels["samples"].append(w @ phi_plot.T)  # y(x, w) = wᵀφ(x) for each drawn w
         sine_evidence[n] = bayes.log_evidence(phi_n, ts[:n], alpha=args.alpha, beta=args.beta)
-    plots.predictive_bands(x_plot, np.sin(2 * np.pi * x_plot), SINE_SNAPSHOTS, panels["points"], panels["means"],
-                           panels["stds"], panels["samples"], out / "predictive_distribution.png",
-                           noise_std=noise_std,
-                           title=f"Predictive distribution with 9 Gaussian basis functions (PRML Fig. 3.8): "
-                                 f"α = {args.alpha:g}, β = {args.beta:g}, s = {BASIS_WIDTH:g}")
+    predictive_bands(x_plot, np.sin(2 * np.pi * x_plot), SINE_SNAPSHOTS, panels["points"], panels["means"],
+                     panels["stds"], panels["samples"], out / "predictive_distribution.png",
+                     noise_std=noise_std,
+                     title=f"Predictive distribution with 9 Gaussian basis functions (PRML Fig. 3.8): "
+                           f"α = {args.alpha:g}, β = {args.beta:g}, s = {BASIS_WIDTH:g}")
     print("sin(2πx): predictive std at x = 0.5 after N points: " + ", ".join(
         f"N={n}: {s[100]:.3f}" for n, s in zip(SINE_SNAPSHOTS, panels["stds"])) + f" (noise alone {noise_std:.3f})")
 
@@ -133,6 +135,139 @@ def main(argv=None) -> dict:
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
     print(f"figures and metrics.json in {out}/")
     return results
+
+
+# --- Figures: PRML Figures 3.7 and 3.8 ---------------------------------------------------------------------
+
+
+def _mark_truth(ax, point: Sequence[float]) -> None:
+    import matplotlib.patheffects
+
+    ax.plot(*point, marker="+", color="white", markersize=11, markeredgewidth=1.8, linestyle="none",
+            path_effects=[matplotlib.patheffects.withStroke(linewidth=3, foreground="black")])
+
+
+def sequential_bayes(w0: np.ndarray, w1: np.ndarray, likelihoods: Sequence[np.ndarray | None],
+                     densities: Sequence[np.ndarray], true_weights: Sequence[float], x_line: np.ndarray,
+                     lines: Sequence[np.ndarray], points: Sequence[tuple[np.ndarray, np.ndarray]],
+                     counts: Sequence[int], path: str | os.PathLike, title: str = "") -> str:
+    """Draws PRML Figure 3.7: one row per stage of sequential learning of y = w0 + w1 x.
+
+    Left: the likelihood p(t_n | w) of the latest point over weight space (none in the first row); middle:
+    the prior or posterior density over (w0, w1) with the true weights as a white cross; right: lines
+    y = w0 + w1 x for weights drawn from that density, with the points seen so far.
+
+    Args:
+        w0: the grid's w0 axis, (J,).
+        w1: the grid's w1 axis, (I,).
+        likelihoods: per row, an (I, J) array or None (the first row).
+        densities: per row, the prior or posterior density, (I, J).
+        true_weights: (w0, w1) of the data.
+        x_line: x values of the drawn lines, (L,).
+        lines: per row, (draws, L) values of y.
+        points: per row, the (x, t) arrays seen so far.
+        counts: per row, the number of points seen (0 for the prior).
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    from gen_keras import plots
+
+    extent = (w0[0], w0[-1], w1[0], w1[-1])
+    fig, axes = plots.plt.subplots(len(counts), 3, figsize=(11.5, 3.5 * len(counts)), squeeze=False)
+    for row, (n, likelihood, density, ys, (x, t)) in enumerate(zip(counts, likelihoods, densities, lines, points)):
+        left, middle, right = axes[row]
+        if likelihood is None:
+            left.text(0.5, 0.5, "no data yet", ha="center", va="center", fontsize=12, transform=left.transAxes)
+            left.set_aspect("equal")
+            left.set_xticks([])
+            left.set_yticks([])
+        else:
+            left.imshow(likelihood, origin="lower", extent=extent, cmap="viridis", aspect="equal")
+            _mark_truth(left, true_weights)
+            left.set_title(f"likelihood of point {n}: p(t_{n} | x_{n}, w)", fontsize=10)
+        middle.imshow(density, origin="lower", extent=extent, cmap="viridis", aspect="equal")
+        _mark_truth(middle, true_weights)
+        middle.set_title("prior p(w) = N(0, α⁻¹I)" if n == 0 else f"posterior after {n} point{'s' * (n > 1)}",
+                         fontsize=10)
+        for ax in (left, middle):
+            if likelihood is not None or ax is middle:
+                ax.set_xlabel("w0")
+                ax.set_ylabel("w1")
+        for y in ys:
+            right.plot(x_line, y, color="C3", linewidth=1.2)
+        right.plot(x, t, "o", markerfacecolor="none", markeredgecolor="C0", markersize=7, markeredgewidth=1.5)
+        if n:
+            right.plot(x[-1:], t[-1:], "o", color="C0", markersize=7, label=f"point {n}, the latest")
+            right.legend(loc="upper left", fontsize=8)
+        right.set_xlim(x_line[0], x_line[-1])
+        right.set_ylim(-1, 1)
+        right.set_aspect("equal")
+        right.set_xlabel("x")
+        right.set_ylabel("y")
+        right.set_title(f"{len(ys)} lines y = w0 + w1 x, w ~ {'prior' if n == 0 else 'posterior'}", fontsize=10)
+        right.grid(True, alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return plots.save_figure(fig, path)
+
+
+def predictive_bands(x: np.ndarray, truth: np.ndarray, counts: Sequence[int],
+                     points: Sequence[tuple[np.ndarray, np.ndarray]], means: Sequence[np.ndarray],
+                     stds: Sequence[np.ndarray], samples: Sequence[np.ndarray], path: str | os.PathLike,
+                     noise_std: float | None = None, title: str = "") -> str:
+    """Draws PRML Figures 3.8 and 3.9: the predictive distribution as the data arrive, one panel per count.
+
+    Each panel: the data seen so far, the true function, the predictive mean with a ±1 standard-deviation
+    band, and functions y(x, w) for weights drawn from the posterior.
+
+    Args:
+        x: the x grid, (L,).
+        truth: the true function on it, (L,).
+        counts: the number of points per panel.
+        points: per panel, the (x, t) arrays seen.
+        means: per panel, the predictive mean, (L,).
+        stds: per panel, the predictive standard deviation, (L,).
+        samples: per panel, (draws, L) functions y(x, w).
+        path: the PNG to write.
+        noise_std: β^-½, written in the legend as the floor the band never goes below; None to leave it out.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    from gen_keras import plots
+
+    columns = 2 if len(counts) > 1 else 1
+    rows = -(-len(counts) // columns)
+    fig, axes = plots.plt.subplots(rows, columns, figsize=(6.2 * columns, 4.2 * rows), squeeze=False)
+    for ax, n, (xn, tn), mean, std, ys in zip(axes.ravel(), counts, points, means, stds, samples):
+        band = "predictive mean ± 1 std" + (f" (never below ±{noise_std:.2g}, the noise)" if noise_std else "")
+        ax.fill_between(x, mean - std, mean + std, color="C3", alpha=0.2, linewidth=0, label=band)
+        for i, y in enumerate(ys):
+            ax.plot(x, y, color="C1", linewidth=0.8, alpha=0.8,
+                    label=f"{len(ys)} functions y(x, w), w drawn from the posterior" if i == 0 else None)
+        ax.plot(x, truth, color="C2", linewidth=2, label="true function sin(2πx)")
+        ax.plot(x, mean, color="C3", linewidth=2, label="predictive mean m_Nᵀφ(x)")
+        ax.plot(xn, tn, "o", markerfacecolor="none", markeredgecolor="C0", markersize=7, markeredgewidth=1.5,
+                label="data")
+        ax.set_title(f"N = {n}")
+        ax.set_xlim(x[0], x[-1])
+        ax.set_ylim(-1.6, 1.6)
+        ax.set_xlabel("x")
+        ax.set_ylabel("t")
+        ax.grid(True, alpha=0.3)
+    for ax in axes.ravel()[len(counts):]:
+        ax.axis("off")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9, bbox_to_anchor=(0.5, -0.06))
+    fig.tight_layout()
+    if title:
+        fig.suptitle(title, y=1.02)
+    return plots.save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -108,9 +108,10 @@ def main(argv=None):
     # Figures.
     plots.image_rows([x_test[:10], reconstructions[:10]], ["test", "decoded"], out / "reconstructions.png",
                      f"{args.model} autoencoder, test MSE {results['test_mse']:.4f}")
-    plots.loss_curves(history, out / "loss_curves.png",
-                      baselines={f"PCA-{CODE_DIM}, test": results["pca_test_mse"]},
-                      title=f"{args.model} autoencoder: MSE per epoch (validation in inference mode)")
+    plots.curves(plots.per_epoch(history, ("loss", "val_loss")), out / "loss_curves.png", xlabel="epoch",
+                 ylabel="mean squared error per pixel", log_y=True,
+                 baselines={f"PCA-{CODE_DIM}, test": results["pca_test_mse"]},
+                 title=f"{args.model} autoencoder: MSE per epoch (validation in inference mode)")
     # Latent interpolation: g((1 − t) f(a) + t f(b)) for t from 0 to 1, between the images a and b.
     plots.latent_interpolation(lambda z: inference.predict_in_batches(parts.decoder, z), codes, x_test,
                                out / "latent_interpolation.png",

@@ -223,21 +223,30 @@ def figures(model, sampler, x_T, test, step_losses, history, sweep, ddpm, out, a
                      f"DDIM, {sampler.steps} steps, η = {sampler.eta:g}")
     if ddpm is not None:
         plots.image_grid(ddpm, out / "samples_ddpm.png", 8, f"DDPM: all {T} ancestral steps (η = 1)")
-    plots.nll_per_step(step_losses.losses, out / "loss_per_step.png", steps_per_epoch=step_losses.steps_per_epoch,
-                       validation=history.get("val_loss"), title="‖ε − ε_θ(x_t, t)‖² per pixel (training: per step)")
+    # The logged losses (`Diffusion.train_step`, `test_step`): training, w_t ‖ε − ε̂‖² per pixel (a v network's
+    # weighted ‖v − v̂‖² is the same number; unweighted, its loss is ‖v − v̂‖²); validation, the unweighted
+    # ‖ε − ε̂‖² of the moving-average network.
+    gamma = args.min_snr_gamma
+    v_loss = args.prediction == "velocity" and not gamma
+    trained = "‖v − v̂‖²" if v_loss else f"min(SNR_t, {gamma:g})/SNR_t · ‖ε − ε̂‖²" if gamma else "‖ε − ε̂‖²"
+    plots.curves(plots.per_step(step_losses.losses, steps_per_epoch=step_losses.steps_per_epoch,
+                                validation=history.get("val_loss"), name=f"training: {trained}",
+                                validation_name="validation: ‖ε − ε̂‖², moving-average weights"),
+                 out / "loss_per_step.png", xlabel="training step", log_y=True, title="The diffusion loss",
+                 ylabel="squared error per pixel (training: of v̂, validation: of ε̂)" if v_loss
+                 else "squared error of the predicted noise, per pixel")
     curves = {}
     for eta, steps in sorted(sweep):
         xs, ys = curves.setdefault(f"η = {eta:g}" + (" (deterministic)" if eta == 0 else ""), ([], []))
         xs.append(steps)
         ys.append(sweep[eta, steps]["fid"])
-    plots.curves_per_step(curves, out / "quality_vs_sampling_steps.png", "FID (log scale)",
-                          title="Quality against sampling cost (DDIM)", xlabel="network evaluations per sample",
-                          log_y=True)
+    plots.curves(curves, out / "quality_vs_sampling_steps.png", xlabel="network evaluations per sample (DDIM steps)",
+                 ylabel="FID (log scale)", title="Quality against sampling cost (DDIM)", log_y=True)
     fids = [(s, f) for s, f in zip(history.get("generator_steps", []), history.get("fid", [])) if f == f]
     if fids:
-        plots.curves_per_step({f"diffusion, {EPOCH_FID_STEPS} DDIM steps": tuple(zip(*fids))},
-                              out / "fid_vs_training_steps.png", "FID (log scale), 1,000 samples",
-                              title="FID against training steps", log_y=True)
+        plots.curves({f"diffusion, {EPOCH_FID_STEPS} DDIM steps": tuple(zip(*fids))},
+                     out / "fid_vs_training_steps.png", xlabel="training step", ylabel="FID (log scale), 1,000 samples",
+                     title="FID against training steps", log_y=True)
 
 
 def export(model, export_dir):

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -64,7 +66,7 @@ def score_p(x):
 
 def main(argv=None) -> dict:
     args = parse(argv)
-    from gen_keras import divergences, plots
+    from gen_keras import divergences
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,10 +131,10 @@ def main(argv=None) -> dict:
     landscape = np.array([[reverse_kl(m, np.log(sd)) for m in mu_grid] for sd in sigma_grid])  # (σ, μ)
     labels = {f"{v['label']}\nKL(p‖q) = {v['kl_pq']:.2f}, KL(q‖p) = {v['kl_qp']:.2f}": (v["mean"], v["std"])
               for v in table.values()}
-    plots.kl_fits(x, p, labels, mu_grid, sigma_grid,
-                  landscape, [np.stack([d[:, 0], np.exp(d[:, 1])], axis=1) for d in descents],
-                  out / "kl_fits.png",
-                  title="Fitting one Gaussian q to a bimodal p: forward KL covers both modes, reverse KL picks one")
+    kl_fits(x, p, labels, mu_grid, sigma_grid,
+            landscape, [np.stack([d[:, 0], np.exp(d[:, 1])], axis=1) for d in descents],
+            out / "kl_fits.png",
+            title="Fitting one Gaussian q to a bimodal p: forward KL covers both modes, reverse KL picks one")
 
     # Part 2. MMD² between two samples of N(0, I), the second one shifted by δ along the first axis.
     rng = np.random.default_rng(args.seed)
@@ -148,17 +150,137 @@ def main(argv=None) -> dict:
                       "bandwidth": test.bandwidth})
         print(f"MMD² with shift δ = {shift:.2f}: unbiased {test.mmd2:+.5f}, biased {tests[-1]['mmd2_biased']:.5f}, "
               f"permutation p-value {test.p_value:.3f} ({PERMUTATIONS} permutations)")
-    plots.mmd_shift([t["shift"] for t in tests], [t["mmd2_unbiased"] for t in tests],
-                    [t["null_95th_percentile"] for t in tests], [t["p_value"] for t in tests], PERMUTATIONS,
-                    out / "mmd_shift.png",
-                    title=f"Two samples of N(0, I), {SAMPLE_SIZE} points each in {FEATURES}-D, the second shifted "
-                          "by δ: unbiased MMD² (RBF kernel, median-heuristic bandwidth)")
+    mmd_shift([t["shift"] for t in tests], [t["mmd2_unbiased"] for t in tests],
+              [t["null_95th_percentile"] for t in tests], [t["p_value"] for t in tests], PERMUTATIONS,
+              out / "mmd_shift.png",
+              title=f"Two samples of N(0, I), {SAMPLE_SIZE} points each in {FEATURES}-D, the second shifted "
+                    "by δ: unbiased MMD² (RBF kernel, median-heuristic bandwidth)")
 
     results = {"seed": args.seed, "mixture": [dict(zip(("weight", "mean", "std"), c)) for c in MIXTURE],
                "kl_fits": table, "mmd": tests, "mmd_sample_size": SAMPLE_SIZE, "mmd_permutations": PERMUTATIONS}
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
     print(f"figures and metrics.json in {out}/")
     return results
+
+
+# --- Figures ----------------------------------------------------------------------------------------------
+
+
+def kl_fits(x: np.ndarray, p: np.ndarray, fits: Mapping[str, tuple[float, float]], mu_grid: np.ndarray,
+            sigma_grid: np.ndarray, reverse_kl: np.ndarray, descents: Sequence[np.ndarray],
+            path: str | os.PathLike, title: str = "") -> str:
+    """Draws Gaussian fits to a density and the reverse-KL landscape over (μ, σ).
+
+    Left: a density p(x) and Gaussian fits q = N(μ, σ²) to it. Right: KL(q‖p) over (μ, σ), with
+    gradient-descent paths and the fits marked.
+
+    Args:
+        x: the x grid, (L,).
+        p: p(x) on it, (L,).
+        fits: legend label → (μ, σ) of each fit.
+        mu_grid: the landscape's μ axis, (A,).
+        sigma_grid: the landscape's σ axis, (B,) (drawn on a log scale).
+        reverse_kl: KL(q‖p) on the grid, (B, A).
+        descents: gradient-descent paths, each (steps, 2) of (μ, σ).
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    import matplotlib.ticker
+
+    from gen_keras import plots
+
+    fig, (left, right) = plots.plt.subplots(1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": (1.25, 1)})
+    left.fill_between(x, p, color="grey", alpha=0.35, label="p(x): mixture of two Gaussians")
+    styles = ("-", "--", ":")
+    for i, (name, (mean, std)) in enumerate(fits.items()):
+        q = np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * np.sqrt(2 * np.pi))
+        left.plot(x, q, color=f"C{i}", linestyle=styles[i % 3], linewidth=2, label=name)
+    left.set_xlim(-5, 5)
+    left.set_ylim(0, 1.5 * left.get_ylim()[1])  # room for the legend above the curves
+    left.set_xlabel("x")
+    left.set_ylabel("density")
+    left.legend(fontsize=8.5, loc="upper right")
+    left.grid(True, alpha=0.3)
+    left.set_title("p and three Gaussian fits q")
+
+    levels = np.quantile(reverse_kl, np.linspace(0, 1, 25)[:-1] ** 2)
+    filled = right.contourf(mu_grid, sigma_grid, reverse_kl, levels=np.unique(levels), cmap="viridis_r",
+                            extend="max")
+    fig.colorbar(filled, ax=right, label="KL(q‖p) in nats", format="%.2f")
+    for descent in descents:
+        right.plot(descent[:, 0], descent[:, 1], color="white", linewidth=1.5)
+        right.plot(*descent[0], "o", color="white", markersize=5)
+    for i, (mean, std) in enumerate(fits.values()):
+        right.plot(mean, std, marker="*X"[i > 0], color=f"C{i}", markersize=13, markeredgecolor="black",
+                   linestyle="none")
+    right.set_yscale("log")
+    plain = matplotlib.ticker.FormatStrFormatter("%g")
+    right.yaxis.set_major_formatter(plain)
+    right.yaxis.set_minor_formatter(plain)
+    right.set_xlabel("μ of q")
+    right.set_ylabel("σ of q (log scale)")
+    right.set_title("reverse KL(q‖p) over (μ, σ): two valleys, one per mode;\n"
+                    "white: gradient descent on (μ, ln σ) from four starts (dots);\n"
+                    "markers: the fits, coloured as on the left", fontsize=10)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return plots.save_figure(fig, path)
+
+
+def mmd_shift(shifts: Sequence[float], mmd2: Sequence[float], null_95: Sequence[float],
+              p_values: Sequence[float], num_permutations: int, path: str | os.PathLike, title: str = "") -> str:
+    """Draws a two-sample test against the size of a mean shift.
+
+    Left: the unbiased MMD² per shift and the 95th percentile of its permutation null (above it the test
+    rejects at 5%); right: the permutation p-values on a log scale, with the 0.05 level and the smallest
+    p-value B = `num_permutations` allow, 1 / (B + 1).
+
+    Args:
+        shifts: the mean shifts δ, in standard deviations.
+        mmd2: the unbiased MMD² per shift.
+        null_95: the 95th percentile of the permuted MMD² per shift.
+        p_values: the permutation test's p-value per shift.
+        num_permutations: B.
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    import matplotlib.ticker
+
+    from gen_keras import plots
+
+    fig, (left, right) = plots.plt.subplots(1, 2, figsize=(12, 4.5))
+    left.axhline(0, color="black", linewidth=0.8)
+    left.plot(shifts, null_95, linestyle="--", color="grey", marker=".",
+              label="95th percentile of MMD² under H0 (from the permutations)")
+    left.plot(shifts, mmd2, marker="o", color="C0", linewidth=2, label="unbiased MMD² of the two samples")
+    left.set_ylabel("MMD²")
+    left.set_title("MMD² grows with the shift; near 0 (even below) without one", fontsize=10)
+    right.plot(shifts, p_values, marker="o", color="C3", linewidth=2, label="permutation-test p-value")
+    right.axhline(0.05, linestyle="--", color="grey", label="0.05: reject H0 (p = q) below")
+    right.axhline(1 / (num_permutations + 1), linestyle=":", color="black",
+                  label=f"1 / (B + 1): the smallest p-value with B = {num_permutations} permutations")
+    for s, pv in zip(shifts, p_values):
+        right.annotate(f"{pv:.3f}", (s, pv), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+    right.set_yscale("log")
+    right.set_ylim(0.5 / (num_permutations + 1), 2.0)
+    right.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    right.set_ylabel("p-value (log scale)")
+    right.set_title("p-value of the permutation test", fontsize=10)
+    for ax in (left, right):
+        ax.set_xlabel("mean shift δ of the second sample (in standard deviations)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left" if ax is left else "upper right", fontsize=8.5)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return plots.save_figure(fig, path)
 
 
 if __name__ == "__main__":

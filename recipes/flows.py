@@ -26,7 +26,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
+from collections.abc import Sequence
+
+import numpy as np
 
 from gen_keras import cli
 
@@ -175,13 +179,13 @@ def moons(args, run):
           f"(keras-io: {KERAS_IO_MOONS_NLL}); the density integrates to {integral:.4f} over [-3.5, 3.5]²")
 
     out = run.out
-    plots.flow_2d([("data x (held out)", held_out), ("the data mapped to z = f(x)", z_data),
-                   ("Gaussian z ~ N(0, I)", gaussian), ("mapped back: samples x = f⁻¹(z)", samples)],
-                  (xs, ys, density), out / "moons.png",
-                  f"RealNVP on two moons: held-out NLL {mean_nll:.3f} nats/point")
-    plots.curves_per_step(curves, out / "nll_per_step.png", "held-out NLL (nats per point)",
-                          baselines={"keras-io (300 epochs)": KERAS_IO_MOONS_NLL},
-                          title="two moons: held-out NLL per training step")
+    flow_2d([("data x (held out)", held_out), ("the data mapped to z = f(x)", z_data),
+             ("Gaussian z ~ N(0, I)", gaussian), ("mapped back: samples x = f⁻¹(z)", samples)],
+            (xs, ys, density), out / "moons.png",
+            f"RealNVP on two moons: held-out NLL {mean_nll:.3f} nats/point")
+    plots.curves(curves, out / "nll_per_step.png", xlabel="training step", ylabel="held-out NLL (nats per point)",
+                 baselines={"keras-io (300 epochs)": KERAS_IO_MOONS_NLL},
+                 title="two moons: held-out NLL per training step")
     return flow, metrics
 
 
@@ -242,10 +246,10 @@ def images(args, run):
     baselines = {"independent per-pixel, test": baseline}
     if args.data == "mnist":
         baselines.update({f"{k} (published)": v for k, v in PUBLISHED_MNIST_BITS.items()})
-    plots.curves_per_step({"validation (1,000 images)": (metrics["validation_bits_per_dim_per_step"]["steps"],
-                                                        metrics["validation_bits_per_dim_per_step"]["values"])},
-                          out / "bits_per_dim.png", "bits/dim", baselines=baselines,
-                          title=f"RealNVP on {train.name}: test {bits:.3f} bits/dim")
+    curve = metrics["validation_bits_per_dim_per_step"]
+    plots.curves({"validation (1,000 images)": (curve["steps"], curve["values"])}, out / "bits_per_dim.png",
+                 xlabel="training step", ylabel="bits/dim", baselines=baselines,
+                 title=f"RealNVP on {train.name}: test {bits:.3f} bits/dim")
     plots.image_grids([(f"T = {t}", flow.sample(50, args.seed, t).numpy()) for t in (1.0, 0.7)],
                       out / "samples.png", columns=10, title="samples x = f⁻¹(T ε), ε ~ N(0, I)")
     z_test = np.concatenate([flow.encode(x_test[i:i + 500]).numpy() for i in range(0, len(x_test), 500)])
@@ -281,6 +285,49 @@ def main(argv=None):
                                         metadata={k: metrics[k] for k in keep if k in metrics})
         print(f"exported {args.data}: {path} (signatures log_prob, sample, encode)")
     return metrics
+
+
+# --- Figures ----------------------------------------------------------------------------------------------
+
+
+def flow_2d(scatters: Sequence[tuple[str, np.ndarray]], density: tuple[np.ndarray, np.ndarray, np.ndarray],
+            path: str | os.PathLike, title: str = "") -> str:
+    """A 2-D flow at a glance: point clouds (data, samples, data mapped to z, a Gaussian) beside the learned
+    density as a heat map.
+
+    Args:
+        scatters: (panel title, (N, 2) points) pairs, one panel each.
+        density: (xs, ys, p) with p of shape (len(ys), len(xs)): the density on a grid.
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+
+    from gen_keras import plots
+
+    n = len(scatters) + 1
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plots.plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for i, (ax, (name, points)) in enumerate(zip(flat, scatters)):
+        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, color=f"C{i}")
+        ax.set_title(name, fontsize=10)
+        ax.set_aspect("equal", adjustable="datalim")
+    xs, ys, p = density
+    ax = flat[len(scatters)]
+    mesh = ax.pcolormesh(xs, ys, p, shading="auto", cmap="viridis")
+    fig.colorbar(mesh, ax=ax, fraction=0.046)
+    ax.set_title("learned density p(x)", fontsize=10)
+    ax.set_aspect("equal")
+    for ax in flat[n:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return plots.save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,8 @@ def main(argv=None):
 
     import numpy as np
 
-    from gen_keras import evaluation, gan_recipe, losses, plots, training
+    from gen_keras import evaluation, gan_recipe, losses, training
+    from gen_keras.figures import gan as gan_figures
     from gen_keras.models.gan import GAN, mlp_discriminator, mlp_generator
 
     # Algorithm 1 gives each of the k discriminator steps its own minibatch of m = --batch-size real
@@ -77,7 +78,7 @@ def main(argv=None):
     # Figures: samples, the curves, and the lecture's generator costs against D(G(z)) with their slopes.
     gan_recipe.figures(history, judge, run.out, f"GAN ({args.generator_loss}, k = {args.k})")
     d = np.linspace(1e-3, 1 - 1e-3, 999)
-    plots.generator_costs(d, losses.generator_cost_curves(d), run.out / "generator_losses.png")
+    gan_figures.generator_costs(d, losses.generator_cost_curves(d), run.out / "generator_losses.png")
     gan_recipe.export(gan, run.export_dir, RECIPE)
     return results
 

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -93,7 +95,8 @@ def main(argv=None):
     args = parse(argv)
     import keras
 
-    from gen_keras import losses, plots
+    from gen_keras import losses
+    from gen_keras.figures import gan as gan_figures
     from gen_keras.models.critics import input_gradients
 
     out = pathlib.Path(args.out)
@@ -105,7 +108,7 @@ def main(argv=None):
     curves = losses.generator_cost_curves(d)
     at = int(np.argmin(np.abs(d - 0.01)))
     results["slope_at_d_0.01"] = {name.split(":")[0]: float(abs(slope[at])) for name, (_, slope) in curves.items()}
-    plots.generator_costs(d, curves, out / "generator_costs.png")
+    gan_figures.generator_costs(d, curves, out / "generator_costs.png")
     print("|∂J/∂l| at D(G(z)) = 0.01: " + ", ".join(f"{k} {v:.4f}" for k, v in results["slope_at_d_0.01"].items()))
 
     # 2. D*(x) = p_data / (p_data + p_g), against a discriminator trained on samples of both.
@@ -124,8 +127,8 @@ def main(argv=None):
         "value_at_formula": value(d_star), "value_at_learned": value(np.clip(d_learned, 1e-7, 1 - 1e-7)),
         "jsd_nats": (value(d_star) + np.log(4)) / 2,
     }
-    plots.optimal_discriminator(GRID, p_data, p_g, d_star, d_learned, out / "optimal_discriminator.png",
-                                f"D* against a discriminator trained for {args.steps} steps")
+    optimal_discriminator(GRID, p_data, p_g, d_star, d_learned, out / "optimal_discriminator.png",
+                          f"D* against a discriminator trained for {args.steps} steps")
     r = results["optimal_discriminator"]
     print(f"optimal discriminator: |D − D*| at most {r['max_abs_error']:.3f} where (p_data + p_g) / 2 is over 1% of "
           f"its peak (mean {r['mean_abs_error_weighted']:.4f}, weighted by it); V(D*) = {r['value_at_formula']:.4f}, V(D) = "
@@ -157,9 +160,9 @@ def main(argv=None):
         }
         critic_curves[label] = critic.predict(GRID[:, None], verbose=0)[:, 0]
     d_grid = keras.ops.convert_to_numpy(keras.ops.sigmoid(disc.predict(GRID[:, None], verbose=0)))[:, 0]
-    plots.discriminator_vs_critic(GRID, density(GRID, FAR_DATA), density(GRID, FAR_FAKE), d_grid, critic_curves,
-                                  out / "discriminator_vs_critic.png",
-                                  "A trained discriminator saturates; a WGAN-GP critic keeps its slope")
+    discriminator_vs_critic(GRID, density(GRID, FAR_DATA), density(GRID, FAR_FAKE), d_grid, critic_curves,
+                            out / "discriminator_vs_critic.png",
+                            "A trained discriminator saturates; a WGAN-GP critic keeps its slope")
     s = results["saturation"]
     print(f"far-apart Gaussians: D at the fakes {s['mean_d_at_fakes']:.2e}; mean |∂J/∂x| at the fakes: minimax "
           f"{s['minimax_gradient_at_fakes']:.2e}, non-saturating {s['non_saturating_gradient_at_fakes']:.2e}")
@@ -169,6 +172,79 @@ def main(argv=None):
 
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"figures and metrics.json in {out}")
+
+
+# --- Figures ----------------------------------------------------------------------------------------------
+
+
+def optimal_discriminator(x: np.ndarray, p_data: np.ndarray, p_g: np.ndarray, d_formula: np.ndarray,
+                          d_learned: np.ndarray, path: str | os.PathLike, title: str = "") -> str:
+    """Draws two 1-D densities, D*(x) = p_data / (p_data + p_g) and a trained discriminator's D(x).
+
+    Args:
+        x: the grid, (L,).
+        p_data: p_data on it, (L,).
+        p_g: p_g on it, (L,).
+        d_formula: D*(x), (L,).
+        d_learned: σ(l(x)) of the trained discriminator, (L,).
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    from gen_keras import plots
+
+    fig, ax = plots.plt.subplots(figsize=(9, 4.5))
+    ax.fill_between(x, p_data, color="C0", alpha=0.25, label="p_data(x)")
+    ax.fill_between(x, p_g, color="C1", alpha=0.25, label="p_g(x)")
+    ax.plot(x, d_formula, "k-", linewidth=2, label="D*(x) = p_data / (p_data + p_g)")
+    ax.plot(x, d_learned, "C3--", linewidth=2, label="trained discriminator D(x)")
+    ax.set_xlabel("x")
+    ax.set_ylim(0, 1.05)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title)
+    return plots.save_figure(fig, path)
+
+
+def discriminator_vs_critic(x: np.ndarray, p_data: np.ndarray, p_g: np.ndarray, d: np.ndarray,
+                            critics: Mapping[str, np.ndarray], path: str | os.PathLike, title: str = "") -> str:
+    """WGAN's Figure 2: a trained discriminator D(x) saturates between two far-apart Gaussians, a trained
+    critic f(x) keeps a slope everywhere.
+
+    Args:
+        x: the grid, (L,).
+        p_data: p_data on it, (L,) (drawn scaled to the axis).
+        p_g: p_g on it, (L,).
+        d: the discriminator's D(x), (L,).
+        critics: legend label → a critic's f(x), (L,) (drawn as is on the right axis).
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    from gen_keras import plots
+
+    fig, ax = plots.plt.subplots(figsize=(9, 4.5))
+    scale = 1.0 / max(p_data.max(), p_g.max())
+    ax.fill_between(x, p_data * scale, color="C0", alpha=0.25, label="real density (scaled)")
+    ax.fill_between(x, p_g * scale, color="C1", alpha=0.25, label="fake density (scaled)")
+    ax.plot(x, d, "C3-", linewidth=2, label="GAN discriminator D(x)")
+    ax.set_xlabel("x")
+    ax.set_ylabel("D(x)")
+    ax.set_ylim(-0.05, 1.05)
+    right = ax.twinx()
+    for i, (name, f) in enumerate(critics.items()):
+        right.plot(x, f, color="C2", linestyle=("-", "--", ":")[i % 3], linewidth=2, label=name + " f(x)")
+    right.set_ylabel("f(x)")
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="center left", fontsize=8)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title)
+    return plots.save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+from collections.abc import Sequence
+
+import numpy as np
 
 from gen_keras import cli
 
@@ -231,7 +235,7 @@ def main(argv=None):
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
 
     # Figures.
-    plots.subspace_directions(
+    subspace_directions(
         cosines, [("W′ rows", directions[:SHOWN_DIRECTIONS]), ("PCA", pca_p.components[:SHOWN_DIRECTIONS]),
                   ("W′ rotated\nonto PCA", rotated[:SHOWN_DIRECTIONS])],
         IMAGE_SHAPE, out / "linear_vs_pca.png",
@@ -248,8 +252,9 @@ def main(argv=None):
     plots.image_rows([x_test[:10], pca_2_recon, deep_recon[:10], pca_p_recon, lin_recon[:10]],
                      ["test", "PCA-2", "deep AE, 2-d", f"PCA-{p}", f"linear AE, {p}-d"],
                      out / "reconstructions.png", "test images and their reconstructions")
-    plots.loss_curves(deep_history, out / "deep_loss_curves.png", baselines={"PCA-2, test": results["pca2_test_mse"]},
-                      title="deep autoencoder: MSE per epoch")
+    plots.curves(plots.per_epoch(deep_history, ("loss", "val_loss")), out / "deep_loss_curves.png", xlabel="epoch",
+                 ylabel="mean squared error per pixel", log_y=True, baselines={"PCA-2, test": results["pca2_test_mse"]},
+                 title="deep autoencoder: MSE per epoch")
     plots.image_grids(
         [(f"deep autoencoder: {GRID_SIDE} × {GRID_SIDE} grid over its code range\n"
           f"{results['deep_grid_cells_with_test_codes']:.0%} of the cells hold a test code", ae_grid_images),
@@ -273,6 +278,72 @@ def main(argv=None):
             ("deep_decoder", deep.decoder, {"code": (2,)}, "image"),
         ])
     return results
+
+
+# --- Figures ----------------------------------------------------------------------------------------------
+
+
+def subspace_directions(cosines: np.ndarray, rows: Sequence[tuple[str, np.ndarray]], image_shape: Sequence[int],
+                        path: str | os.PathLike, title: str = "", *, threshold: float | None = 0.99) -> str:
+    """Two subspaces of image space compared. Left: the cosines of their principal angles, largest first
+    (all 1 when the subspaces are equal). Right: rows of directions drawn as images, e.g. a linear
+    autoencoder's decoder rows, the principal components, and the former rotated onto the latter.
+
+    Each direction has its own colour scale, symmetric about 0 (red positive, blue negative): a direction's
+    sign and length carry no meaning, only its pattern does.
+
+    Args:
+        cosines: cos θ_1 ≥ … ≥ cos θ_p (`gen_keras.linear.principal_angle_cosines`).
+        rows: (label, directions) pairs, directions (n, d) with d = prod(image_shape); the first n drawn.
+        image_shape: the images' (H, W) or (H, W, 1).
+        path: the PNG to write.
+        title: the figure's title.
+        threshold: a dashed reference line on the cosines (None: none).
+
+    Returns:
+        `path` as a string.
+    """
+    import matplotlib.gridspec
+
+    from gen_keras import plots
+
+    cosines = np.asarray(cosines, np.float64)
+    h, w = int(image_shape[0]), int(image_shape[1])
+    n = max(len(directions) for _, directions in rows)
+    fig = plots.plt.figure(figsize=(4.2 + 1.05 * n, 0.3 + 1.2 * len(rows)))
+    grid = matplotlib.gridspec.GridSpec(len(rows), n + 1, figure=fig, width_ratios=[3.6] + [1.0] * n,
+                                        wspace=0.08, hspace=0.25)
+    left = fig.add_subplot(grid[:, 0])
+    k = np.arange(1, len(cosines) + 1)
+    left.plot(k, cosines, marker="o", markersize=3, color="C0", label="cos θ_i")
+    if threshold is not None:
+        left.axhline(threshold, linestyle="--", color="grey", label=f"{threshold:g}")
+    low = float(min(cosines.min(), threshold if threshold is not None else 1.0))
+    left.set_ylim(low - 0.05 * max(1.0 - low, 1e-3), 1.0 + 0.05 * max(1.0 - low, 1e-3))
+    left.set_xlabel("principal angle i (largest cosine first)")
+    left.set_ylabel("cos θ_i")
+    left.set_title(f"{len(cosines)} principal angles: smallest cosine {cosines.min():.4f}", fontsize=10)
+    left.grid(True, alpha=0.3)
+    left.legend(fontsize=8, loc="lower left")
+    for r, (label, directions) in enumerate(rows):
+        directions = np.asarray(directions, np.float64)
+        for j in range(n):
+            ax = fig.add_subplot(grid[r, j + 1])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(directions):
+                image = directions[j].reshape(h, w)
+                top = float(np.abs(image).max()) or 1.0
+                ax.imshow(image, cmap="RdBu_r", vmin=-top, vmax=top, interpolation="nearest")
+            else:
+                ax.axis("off")
+            if j == 0:
+                ax.set_ylabel(label, fontsize=9)
+            if r == 0:
+                ax.set_title(str(j + 1), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return plots.save_figure(fig, path)
 
 
 if __name__ == "__main__":

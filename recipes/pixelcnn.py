@@ -146,8 +146,10 @@ def figures(model, test, step_losses, history, samples, out, args, num_classes) 
 
     from gen_keras import plots
 
-    plots.nll_per_step(step_losses.losses, out / "nll_per_step.png", steps_per_epoch=step_losses.steps_per_epoch,
-                       validation=history.get("val_loss"), title="−log p(x), nats/image (training: per step)")
+    plots.curves(plots.per_step(step_losses.losses, steps_per_epoch=step_losses.steps_per_epoch,
+                                validation=history.get("val_loss")),
+                 out / "nll_per_step.png", xlabel="training step", ylabel="−log p(x), nats per image", log_y=True,
+                 title="−log p(x), nats/image (training: per step)")
     if args.conditional:
         names = [test.class_names[c] if c < len(test.class_names) else str(c) for c in range(num_classes)]
         plots.image_rows([samples[c * args.samples:(c + 1) * args.samples] for c in range(num_classes)], names,

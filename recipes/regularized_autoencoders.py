@@ -241,8 +241,9 @@ def main(argv=None):
                                                                       for c in range(len(classes))] for p in pair},
                            out / "jacobian_norm_per_class.png", ylabel="mean ‖J_f(x)‖_F",
                            title=f"the encoder's Jacobian norm per class (λ = {args.lam:g})")
-        plots.curves(tangent["steps"], {f"{'plain' if p.startswith('none') else p}, {d}": tangent[p][f"{d}_curve"]
-                                        for p in pair for d in ("tangent", "random")},
+        plots.curves({f"{'plain' if p.startswith('none') else p}, {d}": (
+                          tangent["steps"], tangent[p][f"{d}_curve"], {"color": f"C{i}", "linestyle": style})
+                      for i, p in enumerate(pair) for d, style in (("tangent", "-"), ("random", "--"))},
                      out / "tangent_vs_random.png", xlabel="step ε along a unit direction",
                      ylabel="‖g(f(x + ε d)) − g(f(x))‖", title="how far the reconstruction moves")
 

@@ -232,8 +232,7 @@ def plot(summary, counts, path, title) -> None:
     ax.grid(True, alpha=0.3, which="both")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    plots.save_figure(fig, path)
 
 
 if __name__ == "__main__":

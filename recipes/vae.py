@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
+from collections.abc import Mapping, Sequence
 
 from gen_keras import cli
 
@@ -199,8 +201,8 @@ def figures(vae, test, history, out, args, curves=None) -> None:
     decode = lambda z: inference.predict_in_batches(generator, np.asarray(z, np.float32))  # noqa: E731
     d = args.latent_dim
 
-    plots.loss_curves(history, out / "loss_curves.png", keys=("loss", "val_loss", "reconstruction", "kl"),
-                      title="−ELBO (nats/image) = reconstruction + KL")
+    plots.curves(plots.per_epoch(history, ("loss", "val_loss", "reconstruction", "kl")), out / "loss_curves.png",
+                 xlabel="epoch", ylabel="nats per image", log_y=True, title="−ELBO (nats/image) = reconstruction + KL")
     plots.latent_scatters([("μ(x), test set" if d == 2 else "μ(x)[:2], test set", mean[:, :2])], labels,
                           out / "latent_space.png", test.class_names, f"q(z|x) means, latent dim {d}")
     if d == 2:  # Kingma & Welling's manifold: decode z = Φ⁻¹(u) over a grid of quantiles u
@@ -220,7 +222,7 @@ def figures(vae, test, history, out, args, curves=None) -> None:
     plots.image_rows([means, draws], ["E[x|z]", "x ~ p(x|z)"], out / "likelihood_samples.png",
                      f"ten z ~ N(0, I): the decoder's mean and a draw from its {vae.likelihood} likelihood")
     if curves:
-        plots.marginal_likelihood_estimates(curves, out / "log_px_estimates.png")
+        marginal_likelihood_estimates(curves, out / "log_px_estimates.png")
     plots.latent_interpolation(decode, mean, x_test, out / "interpolation.png",
                                "first and last: test images; between: decoded (1−t) μ(a) + t μ(b)")
     centres = np.stack([mean[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(d)
@@ -256,6 +258,39 @@ def ablation(args, run, train, val, test):
     (run.out / "ablation.json").write_text(json.dumps(results, indent=2))
     print(f"ablation figure: {run.out / 'ablation.png'}")
     return results
+
+
+# --- Figures ----------------------------------------------------------------------------------------------
+
+
+def marginal_likelihood_estimates(curves: Mapping[str, Sequence[float]], path: str | os.PathLike) -> str:
+    """Two Monte Carlo estimates of log p(x) against the number of samples K (log axis).
+
+    Naive: log (1/K) Σ p(x|z_k), z_k ~ p(z); importance sampling: log (1/K) Σ p(x|z_k) p(z_k)/q(z_k|x),
+    z_k ~ q(z|x). Both are means over the same test images, nats per image.
+
+    Args:
+        curves: `{"samples": [K, …], "prior": [...], "importance": [...]}` (as
+            `gen_keras.models.vae.marginal_likelihood_by_samples` returns), optionally with `images`.
+        path: the PNG to write.
+
+    Returns:
+        `path` as a string.
+    """
+    from gen_keras import plots
+
+    fig, ax = plots.plt.subplots(figsize=(6.5, 4))
+    k = curves["samples"]
+    ax.plot(k, curves["importance"], "o-", label="importance sampling, z ~ q(z|x)")
+    ax.plot(k, curves["prior"], "s-", label="naive Monte Carlo, z ~ p(z)")
+    ax.set_xscale("log")
+    ax.set_xlabel("samples K per image")
+    ax.set_ylabel("estimate of log p(x) (nats/image)")
+    images = f" on {curves['images']} test images" if "images" in curves else ""
+    ax.set_title(f"log (1/K) Σ_k w_k{images}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return plots.save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -171,6 +171,7 @@ def test_min_snr_weights_cap_the_x0_weight_at_gamma():
 
 @pytest.mark.parametrize("options, factor", [({}, 0.6), ({"prediction": "velocity", "min_snr_gamma": 5.0}, 0.8)],
                          ids=["epsilon", "velocity_min_snr"])
+@pytest.mark.slow
 def test_the_loss_falls_on_a_tiny_batch_and_the_moving_average_follows(fashion_train, options, factor):
     """40 steps on 64 images: the held-out-noise loss ‖ε − ε̂‖² (fixed t and ε, moving-average weights) falls
     below `factor` of its start: 1.0 for ε (the last layer starts at zero, ε̂ = 0); for a

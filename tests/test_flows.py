@@ -148,6 +148,7 @@ def test_two_moons_data_are_standardised_and_shaped_like_scikit_learns():
     np.testing.assert_allclose(s.std(0), 1, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_trained_moons_flow_beats_a_gaussian_and_its_density_integrates_to_one(trained_moons):
     flow, held_out = trained_moons
     nll = float(-np.mean(flow.log_prob(held_out)))
@@ -165,6 +166,7 @@ def test_trained_moons_flow_beats_a_gaussian_and_its_density_integrates_to_one(t
     np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.slow
 def test_saved_and_reloaded_flows_give_the_same_log_prob(trained_moons, tmp_path):
     flow, held_out = trained_moons
     flow.save(tmp_path / "moons.keras")

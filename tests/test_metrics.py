@@ -1,7 +1,6 @@
 """Metrics against cases whose answers are known."""
 
 import numpy as np
-import pytest
 
 from gen_keras import metrics
 

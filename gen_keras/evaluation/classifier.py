@@ -401,19 +401,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def predict_classes(classifier: Classifier, images, *, value_range: tuple[float, float] = (0.0, 1.0),
                     batch_size: int = 500) -> np.ndarray:
-    """The most likely class of each image.
-
-    Args:
-        classifier: the instrument's classifier.
-        images: (N, H, W, C) with pixels in `value_range`.
-        value_range: the images' pixel range.
-        batch_size: images per forward pass.
+    """The most likely class of each image: the argmax of `class_probabilities`, which takes the same arguments.
 
     Returns:
-        `np.ndarray` of int64, (N,): the argmax of the logits.
-
-    Raises:
-        ValueError: pixels outside the stated range.
+        `np.ndarray` of int64, (N,).
     """
-    logits = inference.predict_in_batches(classifier.model, to_unit_range(images, value_range), batch_size)
-    return np.argmax(logits, axis=-1).astype(np.int64)
+    probabilities = class_probabilities(classifier, images, value_range=value_range, batch_size=batch_size)
+    return np.argmax(probabilities, axis=-1).astype(np.int64)

@@ -48,16 +48,16 @@ class Reference:
     features: np.ndarray
     dataset: str = "fashion_mnist"
     split: str = "test"
+    _statistics: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.features)
 
     def statistics(self, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Mean and covariance of the first `count` features, computed once per count."""
-        cache = self.__dict__.setdefault("_statistics", {})
-        if count not in cache:
-            cache[count] = feature_statistics(self.features[:count])
-        return cache[count]
+        if count not in self._statistics:
+            self._statistics[count] = feature_statistics(self.features[:count])
+        return self._statistics[count]
 
     def class_probabilities(self, classifier: Classifier, count: int) -> np.ndarray:
         """The classifier's softmax for the first `count` real images, from their features (its last layer).
@@ -75,7 +75,7 @@ class Reference:
 
 
 def reference_features(classifier: Classifier, num_images: int | None = FID_SAMPLES, *, split: str = "test",
-              dataset: str | None = None) -> Reference:
+                       dataset: str | None = None) -> Reference:
     """The classifier's features of the first `num_images` real images of a split.
 
     Args:

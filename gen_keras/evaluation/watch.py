@@ -135,7 +135,8 @@ class Judge:
         self.value_range, self.fid_every, self.epoch_samples = value_range, fid_every, epoch_samples
         n = inference.num_latents(latents)
         if len(test) < n:
-            raise GenKerasError(f"--fid-samples {n} is more than the {len(test)} test images; lower it")
+            raise GenKerasError(f"{n} samples to score are more than the {len(test)} test images they are compared "
+                                "with; score fewer (a recipe's --fid-samples)")
         self.reference = Reference(features(classifier, test.as_float()[:n]), classifier.dataset, "test")
         self.quality: SampleQuality | None = None  # the per-epoch callback, once `callback` made it
 
