@@ -54,8 +54,11 @@ def generator_images(export: Export, target: Target, count: int, seed: int):
     import numpy as np
 
     name = _latent_input(target)
-    if name == "code" and target.record.get("prior", "normal") != "normal":
-        raise EvaluationError(f"{export.path}: the decoder's codes have no prior to sample ({target.record['prior']})")
+    prior = target.record.get("prior", "normal" if name == "z" else None)
+    if prior != "normal":
+        what = f"its prior ({prior})" if prior else "a prior (an autoencoder's decoder has none)"
+        raise EvaluationError(f"{export.path}: nothing to score: its `{name}` inputs follow {what}, which cannot "
+                              "be sampled from the export alone")
     dim = target.inputs[name][1][-1]
     if dim is None or dim < 1:
         raise EvaluationError(f"{export.path}: the `{name}` input declares no size; re-export it")
@@ -78,7 +81,7 @@ def sampled_images(export: Export, target: Target, count: int, seed: int, knobs:
     the scalar knobs (`steps`, `eta`, `temperature`, …) from `knobs`, else the recipe's record."""
     import numpy as np
 
-    batch = min(SAMPLE_BATCH, int(export.metadata.get("max_samples", SAMPLE_BATCH)))
+    batch = int(target.record.get("batch", min(SAMPLE_BATCH, int(export.metadata.get("max_samples", SAMPLE_BATCH)))))
     settings = {**target.record.get("inputs", {}), **{k: v for k, v in knobs.items() if v is not None}}
     extra = {k: v for k, v in settings.items() if k in target.inputs and k not in ("num_samples", "seed")}
     missing = [k for k in target.inputs if k not in ("num_samples", "seed", "label") and k not in extra]
@@ -118,20 +121,21 @@ def test_split(dataset: str, limit: int | None = None):
 
 def log_prob_nll(export: Export, target: Target, dataset: str, count: int | None) -> dict:
     """The test images' mean −log p(x) in nats/image and bits/dim, prepared as the recipe recorded:
-    binarized (stochastic with a seed, or thresholded) or at the centres of their 1/256 bins."""
+    binarized (stochastic with a seed, or thresholded), or as k / 255 for a model that places each pixel at
+    the centre of its bin (a flow's `log_prob`)."""
     import numpy as np
 
     from gen_keras import data
 
     record = target.record
-    test = test_split(dataset, count or record.get("num_images"))
+    test = test_split(dataset, count)
     preparation = record.get("prepare") or ("binarize" if "binarize" in export.metadata else "bin_centres")
     if preparation == "binarize":
         test = data.binarized_splits([test], record.get("binarize", export.metadata.get("binarize", "stochastic")),
                                      seed=int(record.get("seed", 0)))[0]
         images = test.as_float()
-    elif preparation == "bin_centres":
-        images = (test.images.astype(np.float32) + 0.5) / 256.0
+    elif preparation == "bin_centres":  # pixels k / 255; the model puts each at the centre of its bin
+        images = test.as_float()
     else:
         raise EvaluationError(f"{export.path}: unknown test-set preparation {preparation!r} in its metadata")
     image_name = next(k for k in target.inputs if k in ("image", "x"))
@@ -226,6 +230,7 @@ def evaluate_target(export: Export, target: Target, *, dataset: str, samples: in
     """Measures one signature; returns its row: kind, signature, the numbers, and the recorded ones."""
     record = target.record
     count = samples or record.get("num_samples") or DEFAULT_SAMPLES
+    test_count = samples or record.get("num_images")  # test images for log_prob, anomaly and encoder rows; None: all
     use_seed = seed if seed is not None else int(record.get("seed", 0))
     row = {"kind": target.kind, "signature": target.signature}
     if target.kind == "generator":
@@ -235,13 +240,14 @@ def evaluate_target(export: Export, target: Target, *, dataset: str, samples: in
         images = sampled_images(export, target, count, use_seed, knobs)
         row.update(sample_scores(images, dataset), seed=use_seed)
     elif target.kind == "log_prob":
-        row.update(log_prob_nll(export, target, dataset, samples))
+        row.update(log_prob_nll(export, target, dataset, test_count))
     elif target.kind == "anomaly":
-        row.update(anomaly_auroc(export, target, dataset, samples))
+        row.update(anomaly_auroc(export, target, dataset, test_count))
     elif target.kind == "encoder":
-        row.update(linear_probe(export, target, dataset, samples, use_seed))
+        row.update(linear_probe(export, target, dataset, test_count, use_seed))
     row["recorded"] = {k: record[k] for k in COMPARED[target.kind] if record.get(k) is not None}
-    comparable = (not samples or samples == record.get("num_samples", samples)) and (
+    recorded_count = record.get("num_samples", record.get("num_images", samples))
+    comparable = (not samples or samples == recorded_count) and (
         seed is None or seed == record.get("seed", seed))
     row["comparable"] = bool(row["recorded"]) and comparable
     return row

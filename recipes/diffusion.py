@@ -125,7 +125,10 @@ def main(argv=None):
     headline = args.fid_steps
     sampler = Sampler(model, steps=min(EPOCH_FID_STEPS, args.timesteps), eta=args.eta)
     num_samples = min(args.fid_samples, len(test))
-    x_T = np.random.default_rng(args.seed).normal(size=(num_samples, *model.image_shape)).astype(np.float32)
+    # x_T as the served `sample` signature draws it (batch i of MAX_SERVED_SAMPLES from seed --seed + i), so that
+    # `python -m gen_keras.evaluate` on the export redraws the very samples scored here.
+    x_T = np.concatenate([model.initial_noise(min(MAX_SERVED_SAMPLES, num_samples - start), args.seed + i).numpy()
+                          for i, start in enumerate(range(0, num_samples, MAX_SERVED_SAMPLES))])
     classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
     reference = evaluation.reference_features(classifier, num_samples)
     quality = evaluation.SampleQuality(sampler, classifier, x_T[:1000], fid_every=args.fid_every,
@@ -151,7 +154,7 @@ def main(argv=None):
             count = num_samples if headline_run else min(SWEEP_SAMPLES, num_samples)
             sampler(x_T[:2])  # compiled before timing
             started = time.perf_counter()
-            images = inference.sample_in_batches(sampler, x_T, count, batch_size=250)
+            images = inference.sample_in_batches(sampler, x_T, count, batch_size=MAX_SERVED_SAMPLES)
             seconds = time.perf_counter() - started
             if headline_run:
                 headline_images = images
@@ -192,7 +195,8 @@ def main(argv=None):
     figures(model, sampler, x_T, test, step_losses, history, sweep, ddpm, out, args)
     print(f"figures, metrics.json and logs in {out}/")
     if run.export_dir is not None:
-        export(model, run.export_dir)
+        export(model, run.export_dir, dataset=args.dataset, record=evaluation.export_record(
+            final, seed=args.seed, batch=MAX_SERVED_SAMPLES, inputs={"steps": headline, "eta": args.eta}))
     return results
 
 
@@ -249,8 +253,9 @@ def figures(model, sampler, x_T, test, step_losses, history, sweep, ddpm, out, a
                      title="FID against training steps", log_y=True)
 
 
-def export(model, export_dir):
-    """The served model: `sample` (num_samples, seed, steps → image) and `denoise` (x_t, t → ε̂)."""
+def export(model, export_dir, *, dataset: str = "fashion_mnist", record: dict | None = None):
+    """The served model: `sample` (num_samples, seed, steps → image) and `denoise` (x_t, t → ε̂); `record`, the
+    recipe's score of `sample`, goes into the metadata for `python -m gen_keras.evaluate`."""
     import tensorflow as tf
 
     from gen_keras.serving import export as export_lib
@@ -299,7 +304,7 @@ def export(model, export_dir):
     }
     version = export_lib.export_signatures(
         model, export_dir, RECIPE, "diffusion", endpoints,
-        metadata={"timesteps": T, "schedule": model.schedule, "max_samples": MAX_SERVED_SAMPLES,
+        metadata={"dataset": dataset, "evaluation": {"sample": record} if record else {}, "timesteps": T, "schedule": model.schedule, "max_samples": MAX_SERVED_SAMPLES,
                   "image_shape": [height, width, channels],
                   "alpha_bars": [float(a) for a in model.alpha_bars.numpy()]})
     print(f"exported diffusion (sample, denoise): {version}")

@@ -135,7 +135,9 @@ def main(argv=None):
     model.save(out / "pixelcnn.keras")
     print(f"figures, metrics.json and logs in {out}/")
     if run.export_dir is not None:
-        export(model, run.export_dir)
+        export(model, run.export_dir, dataset=args.dataset, record={  # how the test NLL was measured
+            "nll_nats": nll, "num_images": len(test), "prepare": "binarize", "binarize": args.binarize,
+            "seed": args.seed})
     return results
 
 
@@ -172,7 +174,7 @@ def figures(model, test, step_losses, history, samples, out, args, num_classes) 
                      out / "completions.png", "p(bottom half | top half), drawn pixel by pixel")
 
 
-def export(model, export_dir):
+def export(model, export_dir, *, dataset: str = "fashion_mnist", record: dict | None = None):
     """The served model: `log_prob` (image → log p(x) in nats) and `sample` (num_samples, seed → images)."""
     import numpy as np
     import tensorflow as tf
@@ -239,7 +241,8 @@ def export(model, export_dir):
     }
     version = export_lib.export_signatures(
         model, export_dir, RECIPE, "pixelcnn", endpoints,
-        metadata={"num_classes": model.num_classes, "max_samples": MAX_SERVED_SAMPLES,
+        metadata={"dataset": dataset, "evaluation": {"log_prob": record} if record else {},
+                  "num_classes": model.num_classes, "max_samples": MAX_SERVED_SAMPLES,
                   "image_shape": [height, width, channels]})
     print(f"exported pixelcnn (log_prob, sample): {version}")
     return version

@@ -260,6 +260,12 @@ def test_quick_run_writes_figures_metrics_and_export(tmp_path):
                  "diffusion.keras"):
         assert (out / name).is_file(), name
     assert (tmp_path / "sm" / "diffusion" / "diffusion" / "1" / "saved_model.pb").is_file()
+    # The served `sample` signature, re-scored from the export alone, draws the very samples scored above.
+    from gen_keras import evaluate
+
+    (row,) = evaluate.evaluate(tmp_path / "sm" / "diffusion" / "diffusion" / "1")["rows"]
+    assert row["kind"] == "sample" and row["num_samples"] == metrics["num_samples"] == 150
+    assert row["fid"] == pytest.approx(metrics["fid"], rel=0.05) and evaluate.check(row, 0.05) == []
 
 
 @pytest.mark.parametrize("flags, message", [

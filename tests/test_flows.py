@@ -240,6 +240,18 @@ def test_image_export_serves_log_prob_sample_and_encode_through_the_c_api(quick_
                 session.run({**request, "temperature": np.float32(t)}, "sample")
 
 
+@pytest.mark.slow
+def test_image_export_log_prob_rescored_from_the_export_alone(quick_images):
+    from gen_keras import evaluate
+
+    tmp, _ = quick_images
+    metrics = json.loads((tmp / "out" / "metrics.json").read_text())
+    version = next((tmp / "sm").glob("flows/*/1"))
+    (row,) = evaluate.evaluate(version, only="log_prob")["rows"]
+    assert row["num_images"] == metrics["test_images"] and row["prepared"] == "bin_centres"
+    assert row["nll_nats"] == pytest.approx(metrics["test_nll_nats_at_bin_centres"], rel=1e-3)
+
+
 def test_unknown_data_and_dataset_flags_are_refused_with_exit_status_2():
     for flags, message in ((["--data", "cifar10"], "invalid choice: 'cifar10'"),
                            (["--dataset", "mnist"], "picks its data with --data")):

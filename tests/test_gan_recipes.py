@@ -107,6 +107,23 @@ def test_dcgan_quick_run_and_its_served_generator(dcgan_run):
     assert logit.shape == (6, 1) and np.all(np.isfinite(logit))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["dcgan", "cgan"])
+def test_the_export_alone_rescored_gives_the_recipes_fid(recipe, dcgan_run, cgan_run):
+    """`python -m gen_keras.evaluate` draws the recipe's z (and classes) from the export's record: same FID."""
+    from gen_keras import evaluate
+
+    tmp, _ = {"dcgan": dcgan_run, "cgan": cgan_run}[recipe]
+    metrics = json.loads((tmp / "out" / "metrics.json").read_text())
+    result = evaluate.evaluate(tmp / "sm" / recipe / "generator")
+    (row,) = result["rows"]
+    assert row["kind"] == "generator" and row["num_samples"] == metrics["num_samples"] == 256
+    assert row["fid"] == pytest.approx(metrics["fid"], rel=0.05) and evaluate.check(row, 0.05) == []
+    assert result["classifier_sha256"] == metrics["classifier_sha256"]
+    if recipe == "cgan":
+        assert row["label_accuracy"] == pytest.approx(metrics["label_accuracy"], abs=0.02)
+
+
 @pytest.fixture(scope="module")
 def cgan_run(tmp_path_factory, cache, gan_run):
     return run_recipe("cgan", tmp_path_factory.mktemp("cgan"))

@@ -86,6 +86,20 @@ def test_exports_serve_through_the_c_api_like_the_keras_models(quick_run):
 
 
 @pytest.mark.slow
+def test_decoder_and_encoder_rescored_from_the_export_alone(quick_run):
+    """The decoder's prior samples give the recipe's FID again; the encoder's codes get a linear probe."""
+    from gen_keras import evaluate
+
+    tmp, _ = quick_run
+    metrics = json.loads((tmp / "out" / "metrics.json").read_text())
+    (row,) = evaluate.evaluate(tmp / "sm" / "vae" / "decoder")["rows"]
+    assert row["num_samples"] == metrics["prior_samples"]
+    assert row["fid"] == pytest.approx(metrics["prior_samples_fid"], rel=0.05) and evaluate.check(row, 0.05) == []
+    (row,) = evaluate.evaluate(tmp / "sm" / "vae" / "encoder", samples=1000)["rows"]
+    assert row["kind"] == "encoder" and row["output"] == "mean" and row["probe_accuracy"] > 0.3
+
+
+@pytest.mark.slow
 def test_the_whole_vae_reloads_and_samples(quick_run):
     tmp, _ = quick_run
     script = (

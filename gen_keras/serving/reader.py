@@ -170,10 +170,13 @@ def classify(inputs: dict, outputs: dict, name: str = "") -> str | None:
     def rank(spec):
         return None if spec[1] is None else len(spec[1])
 
+    def image_like(specs):  # images, or a shape the export does not declare
+        return any(rank(s) in (None, 4) for s in specs.values())
+
     if "num_samples" in inputs:
-        return "sample"
+        return "sample" if image_like(outputs) else None
     if name == "log_prob" or "log_prob" in outputs:
-        return "log_prob"
+        return "log_prob" if image_like(inputs) else None  # a density of points (two moons) is not scored here
     if name == "score" or set(outputs) == {"score"}:
         return "anomaly"
     images_in = [k for k, s in inputs.items() if rank(s) == 4 or k in ("image", "x")]
