@@ -286,7 +286,8 @@ def evaluate(path: str | Path, *, dataset: str | None = None, samples: int | Non
         only: score only signatures of this kind (one of `KINDS`).
 
     Returns:
-        {"path": …, "dataset": …, "classifier_sha256": …, "rows": [one dict per signature]}.
+        {"path": …, "dataset": …, "classifier_sha256": …, "classifier": "shipped" or how it was trained,
+        "rows": [one dict per signature]}.
 
     Raises:
         EvaluationError: not an export, or nothing in it can be scored.
@@ -302,7 +303,7 @@ def evaluate(path: str | Path, *, dataset: str | None = None, samples: int | Non
     rows = [evaluate_target(export, t, dataset=dataset, samples=samples, seed=seed, knobs=knobs or {})
             for t in targets]
     return {"path": str(export.path), "dataset": dataset,
-            "classifier_sha256": instrument(dataset).sha256, "rows": rows}
+            "classifier_sha256": instrument(dataset).sha256, "classifier": instrument(dataset).source, "rows": rows}
 
 
 def _format(value) -> str:
@@ -313,7 +314,8 @@ def _format(value) -> str:
 
 def table(result: dict) -> str:
     """The result as a markdown table, a row per measured number."""
-    lines = [f"{result['path']} (data: {result['dataset']}; classifier sha256 {result['classifier_sha256'][:12]})",
+    lines = [f"{result['path']}: data {result['dataset']}, classifier {result['classifier']} "
+             f"(sha256 {result['classifier_sha256']})",
              "| signature | kind | measure | value | recorded | samples |", "|---|---|---|---|---|---|"]
     shown = ("fid", "kid", "confident_share", "label_accuracy", "nll_nats", "bits_per_dim", "auroc", "probe_accuracy")
     for row in result["rows"]:

@@ -86,12 +86,16 @@ def test_generator_rescored_as_recorded(tiny_exports):
     assert len(result["classifier_sha256"]) == 64
 
 
-def test_a_number_off_its_record_fails_the_command(tiny_exports, capsys):
+def test_a_number_off_its_record_fails_the_command(tiny_exports, capsys, tmp_path, monkeypatch):
     from gen_keras import evaluate as ev
+    from gen_keras import evaluation
 
     _, paths, _ = tiny_exports
+    monkeypatch.setenv("GEN_KERAS_CACHE", str(tmp_path))  # an empty cache stays empty: the shipped weights score
     assert ev.main([str(paths["generator"])]) == 0
-    assert "matches its record" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "matches its record" in printed and "classifier shipped" in printed
+    assert evaluation.classifier_card()["sha256"] in printed and not any(tmp_path.iterdir())
     assert ev.main([str(paths["generator_wrong"])]) == 1
     assert "differs from the recorded" in capsys.readouterr().err
     # Another sample count is a different measurement: reported, not compared.
