@@ -438,8 +438,9 @@ def test_python_defaults_become_signature_defaults_the_c_api_fills_in(tmp_path):
         np.testing.assert_array_equal(left_out, session.run({"num_samples": np.int32(4)})["x"])  # serving_default
         assert not np.array_equal(left_out, session.run({"num_samples": np.int32(4), "seed": np.int32(8)},
                                                         "sample")["x"])
-        with pytest.raises(CApiError, match=r"takes inputs \['num_samples', 'seed', 'temperature'\], got \['seed'\] "
-                                            r"\(an input with a default may be left out: num_samples, seed \(default 7\)"):
+        with pytest.raises(CApiError, match=r"takes inputs \['num_samples', 'seed', 'temperature'\], got "
+                                            r"\['seed'\] \(an input with a default may be left out: num_samples, "
+                                            r"seed \(default 7\)"):
             session.run({"seed": np.int32(1)}, "sample")
         with pytest.raises(CApiError, match=r"input 'x' must have shape \[-1, 3\]"):
             session.run({"x": np.zeros((2, 4), np.float32)}, "score")

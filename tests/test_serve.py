@@ -308,7 +308,8 @@ def test_cli_errors_are_one_paragraph(case, rest_url, grpc_target, served, tmp_p
 def test_bad_flags_exit_2(capsys):
     for flags in (["--grpc", "h:1", "--format", "inputs", "--random", "2"], ["--rest", "u", "--random", "0"],
                   ["--rest", "u", "--interpolate", "1", "2", "--steps", "1"], ["--rest", "u"],
-                  ["--rest", "u", "--random", "2", "--set", "seed=1"], ["--rest", "u", "--samples", "2", "--set", "seed"],
+                  ["--rest", "u", "--random", "2", "--set", "seed=1"],
+                  ["--rest", "u", "--samples", "2", "--set", "seed"],
                   ["--rest", "u", "--samples", "2", "--format", "instances"]):
         with pytest.raises(SystemExit) as exit_info:
             serve.parse(flags)

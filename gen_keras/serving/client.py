@@ -22,7 +22,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from gen_keras.serving.signatures import DTYPE_NAMES, DTYPES, Signature, TensorInfo, describe_inputs, fits, with_defaults
+from gen_keras.serving.signatures import (DTYPE_NAMES, DTYPES, Signature, TensorInfo, describe_inputs, fits,
+                                          with_defaults)
 from gen_keras.serving.wire import parse_signature_def_map
 from gen_keras.cli import non_negative_int, positive_int
 from gen_keras.errors import GenKerasError, ServingError
@@ -226,7 +227,8 @@ def json_tensor(tensor: dict) -> np.ndarray:
     shape = [int(d.get("size", 0)) for d in tensor.get("tensor_shape", {}).get("dim", [])]
     size = int(np.prod(shape, dtype=np.int64))
     if tensor.get("tensor_content"):
-        return np.frombuffer(base64.b64decode(tensor["tensor_content"]), dtype.newbyteorder("<")).astype(dtype).reshape(shape)
+        content = base64.b64decode(tensor["tensor_content"])
+        return np.frombuffer(content, dtype.newbyteorder("<")).astype(dtype).reshape(shape)
     values = next((list(tensor[k]) for k in _JSON_VALUE_FIELDS if tensor.get(k)), [])
     if len(values) > size:
         raise ServingError(f"a default holds {len(values)} values but its shape {shape} has {size}")

@@ -248,7 +248,7 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
         archive.write_out(str(folder), verbose=False)
         write_warmup_requests(folder, served_name(recipe, part), specs)
         outputs = function.get_concrete_function().structured_outputs
-        described = {"doc": f"the {part}", "inputs": _describe(specs, {}),
+        described = {"doc": f"the {part} in inference mode, outputs float32", "inputs": _describe(specs, {}),
                      "outputs": {n: {"dtype": t.dtype.name, "shape": t.shape.as_list()} for n, t in outputs.items()}}
         write_atomically(folder / SIGNATURES_FILE, json.dumps(
             {"model": served_name(recipe, part), "signatures": {"serving_default": described}, "metadata": {}},
@@ -405,8 +405,8 @@ def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe
         for name, endpoint in endpoints.items():
             defaults = endpoint_defaults(endpoint, name)
             # a Python function's arguments with defaults come after those without
-            names = [n for n in endpoint.inputs if n not in defaults] + [n for n in endpoint.inputs if n in defaults]
-            specs = [tf.TensorSpec(endpoint.inputs[n].shape, endpoint.inputs[n].dtype, name=n) for n in names]
+            named = {n: tf.TensorSpec(s.shape, s.dtype, name=n) for n, s in endpoint.inputs.items()}
+            specs = [s for n, s in named.items() if n not in defaults] + [s for n, s in named.items() if n in defaults]
             function = _signature_function(endpoint, specs, defaults)
             # given as the function and its input_signature, the archive keeps a tf.function whose tensor
             # defaults tf.saved_model.save writes to the SignatureDef (a traced function would lose them)
@@ -415,7 +415,7 @@ def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe
             outputs = traced.get_concrete_function().structured_outputs
             described[name] = {
                 "doc": endpoint.doc,
-                "inputs": _describe([s for n in endpoint.inputs for s in specs if s.name == n], defaults),
+                "inputs": _describe(list(named.values()), defaults),
                 "outputs": {n: {"dtype": t.dtype.name, "shape": t.shape.as_list()} for n, t in outputs.items()},
             }
         archive.write_out(str(folder), verbose=False)

@@ -1,7 +1,8 @@
 """Readers for the protobuf and TFRecord files of an export, in pure Python (no TensorFlow, no protobuf).
 
 A minimal protobuf wire-format reader (varints and length-delimited fields suffice here) decodes a
-MetaGraphDef's signatures (with their inputs' defaults), TensorProtos and PredictionLogs; `read_tfrecords` checks each record's CRC32C.
+MetaGraphDef's signatures (with their inputs' defaults), TensorProtos and PredictionLogs; `read_tfrecords`
+checks each record's CRC32C.
 """
 
 from __future__ import annotations
