@@ -377,11 +377,18 @@ def test_shapes_without_sizes_and_defaults_that_do_not_fit_are_refused(lecture_p
     def sample(num_samples, seed=0.5):
         return {"x": model(tf.random.stateless_normal([num_samples, 3], seed=tf.stack([seed, 0])))}
 
+    def warmer(num_samples, temperature="hot"):
+        return sample(num_samples)
+
     cases = [
         ({"x": tf.TensorSpec([None, None], tf.float32)}, score, r"input 'x' has shape \(None, None\); declare"),
         ({"x": tf.TensorSpec(None, tf.float32)}, score, "input 'x' has shape unknown"),
         ({"num_samples": tf.TensorSpec([], tf.int32), "seed": tf.TensorSpec([], tf.int32)}, sample,
          r"the default 0.5 of input 'seed' is not a int32 of shape \(\)"),
+        ({"num_samples": tf.TensorSpec([], tf.int32), "temperature": tf.TensorSpec([], tf.float32)}, warmer,
+         r"the default 'hot' of input 'temperature' is not a float32"),
+        ({"num_samples": tf.TensorSpec([], tf.int32), "temperature": tf.TensorSpec([], tf.float32)},
+         lambda num_samples, temperature=[0.5, 1.0]: sample(num_samples), r"is not a float32 of shape \(\)"),
     ]
     for inputs, function, message in cases:
         with pytest.raises(export.ExportError, match=message):
@@ -394,7 +401,7 @@ def test_shapes_without_sizes_and_defaults_that_do_not_fit_are_refused(lecture_p
 
 @pytest.mark.slow
 def test_python_defaults_become_signature_defaults_the_c_api_fills_in(tmp_path):
-    """`def sample(num_samples, seed=7, temperature=0.5)`: the SavedModel's SignatureDef holds seed and
+    """`def sample(num_samples, seed=7, temperature=0.7)`: the SavedModel's SignatureDef holds seed and
     temperature's defaults (as tf.saved_model.save writes them), signatures.json documents them, and the C API
     loader feeds them to a request that leaves them out, as TF Serving does; a left-out input without a
     default, or a wrong shape, is a clear error."""
@@ -406,7 +413,7 @@ def test_python_defaults_become_signature_defaults_the_c_api_fills_in(tmp_path):
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
 
-    def sample(num_samples, seed=7, temperature=0.5):
+    def sample(num_samples, seed=7, temperature=0.7):
         noise = tf.random.stateless_normal([num_samples, 3], seed=tf.stack([seed, 0]))
         return {"x": model(temperature * noise)}
 
@@ -421,20 +428,21 @@ def test_python_defaults_become_signature_defaults_the_c_api_fills_in(tmp_path):
     saved_model = saved_model_pb2.SavedModel.FromString((version / "saved_model.pb").read_bytes())
     for key in ("sample", "serving_default"):
         defaults = saved_model.meta_graphs[0].signature_def[key].defaults
-        assert {k: tf.make_ndarray(v).tolist() for k, v in defaults.items()} == {"seed": 7, "temperature": 0.5}
+        assert {k: tf.make_ndarray(v).tolist() for k, v in defaults.items()} == {
+            "seed": 7, "temperature": pytest.approx(0.7)}
     assert not saved_model.meta_graphs[0].signature_def["score"].defaults
     documented = export.read_export_metadata(version)["signatures"]["sample"]["inputs"]
-    assert documented == {"temperature": {"dtype": "float32", "shape": [], "default": 0.5},
+    assert documented == {"temperature": {"dtype": "float32", "shape": [], "default": pytest.approx(0.7)},
                           "num_samples": {"dtype": "int32", "shape": []},
                           "seed": {"dtype": "int32", "shape": [], "default": 7}}
     assert_signatures_describe_themselves(tmp_path)
     with SavedModelSession(version) as session:
         assert {k: v.tolist() for k, v in session.signatures["sample"].defaults.items()} == {
-            "seed": 7, "temperature": 0.5}
+            "seed": 7, "temperature": pytest.approx(0.7)}
         left_out = session.run({"num_samples": np.int32(4)}, "sample")["x"]
         assert left_out.shape == (4, 2)
         np.testing.assert_array_equal(left_out, session.run(
-            {"num_samples": np.int32(4), "seed": np.int32(7), "temperature": np.float32(0.5)}, "sample")["x"])
+            {"num_samples": np.int32(4), "seed": np.int32(7), "temperature": np.float32(0.7)}, "sample")["x"])
         np.testing.assert_array_equal(left_out, session.run({"num_samples": np.int32(4)})["x"])  # serving_default
         assert not np.array_equal(left_out, session.run({"num_samples": np.int32(4), "seed": np.int32(8)},
                                                         "sample")["x"])

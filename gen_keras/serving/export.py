@@ -331,8 +331,10 @@ def endpoint_defaults(endpoint: Endpoint, signature: str = "") -> dict[str, np.n
         if parameter is None or parameter.default is inspect.Parameter.empty or parameter.default is None:
             continue
         value = np.asarray(parameter.default)
-        cast = value.astype(spec.dtype.as_numpy_dtype)
-        if not spec.shape.is_compatible_with(value.shape) or not np.array_equal(cast, value):
+        cast = value.astype(spec.dtype.as_numpy_dtype) if value.dtype.kind in "biuf" else value
+        kinds = "iuf" if spec.dtype.is_floating else "iu" if spec.dtype.is_integer else "b" if spec.dtype.is_bool else ""
+        exact = value.dtype.kind in kinds and (spec.dtype.is_floating or np.array_equal(cast, value))
+        if not spec.shape.is_compatible_with(value.shape) or not exact:
             raise ExportError(f"signature '{signature}': the default {parameter.default!r} of input '{name}' is not "
                               f"a {spec.dtype.name} of shape {tuple(spec.shape.as_list())}")
         defaults[name] = cast
