@@ -1,7 +1,9 @@
-"""A client for TF Serving: sends codes or latent vectors to a served decoder, writes the images as a PNG grid.
+"""A client for TF Serving: sends codes or latent vectors to a served decoder, or asks a sampling signature
+for images, and writes the images as a PNG grid.
 
     python -m gen_keras.serve --rest http://localhost:8501 --model conv_autoencoder_decoder --random 16
     python -m gen_keras.serve --grpc localhost:8500 --model conv_autoencoder_decoder --interpolate 0 1
+    python -m gen_keras.serve --rest http://localhost:8501 --model diffusion_diffusion --signature sample --samples 16
 
 REST needs only numpy (no TensorFlow import); gRPC uses tensorflow-serving-api, which imports TensorFlow.
 A signature from the server's metadata is read into a `gen_keras.serving.signatures.Signature`, as from an export,
@@ -615,7 +617,8 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--encoder-model", help="the encoder --interpolate asks (default: --model with "
                                                 "'decoder' replaced by 'encoder')")
     parser.add_argument("--version", type=non_negative_int, help="a served version (default: the latest)")
-    parser.add_argument("--signature", default=SIGNATURE)
+    parser.add_argument("--signature", default=SIGNATURE,
+                        help=f"the signature to run, e.g. sample (default {SIGNATURE})")
     parser.add_argument("--input-name", help="the signature input to feed (default: the only one, from the "
                                              "server's metadata, which is then not asked)")
     parser.add_argument("--format", choices=("instances", "inputs"), help="REST body: instances (rows, the "
