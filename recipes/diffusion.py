@@ -45,6 +45,7 @@ EPOCH_FID_STEPS = 20  # the per-epoch FID (1,000 samples) samples with this many
 DDPM_SAMPLES = 16  # the 1,000-step ancestral (DDPM) sample grid
 QUICK_FID_SAMPLES = 500  # each sample costs --fid-steps network passes
 MAX_SERVED_SAMPLES = 256
+SERVED_SAMPLES = 16  # the served `sample` signature's default num_samples
 
 
 def parse(argv=None):
@@ -254,8 +255,9 @@ def figures(model, sampler, x_T, test, step_losses, history, sweep, ddpm, out, a
 
 
 def export(model, export_dir, *, dataset: str = "fashion_mnist", record: dict | None = None):
-    """The served model: `sample` (num_samples, seed, steps → image) and `denoise` (x_t, t → ε̂); `record`, the
-    recipe's score of `sample`, goes into the metadata for `python -m gen_keras.evaluate`."""
+    """The served model: `sample` (num_samples, seed, steps, eta → image; each with a default a request may leave
+    out) and `denoise` (x_t, t → ε̂); `record`, the recipe's score of `sample`, goes into the metadata for
+    `python -m gen_keras.evaluate`."""
     import tensorflow as tf
 
     from gen_keras.serving import export as export_lib
@@ -263,17 +265,21 @@ def export(model, export_dir, *, dataset: str = "fashion_mnist", record: dict | 
     height, width, channels = model.image_shape
     T = model.timesteps
 
-    def sample(num_samples, seed, steps):
+    default_steps = min(HEADLINE_STEPS, T)
+
+    def sample(num_samples=SERVED_SAMPLES, seed=0, steps=default_steps, eta=ETA):
         checks = [
             tf.debugging.assert_positive(num_samples, message="num_samples must be at least 1"),
             tf.debugging.assert_less_equal(num_samples, MAX_SERVED_SAMPLES,
                                            message=f"num_samples must be at most {MAX_SERVED_SAMPLES} per request"),
             tf.debugging.assert_positive(steps, message="steps must be at least 1"),
             tf.debugging.assert_less_equal(steps, T, message=f"steps must be at most T = {T}"),
+            tf.debugging.assert_non_negative(eta, message="eta must lie in [0, 1] (0: DDIM, 1: DDPM's noise)"),
+            tf.debugging.assert_less_equal(eta, 1.0, message="eta must lie in [0, 1] (0: DDIM, 1: DDPM's noise)"),
         ]
         with tf.control_dependencies(checks):
-            num_samples, steps = tf.identity(num_samples), tf.identity(steps)
-        return {"image": model.sample(num_samples, seed, steps)}
+            num_samples, steps, eta = tf.identity(num_samples), tf.identity(steps), tf.identity(eta)
+        return {"image": model.sample(num_samples, seed, steps, eta)}
 
     def denoise(x_t, t):
         checks = [
@@ -291,13 +297,15 @@ def export(model, export_dir, *, dataset: str = "fashion_mnist", record: dict | 
     endpoints = {
         "sample": export_lib.Endpoint(
             sample, {"num_samples": tf.TensorSpec([], tf.int32), "seed": tf.TensorSpec([], tf.int32),
-                     "steps": tf.TensorSpec([], tf.int32)},
-            [{"num_samples": 1, "seed": 0, "steps": 2}],
-            doc=f"num_samples (1 … {MAX_SERVED_SAMPLES}) images (batch, {height}, {width}, {channels}) in [0, 1] "
-                f"by deterministic DDIM with `steps` (1 … {T}) network evaluations; the same seed and steps give "
-                "the same images"),
+                     "steps": tf.TensorSpec([], tf.int32), "eta": tf.TensorSpec([], tf.float32)},
+            [{"num_samples": 1, "seed": 0, "steps": 2, "eta": ETA}],
+            doc=f"num_samples (1 … {MAX_SERVED_SAMPLES}, default {SERVED_SAMPLES}) images (batch, {height}, {width}, "
+                f"{channels}) in [0, 1] by DDIM with `steps` (1 … {T}, default {default_steps}) network evaluations "
+                f"and η = `eta` (0 … 1, default {ETA:g}: deterministic; 1 with steps = T: DDPM); the same seed "
+                "(default 0), steps and eta give the same images"),
         "denoise": export_lib.Endpoint(
-            denoise, {"x_t": tf.TensorSpec([None, None, None, None], tf.float32), "t": tf.TensorSpec([None], tf.int32)},
+            denoise, {"x_t": tf.TensorSpec([None, height, width, channels], tf.float32),
+                      "t": tf.TensorSpec([None], tf.int32)},
             [{"x_t": np.zeros((1, height, width, channels), np.float32), "t": np.zeros((1,), np.int32)}],
             doc=f"ε̂ = ε_θ(x_t, t) (the moving-average weights) for noisy images x_t in the chain's [−1, 1] scale "
                 f"and 0-based step indices t (0 … {T - 1}), for writing one's own sampler"),

@@ -74,7 +74,8 @@ def parse(argv=None):
 
 
 def endpoints(flow, event_shape, images: bool):
-    """The exported signatures: log_prob (x → nats), sample (num_samples, seed, temperature → x), encode (x → z)."""
+    """The exported signatures: log_prob (x → nats), sample (num_samples, seed, temperature → x; each with a
+    default), encode (x → z)."""
     import numpy as np
     import tensorflow as tf
 
@@ -95,7 +96,7 @@ def endpoints(flow, event_shape, images: bool):
     def encode(x):
         return {"z": flow.encode(checked(x))}
 
-    def sample(num_samples, seed, temperature):
+    def sample(num_samples=16, seed=0, temperature=1.0):  # a request may leave any of them out
         with tf.control_dependencies([
                 tf.debugging.assert_positive(num_samples, message="num_samples must be positive"),
                 tf.debugging.assert_less_equal(num_samples, 10_000, message="num_samples must be at most 10000"),
@@ -113,7 +114,8 @@ def endpoints(flow, event_shape, images: bool):
         "sample": Endpoint(sample, {"num_samples": tf.TensorSpec([], tf.int32), "seed": tf.TensorSpec([], tf.int32),
                                     "temperature": tf.TensorSpec([], tf.float32)},
                            [{"num_samples": 1, "seed": 0, "temperature": 1.0}],
-                           doc="x = f^-1(temperature * eps), eps ~ N(0, I); the same seed gives the same samples"),
+                           doc="x = f^-1(temperature * eps), eps ~ N(0, I), num_samples (default 16) of them at "
+                               "temperature (default 1); the same seed (default 0) gives the same samples"),
         "encode": Endpoint(encode, x_spec, [{"x": one}], doc="z = f(x), the exact latent code"),
     }
 

@@ -10,7 +10,7 @@ import runpy
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, assert_keras_files_reload, run_python
+from tests.conftest import ROOT, assert_keras_files_reload, assert_signatures_describe_themselves, run_python
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SMALL = ["--quick", "--limit", "512", "--batch-size", "64", "--fid-samples", "256"]
@@ -66,6 +66,7 @@ def check_outputs(tmp, recipe, figures):
     for part in ("generator", "discriminator"):
         version = tmp / "sm" / recipe / part / "1"
         assert (version / "saved_model.pb").exists() and (version / f"{part}.keras").exists()
+    assert len(assert_signatures_describe_themselves(tmp / "sm")) == 2
     return metrics
 
 
@@ -160,6 +161,7 @@ def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_r
     for part in parts:
         assert (tmp_path / "sm" / recipe / part / "1" / "saved_model.pb").exists()
     assert len(assert_keras_files_reload(tmp_path / "sm")) == len(parts)
+    assert len(assert_signatures_describe_themselves(tmp_path / "sm")) == len(parts)
     figures = ["gan_curves.png", "samples.png"] + (["latent_space.png", "reconstructions.png"] if recipe == "aae" else [])
     if recipe == "aae":  # codes against the prior: MMD² and the permutation test's p-value, beside prior vs prior
         assert np.isfinite(metrics["codes_vs_prior_mmd2"]) and 0 < metrics["codes_vs_prior_p_value"] <= 1

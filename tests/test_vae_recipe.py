@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import assert_keras_files_reload, run_python, run_recipe_quick
+from tests.conftest import (assert_keras_files_reload, assert_signatures_describe_themselves, run_python,
+                            run_recipe_quick)
 
 RECIPE = "recipes/vae.py"
 FIGURES = ("loss_curves.png", "latent_space.png", "manifold.png", "prior_samples.png", "reconstructions.png",
@@ -44,6 +45,7 @@ def test_quick_run_leaves_metrics_figures_and_exports(quick_run):
     for part in ("encoder", "decoder"):
         assert (tmp / "sm" / "vae" / part / "1" / "saved_model.pb").exists()
         assert (tmp / "sm" / "vae" / part / "1" / f"{part}.keras").exists()
+    assert len(assert_signatures_describe_themselves(tmp / "sm")) == 2
     assert (tmp / "out" / "vae.keras").exists()
     assert "nats/image" in result.stdout
 
