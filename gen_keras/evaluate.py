@@ -84,7 +84,8 @@ def sampled_images(export: Export, target: Target, count: int, seed: int, knobs:
     batch = int(target.record.get("batch", min(SAMPLE_BATCH, int(export.metadata.get("max_samples", SAMPLE_BATCH)))))
     settings = {**target.record.get("inputs", {}), **{k: v for k, v in knobs.items() if v is not None}}
     extra = {k: v for k, v in settings.items() if k in target.inputs and k not in ("num_samples", "seed")}
-    missing = [k for k in target.inputs if k not in ("num_samples", "seed", "label") and k not in extra]
+    defaults = export.defaults.get(target.signature, {})
+    missing = [k for k in target.inputs if k not in ("num_samples", "seed", "label", *extra, *defaults)]
     if missing:
         raise EvaluationError(f"{export.path}: the `{target.signature}` signature needs {', '.join(missing)}; "
                               f"give --{missing[0].replace('_', '-')}")

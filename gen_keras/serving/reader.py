@@ -42,21 +42,26 @@ class Export:
 
     def __init__(self, path: str | Path):
         self.path = resolve(path)
-        self.metadata = {}
+        self.metadata, self.defaults = {}, {}
         meta_file = (self.path if self.path.is_dir() else self.path.parent) / "signatures.json"
         if meta_file.is_file():
             try:
-                self.metadata = json.loads(meta_file.read_text()).get("metadata") or {}
+                described = json.loads(meta_file.read_text())
             except (OSError, ValueError) as e:
                 raise EvaluationError(f"{meta_file} is not readable JSON ({e}); re-export the model") from e
+            self.metadata = described.get("metadata") or {}
+            self.defaults = {name: {k: v["default"] for k, v in sig.get("inputs", {}).items() if "default" in v}
+                             for name, sig in (described.get("signatures") or {}).items()}
         self.functions, self.specs = _load_functions(self.path)
 
     def call(self, signature: str, **inputs):
-        """Runs one signature on numpy inputs; returns its outputs as numpy arrays."""
+        """Runs one signature on numpy inputs (left-out ones take the signature's defaults); returns its outputs
+        as numpy arrays."""
         import numpy as np
         import tensorflow as tf
 
         declared = self.specs[signature][0]
+        inputs = {**self.defaults.get(signature, {}), **inputs}  # left-out inputs take their defaults, as on a server
         tensors = {name: tf.constant(np.asarray(value, declared[name][0])) for name, value in inputs.items()}
         return {name: value.numpy() for name, value in self.functions[signature](**tensors).items()}
 
