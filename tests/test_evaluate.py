@@ -38,8 +38,8 @@ def tiny_exports(tmp_path_factory):
         metadata={"evaluation": {"serving_default": {**record, "fid": 2 * record["fid"] + 10}}})
 
     # A model with `sample` (uniform noise images) and `log_prob` (independent Bernoulli(0.3) pixels).
-    def sample(num_samples, seed):
-        return {"image": tf.random.stateless_uniform([num_samples, 28, 28, 1], tf.stack([seed, 0]))}
+    def sample(num_samples, seed, temperature=1.0):  # the default is written into the signature
+        return {"image": temperature * tf.random.stateless_uniform([num_samples, 28, 28, 1], tf.stack([seed, 0]))}
 
     def log_prob(image):
         flat = tf.reshape(image, [tf.shape(image)[0], -1])
@@ -50,7 +50,8 @@ def tiny_exports(tmp_path_factory):
         holder, root, "tiny", "likelihood",
         {"log_prob": export.Endpoint(log_prob, {"image": tf.TensorSpec([None, 28, 28, 1], tf.float32)}),
          "sample": export.Endpoint(sample, {"num_samples": tf.TensorSpec([], tf.int32),
-                                            "seed": tf.TensorSpec([], tf.int32)})},
+                                            "seed": tf.TensorSpec([], tf.int32),
+                                            "temperature": tf.TensorSpec([], tf.float32)})},
         metadata={"max_samples": 100, "evaluation": {"log_prob": {"prepare": "binarize", "binarize": "stochastic",
                                                                   "seed": 3}}})
 
@@ -113,6 +114,9 @@ def test_sample_and_log_prob_signatures(tiny_exports):
     rows = {row["kind"]: row for row in result["rows"]}
     assert set(rows) == {"sample", "log_prob"}
     assert rows["sample"]["num_samples"] == SAMPLES and rows["sample"]["fid"] > 50  # uniform noise is far off
+    # `temperature` was left out above (its default, 1, filled in); set, it changes the samples
+    (dimmer,) = ev.evaluate(paths["likelihood"], samples=SAMPLES, only="sample", knobs={"temperature": 0.2})["rows"]
+    assert abs(dimmer["fid"] - rows["sample"]["fid"]) > 1
     bits = data.binarized_splits([test], "stochastic", seed=3)[0].as_float().reshape(SAMPLES, -1)
     expected = -np.mean(np.sum(bits * math.log(0.3) + (1 - bits) * math.log(0.7), axis=1))
     assert rows["log_prob"]["nll_nats"] == pytest.approx(expected, rel=1e-5)
