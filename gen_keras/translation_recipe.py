@@ -107,3 +107,48 @@ def export_translator(translator: keras.Model, export_dir: str | os.PathLike | N
                                            metadata=metadata)
     print(f"exported {part} ({TRANSLATE}): {version}")
     return version
+
+
+def write_metrics(out: str | os.PathLike, results: dict) -> Path:
+    """Writes `out/metrics.json` (atomically) and says where.
+
+    Args:
+        out: the run's output folder.
+        results: JSON-serialisable numbers and facts.
+
+    Returns:
+        The file's path.
+    """
+    import json
+
+    from gen_keras.files import write_atomically
+
+    path = write_atomically(Path(out) / "metrics.json", json.dumps(results, indent=2) + "\n")
+    print(f"figures, metrics.json and logs in {out}/")
+    return path
+
+
+def timed_fit(model: keras.Model, train, run, epochs: int, name: str) -> tuple[dict, dict]:
+    """Trains one translator in `<out>/<name>/` (its history, logs and backup) and times it.
+
+    Args:
+        model: the compiled translator.
+        train: the training `ImageArrays` (targets; the model makes its own inputs).
+        run: the recipe's `TrainingSetup`.
+        epochs: the epochs to train.
+        name: the translator's subfolder and key in the facts.
+
+    Returns:
+        (history, facts): the per-epoch logs and `{"train_seconds", "steps", "steps_per_second"}`.
+    """
+    import time
+
+    from gen_keras import training
+
+    sub = training.sub_run(run, name)
+    start = time.perf_counter()
+    history = training.fit(model, train, None, sub, epochs, targets=None, monitor=None)
+    seconds = time.perf_counter() - start
+    steps = int(model.g_optimizer.iterations.numpy())
+    return history, {"train_seconds": round(seconds, 1), "steps": steps,
+                     "steps_per_second": round(steps / seconds, 2) if seconds > 0 else None}
