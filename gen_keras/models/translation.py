@@ -490,6 +490,7 @@ class ImageTranslator(_TwoPlayers):
         Returns:
             `{"content", "g_adversarial", "d_loss"}`, each float32 (batch,) (the adversarial ones 0 without D).
         """
+        y = tf.convert_to_tensor(y, tf.float32)
         x = self.source(y)
         fake = self.generator(x, training=training)
         values = {"content": CONTENT_LOSSES[self.content_loss](y, fake)}
@@ -591,6 +592,19 @@ class CycleGAN(_TwoPlayers):
 
     def discriminator_variables(self):
         return self.d_x.trainable_variables + self.d_y.trainable_variables
+
+    def losses_on(self, data, training: bool = True) -> dict:
+        """Every generator-side loss of one step on a batch, per example, without updating anything.
+
+        Args:
+            data: (batch, 28, 28, 2): x in channel 0, y in channel 1.
+            training: the networks' mode.
+
+        Returns:
+            `generator_losses`' dict.
+        """
+        data = tf.convert_to_tensor(data, tf.float32)
+        return self.generator_losses(data[..., :1], data[..., 1:], training)
 
     def generator_losses(self, x, y, training: bool = True) -> dict:
         """G's and F's losses, per example (batch,).
