@@ -16,7 +16,7 @@ The lecture's code: `gen_keras/models/translation.py: ImageTranslator` (its `tra
 `patch_discriminator`, `SobelEdges`.
 
     python recipes/pix2pix.py --quick     # a short try-out: 1 epoch on 2,048 images
-    python recipes/pix2pix.py             # both networks, 15 epochs each
+    python recipes/pix2pix.py             # both networks, 12 epochs each
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 from gen_keras import cli
 
 RECIPE = "pix2pix"
-DEFAULT_EPOCHS = 15
+DEFAULT_EPOCHS = 12
 
 
 def parse(argv=None):
