@@ -152,3 +152,22 @@ def timed_fit(model: keras.Model, train, run, epochs: int, name: str) -> tuple[d
     steps = int(model.g_optimizer.iterations.numpy())
     return history, {"train_seconds": round(seconds, 1), "steps": steps,
                      "steps_per_second": round(steps / seconds, 2) if seconds > 0 else None}
+
+
+def train_each(models: dict, train, run, epochs: int) -> tuple[dict, dict]:
+    """Trains each translator in turn, in its own subfolder of the run (`timed_fit`).
+
+    Args:
+        models: name → compiled translator, trained in this order.
+        train: the training `ImageArrays`.
+        run: the recipe's `TrainingSetup`.
+        epochs: the epochs each is trained.
+
+    Returns:
+        (histories, facts): name → per-epoch logs, name → `{"train_seconds", "steps", "steps_per_second"}`.
+    """
+    histories, facts = {}, {}
+    for name, model in models.items():
+        print(f"\ntraining {name}")
+        histories[name], facts[name] = timed_fit(model, train, run, epochs, name)
+    return histories, facts

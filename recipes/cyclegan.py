@@ -18,7 +18,7 @@ The lecture's code: `gen_keras/models/translation.py: CycleGAN` (its `train_step
 `patch_discriminator`, `cycle_loss`, `stack_domains`.
 
     python recipes/cyclegan.py --quick     # a short try-out: 1 epoch on the shoes among 2,048 images
-    python recipes/cyclegan.py             # 20 epochs on the 6,000 sandals and 6,000 sneakers
+    python recipes/cyclegan.py             # 40 epochs on the 6,000 sandals and 6,000 sneakers
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from __future__ import annotations
 from gen_keras import cli
 
 RECIPE = "cyclegan"
-DEFAULT_EPOCHS = 20
+DEFAULT_EPOCHS = 40
 SANDAL, SNEAKER = 5, 7  # Fashion-MNIST's classes: X and Y
 
 
@@ -72,7 +72,7 @@ def main(argv=None):
                             cycle_weight=args.cycle_weight, identity_weight=args.identity_weight)
         cyclegan.compile(g_optimizer=gan_recipe.adam(lr), d_optimizer=gan_recipe.adam(lr), **run.compile_options())
     cyclegan.g.summary()
-    history, facts = translation_recipe.timed_fit(cyclegan, shoes, run, args.epochs, "cyclegan")
+    histories, facts = translation_recipe.train_each({"cyclegan": cyclegan}, shoes, run, args.epochs)
 
     # Held-out shoes: G(x) against real sneakers, F(y) against real sandals, and the round trips.
     x_test, y_test = test.as_float()[test.labels == SANDAL], test.as_float()[test.labels == SNEAKER]
@@ -90,7 +90,7 @@ def main(argv=None):
     results = {
         "model": RECIPE, "dataset": train.name, "epochs": args.epochs, "batch_size": run.batch_size,
         "x_class": SANDAL, "y_class": SNEAKER, "train_x": len(x_train), "train_y": len(y_train), "test_images": n,
-        "cycle_weight": args.cycle_weight, "identity_weight": args.identity_weight, **facts,
+        "cycle_weight": args.cycle_weight, "identity_weight": args.identity_weight, **facts["cyclegan"],
         "g_x_called_y": g_results["class_agreement"], "f_y_called_x": f_results["class_agreement"],
         "real_x_called_x": float((evaluation.predict_classes(classifier, x_test) == SANDAL).mean()),
         "real_y_called_y": float((evaluation.predict_classes(classifier, y_test) == SNEAKER).mean()),
@@ -111,7 +111,7 @@ def main(argv=None):
                              "X → Y: held-out sandals, G(x) and the round trip", input_title="x (sandal)")
     figures.translation_rows(y_test, {"F(y)": f_y, "G(F(y))": g_f_y}, None, run.out / "sneakers_to_sandals.png",
                              "Y → X: held-out sneakers, F(y) and the round trip", input_title="y (sneaker)")
-    figures.loss_curves({"CycleGAN": history}, ("g_adversarial", "f_adversarial", "cycle", "identity", "d_x_loss",
+    figures.loss_curves({"CycleGAN": histories["cyclegan"]}, ("g_adversarial", "f_adversarial", "cycle", "identity", "d_x_loss",
                                                 "d_y_loss"), run.out / "losses.png", "CycleGAN's losses")
     translation_recipe.export_translator(cyclegan.g, run.export_dir, RECIPE, "g_sandal_to_sneaker",
                                          "G: a sandal redrawn as a sneaker", {"x_class": SANDAL, "y_class": SNEAKER})

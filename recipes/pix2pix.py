@@ -61,10 +61,7 @@ def main(argv=None):
         for model in (l1_only, pix2pix):
             model.compile(g_optimizer=gan_recipe.adam(lr), d_optimizer=gan_recipe.adam(lr), **run.compile_options())
     pix2pix.generator.summary()
-    histories, facts = {}, {}
-    for name, model in (("l1_only", l1_only), ("pix2pix", pix2pix)):
-        print(f"\ntraining {name}")
-        histories[name], facts[name] = translation_recipe.timed_fit(model, train, run, args.epochs, name)
+    histories, facts = translation_recipe.train_each({"l1_only": l1_only, "pix2pix": pix2pix}, train, run, args.epochs)
 
     # Held-out garments: x = edges(y), each network's G(x) against y.
     targets = test.as_float()[:args.fid_samples]

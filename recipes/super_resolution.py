@@ -70,10 +70,7 @@ def main(argv=None):
         for model in (content_only, srgan):
             model.compile(g_optimizer=gan_recipe.adam(lr), d_optimizer=gan_recipe.adam(lr), **run.compile_options())
     srgan.generator.summary()
-    histories, facts = {}, {}
-    for name, model in (("content_only", content_only), ("srgan", srgan)):
-        print(f"\ntraining {name}")
-        histories[name], facts[name] = translation_recipe.timed_fit(model, train, run, args.epochs, name)
+    histories, facts = translation_recipe.train_each({"content_only": content_only, "srgan": srgan}, train, run, args.epochs)
 
     # Held-out images: x = the block means of y; bicubic(x), the two networks' G(x), against y.
     targets = test.as_float()[:args.fid_samples]
