@@ -226,7 +226,8 @@ def _residual_block(x, filters: int, normalization):
 
 def resnet_generator(image_shape=IMAGE_SHAPE, filters: int = 32, blocks: int = 3, name: str = "generator"
                      ) -> keras.Model:
-    """CycleGAN's translator, scaled to 28×28: Conv 7×7 → down to 14×14 → residual blocks → up to 28×28.
+    """CycleGAN's translator, scaled to 28×28: Conv 7×7 → down to 14×14 → residual blocks → up to 28×28
+    (a nearest-neighbour resize and a convolution, where the paper's transposed convolution leaves checkerboards).
 
     Instance normalisation (a `GroupNormalization` with one group per channel) as in the paper.
 
@@ -249,7 +250,7 @@ def resnet_generator(image_shape=IMAGE_SHAPE, filters: int = 32, blocks: int = 3
     x = layers.ReLU()(norm(2 * filters)()(x))
     for _ in range(blocks):
         x = _residual_block(x, 2 * filters, norm(2 * filters))
-    x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same")(x)
+    x = layers.Conv2D(filters, 3, padding="same")(layers.UpSampling2D(2)(x))  # resize, then convolve: no checkerboard
     x = layers.ReLU()(norm(filters)()(x))
     x = layers.Conv2D(image_shape[-1], 7, padding="same", activation="tanh", dtype="float32")(x)
     return keras.Model(image, _to_unit_range(x, "translated"), name=name)
