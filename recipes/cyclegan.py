@@ -41,7 +41,10 @@ def parse(argv=None):
     g.add_argument("--filters", type=cli.positive_int, default=16,
                    help="the translators' channels at 28x28 (doubled at 14x14); the discriminators have twice as many")
     cli.add_sample_quality_flags(parser, samples_help="translated test images of each domain (at most 1,000 each)")
-    return cli.parse_args(parser, argv, RECIPE)
+    args = cli.parse_args(parser, argv, RECIPE)
+    if args.dataset != "fashion_mnist":
+        parser.error("--dataset: this recipe translates Fashion-MNIST's sandals and sneakers; use fashion_mnist")
+    return args
 
 
 def main(argv=None):
@@ -51,13 +54,10 @@ def main(argv=None):
     import numpy as np
 
     from gen_keras import evaluation, gan_recipe, training, translation_recipe
-    from gen_keras.data import DataError
     from gen_keras.figures import translation as figures
     from gen_keras.models.translation import CycleGAN, patch_discriminator, resnet_generator, stack_domains
 
     run = training.setup(args)
-    if args.dataset != "fashion_mnist":
-        raise DataError("the CycleGAN recipe translates Fashion-MNIST's sandals and sneakers; use --dataset fashion_mnist")
     train, test = gan_recipe.load_data(args.dataset, args.limit)
     x_train, y_train = train.images[train.labels == SANDAL], train.images[train.labels == SNEAKER]
     pairs = stack_domains(x_train, y_train, seed=args.seed)  # arbitrary pairs: no loss joins them

@@ -165,6 +165,31 @@ def test_translator_arguments_and_bad_images_are_clear_errors():
         super_resolution_generator(3)
 
 
+@pytest.mark.parametrize("recipe, flags, message", [
+    ("pix2pix", ["--l1-weight", "0"], "--l1-weight: must be positive"),
+    ("cyclegan", ["--dataset", "mnist"], "translates Fashion-MNIST's sandals and sneakers"),
+    ("cyclegan", ["--cycle-weight", "-1"], "--cycle-weight: must be zero or more"),
+    ("super_resolution", ["--scale", "3"], "invalid choice: 3"),
+    ("super_resolution", ["--adversarial-weight", "nan"], "--adversarial-weight: must be a finite number"),
+])
+def test_bad_flags_exit_2_with_a_reason(recipe, flags, message, capsys):
+    from tests.conftest import load_recipe
+
+    with pytest.raises(SystemExit) as exit_:
+        load_recipe(recipe).parse(flags)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_defaults_are_the_papers_weights():
+    from tests.conftest import load_recipe
+
+    assert load_recipe("pix2pix").parse([]).l1_weight == 100.0
+    cyclegan = load_recipe("cyclegan").parse([])
+    assert (cyclegan.cycle_weight, cyclegan.identity_weight) == (10.0, 5.0)
+    sr = load_recipe("super_resolution").parse([])
+    assert (sr.scale, sr.adversarial_weight) == (4, 1e-3)
+
+
 # --- the recipes' quick runs (slow) -----------------------------------------------------------------------
 
 SMALL = ["--quick", "--limit", "512", "--batch-size", "32", "--fid-samples", "200"]
