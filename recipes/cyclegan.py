@@ -18,7 +18,7 @@ The lecture's code: `gen_keras/models/translation.py: CycleGAN` (its `train_step
 `patch_discriminator`, `cycle_loss`, `stack_domains`.
 
     python recipes/cyclegan.py --quick     # a short try-out: 1 epoch on the shoes among 2,048 images
-    python recipes/cyclegan.py             # 40 epochs on the 6,000 sandals and 6,000 sneakers
+    python recipes/cyclegan.py             # 30 epochs on the 6,000 sandals and 6,000 sneakers
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from __future__ import annotations
 from gen_keras import cli
 
 RECIPE = "cyclegan"
-DEFAULT_EPOCHS = 40
+DEFAULT_EPOCHS = 30
 SANDAL, SNEAKER = 5, 7  # Fashion-MNIST's classes: X and Y
 
 
