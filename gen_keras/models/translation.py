@@ -383,8 +383,8 @@ class _TwoPlayers(keras.Model):
             **kwargs: `keras.Model.compile` arguments (`steps_per_execution`, `jit_compile`, `run_eagerly`).
         """
         super().compile(optimizer=None, **kwargs)
-        self.g_optimizer = keras.optimizers.get(g_optimizer)
-        self.d_optimizer = keras.optimizers.get(d_optimizer)
+        self.g_optimizer = self._loss_scaled(keras.optimizers.get(g_optimizer))
+        self.d_optimizer = self._loss_scaled(keras.optimizers.get(d_optimizer))
         self.g_optimizer.build(self.generator_variables())
         if self.discriminator_variables():
             self.d_optimizer.build(self.discriminator_variables())
@@ -402,11 +402,17 @@ class _TwoPlayers(keras.Model):
             config[name] = keras.saving.deserialize_keras_object(config[name])
         self.compile(**config)
 
+    def _loss_scaled(self, optimizer):
+        """float16 needs loss scaling (bfloat16 has float32's range and does not)."""
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
     def _step(self, optimizer, loss_fn, weights):
-        """One gradient step on `weights` of the scalar `loss_fn()`."""
+        """One gradient step on `weights` of the scalar `loss_fn()` (loss-scaled under mixed_float16)."""
         with tf.GradientTape() as tape:
-            loss = loss_fn()
-        optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+            scaled = optimizer.scale_loss(loss_fn())
+        optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
 
     def _log(self, values: dict) -> dict:
         for name, value in values.items():
