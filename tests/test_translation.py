@@ -103,7 +103,7 @@ def _fall(model, batch, key, steps=20):
     return first, loss()
 
 
-def test_pix2pix_and_super_resolution_losses_fall_on_a_tiny_batch():
+def test_pix2pix_and_super_resolution_losses_fall_on_a_tiny_batch(tmp_path):
     import keras
 
     from gen_keras.models.gan import dcgan_discriminator
@@ -122,6 +122,10 @@ def test_pix2pix_and_super_resolution_losses_fall_on_a_tiny_batch():
         assert last < 0.7 * first, (model.name, first, last)
         losses = model.losses_on(y, training=False)
         assert {"content", "g_adversarial", "d_loss"} <= set(losses) and losses["d_loss"].shape == (8,)
+    pix2pix.save(tmp_path / "pix2pix.keras")
+    reloaded = keras.saving.load_model(tmp_path / "pix2pix.keras")
+    assert (reloaded.content_weight, reloaded.adversarial_weight, reloaded.conditional) == (100.0, 1.0, True)
+    np.testing.assert_allclose(reloaded(SobelEdges()(y)), pix2pix(SobelEdges()(y)), atol=1e-6)
 
 
 def test_cyclegan_cycle_loss_falls_on_a_tiny_batch_and_it_round_trips_through_keras_files(tmp_path):
@@ -236,6 +240,8 @@ def _served_equals_keras(version, inputs):
         assert 0.0 <= served.min() and served.max() <= 1.0
         with pytest.raises(CApiError, match=r"pixels must be in \[0, 1\]"):
             session.run({"image": inputs * 255.0 + 1.0}, "translate")
+        with pytest.raises(CApiError):  # the declared shape: another size is refused, not resized
+            session.run({"image": np.zeros((1, 5, 5, 1), np.float32)}, "translate")
     return served
 
 
