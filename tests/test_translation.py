@@ -3,7 +3,6 @@ losses falling on a tiny batch, clear errors for bad images (fast); the three re
 metrics and their `translate` exports through the C API (slow)."""
 
 import json
-import os
 
 import numpy as np
 import pytest
