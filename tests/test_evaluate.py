@@ -45,6 +45,9 @@ def tiny_exports(tmp_path_factory):
         flat = tf.reshape(image, [tf.shape(image)[0], -1])
         return {"log_prob": tf.reduce_sum(flat * math.log(0.3) + (1 - flat) * math.log(0.7), axis=1)}
 
+    # What the recipe would record of `sample`: batches of max_samples (100), batch i drawn with seed i.
+    drawn = tf.concat([sample(100, tf.constant(i))["image"] for i in range(SAMPLES // 100)], 0).numpy()
+    sample_record = {**ev.sample_scores(drawn, "fashion_mnist"), "seed": 0, "inputs": {"temperature": 1.0}}
     holder = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     paths["likelihood"] = export.export_signatures(
         holder, root, "tiny", "likelihood",
@@ -52,8 +55,9 @@ def tiny_exports(tmp_path_factory):
          "sample": export.Endpoint(sample, {"num_samples": tf.TensorSpec([], tf.int32),
                                             "seed": tf.TensorSpec([], tf.int32),
                                             "temperature": tf.TensorSpec([], tf.float32)})},
-        metadata={"max_samples": 100, "evaluation": {"log_prob": {"prepare": "binarize", "binarize": "stochastic",
-                                                                  "seed": 3}}})
+        metadata={"max_samples": 100, "evaluation": {
+            "log_prob": {"prepare": "binarize", "binarize": "stochastic", "seed": 3},
+            "sample": {k: sample_record[k] for k in ("fid", "kid", "num_samples", "seed", "inputs")}}})
 
     # An anomaly scorer (mean brightness) of class 1 and an encoder (4 × 4 average pooling → 16 numbers).
     test = data.load_images("fashion_mnist", "test", SAMPLES)
@@ -114,9 +118,11 @@ def test_sample_and_log_prob_signatures(tiny_exports):
     rows = {row["kind"]: row for row in result["rows"]}
     assert set(rows) == {"sample", "log_prob"}
     assert rows["sample"]["num_samples"] == SAMPLES and rows["sample"]["fid"] > 50  # uniform noise is far off
-    # `temperature` was left out above (its default, 1, filled in); set, it changes the samples
+    assert rows["sample"]["comparable"] and ev.check(rows["sample"], 0.05) == []  # the recorded draws again
+    # `temperature` was left out above (its default, 1, filled in); set, it changes the samples, and the row
+    # is then another measurement than the recorded one
     (dimmer,) = ev.evaluate(paths["likelihood"], samples=SAMPLES, only="sample", knobs={"temperature": 0.2})["rows"]
-    assert abs(dimmer["fid"] - rows["sample"]["fid"]) > 1
+    assert abs(dimmer["fid"] - rows["sample"]["fid"]) > 1 and not dimmer["comparable"]
     bits = data.binarized_splits([test], "stochastic", seed=3)[0].as_float().reshape(SAMPLES, -1)
     expected = -np.mean(np.sum(bits * math.log(0.3) + (1 - bits) * math.log(0.7), axis=1))
     assert rows["log_prob"]["nll_nats"] == pytest.approx(expected, rel=1e-5)
@@ -156,6 +162,30 @@ def test_unscorable_paths_are_clear_errors(tiny_exports, tmp_path, capsys):
     assert "neither a SavedModel folder nor a .keras file" in capsys.readouterr().err
     # A part folder means its newest version.
     assert ev.resolve(paths["generator"].parent) == paths["generator"]
+
+
+def test_keras_files_are_scored_like_their_savedmodels(tiny_exports, tmp_path):
+    import keras
+
+    from gen_keras import evaluate as ev
+    from gen_keras.errors import EvaluationError
+
+    _, paths, _ = tiny_exports
+    (row,) = ev.evaluate(paths["generator"] / "generator.keras")["rows"]
+    assert row["kind"] == "generator" and row["fid"] == pytest.approx(row["recorded"]["fid"], rel=1e-3)
+    with pytest.raises(EvaluationError, match="nothing to score"):  # a discriminator's logit is not a code
+        ev.evaluate(paths["discriminator"] / "discriminator.keras")
+
+    @keras.saving.register_keras_serializable(package="test_evaluate")
+    class Doubler(keras.Model):
+        def call(self, x):
+            return 2 * x
+
+    doubler = Doubler()
+    doubler(np.zeros((1, 4), np.float32))
+    doubler.save(tmp_path / "doubler.keras")
+    with pytest.raises(EvaluationError, match="subclassed model"):
+        ev.evaluate(tmp_path / "doubler.keras")
 
 
 def test_all_scores_every_export_under_a_root(tiny_exports, capsys):

@@ -117,10 +117,14 @@ def _load_functions(path: Path) -> tuple[dict, dict]:
             model = keras.saving.load_model(path)
         except Exception as e:  # a corrupt or foreign file: Keras raises many types
             raise EvaluationError(f"{path} does not load as a Keras model ({type(e).__name__}: {e})") from e
+        if not getattr(model, "inputs", None):
+            raise EvaluationError(f"{path} holds a subclassed model ({type(model).__name__}) whose inputs Keras does "
+                                  "not record; score the SavedModel of its version folder instead")
         names = [t.name.split(":")[0] for t in model.inputs]
         names = [_input_name(n, t.shape) for n, t in zip(names, model.inputs)]
         outputs = model.outputs
-        out_names = ["image" if len(t.shape) == 4 else "code" for t in outputs]
+        # images (rank 4), a discriminator's or critic's one number per image, else codes
+        out_names = ["image" if len(t.shape) == 4 else "logit" if t.shape[-1] == 1 else "code" for t in outputs]
         if len(set(out_names)) < len(out_names):
             out_names = [f"{n}_{i}" for i, n in enumerate(out_names)]
 
