@@ -109,7 +109,7 @@ def _write_grid(images: np.ndarray, ends: np.ndarray | None, args) -> None:
         else:
             source = (f"{len(images)} samples from '{args.signature}'"
                       + "".join(f", {k} = {v:g}" for k, v in args.set) if args.samples else
-                      f"{len(images)} standard-normal codes, seed {args.seed}" if args.random else
+                      f"{len(images)} standard-normal codes, seed {args.seed or 0}" if args.random else
                       f"codes from {os.path.basename(args.from_file)}" if args.from_file else
                       "the line between test images {} and {}".format(*args.interpolate))
             plots.image_grid(images, args.out, columns=min(10, len(images)), title=f"{args.model}: {source}")
@@ -136,7 +136,8 @@ def run(args: argparse.Namespace) -> np.ndarray:
     """
     ends = codes = None
     if args.samples:
-        outputs = predict(args.grpc or args.rest, args.model, {"num_samples": args.samples, **dict(args.set)},
+        seed = {} if args.seed is None else {"seed": args.seed}
+        outputs = predict(args.grpc or args.rest, args.model, {"num_samples": args.samples, **seed, **dict(args.set)},
                           args.version, signature=args.signature, transport="grpc" if args.grpc else "rest",
                           timeout=args.timeout)
         images = _pick_output(outputs, args.model, ("image", "x"))
@@ -156,7 +157,7 @@ def run(args: argparse.Namespace) -> np.ndarray:
         if info.shape is None or any(d < 0 for d in info.shape[1:]):
             raise ServingError(f"{args.model}'s input '{name}' has shape {info.shape}: no fixed size to draw "
                                "--random codes for; use --from-file")
-        codes = np.random.default_rng(args.seed).standard_normal((args.random, *info.shape[1:]))
+        codes = np.random.default_rng(args.seed or 0).standard_normal((args.random, *info.shape[1:]))
     if info is not None:
         codes = _checked(codes, name, info, args.model, "codes")
     elif codes.ndim == 1:
@@ -206,8 +207,11 @@ def parse(argv=None) -> argparse.Namespace:
                              "num_samples = N and the --set inputs; its other inputs take the export's defaults")
     parser.add_argument("--set", action="append", default=[], type=_scalar_input, metavar="NAME=VALUE",
                         help="with --samples: a scalar input of the signature, e.g. --set steps=20 (repeatable)")
-    parser.add_argument("--steps", type=positive_int, default=9, help="codes along the --interpolate line (default 9)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --random (default 0)")
+    parser.add_argument("--steps", type=positive_int, default=None,
+                        help="codes along the --interpolate line (default 9); a sampling signature's steps: --set steps=N")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of --random (default 0); with --samples, sent as the signature's seed (default: "
+                             "the export's)")
     parser.add_argument("--model", default="conv_autoencoder_decoder", help="served model name (<recipe>_<part>)")
     parser.add_argument("--encoder-model", help="the encoder --interpolate asks (default: --model with "
                                                 "'decoder' replaced by 'encoder')")
@@ -223,6 +227,9 @@ def parse(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.grpc and args.format:
         parser.error("--format applies to --rest only")
+    if args.steps is not None and not args.interpolate:
+        parser.error("--steps counts the codes along --interpolate; a sampling signature's steps: --set steps=N")
+    args.steps = 9 if args.steps is None else args.steps
     if args.interpolate and args.steps < 2:
         parser.error("--steps must be at least 2 to interpolate")
     if args.set and not args.samples:

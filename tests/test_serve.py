@@ -213,6 +213,11 @@ def test_cli_samples_from_a_sampling_signature(rest_url, served, sampler, tmp_pa
     [(_, _, inputs)] = served.requests[sent:]
     assert {k: v.tolist() for k, v in inputs.items()} == {"num_samples": 6, "seed": 3, "temperature": 0.5}
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # --seed is sent as the signature's seed
+    assert serve_command.main(["--rest", rest_url, "--model", SAMPLER, "--signature", "sample", "--samples", "2",
+                               "--seed", "11", "--out", str(out)]) == 0
+    [(_, _, inputs)] = served.requests[sent + 1:]
+    assert {k: v.tolist() for k, v in inputs.items()} == {"num_samples": 2, "seed": 11, "temperature": 1.0}
 
 
 def test_cli_random_codes_over_rest_in_a_fresh_process(rest_url, served, tmp_path):
@@ -311,7 +316,8 @@ def test_bad_flags_exit_2(capsys):
                   ["--rest", "u", "--interpolate", "1", "2", "--steps", "1"], ["--rest", "u"],
                   ["--rest", "u", "--random", "2", "--set", "seed=1"],
                   ["--rest", "u", "--samples", "2", "--set", "seed"],
-                  ["--rest", "u", "--samples", "2", "--format", "instances"]):
+                  ["--rest", "u", "--samples", "2", "--format", "instances"],
+                  ["--rest", "u", "--samples", "2", "--steps", "20"]):  # a sampler's steps go through --set
         with pytest.raises(SystemExit) as exit_info:
             serve_command.parse(flags)
         assert exit_info.value.code == 2
