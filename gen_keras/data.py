@@ -260,7 +260,7 @@ def _load_tfds(name: str, split: str, limit: int | None, download: bool,
         except Exception as e:  # noqa: BLE001
             raise DataError(f"TFDS could not download and prepare '{name}' ({type(e).__name__}: {e}).") from e
     tfds_split = "test" if split == "test" and "test" in builder.info.splits else split
-    if tfds_split not in builder.info.splits:
+    if builder.info.splits and tfds_split not in builder.info.splits:  # (unknown splits: as_dataset says)
         raise DataError(f"TFDS data set '{name}' has no split '{split}'; it has {list(builder.info.splits)}.")
     if limit:
         tfds_split = f"{tfds_split}[:{limit}]"
