@@ -14,6 +14,19 @@ def make_setup(out, *flags):
     return training.setup(args)
 
 
+def test_setup_reads_the_flags_and_changes_none_of_them(tmp_path):
+    """The run's export folder comes back in the `TrainingSetup` (None with --no-export); the namespace is
+    left exactly as parsed."""
+    parser = cli.recipe_parser("test", epochs=1)
+    args = cli.parse_args(parser, ["--out", str(tmp_path / "out"), "--export-dir", str(tmp_path / "sm")], "test")
+    before = dict(vars(args))
+    run = training.setup(args)
+    assert vars(args) == before
+    assert run.export_dir == tmp_path / "sm" and run.out == tmp_path / "out"
+    silent = cli.parse_args(parser, ["--out", str(tmp_path / "out"), "--no-export"], "test")
+    assert training.setup(silent).export_dir is None
+
+
 def build(run, variant="improved", lr=1e-3):
     with run.strategy.scope():
         parts = conv_autoencoder(variant)
