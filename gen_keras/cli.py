@@ -222,8 +222,10 @@ def add_gan_flags(parser: argparse.ArgumentParser, *, learning_rate: float | Non
                         "larger batches)" + learning_rate_help)
     if dcgan:
         g.add_argument("--filters", type=positive_int, default=128,
-                       help="channels of G's 7x7 layer (halved at 14x14): 128 gives the 0.56 M-parameter "
-                            "generator; fewer narrow only G, not D (see docs/results/gans.md#speed)")
+                       help="G's width: at 28x28 the channels of its 7x7 layer (halved at 14x14), 128 giving the "
+                            "0.56 M-parameter generator; at 32x32, 64x64, ... the channels of its last hidden "
+                            "layer, doubled at each coarser one (64x64: the paper's 4x4x1024 ... 32x32x128); "
+                            "fewer narrow only G, not D (see docs/results/gans.md#speed)")
     add_sample_quality_flags(parser, fid_every="measure the FID of all --fid-samples")
     return g
 

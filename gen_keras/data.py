@@ -518,7 +518,15 @@ def folder_dataset(folder: ImageFolder, batch_size: int | None = None, *, with_l
 _SCANS: dict = {}  # (folder, its listing, image_size, channels) → ImageFolder: train and test share one scan
 
 
-def _listing(root: Path) -> tuple:
+def folder_listing(root: Path) -> tuple:
+    """(path, size, modification time) of every entry under `root`, sorted: changes when the folder does.
+
+    Args:
+        root: the folder.
+
+    Returns:
+        A tuple of (str, int, int); empty when the folder cannot be read.
+    """
     try:
         return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*")))
     except OSError:
@@ -528,7 +536,7 @@ def _listing(root: Path) -> tuple:
 def _load_folder(path: str, split: str, limit: int | None, image_size: int | None,
                  channels: int | None) -> ImageArrays:
     root = Path(path).expanduser()
-    key = (str(root.resolve()), _listing(root) if root.is_dir() else (), image_size, channels)
+    key = (str(root.resolve()), folder_listing(root) if root.is_dir() else (), image_size, channels)
     folder = _SCANS.get(key) or scan_folder(root, image_size, channels)
     _SCANS.clear()
     _SCANS[key] = folder

@@ -28,3 +28,7 @@ class CApiError(GenKerasError):
 
 class EncoderNotFound(GenKerasError):
     """No exported encoder where one was asked for."""
+
+
+class CannotScore(GenKerasError):
+    """The sample-quality instrument has no classifier for these data (e.g. images without labels)."""
