@@ -77,6 +77,25 @@ def load_data(dataset: str = "fashion_mnist", limit: int | None = None, *, image
     return train, test
 
 
+def num_conditions(train: data.ImageArrays) -> int:
+    """The classes a conditional GAN is conditioned on: the training data's, at least two.
+
+    Args:
+        train: the training split.
+
+    Returns:
+        `train.num_classes`.
+
+    Raises:
+        DataError: fewer than two classes (e.g. a folder without class subfolders).
+    """
+    if train.num_classes < 2:
+        raise data.DataError(f"a conditional GAN needs images in two or more classes; {train.name} has "
+                             f"{train.num_classes} ({'no labels' if not train.class_names else train.class_names[0]}). "
+                             "Put the images in one subfolder per class, or use recipes/dcgan.py.")
+    return train.num_classes
+
+
 def samples_to_score(requested: int, test: data.ImageArrays) -> int:
     """How many samples the instrument scores: `requested`, at most the test images they are compared with.
 
