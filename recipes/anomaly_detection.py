@@ -262,7 +262,8 @@ def main(argv=None):
             metadata={"class": c, "class_name": names[c], "score": best, "threshold": threshold,
                       "false_positive_rate": args.false_positive_rate,
                       "threshold_set_on": f"{len(val_c)} validation images of class {c}",
-                      "test_auroc": aurocs[best][str(c)]})
+                      "test_auroc": aurocs[best][str(c)], "dataset": args.dataset,
+                      "evaluation": {"score": {"class": c, "auroc": aurocs[best][str(c)], "num_images": len(test)}}})
         print(f"exported the scorer: {path}")
     return results
 

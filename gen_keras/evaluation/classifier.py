@@ -255,8 +255,8 @@ def load_classifier(dataset: str = "fashion_mnist", *, retrain: bool = False,
                     image_size: int | None = None, channels: int | None = None) -> Classifier:
     """The instrument's classifier for `dataset`: the shipped weights, or one trained on this machine.
 
-    Fashion-MNIST with the standard recipe loads the weights that ship with the package and trains
-    nothing. `retrain=True`, another data set, or other settings (tests) train the classifier once with
+    Fashion-MNIST with the standard recipe (at its own 28×28×1) loads the weights that ship with the package
+    and trains nothing. `retrain=True`, another data set, or other settings (tests) train the classifier once with
     `train_classifier` and cache the `.keras` file (written atomically under a lock, so processes asking at
     once train it once; a cache file that does not load as this network is retrained with a warning).
 
@@ -283,13 +283,19 @@ def load_classifier(dataset: str = "fashion_mnist", *, retrain: bool = False,
     """
     shipped = shipped_weights_path(dataset)
     standard = seed == DEFAULT_SEED and epochs == DEFAULT_EPOCHS and limit is None
-    if shipped is not None and standard and not retrain and image_size is None and channels is None:
+    if shipped is not None and standard and not retrain and _fits_card(dataset, image_size, channels):
         return _load_shipped(dataset, shipped)
     shape = {"image_size": image_size, "channels": channels}
     path = classifier_cache_path(dataset, cache_dir, seed=seed, epochs=epochs, limit=limit, **shape)
     model = _load_or_train(dataset, path, seed=seed, epochs=epochs, limit=limit, verbose=verbose, **shape)
     settings = f"seed {seed}, {epochs} epoch{'s' * (epochs != 1)}" + (f", {limit} images" if limit else "")
     return Classifier(model, dataset, file_sha256(path), f"trained on this machine ({settings}): {path}", **shape)
+
+
+def _fits_card(dataset: str, image_size: int | None, channels: int | None) -> bool:
+    """Whether images brought to (image_size, channels) are the shape the shipped classifier takes."""
+    height, width, depth = classifier_card(dataset)["input_shape"]
+    return (image_size is None or image_size == height == width) and (channels is None or channels == depth)
 
 
 def _load_shipped(dataset: str, path: Path) -> Classifier:

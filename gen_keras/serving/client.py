@@ -1,15 +1,19 @@
-"""A client for TF Serving: sends codes or latent vectors to a served decoder, writes the images as a PNG grid.
+"""A client for TF Serving: sends codes or latent vectors to a served decoder, or asks a sampling signature
+for images, and writes the images as a PNG grid.
 
     python -m gen_keras.serve --rest http://localhost:8501 --model conv_autoencoder_decoder --random 16
     python -m gen_keras.serve --grpc localhost:8500 --model conv_autoencoder_decoder --interpolate 0 1
+    python -m gen_keras.serve --rest http://localhost:8501 --model diffusion_diffusion --signature sample --samples 16
 
 REST needs only numpy (no TensorFlow import); gRPC uses tensorflow-serving-api, which imports TensorFlow.
-A signature from the server's metadata is read into a `gen_keras.serving.signatures.Signature`, as from an export.
+A signature from the server's metadata is read into a `gen_keras.serving.signatures.Signature`, as from an export,
+with its inputs' defaults; `predict` fills the inputs a request leaves out from them, as TF Serving does.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -20,7 +24,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from gen_keras.serving.signatures import DTYPE_NAMES, Signature, TensorInfo, fits
+from gen_keras.serving.signatures import (DTYPE_NAMES, DTYPES, Signature, TensorInfo, describe_inputs, fits,
+                                          with_defaults)
 from gen_keras.serving.wire import parse_signature_def_map
 from gen_keras.cli import non_negative_int, positive_int
 from gen_keras.errors import GenKerasError, ServingError
@@ -117,13 +122,17 @@ def rest_request_body(inputs: Mapping[str, np.ndarray], form: str = "instances",
 
     Raises:
         ValueError: an unknown form.
-        ServingError: the instances form with inputs of different batch sizes.
+        ServingError: the instances form with inputs of different batch sizes, or a scalar input.
     """
     arrays = {name: np.asarray(a) for name, a in inputs.items()}
     if form == "inputs":
         return {"signature_name": signature, "inputs": {name: a.tolist() for name, a in arrays.items()}}
     if form != "instances":
         raise ValueError(f"form must be 'instances' or 'inputs', got {form!r}")
+    scalars = sorted(name for name, a in arrays.items() if a.ndim == 0)
+    if scalars:
+        raise ServingError(f"the instances form has no place for the scalar input(s) {', '.join(scalars)}: send "
+                           "the inputs form, or leave out a scalar that has a default")
     sizes = {len(a) for a in arrays.values()}
     if len(sizes) != 1:
         raise ServingError(f"the instances form needs one batch size for every input, got {sorted(sizes)}")
@@ -196,6 +205,40 @@ def _tensor_info(tensor: dict) -> TensorInfo:
     return TensorInfo(tensor.get("name", ""), DTYPE_NAMES.get(tensor.get("dtype"), 0), dims)
 
 
+_JSON_VALUE_FIELDS = ("float_val", "double_val", "int_val", "int64_val", "bool_val")
+
+
+def json_tensor(tensor: dict) -> np.ndarray:
+    """A tensorflow.TensorProto in protobuf's JSON form (as in TF Serving's REST metadata) as an array.
+
+    Read from `tensor_content` (base64), or from the `*_val` field, whose last value repeats to fill the shape.
+
+    Args:
+        tensor: e.g. {"dtype": "DT_INT32", "tensor_shape": {}, "int_val": [50]}.
+
+    Returns:
+        `np.ndarray` of the tensor's dtype and shape, e.g. array(50, dtype=int32).
+
+    Raises:
+        ServingError: an unsupported dtype, or more values than the shape holds.
+    """
+    code = DTYPE_NAMES.get(tensor.get("dtype"))
+    if code is None:
+        raise ServingError(f"a default of dtype {tensor.get('dtype')} is not supported by this client")
+    dtype = np.dtype(DTYPES[code])
+    shape = [int(d.get("size", 0)) for d in tensor.get("tensor_shape", {}).get("dim", [])]
+    size = int(np.prod(shape, dtype=np.int64))
+    if tensor.get("tensor_content"):
+        content = base64.b64decode(tensor["tensor_content"])
+        return np.frombuffer(content, dtype.newbyteorder("<")).astype(dtype).reshape(shape)
+    values = next((list(tensor[k]) for k in _JSON_VALUE_FIELDS if tensor.get(k)), [])
+    if len(values) > size:
+        raise ServingError(f"a default holds {len(values)} values but its shape {shape} has {size}")
+    if not values:
+        return np.zeros(shape, dtype)
+    return np.asarray(values + values[-1:] * (size - len(values))).astype(dtype).reshape(shape)
+
+
 def _metadata_rest(url: str, model: str, version: int | None, timeout: float) -> dict[str, Signature]:
     body = _rest_call(url, model, version, "/metadata", None, timeout)
     try:
@@ -204,7 +247,8 @@ def _metadata_rest(url: str, model: str, version: int | None, timeout: float) ->
         raise ServingError(f"the metadata of {_what(model, version)} holds no signature_def: "
                            f"{json.dumps(body)[:300]}") from None
     return {key: Signature({n: _tensor_info(t) for n, t in d.get("inputs", {}).items()},
-                           {n: _tensor_info(t) for n, t in d.get("outputs", {}).items()}, d.get("method_name", ""))
+                           {n: _tensor_info(t) for n, t in d.get("outputs", {}).items()}, d.get("method_name", ""),
+                           {n: json_tensor(t) for n, t in d.get("defaults", {}).items()})
             for key, d in signature_defs.items()}
 
 
@@ -302,6 +346,84 @@ def model_metadata(server: str, model: str, version: int | None = None, *, trans
     return _metadata_rest(server, model, version, timeout)
 
 
+def complete_inputs(signature: Signature, inputs: Mapping[str, np.ndarray], model: str = "the model",
+                    signature_name: str = SIGNATURE) -> dict[str, np.ndarray]:
+    """A request's inputs completed from the signature's defaults and checked against its shapes, before sending.
+
+    TF Serving 2.14 and later fill an input a request leaves out from `SignatureDef.defaults`; filling it here
+    too gives an older server the same request. Numbers and arrays take the signature's dtype where they can
+    (a Python int for an int32 input, float64 for float32).
+
+    Args:
+        signature: the served signature (`model_metadata`).
+        inputs: input name → array or number; any input with a default may be left out.
+        model: the served model's name, for messages.
+        signature_name: the signature's key, for messages.
+
+    Returns:
+        input name → array, every input of the signature.
+
+    Raises:
+        ServingError: an input the signature does not take, a left-out input without a default, or a shape
+            that does not fit (nothing is sent).
+    """
+    unknown = sorted(set(inputs) - set(signature.inputs))
+    missing = sorted(set(signature.inputs) - set(inputs) - set(signature.defaults))
+    if unknown or missing:
+        problem = (f"has no input {', '.join(map(repr, unknown))}" if unknown
+                   else f"needs {', '.join(map(repr, missing))}, which has no default")
+        raise ServingError(f"{model}'s signature '{signature_name}' {problem}; it takes {describe_inputs(signature)}; "
+                           "nothing was sent")
+    completed = {}
+    for name, value in with_defaults(signature, inputs).items():
+        info, array = signature.inputs[name], np.asarray(value)
+        if not fits(info, array.shape):
+            raise ServingError(f"input '{name}' has shape {list(array.shape)}, but {model}'s signature "
+                               f"'{signature_name}' takes {info.shape} (-1: any size); nothing was sent")
+        target = DTYPES.get(info.dtype)
+        if target is not None and np.can_cast(array.dtype, target, "same_kind"):  # e.g. a Python int for int32
+            array = array.astype(target, copy=False)
+        completed[name] = array
+    return completed
+
+
+def predict(server: str, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None, *,
+            signature: str = SIGNATURE, transport: str = "rest", form: str = "inputs",
+            timeout: float = TIMEOUT) -> dict[str, np.ndarray]:
+    """Runs a served signature with the inputs given, the others from the signature's defaults.
+
+    Asks the server for the model's metadata, completes and checks the inputs (`complete_inputs`), then sends
+    them. Example: `predict(url, "diffusion_diffusion", {"num_samples": 4}, signature="sample")` draws 4
+    images with the export's default seed, steps and η.
+
+    Args:
+        server: the REST URL or the gRPC "host:port".
+        model: the served model's name.
+        inputs: input name → array or number; any input with a default may be left out.
+        version: a served version; None for the latest.
+        signature: the signature's key.
+        transport: "rest" or "grpc".
+        form: the REST body, "inputs" (columnar: scalars allowed) or "instances" (rows).
+        timeout: seconds to wait for each answer.
+
+    Returns:
+        output name → array.
+
+    Raises:
+        ServingError: no such signature, inputs that do not fit it, or a failed request.
+    """
+    signatures = model_metadata(server, model, version, transport=transport, timeout=timeout)
+    if signature not in signatures:
+        raise ServingError(f"{_what(model, version)} has no signature '{signature}'; it has {sorted(signatures)}")
+    sig = signatures[signature]
+    completed = complete_inputs(sig, inputs, model, signature)
+    if transport == "grpc":
+        return predict_grpc(server, model, completed, version, signature=signature, timeout=timeout)
+    single = next(iter(sig.outputs)) if len(sig.outputs) == 1 else "output"
+    return predict_rest(server, model, completed, version, form, signature=signature, single_output=single,
+                        timeout=timeout)
+
+
 # --- the command line ---
 
 def _predict(args, model: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -390,7 +512,9 @@ def _write_grid(images: np.ndarray, ends: np.ndarray | None, args) -> None:
             plots.image_rows([row], [""], args.out,
                              f"test images {a} and {b}; between: {args.model}((1-t) code({a}) + t code({b}))")
         else:
-            source = (f"{len(images)} standard-normal codes, seed {args.seed}" if args.random else
+            source = (f"{len(images)} samples from '{args.signature}'"
+                      + "".join(f", {k} = {v:g}" for k, v in args.set) if args.samples else
+                      f"{len(images)} standard-normal codes, seed {args.seed}" if args.random else
                       f"codes from {os.path.basename(args.from_file)}" if args.from_file else
                       "the line between test images {} and {}".format(*args.interpolate))
             plots.image_grid(images, args.out, columns=min(10, len(images)), title=f"{args.model}: {source}")
@@ -402,7 +526,8 @@ def run(args: argparse.Namespace) -> np.ndarray:
     """Sends the codes the flags describe to the served model and writes its images to `args.out` as a PNG grid.
 
     The codes are --random draws from N(0, I) (their size from the server's metadata), a --from-file array,
-    or the line between two test images' codes from the served encoder (--interpolate).
+    or the line between two test images' codes from the served encoder (--interpolate). With --samples, the
+    images come from a sampling signature instead (`num_samples`, the --set inputs, the rest at their defaults).
 
     Args:
         args: the parsed flags (`parse`).
@@ -415,6 +540,16 @@ def run(args: argparse.Namespace) -> np.ndarray:
         DataError: --interpolate, and Fashion-MNIST's test split cannot be loaded.
     """
     ends = codes = None
+    if args.samples:
+        outputs = predict(args.grpc or args.rest, args.model, {"num_samples": args.samples, **dict(args.set)},
+                          args.version, signature=args.signature, transport="grpc" if args.grpc else "rest",
+                          timeout=args.timeout)
+        images = _pick_output(outputs, args.model, ("image", "x"))
+        if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+            raise ServingError(f"{args.model}'s signature '{args.signature}' returned an output of shape "
+                               f"{list(images.shape)}, not images")
+        _write_grid(images, None, args)
+        return images
     if args.interpolate:
         ends, codes = _interpolation(args)
     elif args.from_file:
@@ -441,6 +576,17 @@ def run(args: argparse.Namespace) -> np.ndarray:
     return images
 
 
+def _scalar_input(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, e.g. steps=20, got {text!r}") from None
+    if not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, e.g. steps=20, got {text!r}")
+    return name, int(number) if number.is_integer() and "." not in value else number
+
+
 def parse(argv=None) -> argparse.Namespace:
     """Parses the client's flags.
 
@@ -460,13 +606,19 @@ def parse(argv=None) -> argparse.Namespace:
     source.add_argument("--interpolate", nargs=2, type=non_negative_int, metavar=("A", "B"),
                         help="two Fashion-MNIST test-image indices: the served encoder gives their codes, the "
                              "decoder the line between them")
+    source.add_argument("--samples", type=positive_int, metavar="N",
+                        help="N images from a sampling signature (--signature, e.g. sample): it is sent "
+                             "num_samples = N and the --set inputs; its other inputs take the export's defaults")
+    parser.add_argument("--set", action="append", default=[], type=_scalar_input, metavar="NAME=VALUE",
+                        help="with --samples: a scalar input of the signature, e.g. --set steps=20 (repeatable)")
     parser.add_argument("--steps", type=positive_int, default=9, help="codes along the --interpolate line (default 9)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --random (default 0)")
     parser.add_argument("--model", default="conv_autoencoder_decoder", help="served model name (<recipe>_<part>)")
     parser.add_argument("--encoder-model", help="the encoder --interpolate asks (default: --model with "
                                                 "'decoder' replaced by 'encoder')")
     parser.add_argument("--version", type=non_negative_int, help="a served version (default: the latest)")
-    parser.add_argument("--signature", default=SIGNATURE)
+    parser.add_argument("--signature", default=SIGNATURE,
+                        help=f"the signature to run, e.g. sample (default {SIGNATURE})")
     parser.add_argument("--input-name", help="the signature input to feed (default: the only one, from the "
                                              "server's metadata, which is then not asked)")
     parser.add_argument("--format", choices=("instances", "inputs"), help="REST body: instances (rows, the "
@@ -478,6 +630,10 @@ def parse(argv=None) -> argparse.Namespace:
         parser.error("--format applies to --rest only")
     if args.interpolate and args.steps < 2:
         parser.error("--steps must be at least 2 to interpolate")
+    if args.set and not args.samples:
+        parser.error("--set applies to --samples only")
+    if args.samples and args.format == "instances":
+        parser.error("--samples sends scalars, which only the REST inputs form carries; leave out --format")
     args.format = args.format or "instances"
     return args
 
