@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import assert_signatures_describe_themselves, run_python
 
 pytestmark = pytest.mark.slow  # recipes' quick runs in subprocesses, exports through the C API
 
@@ -50,6 +50,11 @@ def test_dcgan_on_an_unlabelled_64_pixel_folder_exports_a_64x64x3_generator(fold
     assert (tmp_path / "out" / "samples.png").exists()
     z = [[0.1] * 16] * 3
     assert served_shape(tmp_path / "sm" / "dcgan" / "generator" / "1", feeds={"z": (z, "float32")}) == (3, 64, 64, 3)
+    assert_signatures_describe_themselves(tmp_path / "sm")
+    documented = {part: json.loads((tmp_path / "sm" / "dcgan" / part / "1" / "signatures.json").read_text())
+                  ["signatures"]["serving_default"] for part in ("generator", "discriminator")}
+    assert documented["generator"]["outputs"]["image"]["shape"] == [None, 64, 64, 3]
+    assert documented["discriminator"]["inputs"]["image"]["shape"] == [None, 64, 64, 3]
 
 
 @pytest.mark.parametrize("recipe, part, feeds, flags", [
