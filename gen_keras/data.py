@@ -758,6 +758,27 @@ def load_splits(name: str = "fashion_mnist", limit: int | None = None, *,
     return train, val, test
 
 
+def image_shape_divisible(arrays: ImageArrays, factor: int, network: str) -> tuple[int, int, int]:
+    """The images' (H, W, C), checked to suit a network that halves (or doubles) them: H and W divisible by `factor`.
+
+    Args:
+        arrays: the images.
+        factor: what H and W must be divisible by, e.g. 4 for two stride-2 steps.
+        network: the network, for the message, e.g. "the lecture's decoder (x4 upsampling)".
+
+    Returns:
+        (H, W, C).
+
+    Raises:
+        DataError: H or W is not divisible by `factor` (the message names a size that works).
+    """
+    height, width, channels = arrays.images.shape[1:]
+    if height % factor or width % factor:
+        raise DataError(f"{network} needs image sides divisible by {factor}; {arrays.name} has {height}x{width}: "
+                        f"use e.g. --image-size {max(factor, 32 // factor * factor)}.")
+    return height, width, channels
+
+
 def binarized(arrays: ImageArrays, seed: int = 0) -> ImageArrays:
     """The images drawn once as Bernoulli(pixel / 255), stored as 0 or 255 (a fixed binarization).
 

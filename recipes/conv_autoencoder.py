@@ -56,10 +56,7 @@ def main(argv=None):
     # Your own images (--dataset folder:PATH, --image-size, --channels): the networks follow their shape.
     train, val, test = data.load_splits(args.dataset, args.limit, image_size=args.image_size,
                                         channels=args.channels)
-    shape = train.images.shape[1:]
-    if args.model == "lecture" and (shape[0] % 4 or shape[1] % 4):
-        raise data.DataError(f"the lecture's decoder upsamples x4, so the images' sides must be divisible by 4; "
-                             f"{train.name} has {shape[0]}x{shape[1]}: use e.g. --image-size 32.")
+    shape = data.image_shape_divisible(train, 4 if args.model == "lecture" else 1, "the lecture's decoder (x4)")
     x_train, x_test = train.as_float(), test.as_float()
     print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images of {shape} "
           f"(from {train.source}); batch {run.batch_size}")

@@ -110,11 +110,8 @@ def main(argv=None):
     # Your own images (--dataset folder:PATH, --image-size, --channels): the U-Net follows their shape.
     train, val, test = data.load_splits(args.dataset, args.limit, image_size=args.image_size,
                                         channels=args.channels)
-    shape = train.images.shape[1:]
-    halvings = 2 ** (len(args.widths) - 1)
-    if shape[0] % halvings or shape[1] % halvings:
-        raise data.DataError(f"the U-Net halves the image {len(args.widths) - 1} times, so its sides must be divisible "
-                             f"by {halvings}; {train.name} has {shape[0]}x{shape[1]}: use e.g. --image-size 32.")
+    shape = data.image_shape_divisible(train, 2 ** (len(args.widths) - 1),
+                                       f"the U-Net ({len(args.widths) - 1} halvings)")
     print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images of {shape} "
           f"(from {train.source}); batch {run.batch_size}")
 

@@ -119,10 +119,7 @@ def main(argv=None):
     # Your own images (--dataset folder:PATH, --image-size, --channels): encoder and decoder follow their shape.
     train, val, test = data.load_splits(args.dataset, args.limit, image_size=args.image_size,
                                         channels=args.channels)
-    shape = train.images.shape[1:]
-    if args.decoder == "conv" and (shape[0] % 4 or shape[1] % 4):
-        raise data.DataError(f"the convolutional decoder upsamples x4, so the images' sides must be divisible by "
-                             f"4; {train.name} has {shape[0]}x{shape[1]}: use e.g. --image-size 32.")
+    shape = data.image_shape_divisible(train, 4 if args.decoder == "conv" else 1, "the convolutional decoder (x4)")
     if args.binarize:
         val, test = data.binarized_splits((val, test), args.binarize, seed=args.seed)
     x_test = test.as_float()

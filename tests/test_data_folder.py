@@ -154,3 +154,10 @@ def test_emoji_glyphs_render_in_colour(tmp_path):
 def test_missing_font_is_a_clear_error(tmp_path):
     with pytest.raises(data.DataError, match="fonts-noto-color-emoji"):
         emoji.render_emoji(tmp_path / "out", font_path=tmp_path / "no.ttf")
+
+
+def test_networks_that_halve_images_refuse_sides_they_cannot_halve():
+    arrays = data.ImageArrays(np.zeros((2, 30, 30, 3), np.uint8), np.zeros(2, np.int64), "folder:odd")
+    assert data.image_shape_divisible(arrays, 2, "a network") == (30, 30, 3)
+    with pytest.raises(data.DataError, match="divisible by 4; folder:odd has 30x30: use e.g. --image-size 32"):
+        data.image_shape_divisible(arrays, 4, "the decoder")
