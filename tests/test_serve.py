@@ -11,6 +11,7 @@ import pytest
 
 from gen_keras import data
 from gen_keras.serving import export
+from gen_keras import serve as serve_command
 from gen_keras.serving import client as serve
 from gen_keras.errors import ServingError
 from tests.conftest import run_python
@@ -206,7 +207,7 @@ def test_cli_samples_from_a_sampling_signature(rest_url, served, sampler, tmp_pa
     """--samples sends num_samples and the --set inputs; the client fills the rest from the metadata."""
     out = tmp_path / "samples.png"
     sent = len(served.requests)
-    assert serve.main(["--rest", rest_url, "--model", SAMPLER, "--signature", "sample", "--samples", "6",
+    assert serve_command.main(["--rest", rest_url, "--model", SAMPLER, "--signature", "sample", "--samples", "6",
                        "--set", "temperature=0.5", "--out", str(out)]) == 0
     assert f"wrote 6 images from {SAMPLER}" in capsys.readouterr().out
     [(_, _, inputs)] = served.requests[sent:]
@@ -231,7 +232,7 @@ def test_cli_random_codes_over_rest_in_a_fresh_process(rest_url, served, tmp_pat
 def test_cli_interpolates_two_test_images_over_grpc(grpc_target, served, lecture_parts, tmp_path, capsys):
     out = tmp_path / "line.png"
     sent = len(served.requests)
-    assert serve.main(["--grpc", grpc_target, "--interpolate", "3", "7", "--steps", "5", "--out", str(out)]) == 0
+    assert serve_command.main(["--grpc", grpc_target, "--interpolate", "3", "7", "--steps", "5", "--out", str(out)]) == 0
     (encoder, _, to_encoder), (decoder, _, to_decoder) = served.requests[sent:]
     assert (encoder, decoder) == ("conv_autoencoder_encoder", DECODER)
     images = data.load_images("fashion_mnist", "test").images[[3, 7]].astype(np.float32) / 255
@@ -245,7 +246,7 @@ def test_cli_interpolates_two_test_images_over_grpc(grpc_target, served, lecture
 def test_cli_codes_from_a_file_in_rows(rest_url, served, tmp_path):
     np.save(tmp_path / "codes.npy", CODES[0])  # one code without a batch axis
     sent = len(served.requests)
-    assert serve.main(["--rest", rest_url, "--from-file", str(tmp_path / "codes.npy"), "--version", "1",
+    assert serve_command.main(["--rest", rest_url, "--from-file", str(tmp_path / "codes.npy"), "--version", "1",
                        "--out", str(tmp_path / "grid.png")]) == 0
     [(_, version, inputs)] = served.requests[sent:]
     assert version == 1 and inputs["code"].shape == (1, 49)
@@ -297,7 +298,7 @@ def test_cli_errors_are_one_paragraph(case, rest_url, grpc_target, served, tmp_p
     flags, message = ERRORS[case]
     flags = [f.format(rest=rest_url, grpc=grpc_target, free_port=_free_port(), **files) for f in flags]
     sent = len(served.requests)
-    assert serve.main([*flags, "--out", str(tmp_path / "grid.png")]) == 1
+    assert serve_command.main([*flags, "--out", str(tmp_path / "grid.png")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "grid.png").exists()
@@ -312,7 +313,7 @@ def test_bad_flags_exit_2(capsys):
                   ["--rest", "u", "--samples", "2", "--set", "seed"],
                   ["--rest", "u", "--samples", "2", "--format", "instances"]):
         with pytest.raises(SystemExit) as exit_info:
-            serve.parse(flags)
+            serve_command.parse(flags)
         assert exit_info.value.code == 2
     assert "--format applies to --rest only" in capsys.readouterr().err
 

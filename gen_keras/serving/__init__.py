@@ -8,5 +8,5 @@
   `log_prob`, …) and the recipe's metadata, for `python -m gen_keras.evaluate`;
 - `wire`: pure-Python readers of an export's protobuf and TFRecord files;
 - `capi`: `SavedModelSession`, TensorFlow's C++ loader through its C API, as TF Serving loads a version;
-- `client`: a REST/gRPC client for a running TF Serving (`python -m gen_keras.serving`).
+- `client`: a REST/gRPC client for a running TF Serving (its command line: `python -m gen_keras.serve`).
 """
