@@ -102,8 +102,9 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128) -> argparse.ArgumentParser:
     """An argument parser holding the flags every recipe shares; a recipe adds its own to it.
 
-    The common flags: --epochs, --batch-size, --limit, --dataset, --image-size, --channels, --seed, --out, --export-dir, --no-export,
-    --jit, --mixed-precision, --steps-per-execution, --strategy, --quick, --time-budget, --fresh.
+    The common flags: --epochs, --batch-size, --limit, --dataset, --image-size, --channels, --seed, --out,
+    --export-dir, --no-export, --jit, --mixed-precision, --steps-per-execution, --strategy, --quick,
+    --time-budget, --fresh.
 
     Args:
         description: the recipe's one-paragraph description for `--help`.
@@ -126,7 +127,7 @@ def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128
     g.add_argument("--dataset", type=_dataset_name, default="fashion_mnist",
                    help="fashion_mnist, mnist, tfds:<name> for a TensorFlow Datasets image set, or "
                         "folder:PATH for your own images (PNG, JPEG, GIF, BMP; directly in PATH, or one "
-                        "subfolder per class); see docs/usage.md#data-sets")
+                        "subfolder per class); see docs/usage.md, 'Your own images'")
     g.add_argument("--image-size", type=image_side, default=None, metavar="PIXELS",
                    help="centre-crop and resize the images to PIXELS x PIXELS (default: their own size); "
                         "the recipes whose networks follow the data's shape take e.g. 32 or 64")

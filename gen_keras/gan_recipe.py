@@ -239,8 +239,8 @@ def export(gan, export_dir: str | None, recipe: str, *, label: bool = False, dat
     """Exports the generator and the discriminator for TF Serving, with `.keras` files beside them; says where.
 
     The generator takes `z` (batch, latent_dim) float32 [and `label` (batch,) int32] and returns `image`
-    (batch, H, W, C) in [0, 1], the training images' shape; the discriminator takes `image` [and `label`] and returns `logit`
-    (batch, 1) (a critic's score for a WGAN).
+    (batch, H, W, C) in [0, 1], the training images' shape; the discriminator takes `image` [and `label`] and
+    returns `logit` (batch, 1) (a critic's score for a WGAN).
 
     Args:
         gan: the trained `GAN` (or subclass).

@@ -42,8 +42,8 @@ def main(argv=None):
     shape = train.images.shape[1:]
     print(f"{train.name}: {len(train)} training images of {shape} (from {train.source}); batch {run.batch_size}")
 
-    # 28×28 (the lecture's): G: z → Dense 7·7·128 → BN, ReLU → ConvT(64, 4, /2) → BN, ReLU → ConvT(C, 4, /2)
-    # → tanh; D: Conv(64, 4, /2) → LeakyReLU → Conv(128, 4, /2) → BN → LeakyReLU → Dense(1).
+    # 28×28 (the lecture's): G: z → Dense 7·7·128 → BN, ReLU → ConvT(64, 4, /2) → BN, ReLU →
+    # ConvT(C, 4, /2) → tanh; D: Conv(64, 4, /2) → LeakyReLU → Conv(128, 4, /2) → BN → LeakyReLU → Dense(1).
     # 64×64 (the paper's): G: z → 4·4·1024 → ConvT 512, 256, 128, C (4×4, /2); D mirrors it, 64 … 512.
     lr = args.learning_rate * run.learning_rate_scale  # Adam's step, scaled with the batch
     with run.strategy.scope():
