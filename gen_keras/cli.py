@@ -69,10 +69,25 @@ def non_negative_float(text: str) -> float:
 
 
 def _dataset_name(text: str) -> str:
-    if text in ("fashion_mnist", "mnist") or (text.startswith("tfds:") and len(text) > 5):
+    if text in ("fashion_mnist", "mnist") or any(text.startswith(p) and len(text) > len(p)
+                                                for p in ("tfds:", "folder:")):
         return text
     raise argparse.ArgumentTypeError(
-        f"unknown data set '{text}': use fashion_mnist, mnist or tfds:<name> (e.g. tfds:cifar10)")
+        f"unknown data set '{text}': use fashion_mnist, mnist, tfds:<name> (e.g. tfds:cifar10) or "
+        "folder:PATH (a folder of images)")
+
+
+def image_side(text: str) -> int:
+    """argparse type: an image's side in pixels, at least 4."""
+    return _whole_number(text, 4, "a whole number of pixels", "at least 4")
+
+
+def channel_count(text: str) -> int:
+    """argparse type: 1 (grey) or 3 (colour)."""
+    value = _whole_number(text, 1, "1 or 3", "1 or 3")
+    if value not in (1, 3):
+        raise argparse.ArgumentTypeError(f"must be 1 (grey) or 3 (colour), got {value}")
+    return value
 
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -87,8 +102,9 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128) -> argparse.ArgumentParser:
     """An argument parser holding the flags every recipe shares; a recipe adds its own to it.
 
-    The common flags: --epochs, --batch-size, --limit, --dataset, --seed, --out, --export-dir, --no-export,
-    --jit, --mixed-precision, --steps-per-execution, --strategy, --quick, --time-budget, --fresh.
+    The common flags: --epochs, --batch-size, --limit, --dataset, --image-size, --channels, --seed, --out,
+    --export-dir, --no-export, --jit, --mixed-precision, --steps-per-execution, --strategy, --quick,
+    --time-budget, --fresh.
 
     Args:
         description: the recipe's one-paragraph description for `--help`.
@@ -109,7 +125,14 @@ def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128
     g.add_argument("--limit", type=positive_int, default=None,
                    help="use only the first N training images (and N test images) for a fast run")
     g.add_argument("--dataset", type=_dataset_name, default="fashion_mnist",
-                   help="fashion_mnist, mnist, or tfds:<name> for a TensorFlow Datasets image set")
+                   help="fashion_mnist, mnist, tfds:<name> for a TensorFlow Datasets image set, or "
+                        "folder:PATH for your own images (PNG, JPEG, GIF, BMP; directly in PATH, or one "
+                        "subfolder per class); see docs/usage.md, 'Your own images'")
+    g.add_argument("--image-size", type=image_side, default=None, metavar="PIXELS",
+                   help="centre-crop and resize the images to PIXELS x PIXELS (default: their own size); "
+                        "the recipes whose networks follow the data's shape take e.g. 32 or 64")
+    g.add_argument("--channels", type=channel_count, default=None, choices=(1, 3),
+                   help="1: read the images as grey, 3: as colour (default: what the images are)")
     g.add_argument("--seed", type=int, default=0,
                    help="random seed; on CPU, two runs with the same seed end with identical weights")
     g.add_argument("--out", default=None,
@@ -200,8 +223,10 @@ def add_gan_flags(parser: argparse.ArgumentParser, *, learning_rate: float | Non
                         "larger batches)" + learning_rate_help)
     if dcgan:
         g.add_argument("--filters", type=positive_int, default=128,
-                       help="channels of G's 7x7 layer (halved at 14x14): 128 gives the 0.56 M-parameter "
-                            "generator; fewer narrow only G, not D (see docs/results/gans.md#speed)")
+                       help="G's width: at 28x28 the channels of its 7x7 layer (halved at 14x14), 128 giving the "
+                            "0.56 M-parameter generator; at 32x32, 64x64, ... the channels of its last hidden "
+                            "layer, doubled at each coarser one (64x64: the paper's 4x4x1024 ... 32x32x128); "
+                            "fewer narrow only G, not D (see docs/results/gans.md#speed)")
     add_sample_quality_flags(parser, fid_every="measure the FID of all --fid-samples")
     return g
 

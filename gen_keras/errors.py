@@ -30,5 +30,9 @@ class EncoderNotFound(GenKerasError):
     """No exported encoder where one was asked for."""
 
 
+class CannotScore(GenKerasError):
+    """The sample-quality instrument has no classifier for these data (e.g. images without labels)."""
+
+
 class EvaluationError(GenKerasError):
     """A path is not an export, or an export has nothing the instrument can score."""

@@ -182,9 +182,11 @@ def linear_probe(export: Export, target: Target, dataset: str, count: int | None
 
     from gen_keras import data
 
-    train = data.load_images(dataset, "train", count or 10_000)
-    test = test_split(dataset, count)
     image_name = next(iter(target.inputs))
+    _, height, width, channels = target.inputs[image_name][1]  # the shape of the encoder's images
+    shape = {"image_size": height if height == width else None, "channels": channels}
+    train = data.load_images(dataset, "train", count or 10_000, **shape)
+    test = data.load_images(dataset, "test", count, **shape)
     output = next((k for k in ("mean", "code", "z") if k in target.outputs), next(iter(target.outputs)))
 
     def codes(images):
@@ -205,18 +207,22 @@ def linear_probe(export: Export, target: Target, dataset: str, count: int | None
 
 
 @functools.lru_cache(maxsize=4)
-def instrument(dataset: str):
-    """The instrument's classifier for `dataset` (the shipped one for Fashion-MNIST), loaded once."""
+def instrument(dataset: str, image_size: int | None = None, channels: int | None = None):
+    """The instrument's classifier for `dataset` (the shipped one for Fashion-MNIST), loaded once; with
+    `image_size`/`channels`, for the data brought to that shape (as a model trained with --image-size saw them)."""
     from gen_keras import evaluation
 
-    return evaluation.load_classifier(dataset)
+    return evaluation.load_classifier(dataset, image_size=image_size, channels=channels)
 
 
 def sample_scores(images, dataset: str, requested_labels=None) -> dict:
-    """FID, KID and class shares of generated images against as many test images (`gen_keras.evaluation.score`)."""
+    """FID, KID and class shares of generated images against as many test images (`gen_keras.evaluation.score`),
+    the data brought to the images' shape."""
     from gen_keras import evaluation
 
-    return evaluation.score(images, classifier=instrument(dataset), requested_labels=requested_labels)
+    _, height, width, channels = images.shape
+    classifier = instrument(dataset, height if height == width else None, channels)
+    return evaluation.score(images, classifier=classifier, requested_labels=requested_labels)
 
 
 # --- The command ------------------------------------------------------------------------------------------
@@ -310,9 +316,11 @@ def evaluate(path: str | Path, *, dataset: str | None = None, samples: int | Non
     dataset = dataset or export.metadata.get("dataset") or "fashion_mnist"
     rows = [evaluate_target(export, t, dataset=dataset, samples=samples, seed=seed, knobs=knobs or {})
             for t in targets]
-    return {"path": str(export.path), "dataset": dataset,
-            "classifier_sha256": instrument(dataset).sha256, "classifier": instrument(dataset).source, "rows": rows,
-            "skipped": skipped}
+    scored = next((row for row in rows if "classifier_sha256" in row), None)  # the classifier the samples met
+    sha256, source = ((scored["classifier_sha256"], scored["classifier"]) if scored else
+                      (instrument(dataset).sha256, instrument(dataset).source))
+    return {"path": str(export.path), "dataset": dataset, "classifier_sha256": sha256, "classifier": source,
+            "rows": rows, "skipped": skipped}
 
 
 def _format(value) -> str:

@@ -42,25 +42,73 @@ def with_minibatches(run: TrainingSetup, minibatches: int) -> TrainingSetup:
     return dataclasses.replace(run, batch_size=minibatches * run.batch_size) if minibatches > 1 else run
 
 
-def load_data(dataset: str = "fashion_mnist", limit: int | None = None) -> tuple:
-    """The training and test splits for a GAN, which makes 28×28 grey images.
+def load_data(dataset: str = "fashion_mnist", limit: int | None = None, *, image_size: int | None = None,
+              channels: int | None = None, dcgan_shapes: bool = False) -> tuple:
+    """The training and test splits for a GAN, checked against the shapes its networks make.
 
     Args:
-        dataset: `fashion_mnist`, `mnist` or `tfds:<name>`.
+        dataset: `fashion_mnist`, `mnist`, `tfds:<name>` or `folder:<path>`.
         limit: keep the first `limit` images of each split (all when None).
+        image_size: bring the images to this square side (`gen_keras.data.load_images`); None: their own.
+        channels: bring the images to 1 or 3 channels; None: their own.
+        dcgan_shapes: the recipe's networks are the DCGAN ones, which follow the data: 28×28 or square of
+            side 4·2^k (32, 64, …), grey or colour; False: the lectures' 28×28 grey networks only.
 
     Returns:
-        (train, test), `gen_keras.data.ImageArrays` of uint8 (N, 28, 28, 1) images.
+        (train, test), `gen_keras.data.ImageArrays` of uint8 (N, H, W, C) images.
 
     Raises:
-        DataError: the data set cannot be loaded, or its images are not 28×28×1.
+        DataError: the data set cannot be loaded, or its images are not of a shape the networks make.
     """
-    train = data.load_images(dataset, "train", limit)
-    test = data.load_images(dataset, "test", limit)
-    if train.images.shape[1:] != (28, 28, 1):
-        raise data.DataError(f"these GANs make 28x28 grey images; {train.name} has {train.images.shape[1:]}. "
-                             "Use --dataset fashion_mnist or mnist.")
+    from gen_keras.models.gan import dcgan_levels
+
+    train = data.load_images(dataset, "train", limit, image_size=image_size, channels=channels)
+    test = data.load_images(dataset, "test", limit, image_size=image_size, channels=channels)
+    shape = train.images.shape[1:]
+    if not dcgan_shapes:
+        if shape != (28, 28, 1):
+            raise data.DataError(f"this recipe's networks make 28x28 grey images; {train.name} has {shape}. "
+                                 "Use --dataset fashion_mnist or mnist, or --image-size 28 --channels 1.")
+    elif shape[:2] != (28, 28):
+        try:
+            dcgan_levels(shape)
+        except ValueError as e:
+            raise data.DataError(f"{train.name} has images of {shape[0]}x{shape[1]}: {e}.") from None
     return train, test
+
+
+def num_conditions(train: data.ImageArrays) -> int:
+    """The classes a conditional GAN is conditioned on: the training data's, at least two.
+
+    Args:
+        train: the training split.
+
+    Returns:
+        `train.num_classes`.
+
+    Raises:
+        DataError: fewer than two classes (e.g. a folder without class subfolders).
+    """
+    if train.num_classes < 2:
+        raise data.DataError(f"a conditional GAN needs images in two or more classes; {train.name} has "
+                             f"{train.num_classes} ({'no labels' if not train.class_names else train.class_names[0]}). "
+                             "Put the images in one subfolder per class, or use recipes/dcgan.py.")
+    return train.num_classes
+
+
+def samples_to_score(requested: int, test: data.ImageArrays) -> int:
+    """How many samples the instrument scores: `requested`, at most the test images they are compared with.
+
+    Args:
+        requested: the recipe's --fid-samples.
+        test: the test split.
+
+    Returns:
+        min(requested, len(test)); a note is printed when that is fewer than requested.
+    """
+    if len(test) < requested:
+        print(f"note: scoring {len(test)} samples, as many as {test.name} has test images (not {requested})")
+    return min(requested, len(test))
 
 
 def fixed_latents(count: int, latent_dim: int, seed: int) -> np.ndarray:
@@ -92,10 +140,11 @@ def callbacks(judge: Judge, out: str | os.PathLike, title: str = "", *, grid=Non
         columns: images per row of the grid.
 
     Returns:
-        `[SampleQuality, SampleGrid]`.
+        `[SampleQuality, SampleGrid]` (only the grid when the data cannot be scored).
     """
     grid = grid if grid is not None else inference.head(judge.latents, GRID_SAMPLES)
-    return [judge.callback(),
+    quality = judge.callback()  # None when the data cannot be scored
+    return [*([quality] if quality is not None else []),
             SampleGrid(judge.generate_fn, Path(out) / "samples" / "epoch_{epoch:03d}.png", grid, columns=columns,
                        title=title)]
 
@@ -190,8 +239,8 @@ def export(gan, export_dir: str | None, recipe: str, *, label: bool = False, dat
     """Exports the generator and the discriminator for TF Serving, with `.keras` files beside them; says where.
 
     The generator takes `z` (batch, latent_dim) float32 [and `label` (batch,) int32] and returns `image`
-    (batch, 28, 28, 1) in [0, 1]; the discriminator takes `image` [and `label`] and returns `logit`
-    (batch, 1) (a critic's score for a WGAN).
+    (batch, H, W, C) in [0, 1], the training images' shape; the discriminator takes `image` [and `label`] and
+    returns `logit` (batch, 1) (a critic's score for a WGAN).
 
     Args:
         gan: the trained `GAN` (or subclass).
@@ -217,7 +266,8 @@ def export(gan, export_dir: str | None, recipe: str, *, label: bool = False, dat
     if label:
         g_inputs["label"] = d_inputs["label"] = tf.TensorSpec([None], tf.int32)
     facts = {"num_classes": gan.num_classes} if label else {}
-    record = {"serving_default": evaluation.export_record(scores, seed=seed, **facts)} if scores else {}
+    scored = scores and "fid" in scores  # (not when the data could not be scored)
+    record = {"serving_default": evaluation.export_record(scores, seed=seed, **facts)} if scored else {}
     return export_lib.export_parts(export_dir, recipe, [("generator", gan.generator, g_inputs, "image"),
                                                         ("discriminator", gan.discriminator, d_inputs, "logit")],
                                    metadata={"generator": {"dataset": dataset, "evaluation": record}})

@@ -199,9 +199,9 @@ def latent_scatters(panels: Sequence[tuple], labels: np.ndarray | None, path: st
     Args:
         panels: (panel title, codes (N, 2)) pairs, or (title, codes, labels) triples whose own labels (None:
             grey points, e.g. unlabelled prior draws) replace `labels` for that panel.
-        labels: class labels of the N points, integers in 0 … 9 (None: grey).
+        labels: class labels of the N points, integers in 0 … K − 1 (None: grey).
         path: the PNG to write.
-        class_names: names for the colour bar's ten ticks.
+        class_names: names for the colour bar's K ticks (K: their number, else the largest label + 1).
         title: the figure's title.
 
     Returns:
@@ -210,18 +210,21 @@ def latent_scatters(panels: Sequence[tuple], labels: np.ndarray | None, path: st
     fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels) + 1.5, 5), squeeze=False)
     fig.subplots_adjust(wspace=0.35)
     points = None
+    given = [np.asarray(own[0] if own else labels) for _, _, *own in panels if (own[0] if own else labels) is not None]
+    k = len(class_names) or max([int(g.max()) + 1 for g in given if g.size] or [10])
+    cmap = "tab10" if k <= 10 else "tab20" if k <= 20 else "viridis"
     for ax, (name, codes, *own) in zip(axes[0], panels):
         colours = own[0] if own else labels
         if colours is None:
             ax.scatter(codes[:, 0], codes[:, 1], color="grey", s=3, alpha=0.5)
         else:
-            points = ax.scatter(codes[:, 0], codes[:, 1], c=colours, cmap="tab10", s=3, vmin=-0.5, vmax=9.5)
+            points = ax.scatter(codes[:, 0], codes[:, 1], c=colours, cmap=cmap, s=3, vmin=-0.5, vmax=k - 0.5)
         ax.set_title(name)
         ax.set_xlabel("z[0]")
         ax.set_ylabel("z[1]")
         ax.grid(True, alpha=0.3)
     if points is not None:
-        bar = fig.colorbar(points, ax=list(axes[0]), ticks=range(10))
+        bar = fig.colorbar(points, ax=list(axes[0]), ticks=range(k))
         if class_names:
             bar.ax.set_yticklabels(class_names)
     if title:

@@ -87,7 +87,7 @@ def main(argv=None):
     from gen_keras.models.aae import AdversarialAutoencoder, aae_networks, nearest_component, sample_prior
 
     run = training.setup(args)
-    train, test = gan_recipe.load_data(args.dataset, args.limit)
+    train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size, channels=args.channels)
     print(f"{train.name}: {len(train)} training images (from {train.source}); batch {run.batch_size}")
     num_classes = train.num_classes
     prior_name = {"gaussian": "N(0, I)", "mixture": "a mixture of 10 Gaussians", "swiss_roll": "a swiss roll"}[

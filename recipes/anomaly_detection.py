@@ -144,7 +144,8 @@ def main(argv=None):
 
     run = training.setup(args)
     out = run.out
-    train, val, test = data.load_splits(args.dataset, args.limit, image_shape=IMAGE_SHAPE)
+    train, val, test = data.load_splits(args.dataset, args.limit, image_shape=IMAGE_SHAPE,
+                                        image_size=args.image_size, channels=args.channels)
     x_test = test.as_float()
     names = test.class_names or tuple(str(c) for c in range(NUM_CLASSES))
     k = args.code_size

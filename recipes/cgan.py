@@ -36,16 +36,19 @@ def main(argv=None):
     from gen_keras.models.gan import ConditionalGAN, dcgan_discriminator, dcgan_generator
 
     run = training.setup(args)
-    train, test = gan_recipe.load_data(args.dataset, args.limit)
-    k = train.num_classes
-    print(f"{train.name}: {len(train)} training images in {k} classes (from {train.source}); batch {run.batch_size}")
+    train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size,
+                                       channels=args.channels, dcgan_shapes=True)
+    k = gan_recipe.num_conditions(train)
+    shape = train.images.shape[1:]
+    print(f"{train.name}: {len(train)} training images of {shape} in {k} classes (from {train.source}); "
+          f"batch {run.batch_size}")
 
-    # G(z, y): [z, one_hot(y)] → the DCGAN generator; D(x, y): the image with one_hot(y) as 10 constant
-    # channels → the DCGAN discriminator.
+    # G(z, y): [z, one_hot(y)] → the DCGAN generator; D(x, y): the image with one_hot(y) as k constant
+    # channels → the DCGAN discriminator (both at the data's shape, as in recipes/dcgan.py).
     lr = args.learning_rate * run.learning_rate_scale  # Adam's step, scaled with the batch
     with run.strategy.scope():
-        gan = ConditionalGAN(dcgan_generator(args.latent_dim, args.filters, num_classes=k),
-                             dcgan_discriminator(num_classes=k),
+        gan = ConditionalGAN(dcgan_generator(args.latent_dim, args.filters, num_classes=k, image_shape=shape),
+                             dcgan_discriminator(shape, num_classes=k),
                              num_classes=k, seed=args.seed)
         gan.compile(d_optimizer=gan_recipe.adam(lr), g_optimizer=gan_recipe.adam(lr),
                     **run.compile_options())
@@ -53,25 +56,27 @@ def main(argv=None):
 
     # Fixed inputs: z with the classes in turn (FID, label accuracy). The grid: row y is class y, column j
     # the same z_j under every label, so z carries what the label does not (pose, width, shade).
-    z = gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed)
+    z = gan_recipe.fixed_latents(gan_recipe.samples_to_score(args.fid_samples, test), args.latent_dim, args.seed)
     labels = (np.arange(len(z)) % k).astype(np.int32)
     grid = (np.tile(z[:10], (k, 1)), np.repeat(np.arange(k, dtype=np.int32), 10))
-    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
+    classifier, not_scored = evaluation.classifier_for(args.dataset, retrain=args.retrain_classifier,
+                                                       image_size=args.image_size, channels=args.channels)
     judge = evaluation.Judge(lambda zy: gan.generator(list(zy), training=False), (z, labels),
-                             classifier=classifier, test=test, fid_every=args.fid_every)
+                             classifier=classifier, test=test, fid_every=args.fid_every, not_scored=not_scored)
     start = time.perf_counter()
     history = training.fit(gan, train, None, run, args.epochs, targets="labels", monitor=None,
                            callbacks=gan_recipe.callbacks(judge, run.out, "cGAN, a row per class", grid=grid))
     train_seconds = round(time.perf_counter() - start, 1)
 
     # Inference mode with batch-norm statistics of the final generator (see recipes/dcgan.py).
-    bn_z = gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed + 1)
+    bn_z = gan_recipe.fixed_latents(len(z), args.latent_dim, args.seed + 1)
     recalibrated = inference.recalibrate_batch_norm(gan.generator, [bn_z, labels])
     results = judge.report(run.out, history, model="cgan", dataset=train.name, batch_size=run.batch_size,
                            train_images=len(train), train_seconds=train_seconds,
                            generator_parameters=gan.generator.count_params(),
                            batch_norm_layers_recalibrated=recalibrated)
-    print(f"samples recognised as the class asked for: {results['label_accuracy']:.0%}")
+    if "label_accuracy" in results:
+        print(f"samples recognised as the class asked for: {results['label_accuracy']:.0%}")
 
     gan_recipe.figures(history, judge, run.out, "cGAN: row y shows G(z, y), column j the same z_j", grid=grid,
                        curves_title="cGAN")

@@ -12,6 +12,7 @@ pair); the batch-norm recalibration is `gen_keras/inference.py: recalibrate_batc
     python recipes/conv_autoencoder.py --quick            # a short try-out: 1 epoch on 2,048 images
     python recipes/conv_autoencoder.py                     # the lecture's network, 10 epochs
     python recipes/conv_autoencoder.py --model improved    # same 49-d code, beats PCA-49
+    python recipes/conv_autoencoder.py --dataset folder:PATH --image-size 32   # your images, grey or colour
 """
 
 from __future__ import annotations
@@ -52,9 +53,12 @@ def main(argv=None):
     out = run.out
 
     # Data: float32 images in [0, 1]; the last 1/12 of the training split validates.
-    train, val, test = data.load_splits(args.dataset, args.limit, image_shape=(28, 28, 1))
+    # Your own images (--dataset folder:PATH, --image-size, --channels): the networks follow their shape.
+    train, val, test = data.load_splits(args.dataset, args.limit, image_size=args.image_size,
+                                        channels=args.channels)
+    shape = data.image_shape_divisible(train, 4 if args.model == "lecture" else 1, "the lecture's decoder (x4)")
     x_train, x_test = train.as_float(), test.as_float()
-    print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images "
+    print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images of {shape} "
           f"(from {train.source}); batch {run.batch_size}")
 
     # Model: encoder f (image → code), decoder g (code → image), autoencoder g∘f; loss ‖x − g(f(x))‖².
@@ -65,7 +69,7 @@ def main(argv=None):
             (2e-3 if args.learning_rate is None else args.learning_rate) * run.learning_rate_scale,
             decay_steps=args.epochs * training.steps_per_epoch(len(train), run))
     with run.strategy.scope():
-        parts = conv_autoencoder(args.model)
+        parts = conv_autoencoder(args.model, image_shape=shape)
         parts.autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse",
                                   **run.compile_options())
     parts.autoencoder.summary(expand_nested=True)

@@ -58,7 +58,7 @@ def main(argv=None):
     from gen_keras.models.translation import CycleGAN, patch_discriminator, resnet_generator, stack_domains
 
     run = training.setup(args)
-    train, test = gan_recipe.load_data(args.dataset, args.limit)
+    train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size, channels=args.channels)
     x_train, y_train = train.images[train.labels == SANDAL], train.images[train.labels == SNEAKER]
     pairs = stack_domains(x_train, y_train, seed=args.seed)  # arbitrary pairs: no loss joins them
     shoes = dataclasses.replace(train, images=pairs, labels=np.zeros(len(pairs), np.int64))

@@ -11,6 +11,7 @@ The lecture's code: `gen_keras/models/gan.py: GAN.train_step` (Algorithm 1) with
 
     python recipes/dcgan.py --quick      # a short try-out: 1 epoch on 2,048 images
     python recipes/dcgan.py              # batch 128, the defaults below
+    python recipes/dcgan.py --dataset folder:PATH --image-size 64   # your images: the paper's 64×64 networks
 """
 
 from __future__ import annotations
@@ -36,23 +37,28 @@ def main(argv=None):
     from gen_keras.models.gan import GAN, dcgan_discriminator, dcgan_generator
 
     run = training.setup(args)
-    train, test = gan_recipe.load_data(args.dataset, args.limit)
-    print(f"{train.name}: {len(train)} training images (from {train.source}); batch {run.batch_size}")
+    train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size,
+                                       channels=args.channels, dcgan_shapes=True)
+    shape = train.images.shape[1:]
+    print(f"{train.name}: {len(train)} training images of {shape} (from {train.source}); batch {run.batch_size}")
 
-    # G: z → Dense 7·7·128 → BN, ReLU → ConvT(64, 4, /2) → BN, ReLU → ConvT(1, 4, /2) → tanh (28×28).
-    # D: Conv(64, 4, /2) → LeakyReLU → Conv(128, 4, /2) → BN → LeakyReLU → Dense(1): the logit of "real".
+    # 28×28 (the lecture's): G: z → Dense 7·7·128 → BN, ReLU → ConvT(64, 4, /2) → BN, ReLU →
+    # ConvT(C, 4, /2) → tanh; D: Conv(64, 4, /2) → LeakyReLU → Conv(128, 4, /2) → BN → LeakyReLU → Dense(1).
+    # 64×64 (the paper's): G: z → 4·4·1024 → ConvT 512, 256, 128, C (4×4, /2); D mirrors it, 64 … 512.
     lr = args.learning_rate * run.learning_rate_scale  # Adam's step, scaled with the batch
     with run.strategy.scope():
-        gan = GAN(dcgan_generator(args.latent_dim, args.filters), dcgan_discriminator(), seed=args.seed)
+        gan = GAN(dcgan_generator(args.latent_dim, args.filters, image_shape=shape), dcgan_discriminator(shape),
+                  seed=args.seed)
         gan.compile(d_optimizer=gan_recipe.adam(lr), g_optimizer=gan_recipe.adam(lr),
                     generator_loss="non_saturating",
                     **run.compile_options())
     gan.summary(expand_nested=True)
 
-    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
-    z = gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed)
+    classifier, not_scored = evaluation.classifier_for(args.dataset, retrain=args.retrain_classifier,
+                                                       image_size=args.image_size, channels=args.channels)
+    z = gan_recipe.fixed_latents(gan_recipe.samples_to_score(args.fid_samples, test), args.latent_dim, args.seed)
     judge = evaluation.Judge(lambda z: gan.generator(z, training=False), z, classifier=classifier, test=test,
-                             fid_every=args.fid_every)
+                             fid_every=args.fid_every, not_scored=not_scored)
     start = time.perf_counter()
     history = training.fit(gan, train, None, run, args.epochs, targets=None, monitor=None,
                            callbacks=gan_recipe.callbacks(judge, run.out, "DCGAN"))
@@ -61,7 +67,7 @@ def main(argv=None):
     # Served and scored in inference mode: G's batch norm then uses moving averages (momentum 0.99) of
     # statistics of past weights; set them to the current generator's average over fresh z instead.
     recalibrated = inference.recalibrate_batch_norm(
-        gan.generator, gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed + 1))
+        gan.generator, gan_recipe.fixed_latents(len(z), args.latent_dim, args.seed + 1))
     results = judge.report(run.out, history, model="dcgan", dataset=train.name, batch_size=run.batch_size,
                            train_images=len(train), train_seconds=train_seconds,
                            generator_parameters=gan.generator.count_params(),

@@ -107,15 +107,20 @@ def main(argv=None):
 
     run = training.setup(args)
     out = run.out
-    train, val, test = data.load_splits(args.dataset, args.limit, image_shape=(28, 28, 1))
-    print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images "
+    # Your own images (--dataset folder:PATH, --image-size, --channels): the U-Net follows their shape.
+    train, val, test = data.load_splits(args.dataset, args.limit, image_size=args.image_size,
+                                        channels=args.channels)
+    shape = data.image_shape_divisible(train, 2 ** (len(args.widths) - 1),
+                                       f"the U-Net ({len(args.widths) - 1} halvings)")
+    print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images of {shape} "
           f"(from {train.source}); batch {run.batch_size}")
 
     # Model: ε_θ(x_t, t) from a small U-Net; the loss w_t ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖² in train_step.
     with run.strategy.scope():
         model = build_diffusion(args.widths, args.blocks, attention=not args.no_attention, schedule=args.schedule,
                                 timesteps=args.timesteps, ema_decay=args.ema_decay, seed=args.seed,
-                                prediction=args.prediction, min_snr_gamma=args.min_snr_gamma or None)
+                                prediction=args.prediction, min_snr_gamma=args.min_snr_gamma or None,
+                                image_shape=shape)
         model.compile(optimizer=training.cosine_adam(args.learning_rate, len(train), run, args.epochs),
                       **run.compile_options())
     model.network.summary()
@@ -130,16 +135,18 @@ def main(argv=None):
     # `python -m gen_keras.evaluate` on the export redraws the very samples scored here.
     x_T = np.concatenate([model.initial_noise(min(MAX_SERVED_SAMPLES, num_samples - start), args.seed + i).numpy()
                           for i, start in enumerate(range(0, num_samples, MAX_SERVED_SAMPLES))])
-    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
-    reference = evaluation.reference_features(classifier, num_samples)
+    classifier, not_scored = evaluation.classifier_for(args.dataset, retrain=args.retrain_classifier,
+                                                       image_size=args.image_size, channels=args.channels)
+    scored_run = classifier is not None  # False: data without labels; trained, drawn and exported unscored
+    reference = evaluation.reference_features(classifier, num_samples) if scored_run else None
     quality = evaluation.SampleQuality(sampler, classifier, x_T[:1000], fid_every=args.fid_every,
-                                       reference=reference, num_samples=1000)
+                                       reference=reference, num_samples=1000) if scored_run else None
     grid = callbacks.SampleGrid(sampler, out / "samples" / "epoch_{epoch:03d}.png", x_T[:100],
                                 title=f"DDIM, {sampler.steps} steps, from fixed x_T")
     step_losses = callbacks.StepLosses()
     start = time.perf_counter()
     history = training.fit(model, train, val, run, args.epochs, targets=None, monitor=None,
-                           callbacks=[quality, grid, step_losses])
+                           callbacks=[*([quality] if quality else []), grid, step_losses])
     train_seconds = time.perf_counter() - start
     train_steps = int(model.optimizer.iterations)
     model.save(out / "diffusion.keras")  # the trained model first: what follows samples for many minutes
@@ -159,13 +166,16 @@ def main(argv=None):
             seconds = time.perf_counter() - started
             if headline_run:
                 headline_images = images
-            scored = evaluation.score(images, classifier=classifier, reference=reference, floor=False)
-            sweep[eta, steps] = {key: scored[key] for key in ("fid", "kid", "kid_std", "num_samples")}
-            sweep[eta, steps]["seconds_per_image"] = seconds / count
-            print(f"DDIM {steps:4d} steps, η = {eta:g}: FID {scored['fid']:.2f}, KID {scored['kid']:.4f} on "
-                  f"{count} samples; {1000 * seconds / count:.1f} ms an image")
+            sweep[eta, steps] = {"num_samples": count, "seconds_per_image": seconds / count}
+            line = f"DDIM {steps:4d} steps, η = {eta:g}: {1000 * seconds / count:.1f} ms an image"
+            if scored_run:
+                scored = evaluation.score(images, classifier=classifier, reference=reference, floor=False)
+                sweep[eta, steps].update({key: scored[key] for key in ("fid", "kid", "kid_std")})
+                line += f"; FID {scored['fid']:.2f}, KID {scored['kid']:.4f} on {count} samples"
+            print(line)
     sampler.steps, sampler.eta = headline, args.eta
-    final = evaluation.score(headline_images, classifier=classifier, reference=reference)  # FID, KID, classes, floor
+    final = (evaluation.score(headline_images, classifier=classifier, reference=reference)  # FID, KID, classes, floor
+             if scored_run else {"scored": False, "not_scored": not_scored})
 
     results = {
         "dataset": train.name, "widths": list(args.widths), "blocks": args.blocks,
@@ -181,7 +191,7 @@ def main(argv=None):
         "sweep_eta_1": {str(steps): v for (eta, steps), v in sweep.items() if eta == 1.0},
         "fid_per_epoch": [f for f in history.get("fid", [])],
         "generator_steps_per_epoch": history.get("generator_steps", []),
-        "class_histogram_per_epoch": {str(e): h for e, h in quality.histograms.items()},
+        "class_histogram_per_epoch": {str(e): h for e, h in quality.histograms.items()} if quality else {},
     }
     ddpm = None
     if args.ddpm_samples:  # every one of the T steps, η = 1: Ho et al.'s ancestral sampler
@@ -190,14 +200,16 @@ def main(argv=None):
                                          tf.constant(args.timesteps), tf.constant(1.0)).numpy()
         results["ddpm_seconds_per_image"] = (time.perf_counter() - started) / args.ddpm_samples
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
-    print(f"{headline} DDIM steps: {evaluation.summary_line(final)}; {train_steps} steps, {train_seconds:.0f} s of "
+    quality_line = evaluation.summary_line(final) if scored_run else "samples not scored (see above)"
+    print(f"{headline} DDIM steps: {quality_line}; {train_steps} steps, {train_seconds:.0f} s of "
           f"training ({results['train_images_per_second']:.0f} images/s)")
 
     figures(model, sampler, x_T, test, step_losses, history, sweep, ddpm, out, args)
     print(f"figures, metrics.json and logs in {out}/")
     if run.export_dir is not None:
         export(model, run.export_dir, dataset=args.dataset, record=evaluation.export_record(
-            final, seed=args.seed, batch=MAX_SERVED_SAMPLES, inputs={"steps": headline, "eta": args.eta}))
+            final, seed=args.seed, batch=MAX_SERVED_SAMPLES, inputs={"steps": headline, "eta": args.eta})
+            if scored_run else None)
     return results
 
 
@@ -242,11 +254,14 @@ def figures(model, sampler, x_T, test, step_losses, history, sweep, ddpm, out, a
                  else "squared error of the predicted noise, per pixel")
     curves = {}
     for eta, steps in sorted(sweep):
-        xs, ys = curves.setdefault(f"η = {eta:g}" + (" (deterministic)" if eta == 0 else ""), ([], []))
-        xs.append(steps)
-        ys.append(sweep[eta, steps]["fid"])
-    plots.curves(curves, out / "quality_vs_sampling_steps.png", xlabel="network evaluations per sample (DDIM steps)",
-                 ylabel="FID (log scale)", title="Quality against sampling cost (DDIM)", log_y=True)
+        if "fid" in sweep[eta, steps]:  # (data without labels are not scored)
+            xs, ys = curves.setdefault(f"η = {eta:g}" + (" (deterministic)" if eta == 0 else ""), ([], []))
+            xs.append(steps)
+            ys.append(sweep[eta, steps]["fid"])
+    if curves:
+        plots.curves(curves, out / "quality_vs_sampling_steps.png",
+                     xlabel="network evaluations per sample (DDIM steps)", ylabel="FID (log scale)",
+                     title="Quality against sampling cost (DDIM)", log_y=True)
     fids = [(s, f) for s, f in zip(history.get("generator_steps", []), history.get("fid", [])) if f == f]
     if fids:
         plots.curves({f"diffusion, {EPOCH_FID_STEPS} DDIM steps": tuple(zip(*fids))},

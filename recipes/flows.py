@@ -206,7 +206,8 @@ def images(args, run):
     from gen_keras import callbacks, data, metrics as metrics_lib, plots, training
     from gen_keras.models.flows import bits_per_dim, image_flow
 
-    train, val, test = data.load_splits(args.data, args.limit, image_shape=(28, 28, 1))
+    train, val, test = data.load_splits(args.data, args.limit, image_shape=(28, 28, 1),
+                                        image_size=args.image_size, channels=args.channels)
     x_test = test.as_float()
     dims = int(np.prod(test.images.shape[1:]))
     steps = args.epochs * training.steps_per_epoch(len(train), run)

@@ -48,7 +48,7 @@ def main(argv=None):
     # Algorithm 1 gives each of the k discriminator steps its own minibatch of m = --batch-size real
     # images: every batch the trainer hands over holds k·m of them (an epoch: D sees each image once).
     run = gan_recipe.with_minibatches(training.setup(args), args.k)
-    train, test = gan_recipe.load_data(args.dataset, args.limit)
+    train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size, channels=args.channels)
     print(f"{train.name}: {len(train)} training images (from {train.source}); minibatch "
           f"{run.batch_size // args.k}, k = {args.k}, {args.generator_loss} generator loss")
 

@@ -128,7 +128,8 @@ def main(argv=None):
 
     run = training.setup(args)
     out = run.out
-    train, val, test = data.load_splits(args.dataset, args.limit, image_shape=IMAGE_SHAPE)
+    train, val, test = data.load_splits(args.dataset, args.limit, image_shape=IMAGE_SHAPE,
+                                        image_size=args.image_size, channels=args.channels)
     x_train, x_test = train.as_float(), test.as_float()
     if args.fid_samples > len(test):
         raise GenKerasError(f"--fid-samples {args.fid_samples} is more than the {len(test)} test images; lower it.")

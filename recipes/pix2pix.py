@@ -46,7 +46,7 @@ def main(argv=None):
     from gen_keras.models.translation import ImageTranslator, SobelEdges, patch_discriminator, unet_generator
 
     run = training.setup(args)
-    train, test = gan_recipe.load_data(args.dataset, args.limit)
+    train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size, channels=args.channels)
     print(f"{train.name}: {len(train)} training garments, their Sobel edges as inputs; batch {run.batch_size}")
 
     # Pix2Pix: min_G max_D L_cGAN(G, D) + λ‖y − G(x)‖₁; the same U-Net with λ‖y − G(x)‖₁ alone beside it.

@@ -79,7 +79,8 @@ def main(argv=None):
     out = run.out
 
     # Data: training images in [0, 1], binarized afresh in every step; validation and test binarized once.
-    train, val, test = data.load_splits(args.dataset, args.limit, image_shape=(28, 28, 1))
+    train, val, test = data.load_splits(args.dataset, args.limit, image_shape=(28, 28, 1),
+                                        image_size=args.image_size, channels=args.channels)
     val, test = data.binarized_splits((val, test), args.binarize, seed=args.seed)
     num_classes = test.num_classes if args.conditional else 0
     print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images "

@@ -129,7 +129,8 @@ def main(argv=None):
 
     run = training.setup(args)
     out = run.out
-    train, val, test = data.load_splits(args.dataset, args.limit, image_shape=IMAGE_SHAPE)
+    train, val, test = data.load_splits(args.dataset, args.limit, image_shape=IMAGE_SHAPE,
+                                        image_size=args.image_size, channels=args.channels)
     x_train, x_test = train.as_float(), test.as_float()
     print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images; "
           f"batch {run.batch_size}, {args.epochs} epochs")

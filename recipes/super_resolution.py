@@ -51,7 +51,7 @@ def main(argv=None):
                                               super_resolution_generator)
 
     run = training.setup(args)
-    train, test = gan_recipe.load_data(args.dataset, args.limit)
+    train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size, channels=args.channels)
     low = 28 // args.scale
     print(f"{train.name}: {len(train)} training images, {low}x{low} → 28x28 (x{args.scale}); batch {run.batch_size}")
 

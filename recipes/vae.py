@@ -14,6 +14,7 @@ GaussianSampler` (reparameterization and the closed-form KL, `gen_keras/losses.p
     python recipes/vae.py --latent-dim 16         # a better density model (ELBO and IWAE reported)
     python recipes/vae.py --ablation              # reconstruction only / KL only / both
     python recipes/vae.py --binarize stochastic --iwae-samples 5000   # binarized images, beside the PixelCNN
+    python recipes/vae.py --dataset folder:PATH --image-size 32 --likelihood gaussian   # your colour images
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def parse(argv=None):
                    help="decoder p(x|z): Bernoulli logits; Gaussian with a learned sigma per pixel, the same "
                         "for every z; or gaussian_z: N(mu(z), sigma(z)^2 I), sigma computed from z")
     g.add_argument("--decoder", choices=("dense", "conv"), default="dense",
-                   help="dense: 256 → 512 → 784 (the default; see docs/results/vae.md); "
-                        "conv: Dense(256) → 7x7x64 → stride-2 Conv2DTranspose layers")
+                   help="dense: 256 → 512 → the pixels (784 at 28x28; the default, see docs/results/vae.md); "
+                        "conv: Dense(256) → (H/4)x(W/4)x64 (7x7x64 at 28x28) → stride-2 Conv2DTranspose layers")
     g.add_argument("--beta", type=cli.non_negative_float, default=1.0,
                    help="weight of the KL term (1 = the VAE; beta-VAE otherwise)")
     g.add_argument("--binarize", nargs="?", const="stochastic", choices=("stochastic", "threshold"), default=None,
@@ -115,11 +116,14 @@ def main(argv=None):
     out = run.out
 
     # Data: images in [0, 1]; with --binarize, validation and test images are binarized once.
-    train, val, test = data.load_splits(args.dataset, args.limit)
+    # Your own images (--dataset folder:PATH, --image-size, --channels): encoder and decoder follow their shape.
+    train, val, test = data.load_splits(args.dataset, args.limit, image_size=args.image_size,
+                                        channels=args.channels)
+    shape = data.image_shape_divisible(train, 4 if args.decoder == "conv" else 1, "the convolutional decoder (x4)")
     if args.binarize:
         val, test = data.binarized_splits((val, test), args.binarize, seed=args.seed)
     x_test = test.as_float()
-    print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images "
+    print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images of {shape} "
           f"(from {train.source}); batch {run.batch_size}")
 
     if args.ablation:
@@ -156,11 +160,13 @@ def main(argv=None):
           f"+ KL {scores['kl']:.1f}; on {n_iwae} test images: −ELBO {-elbo_k.mean():.1f}, "
           f"−log p(x) ≈ {-iwae_k.mean():.1f} (IWAE, K={args.iwae_samples}); {train_seconds:.0f} s of training")
 
+    quality = ("not scored (see above)" if "prior_samples_fid" not in results else
+               f"FID {results['prior_samples_fid']:.2f}, KID {results['prior_samples_kid']:.4f} "
+               f"({results['prior_samples']} samples, classifier {results['classifier']}); dropped classes: "
+               f"{results['prior_samples_dropped_classes'] or 'none'}")
     print(f"log p(x) on {n_est} test images, K = {args.estimator_samples}: naive (z ~ p(z)) "
           f"{curves['prior'][-1]:.1f}, importance (z ~ q(z|x)) {curves['importance'][-1]:.1f} nats; prior samples: "
-          f"FID {results['prior_samples_fid']:.2f}, KID {results['prior_samples_kid']:.4f} "
-          f"({results['prior_samples']} samples, classifier {results['classifier']}); dropped classes: "
-          f"{results['prior_samples_dropped_classes'] or 'none'}")
+          f"{quality}")
     figures(vae, test, history, out, args, results["log_px_estimates"])
     print(f"figures, metrics.json and logs in {out}/")
 
@@ -169,24 +175,30 @@ def main(argv=None):
         from gen_keras import evaluation
 
         # The decoder's metadata records its prior samples' score, for `python -m gen_keras.evaluate` to redo.
-        prior_score = {key: results[f"prior_samples_{key}"] for key in ("fid", "kid", "kid_std")}
-        record = evaluation.export_record({**prior_score, "num_samples": results["prior_samples"],
-                                           "classifier_sha256": results["classifier_sha256"]},
-                                          seed=args.seed + PRIOR_SEED_OFFSET)
+        record = {}
+        if "prior_samples_fid" in results:  # (not when the data could not be scored)
+            prior_score = {key: results[f"prior_samples_{key}"] for key in ("fid", "kid", "kid_std")}
+            record = {"serving_default": evaluation.export_record(
+                {**prior_score, "num_samples": results["prior_samples"],
+                 "classifier_sha256": results["classifier_sha256"]}, seed=args.seed + PRIOR_SEED_OFFSET)}
         export.export_parts(run.export_dir, RECIPE, [
             ("encoder", vae.encoder, {"image": test.images.shape[1:]}, ("mean", "log_var")),
             ("decoder", vae.generator(), {"z": (args.latent_dim,)}, "image"),
-        ], metadata={"decoder": {"dataset": args.dataset, "evaluation": {"serving_default": record}}})
+        ], metadata={"decoder": {"dataset": args.dataset, "evaluation": record}})
     return results
 
 
 def prior_sample_quality(vae, test, args) -> dict:
-    """The instrument's score of E[x|z], z ~ N(0, I), against as many test images (keys `prior_samples_…`)."""
+    """The instrument's score of E[x|z], z ~ N(0, I), against as many test images (keys `prior_samples_…`);
+    `prior_samples_not_scored` (why) when the data cannot be scored."""
     import numpy as np
 
     from gen_keras import evaluation, inference
 
-    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
+    classifier, not_scored = evaluation.classifier_for(args.dataset, retrain=args.retrain_classifier,
+                                                       image_size=args.image_size, channels=args.channels)
+    if classifier is None:
+        return {"prior_samples_not_scored": not_scored}
     n = min(args.fid_samples, len(test))
     z = np.random.default_rng(args.seed + PRIOR_SEED_OFFSET).standard_normal((n, args.latent_dim)).astype(np.float32)
     scored = evaluation.score(inference.predict_in_batches(vae.generator(), z), classifier=classifier)

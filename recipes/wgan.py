@@ -61,7 +61,9 @@ def main(argv=None):
 
     # Each of the k critic steps takes its own minibatch of m = --batch-size real images.
     run = gan_recipe.with_minibatches(training.setup(args), args.k)
-    train, test = gan_recipe.load_data(args.dataset, args.limit)
+    train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size,
+                                       channels=args.channels, dcgan_shapes=True)
+    shape = train.images.shape[1:]
     gp = args.gradient_penalty > 0
     variant = f"WGAN-GP, λ = {args.gradient_penalty:g}" if gp else f"WGAN, clip {args.clip:g}"
     print(f"{train.name}: {len(train)} training images (from {train.source}); minibatch "
@@ -73,23 +75,25 @@ def main(argv=None):
 
     with run.strategy.scope():
         # The DCGAN networks; the critic's output is a score f(x), not a probability.
-        wgan = WGAN(dcgan_generator(args.latent_dim), dcgan_discriminator(batch_norm=not gp), seed=args.seed)
+        wgan = WGAN(dcgan_generator(args.latent_dim, image_shape=shape),
+                    dcgan_discriminator(shape, batch_norm=not gp), seed=args.seed)
         wgan.compile(d_optimizer=optimizer(), g_optimizer=optimizer(), k=args.k,
                      clip=None if gp else args.clip, gp_weight=args.gradient_penalty,
                      **run.compile_options())
     wgan.summary(expand_nested=True)
 
-    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
-    z = gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed)
+    classifier, not_scored = evaluation.classifier_for(args.dataset, retrain=args.retrain_classifier,
+                                                       image_size=args.image_size, channels=args.channels)
+    z = gan_recipe.fixed_latents(gan_recipe.samples_to_score(args.fid_samples, test), args.latent_dim, args.seed)
     judge = evaluation.Judge(lambda z: wgan.generator(z, training=False), z, classifier=classifier, test=test,
-                             fid_every=args.fid_every)
+                             fid_every=args.fid_every, not_scored=not_scored)
     start = time.perf_counter()
     history = training.fit(wgan, train, None, run, args.epochs, targets=None, monitor=None,
                            callbacks=gan_recipe.callbacks(judge, run.out, variant))
     train_seconds = round(time.perf_counter() - start, 1)
     # see recipes/dcgan.py
     recalibrated = inference.recalibrate_batch_norm(
-        wgan.generator, gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed + 1))
+        wgan.generator, gan_recipe.fixed_latents(len(z), args.latent_dim, args.seed + 1))
     results = judge.report(run.out, history, model="wgan_gp" if gp else "wgan", dataset=train.name,
                            k=args.k, clip=None if gp else args.clip,
                            gp_weight=args.gradient_penalty, batch_size=run.batch_size // args.k,

@@ -24,7 +24,7 @@ import numpy as np
 
 from gen_keras import data as data_lib
 from gen_keras import inference
-from gen_keras.errors import GenKerasError
+from gen_keras.errors import CannotScore, GenKerasError
 from gen_keras.files import atomic_path, write_atomically
 from gen_keras.inference import to_unit_range
 
@@ -48,12 +48,31 @@ class Classifier:
         dataset: the data set it classifies.
         sha256: the sha256 of the weights file it was loaded from (written into every metrics.json).
         source: "shipped" or how it was trained on this machine.
+        image_size: the side its images are brought to (`gen_keras.data.load_images`); None: their own.
+        channels: the channels its images are brought to; None: their own.
     """
 
     model: keras.Model
     dataset: str
     sha256: str
     source: str
+    image_size: int | None = None
+    channels: int | None = None
+
+    def load_split(self, split: str = "test", limit: int | None = None) -> data_lib.ImageArrays:
+        """A split of its data set, at the shape it classifies (`gen_keras.data.load_images`).
+
+        Args:
+            split: "train" or "test".
+            limit: the first `limit` images; None for all.
+
+        Returns:
+            The `ImageArrays`.
+
+        Raises:
+            DataError: the data set cannot be loaded.
+        """
+        return data_lib.load_images(self.dataset, split, limit, image_size=self.image_size, channels=self.channels)
 
     @property
     def num_classes(self) -> int:
@@ -98,27 +117,40 @@ def build_classifier(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: in
 
 
 def train_classifier(dataset: str = "fashion_mnist", *, seed: int = DEFAULT_SEED, epochs: int = DEFAULT_EPOCHS,
-                     limit: int | None = None, batch_size: int = 128, verbose: int | str = 0) -> keras.Model:
+                     limit: int | None = None, batch_size: int = 128, verbose: int | str = 0,
+                     image_size: int | None = None, channels: int | None = None) -> keras.Model:
     """Builds and trains the classifier (Adam 1e-3, cross-entropy) on the training split, in an order fixed by `seed`.
 
     Seeds are passed to the layers and the data order, not set globally: the caller's random state is
     left as it was.
 
     Args:
-        dataset: "fashion_mnist", "mnist" or "tfds:<name>".
+        dataset: "fashion_mnist", "mnist", "tfds:<name>" or "folder:<path>" (one subfolder per class).
         seed: seeds the weights and the data order.
         epochs: training epochs.
         limit: train on the first `limit` images only (tests); None for all.
-        batch_size: images per step; the last partial batch of an epoch is left out.
+        batch_size: images per step (at most the training images); the last partial batch is left out.
         verbose: Keras's `fit` verbosity.
+        image_size: bring the images to this square side; None: their own.
+        channels: bring the images to 1 or 3 channels; None: their own.
 
     Returns:
         The trained, compiled `keras.Model` (see `build_classifier`).
 
     Raises:
         DataError: the data set cannot be loaded, or holds fewer images than one batch.
+        CannotScore: the data set has fewer than two classes (e.g. a folder without class subfolders).
     """
-    train = data_lib.load_images(dataset, "train", limit)
+    train = data_lib.load_images(dataset, "train", limit, image_size=image_size, channels=channels)
+    if train.num_classes < 2:
+        raise CannotScore(
+            f"the instrument cannot score samples of {dataset}: "
+            + ("its images have no labels (no class subfolders)" if not train.class_names else
+               f"its images are all of one class ({train.class_names[0]})")
+            + ", and its classifier learns the features FID and KID compare from labels. No feature network "
+            "that needs no labels is available offline (Inception's weights are a download). Put the images "
+            "in one subfolder per class (two or more) to have samples scored.")
+    batch_size = min(batch_size, len(train))
     model = build_classifier(train.images.shape[1:], train.num_classes, seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -186,7 +218,8 @@ def default_cache_dir() -> Path:
 
 
 def classifier_cache_path(dataset: str = "fashion_mnist", cache_dir: str | os.PathLike | None = None, *,
-                          seed: int = DEFAULT_SEED, epochs: int = DEFAULT_EPOCHS, limit: int | None = None) -> Path:
+                          seed: int = DEFAULT_SEED, epochs: int = DEFAULT_EPOCHS, limit: int | None = None,
+                          image_size: int | None = None, channels: int | None = None) -> Path:
     """Where `load_classifier` keeps a classifier trained on this machine with these settings.
 
     Args:
@@ -195,34 +228,50 @@ def classifier_cache_path(dataset: str = "fashion_mnist", cache_dir: str | os.Pa
         seed: the training seed.
         epochs: training epochs; a value other than 3 is added to the file name.
         limit: training images; when set, added to the file name.
+        image_size: the images' side when brought to one; added to the file name.
+        channels: the images' channels when brought to a number; added to the file name.
 
     Returns:
-        `Path` of `<cache_dir>/classifier_<dataset>_seed<seed>_v<ARCHITECTURE_VERSION>[_epochs…_limit…].keras`.
+        `Path` of `<cache_dir>/classifier_<dataset>_seed<seed>_v<ARCHITECTURE_VERSION>[_epochs…_limit…]
+        [_<size>px][_<channels>ch].keras`; a folder's name also carries a digest of its files' names, sizes
+        and times, so a changed folder trains a new classifier.
     """
     name = f"classifier_{re.sub(r'[^A-Za-z0-9_.-]', '-', dataset)}_seed{seed}_v{ARCHITECTURE_VERSION}"
     if epochs != DEFAULT_EPOCHS or limit:
         name += f"_epochs{epochs}" + (f"_limit{limit}" if limit else "")
+    if image_size:
+        name += f"_{image_size}px"
+    if channels:
+        name += f"_{channels}ch"
+    if dataset.startswith(data_lib.FOLDER_PREFIX):
+        listing = repr(data_lib.folder_listing(Path(dataset[len(data_lib.FOLDER_PREFIX):]).expanduser()))
+        name += "_" + hashlib.sha256(listing.encode()).hexdigest()[:12]
     return Path(cache_dir or default_cache_dir()) / f"{name}.keras"
 
 
 def load_classifier(dataset: str = "fashion_mnist", *, retrain: bool = False,
                     cache_dir: str | os.PathLike | None = None, seed: int = DEFAULT_SEED,
-                    epochs: int = DEFAULT_EPOCHS, limit: int | None = None, verbose: int | str = 0) -> Classifier:
+                    epochs: int = DEFAULT_EPOCHS, limit: int | None = None, verbose: int | str = 0,
+                    image_size: int | None = None, channels: int | None = None) -> Classifier:
     """The instrument's classifier for `dataset`: the shipped weights, or one trained on this machine.
 
-    Fashion-MNIST with the standard recipe loads the weights that ship with the package and trains
-    nothing. `retrain=True`, another data set, or other settings (tests) train the classifier once with
+    Fashion-MNIST with the standard recipe (at its own 28×28×1) loads the weights that ship with the package
+    and trains nothing. `retrain=True`, another data set, or other settings (tests) train the classifier once with
     `train_classifier` and cache the `.keras` file (written atomically under a lock, so processes asking at
     once train it once; a cache file that does not load as this network is retrained with a warning).
 
     Args:
-        dataset: the data set it classifies ("fashion_mnist", "mnist" or "tfds:<name>").
+        dataset: the data set it classifies ("fashion_mnist", "mnist", "tfds:<name>" or "folder:<path>" with
+            one subfolder per class).
         retrain: use a classifier trained on this machine instead of the shipped weights.
         cache_dir: the cache folder for trained ones; None for `default_cache_dir()`.
         seed: the training seed.
         epochs: training epochs.
         limit: training images (for tests); None for all.
         verbose: Keras's `fit` verbosity when it trains.
+        image_size: the side the data's images are brought to (as the model being judged sees them); None:
+            their own.
+        channels: the channels they are brought to; None: their own.
 
     Returns:
         The `Classifier` (its `sha256` names the weights file, its `source` where it came from).
@@ -230,15 +279,23 @@ def load_classifier(dataset: str = "fashion_mnist", *, retrain: bool = False,
     Raises:
         GenKerasError: the shipped weights do not match their card, or the cache folder cannot be created.
         DataError: training was needed and the data set cannot be loaded.
+        CannotScore: the data set has fewer than two classes, so no classifier can be trained on it.
     """
     shipped = shipped_weights_path(dataset)
     standard = seed == DEFAULT_SEED and epochs == DEFAULT_EPOCHS and limit is None
-    if shipped is not None and standard and not retrain:
+    if shipped is not None and standard and not retrain and _fits_card(dataset, image_size, channels):
         return _load_shipped(dataset, shipped)
-    path = classifier_cache_path(dataset, cache_dir, seed=seed, epochs=epochs, limit=limit)
-    model = _load_or_train(dataset, path, seed=seed, epochs=epochs, limit=limit, verbose=verbose)
+    shape = {"image_size": image_size, "channels": channels}
+    path = classifier_cache_path(dataset, cache_dir, seed=seed, epochs=epochs, limit=limit, **shape)
+    model = _load_or_train(dataset, path, seed=seed, epochs=epochs, limit=limit, verbose=verbose, **shape)
     settings = f"seed {seed}, {epochs} epoch{'s' * (epochs != 1)}" + (f", {limit} images" if limit else "")
-    return Classifier(model, dataset, file_sha256(path), f"trained on this machine ({settings}): {path}")
+    return Classifier(model, dataset, file_sha256(path), f"trained on this machine ({settings}): {path}", **shape)
+
+
+def _fits_card(dataset: str, image_size: int | None, channels: int | None) -> bool:
+    """Whether images brought to (image_size, channels) are the shape the shipped classifier takes."""
+    height, width, depth = classifier_card(dataset)["input_shape"]
+    return (image_size is None or image_size == height == width) and (channels is None or channels == depth)
 
 
 def _load_shipped(dataset: str, path: Path) -> Classifier:
@@ -253,7 +310,7 @@ def _load_shipped(dataset: str, path: Path) -> Classifier:
 
 
 def _load_or_train(dataset: str, path: Path, *, seed: int, epochs: int, limit: int | None,
-                   verbose: int | str) -> keras.Model:
+                   verbose: int | str, image_size: int | None = None, channels: int | None = None) -> keras.Model:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -267,7 +324,8 @@ def _load_or_train(dataset: str, path: Path, *, seed: int, epochs: int, limit: i
             warnings.warn(f"The cached classifier {path} is unusable ({problem}); training it again and "
                           "replacing the file.", stacklevel=3)
         print(f"training the classifier for {dataset} on this machine (once; cached in {path})")
-        model = train_classifier(dataset, seed=seed, epochs=epochs, limit=limit, verbose=verbose)
+        model = train_classifier(dataset, seed=seed, epochs=epochs, limit=limit, verbose=verbose,
+                                 image_size=image_size, channels=channels)
         with atomic_path(path) as tmp:
             model.save(tmp)
     return model

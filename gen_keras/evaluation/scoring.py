@@ -12,7 +12,7 @@ import numpy as np
 
 from gen_keras import data as data_lib
 from gen_keras.cli import FID_SAMPLES
-from gen_keras.errors import GenKerasError
+from gen_keras.errors import CannotScore, GenKerasError
 from gen_keras.evaluation.classes import (CONFIDENCE, class_entropy, class_histogram, confident_class_shares,
                                           dropped_classes, max_class_share)
 from gen_keras.evaluation.classifier import (Classifier, class_probabilities, features, load_classifier,
@@ -91,14 +91,15 @@ def reference_features(classifier: Classifier, num_images: int | None = FID_SAMP
         DataError: the data set cannot be loaded.
     """
     dataset = dataset or classifier.dataset
-    images = data_lib.load_images(dataset, split, num_images)
+    images = data_lib.load_images(dataset, split, num_images, image_size=classifier.image_size,
+                                  channels=classifier.channels)
     return Reference(features(classifier, images.as_float()), dataset, split)
 
 
 @functools.lru_cache(maxsize=8)
 def _floor(classifier: Classifier, num_images: int) -> dict:
-    train = features(classifier, data_lib.load_images(classifier.dataset, "train", num_images).as_float())
-    test = features(classifier, data_lib.load_images(classifier.dataset, "test", num_images).as_float())
+    train = features(classifier, classifier.load_split("train", num_images).as_float())
+    test = features(classifier, classifier.load_split("test", num_images).as_float())
     kid = kernel_inception_distance(train, test, subset_size=kid_subset_size(len(train)))
     return {"fid": frechet_distance(train, test), "kid": kid.mean, "kid_std": kid.std, "num_images": len(train)}
 
@@ -201,6 +202,32 @@ def score_sampler(sample_fn: Callable[[int, int], Any], count: int = FID_SAMPLES
     batches = [np.asarray(sample_fn(min(batch_size, count - start), seed + i))
                for i, start in enumerate(range(0, count, batch_size))]
     return score(np.concatenate(batches), **kwargs)
+
+
+def classifier_for(dataset: str, *, retrain: bool = False, image_size: int | None = None,
+                   channels: int | None = None) -> tuple[Classifier | None, str]:
+    """The instrument's classifier for a data set at the shape a model sees it, or why there is none.
+
+    `load_classifier`, except that data it cannot score (no labels, one class) give (None, the reason),
+    with the reason printed, so a recipe trains, draws and exports all the same.
+
+    Args:
+        dataset: the data set's name.
+        retrain: use a classifier trained on this machine even where weights ship.
+        image_size: the side the model's images have (None: the data's own).
+        channels: the channels the model's images have (None: the data's own).
+
+    Returns:
+        (the `Classifier`, "") or (None, the reason, one paragraph).
+
+    Raises:
+        GenKerasError, DataError: as `load_classifier`.
+    """
+    try:
+        return load_classifier(dataset, retrain=retrain, image_size=image_size, channels=channels), ""
+    except CannotScore as e:
+        print(f"note: {e}")
+        return None, str(e)
 
 
 def export_record(results: dict, *, seed: int, **facts) -> dict:

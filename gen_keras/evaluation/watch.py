@@ -118,35 +118,43 @@ class Judge:
         generate_fn: latents → images in `value_range`, the generator in inference mode.
         latents: the inputs the score samples: z (N, latent_dim), or a tuple (z, labels) for a conditional
             generator (then the score adds `label_accuracy`).
-        classifier: the instrument's classifier.
+        classifier: the instrument's classifier; None when the data cannot be scored (`classifier_for`):
+            then nothing is measured and the report says why (`not_scored`).
         test: the test images (`ImageArrays`) the samples are compared with (the first N).
         value_range: the generated pixels' range.
         fid_every: measure the FID every N epochs during training (0: only at the end).
         epoch_samples: samples classified (and, for the per-epoch FID, scored) after each epoch.
+        not_scored: why there is no classifier, for the report.
 
     Raises:
         GenKerasError: there are more latents than test images.
     """
 
-    def __init__(self, generate_fn: Callable[[Latents], Any], latents: Latents, *, classifier: Classifier,
+    def __init__(self, generate_fn: Callable[[Latents], Any], latents: Latents, *, classifier: Classifier | None,
                  test: data_lib.ImageArrays, value_range: tuple[float, float] = (0.0, 1.0), fid_every: int = 1,
-                 epoch_samples: int = 1000):
+                 epoch_samples: int = 1000, not_scored: str = ""):
         self.generate_fn, self.latents, self.classifier = generate_fn, latents, classifier
         self.value_range, self.fid_every, self.epoch_samples = value_range, fid_every, epoch_samples
+        self.not_scored = not_scored or "no classifier was given"
+        self.quality: SampleQuality | None = None  # the per-epoch callback, once `callback` made it
+        self.reference: Reference | None = None
+        if classifier is None:
+            return
         n = inference.num_latents(latents)
         if len(test) < n:
             raise GenKerasError(f"{n} samples to score are more than the {len(test)} test images they are compared "
                                 "with; score fewer (a recipe's --fid-samples)")
         self.reference = Reference(features(classifier, test.as_float()[:n]), classifier.dataset, "test")
-        self.quality: SampleQuality | None = None  # the per-epoch callback, once `callback` made it
 
-    def callback(self) -> SampleQuality:
+    def callback(self) -> SampleQuality | None:
         """The per-epoch `SampleQuality` (class entropy, largest class share, the FID every `fid_every` epochs
         on all latents), to pass to `training.fit` before the loggers.
 
         Returns:
-            The callback (also kept in `quality`).
+            The callback (also kept in `quality`); None without a classifier.
         """
+        if self.classifier is None:
+            return None
         self.quality = SampleQuality(self.generate_fn, self.classifier, self.latents, fid_every=self.fid_every,
                                      reference=self.reference, value_range=self.value_range,
                                      num_samples=min(self.epoch_samples, inference.num_latents(self.latents)))
@@ -160,8 +168,10 @@ class Judge:
                 generated here.
 
         Returns:
-            `score`'s dict.
+            `score`'s dict; without a classifier `{"scored": False, "not_scored": why}`.
         """
+        if self.classifier is None:
+            return {"scored": False, "not_scored": self.not_scored}
         if images is None:
             images = sample_in_batches(self.generate_fn, self.latents)
         labels = self.latents[1] if isinstance(self.latents, tuple) else None
@@ -186,6 +196,6 @@ class Judge:
         if self.quality is not None:  # the classes of the per-epoch samples after each epoch
             results["class_histogram_per_epoch"] = {str(e): h for e, h in self.quality.histograms.items()}
         write_atomically(Path(out) / "metrics.json", json.dumps(results, indent=2))
-        print(summary_line(results) + (f"; {facts['train_seconds']:.0f} s of training"
-                                       if "train_seconds" in facts else ""))
+        line = summary_line(results) if self.classifier is not None else "samples not scored (see above)"
+        print(line + (f"; {facts['train_seconds']:.0f} s of training" if "train_seconds" in facts else ""))
         return results

@@ -16,8 +16,8 @@ class AutoencoderParts(NamedTuple):
     """The three models of a convolutional autoencoder; they share weights.
 
     Args:
-        encoder: image → code, (batch, 28, 28, 1) → (batch, code_dim).
-        decoder: code → image, (batch, code_dim) → (batch, 28, 28, 1).
+        encoder: image → code, (batch, H, W, C) → (batch, code_dim), e.g. (batch, 28, 28, 1).
+        decoder: code → image, (batch, code_dim) → (batch, H, W, C).
         autoencoder: image → image, the two composed.
     """
     encoder: keras.Model  # image -> code
@@ -49,28 +49,43 @@ def lecture_encoder(image_shape=IMAGE_SHAPE, code_dim: int = CODE_DIM) -> keras.
     return keras.Model(image, code, name="encoder")
 
 
-def lecture_decoder(code_dim: int = CODE_DIM) -> keras.Model:
-    """The lecture's decoder: the code read as a 7×7×1 image, upsampled ×4 by strided transposed convolutions.
+def lecture_decoder(code_dim: int = CODE_DIM, image_shape=None) -> keras.Model:
+    """The lecture's decoder: the code read as a small image, upsampled ×4 by strided transposed convolutions.
 
-    Reshape(7, 7, 1) → Conv2DTranspose(64, 3, stride 2, relu) → BN → Conv2DTranspose(64, 3, stride 2, relu)
-    → BN → Conv2DTranspose(32, 3, relu) → Conv2D(1, 3), all "same": 7×7 → 14×14 → 28×28. The output is
-    linear (no sigmoid).
+    Reshape(H/4, W/4, 1) → Conv2DTranspose(64, 3, stride 2, relu) → BN → Conv2DTranspose(64, 3, stride 2,
+    relu) → BN → Conv2DTranspose(32, 3, relu) → Conv2D(C, 3), all "same": 7×7 → 14×14 → 28×28 for the
+    lecture's 49-d code. When the code's size is not (H/4)·(W/4) (e.g. a 49-d code for 32×32 images), a
+    linear Dense((H/4)·(W/4)) maps it to that small image first. The output is linear (no sigmoid).
 
     Args:
-        code_dim: the code's size, a square (side = round(√code_dim)); 49 gives 28×28 images.
+        code_dim: the code's size.
+        image_shape: (H, W, C) of the output, H and W divisible by 4; None: a square of side
+            4·round(√code_dim) with one channel (49 gives 28×28×1, the lecture's).
 
     Returns:
-        A `keras.Model` "decoder": (batch, code_dim) → `image` (batch, 4·side, 4·side, 1) float32.
+        A `keras.Model` "decoder": (batch, code_dim) → `image` (batch, H, W, C) float32.
+
+    Raises:
+        ValueError: H or W not divisible by 4.
     """
-    side = int(round(code_dim ** 0.5))
+    if image_shape is None:
+        side = int(round(code_dim ** 0.5))
+        image_shape = (4 * side, 4 * side, 1)
+    height, width, channels = image_shape
+    if height % 4 or width % 4:
+        raise ValueError(f"the lecture's decoder upsamples x4: the image's sides must be divisible by 4, "
+                         f"got {height}x{width}")
     code = keras.Input((code_dim,), name="code")
-    x = layers.Reshape((side, side, 1))(code)
+    x = code
+    if code_dim != (height // 4) * (width // 4):
+        x = layers.Dense((height // 4) * (width // 4), name="code_to_map")(x)
+    x = layers.Reshape((height // 4, width // 4, 1))(x)
     x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.BatchNormalization()(x)
     x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.BatchNormalization()(x)
     x = layers.Conv2DTranspose(32, 3, padding="same", activation="relu")(x)
-    image = layers.Conv2D(1, 3, padding="same", name="image", dtype="float32")(x)
+    image = layers.Conv2D(channels, 3, padding="same", name="image", dtype="float32")(x)
     return keras.Model(code, image, name="decoder")
 
 
@@ -122,24 +137,27 @@ VARIANTS = {
 }
 
 
-def conv_autoencoder(variant: str = "lecture", code_dim: int = CODE_DIM) -> AutoencoderParts:
+def conv_autoencoder(variant: str = "lecture", code_dim: int = CODE_DIM, image_shape=IMAGE_SHAPE) -> AutoencoderParts:
     """Builds encoder, decoder and the autoencoder that composes them (they share weights).
 
     Args:
         variant: "lecture" (`lecture_encoder` + `lecture_decoder`) or "improved" (`improved_encoder` +
             `improved_decoder`).
-        code_dim: the code's size (a square for "lecture").
+        code_dim: the code's size.
+        image_shape: (H, W, C) of the images, e.g. (28, 28, 1) or (32, 32, 3); H and W divisible by 4 for
+            "lecture".
 
     Returns:
-        `AutoencoderParts(encoder, decoder, autoencoder)`; the autoencoder maps (batch, 28, 28, 1) → the same.
+        `AutoencoderParts(encoder, decoder, autoencoder)`; the autoencoder maps (batch, H, W, C) → the same.
 
     Raises:
-        ValueError: an unknown variant.
+        ValueError: an unknown variant, or an image shape the lecture's decoder cannot make.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown autoencoder '{variant}': use one of {sorted(VARIANTS)}")
     make_encoder, make_decoder = VARIANTS[variant]
-    encoder, decoder = make_encoder(code_dim=code_dim), make_decoder(code_dim=code_dim)
+    encoder = make_encoder(image_shape=tuple(image_shape), code_dim=code_dim)
+    decoder = make_decoder(code_dim=code_dim, image_shape=tuple(image_shape))
     image = keras.Input(encoder.input_shape[1:], name="image")
     autoencoder = keras.Model(image, decoder(encoder(image)), name=f"conv_autoencoder_{variant}")
     return AutoencoderParts(encoder, decoder, autoencoder)
