@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 QUICK_EPOCHS = 1
 QUICK_LIMIT = 2048
-# The sample-quality instrument's counts (gen_keras.evaluation): generated images scored against as many
-# test images. Kept here, beside the flag, so that `--help` needs no TensorFlow.
+# The sample-quality instrument's counts (gen_keras.evaluation.FID_SAMPLES, QUICK_FID_SAMPLES), repeated here
+# beside the flag so that `--help` needs no TensorFlow; tests/test_evaluation.py checks that they agree.
 FID_SAMPLES = 10_000
 QUICK_FID_SAMPLES = 2_000
 

@@ -22,7 +22,7 @@ held-out validation images) in the export's metadata.
 
 The lecture's code: `gen_keras/models/regularized.py: undercomplete_autoencoder, reconstruction_scorer,
 SquaredDistance, pathway_model, WhitenedSquaredNorm, pathway_scorer`; `gen_keras/linear.py: pca`; `gen_keras/metrics.py: roc_auc,
-threshold_at_false_positive_rate`; `gen_keras/evaluation.py: feature_extractor`.
+threshold_at_false_positive_rate`; `gen_keras/evaluation/: feature_extractor`.
 
     python recipes/anomaly_detection.py --quick --classes 0,1          # a try-out in about a minute
     python recipes/anomaly_detection.py                                # all ten classes (see docs/results/autoencoders.md)

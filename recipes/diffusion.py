@@ -8,7 +8,7 @@ the noise, and generate by running the chain backwards from pure noise.
     DDIM step t → s (η = 0):  x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s) ε̃,   x̂_0 = clip((x_t − √(1 − ᾱ_t) ε_θ)/√ᾱ_t),
                               ε̃ = (x_t − √ᾱ_t x̂_0)/√(1 − ᾱ_t)
 Unlike a GAN's one pass, a sample costs one network evaluation per step: quality is bought with sampling
-time, which the sampling-steps figure measures. FID and KID are every recipe's instrument (`gen_keras/evaluation.py`).
+time, which the sampling-steps figure measures. FID and KID are every recipe's instrument (`gen_keras/evaluation/`).
 
 The lecture's code: `gen_keras/models/diffusion.py: noise_schedule, Diffusion.diffuse` (the forward
 process), `Diffusion.train_step` (the loss and the weights' moving average), `Diffusion.ddim_step` and

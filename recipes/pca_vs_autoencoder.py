@@ -21,7 +21,7 @@ The lecture makes three claims, and this recipe measures each.
 The lecture's code: `gen_keras/models/autoencoders.py: linear_autoencoder, deep_autoencoder` (the mean is
 removed inside the model by `gen_keras/layers.py: Centring`); `gen_keras/linear.py: pca,
 principal_angle_cosines, align_to_basis`; `gen_keras/metrics.py: knn_accuracy,
-occupied_grid_cells`; `gen_keras/evaluation.py: score` (FID and KID on the fixed classifier); the VAE is
+occupied_grid_cells`; `gen_keras/evaluation/: score` (FID and KID on the fixed classifier); the VAE is
 `gen_keras/models/vae.py: build_vae`.
 
     python recipes/pca_vs_autoencoder.py --quick             # a try-out in well under a minute

@@ -430,3 +430,9 @@ def test_no_two_modules_import_each_other():
     assert "gen_keras.evaluation" not in edges["gen_keras.metrics"]
     assert not any(m.startswith("gen_keras.evaluation") for m in edges["gen_keras.cli"])
 
+
+
+def test_the_flags_default_sample_counts_are_the_instruments():
+    from gen_keras import cli, evaluation
+
+    assert (cli.FID_SAMPLES, cli.QUICK_FID_SAMPLES) == (evaluation.FID_SAMPLES, evaluation.QUICK_FID_SAMPLES)

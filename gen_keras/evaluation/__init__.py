@@ -21,7 +21,6 @@ generator's fixed inputs and the test features for both. Images go in as float N
 range the caller states with `value_range`: (0, 1) for data and sigmoid outputs, (-1, 1) for tanh outputs.
 """
 
-from gen_keras.cli import FID_SAMPLES, QUICK_FID_SAMPLES
 from gen_keras.evaluation.classes import (CONFIDENCE, DROPPED_FRACTION, ConfidentShares, class_entropy,
                                           class_histogram, confident_class_shares, dropped_classes,
                                           max_class_share)
@@ -32,7 +31,7 @@ from gen_keras.evaluation.classifier import (ASSETS, DEFAULT_EPOCHS, DEFAULT_SEE
                                              train_classifier, write_shipped_classifier)
 from gen_keras.evaluation.distances import (KID, feature_statistics, frechet_distance,
                                             frechet_distance_from_statistics, kernel_inception_distance)
-from gen_keras.evaluation.scoring import (Reference, classifier_for, export_record, kid_subset_size, real_floor,
+from gen_keras.evaluation.scoring import (FID_SAMPLES, QUICK_FID_SAMPLES, Reference, classifier_for, export_record, kid_subset_size, real_floor,
                                           reference_features, score,
                                           score_sampler, summary_line)
 from gen_keras.evaluation.watch import Judge, SampleQuality

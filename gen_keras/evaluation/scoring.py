@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from gen_keras import data as data_lib
-from gen_keras.cli import FID_SAMPLES
 from gen_keras.errors import CannotScore, GenKerasError
 from gen_keras.evaluation.classes import (CONFIDENCE, class_entropy, class_histogram, confident_class_shares,
                                           dropped_classes, max_class_share)
@@ -20,6 +19,10 @@ from gen_keras.evaluation.classifier import (Classifier, class_probabilities, fe
 from gen_keras.evaluation.distances import (KID_SUBSET_SIZE, feature_statistics, frechet_distance,
                                             frechet_distance_from_statistics, kernel_inception_distance)
 from gen_keras.inference import to_unit_range
+
+
+FID_SAMPLES = 10_000  # samples scored against as many test images: the whole Fashion-MNIST test set
+QUICK_FID_SAMPLES = 2_000  # a quick look (the recipes' --quick)
 
 
 def kid_subset_size(num_samples: int) -> int:

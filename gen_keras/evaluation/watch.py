@@ -79,7 +79,8 @@ class SampleQuality(keras.callbacks.Callback):
                 "max_class_share": max_class_share(self.last_histogram)}
 
     def measure_fid(self) -> float:
-        """The FID of the samples of all `latents` against the whole reference, now (kept in `last_fid`).
+        """The FID of the samples of all `latents` against as many reference images (the first N), now (kept in
+        `last_fid`): N against N, as `score` compares, so the number does not depend on the reference's size.
 
         Returns:
             The Fréchet distance between Gaussians fitted to the two sets of 128 features.
@@ -88,8 +89,9 @@ class SampleQuality(keras.callbacks.Callback):
             self.reference = reference_features(self.classifier, None)
         images = sample_in_batches(self.generate_fn, self.latents, batch_size=self.batch_size)
         sample_features = features(self.classifier, images, value_range=self.value_range, batch_size=self.batch_size)
+        count = min(len(sample_features), len(self.reference))
         self.last_fid = frechet_distance_from_statistics(*feature_statistics(sample_features),
-                                                         *self.reference.statistics(len(self.reference)))
+                                                         *self.reference.statistics(count))
         return self.last_fid
 
     def on_epoch_end(self, epoch, logs=None):
@@ -123,7 +125,7 @@ class Judge:
         test: the test images (`ImageArrays`) the samples are compared with (the first N).
         value_range: the generated pixels' range.
         fid_every: measure the FID every N epochs during training (0: only at the end).
-        epoch_samples: samples classified (and, for the per-epoch FID, scored) after each epoch.
+        epoch_samples: samples classified after each epoch (the per-epoch FID scores all latents).
         not_scored: why there is no classifier, for the report.
 
     Raises:
