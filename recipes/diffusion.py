@@ -12,7 +12,7 @@ time, which the sampling-steps figure measures. FID and KID are every recipe's i
 
 The lecture's code: `gen_keras/models/diffusion.py: noise_schedule, Diffusion.diffuse` (the forward
 process), `Diffusion.train_step` (the loss and the weights' moving average), `Diffusion.ddim_step` and
-`Diffusion.denoise_from` (the samplers, one `tf.while_loop`), `build_unet` (ε_θ).
+`Diffusion.denoise_from` (the samplers, one `tf.while_loop`), `gen_keras.models.unet.build_unet` (ε_θ).
 
     python recipes/diffusion.py --quick                  # a short try-out: a tiny model, 1 epoch on 2,048 images
     python recipes/diffusion.py                          # Fashion-MNIST: FID at 10/25/50 DDIM steps, exports

@@ -5,7 +5,7 @@ import pytest
 from keras import layers
 
 from gen_keras.models.autoencoders import conv_autoencoder
-from gen_keras.models.diffusion import build_unet
+from gen_keras.models.unet import build_unet
 from gen_keras.models.gan import dcgan_discriminator, dcgan_generator
 from gen_keras.models.vae import build_vae
 
