@@ -85,6 +85,8 @@ def test_each_penalty_gets_a_plain_network_of_its_shape():
     (["--noise-level", "1.2"], "--noise-level: masking zeroes a pixel with probability"),
     (["--noise", "gaussian", "--noise-level", "3"], "--noise-level: σ must be at most 1"),
     (["--penalty", "l1"], "--penalty: invalid choice"),
+    (["--tied-weights"], "--tied-weights: the tied decoder is"),
+    (["--penalty", "sparse", "--reconstruction-loss", "l1"], "--reconstruction-loss: invalid choice"),
 ])
 def test_bad_flags_exit_2_with_one_line(flags, message):
     result = run_python([RECIPE, *flags], timeout=60)
