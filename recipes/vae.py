@@ -13,6 +13,7 @@ GaussianSampler` (reparameterization and the closed-form KL, `gen_keras/losses.p
     python recipes/vae.py                         # 2-d latent space, Bernoulli decoder
     python recipes/vae.py --latent-dim 16         # a better density model (ELBO and IWAE reported)
     python recipes/vae.py --ablation              # reconstruction only / KL only / both
+    python recipes/vae.py --latent-sizes 2 8 32   # one VAE per latent size, their prior samples side by side
     python recipes/vae.py --binarize stochastic --iwae-samples 5000   # binarized images, beside the PixelCNN
 """
 
@@ -74,6 +75,12 @@ def parse(argv=None):
     g.add_argument("--ablation", action="store_true",
                    help="train three models identically (reconstruction term only, KL term only, both) "
                         "and draw their latent spaces side by side; exports nothing")
+    g.add_argument("--latent-sizes", type=cli.positive_int, nargs="+", default=None, metavar="D",
+                   help="train one VAE per latent size, identically otherwise, and draw their samples "
+                        "E[x|z], z ~ N(0, I), side by side; exports nothing")
+    g.add_argument("--manifold", choices=("linear", "quantiles"), default="linear",
+                   help="the 2-d manifold figure's grid: z over −2 … 2 on each axis, as the lecture draws it, "
+                        "or over N(0, 1) quantiles 5% … 95% (Kingma & Welling)")
     args = cli.parse_args(parser, argv, RECIPE)
     given = argv if argv is not None else sys.argv[1:]
     if args.quick:  # smaller evaluations, unless asked for
@@ -85,18 +92,22 @@ def parse(argv=None):
         args.fid_samples = QUICK_FID_SAMPLES if args.quick else FID_SAMPLES
     if args.ablation and args.latent_dim != 2:
         parser.error("--ablation draws 2-d latent spaces: leave --latent-dim at 2")
+    if args.ablation and args.latent_sizes:
+        parser.error("--latent-sizes and --ablation are two separate comparisons: give one of them")
     return args
 
 
-def train_vae(args, run, train, val, *, beta: float, reconstruction_weight: float = 1.0):
-    """Builds, compiles and trains one VAE; returns (vae, history, seconds)."""
+def train_vae(args, run, train, val, *, beta: float, reconstruction_weight: float = 1.0,
+              latent_dim: int | None = None):
+    """Builds, compiles and trains one VAE (of `latent_dim`, default --latent-dim); returns (vae, history,
+    seconds)."""
     import keras
 
     from gen_keras import training
     from gen_keras.models.vae import build_vae
 
     with run.strategy.scope():
-        vae = build_vae(args.latent_dim, args.likelihood, decoder=args.decoder, beta=beta,
+        vae = build_vae(latent_dim or args.latent_dim, args.likelihood, decoder=args.decoder, beta=beta,
                         reconstruction_weight=reconstruction_weight, binarize=args.binarize, seed=args.seed,
                         image_shape=train.images.shape[1:])
         # η_t = η_0 · ½(1 + cos(π t / T)) over the T steps of the whole run
@@ -128,6 +139,8 @@ def main(argv=None):
 
     if args.ablation:
         return ablation(args, run, train, val, test)
+    if args.latent_sizes:
+        return latent_sizes(args, run, train, val, test)
 
     vae, history, train_seconds = train_vae(args, run, train, val, beta=args.beta)
     vae.summary(expand_nested=True)
@@ -211,13 +224,17 @@ def figures(vae, test, history, out, args, curves=None) -> None:
                  xlabel="epoch", ylabel="nats per image", log_y=True, title="−ELBO (nats/image) = reconstruction + KL")
     plots.latent_scatters([("μ(x), test set" if d == 2 else "μ(x)[:2], test set", mean[:, :2])], labels,
                           out / "latent_space.png", test.class_names, f"q(z|x) means, latent dim {d}")
-    if d == 2:  # Kingma & Welling's manifold: decode z = Φ⁻¹(u) over a grid of quantiles u
-        from statistics import NormalDist
+    if d == 2:  # the lecture's manifold: decode z over −2 … 2 on each axis (or Kingma & Welling's z = Φ⁻¹(u))
+        if args.manifold == "quantiles":
+            from statistics import NormalDist
 
-        q = np.array([NormalDist().inv_cdf(u) for u in np.linspace(0.05, 0.95, 15)], np.float32)
+            q = np.array([NormalDist().inv_cdf(u) for u in np.linspace(0.05, 0.95, 15)], np.float32)
+            title = "decoded z over a grid of N(0, 1) quantiles (5% ... 95%)"
+        else:
+            q = np.linspace(-2.0, 2.0, 15, dtype=np.float32)
+            title = "decoded z over a regular grid, −2 … 2 on each axis"
         grid = np.stack(np.meshgrid(q, q[::-1]), axis=-1).reshape(-1, 2)
-        plots.image_grid(decode(grid), out / "manifold.png", columns=15,
-                         title="decoded z over a grid of N(0, 1) quantiles (5% ... 95%)")
+        plots.image_grid(decode(grid), out / "manifold.png", columns=15, title=title)
     rng = np.random.default_rng(args.seed)
     plots.image_grid(decode(rng.standard_normal((50, d))), out / "prior_samples.png",
                      title="E[x|z], z ~ N(0, I)")
@@ -263,6 +280,32 @@ def ablation(args, run, train, val, test):
                           "the KL term pulls everything onto N(0, I)")
     (run.out / "ablation.json").write_text(json.dumps(results, indent=2))
     print(f"ablation figure: {run.out / 'ablation.png'}")
+    return results
+
+
+def latent_sizes(args, run, train, val, test):
+    """One VAE per latent size, trained identically; their prior samples side by side and their test −ELBO."""
+    import numpy as np
+
+    from gen_keras import inference, plots
+    from gen_keras.models.vae import elbo_terms
+
+    panels, results = [], {}
+    for d in args.latent_sizes:
+        sub = dataclasses.replace(run, out=run.out / "latent_sizes" / f"latent_{d}")
+        sub.out.mkdir(parents=True, exist_ok=True)
+        vae, history, seconds = train_vae(args, sub, train, val, beta=args.beta, latent_dim=d)
+        scores = elbo_terms(vae, test.as_float())
+        z = np.random.default_rng(args.seed).standard_normal((100, d)).astype(np.float32)
+        panels.append((f"latent size {d}\ntest −ELBO {scores['negative_elbo']:.1f} nats",
+                       inference.predict_in_batches(vae.generator(), z)))
+        results[str(d)] = {"test_negative_elbo": scores["negative_elbo"], "test_kl": scores["kl"],
+                           "epochs": len(history.get("loss", [])), "train_seconds": round(seconds, 1)}
+        print(f"latent size {d}: test −ELBO {scores['negative_elbo']:.1f} nats/image (KL {scores['kl']:.1f}); "
+              f"{seconds:.0f} s")
+    plots.image_grids(panels, run.out / "latent_sizes.png", 10, "E[x|z], z ~ N(0, I), for each latent size")
+    (run.out / "latent_sizes.json").write_text(json.dumps(results, indent=2))
+    print(f"latent-size figure: {run.out / 'latent_sizes.png'}")
     return results
 
 
