@@ -108,8 +108,21 @@ def test_ablation_draws_three_latent_spaces(tmp_path):
     assert runs["KL only"]["val_loss"] < 5 < runs["reconstruction + KL"]["val_loss"]
 
 
+@pytest.mark.slow
+def test_latent_sizes_draw_one_sample_grid_per_size(tmp_path):
+    """--latent-sizes 2 8: two VAEs trained identically, one panel of prior samples each, and their test −ELBO."""
+    result = run_python([RECIPE, "--latent-sizes", "2", "8", "--quick", "--limit", "640", "--out", str(tmp_path)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "latent_sizes.png").read_bytes()[:4] == b"\x89PNG"
+    runs = json.loads((tmp_path / "latent_sizes.json").read_text())
+    assert list(runs) == ["2", "8"] and all(0 < r["test_negative_elbo"] < 784 * 0.7 for r in runs.values())
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--latent-dim", "0"], "--latent-dim: must be at least 1"),
+    (["--latent-sizes", "2", "0"], "--latent-sizes: must be at least 1"),
+    (["--ablation", "--latent-sizes", "2", "8"], "--latent-sizes and --ablation are two separate comparisons"),
+    (["--manifold", "spiral"], "--manifold: invalid choice"),
     (["--beta", "-1"], "--beta: must be zero or more"),
     (["--beta", "nan"], "--beta: must be a finite number"),
     (["--likelihood", "poisson"], "--likelihood: invalid choice"),
