@@ -103,3 +103,38 @@ def test_recipe_quick_run_shows_saturation_and_an_informative_critic(tmp_path):
     assert 3.0 < one_sided["w1_estimate"] < 12.0
     bad = run_python([RECIPE, "--steps", "0"], timeout=60)
     assert bad.returncode == 2 and "--steps" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_ring_of_gaussians_has_eight_modes_of_the_given_width():
+    from gen_keras import data
+
+    points = data.ring_of_gaussians(8000, modes=8, radius=2.0, std=0.02, seed=3)
+    centres = data.ring_centres(8, 2.0)
+    assert points.shape == (8000, 2) and points.dtype == np.float32
+    np.testing.assert_allclose(centres[2], [0.0, 2.0], atol=1e-12)  # mode j at angle 2πj/8
+    offsets = points - centres[np.argmin(np.linalg.norm(points[:, None] - centres[None], axis=-1), axis=1)]
+    assert offsets.std(axis=0) == pytest.approx([0.02, 0.02], rel=0.05)
+    assert np.all(np.bincount(np.argmin(np.linalg.norm(points[:, None] - centres[None], axis=-1), axis=1)) > 850)
+
+
+def test_mode_coverage_counts_modes_and_high_quality_samples_by_hand():
+    """Samples within 3σ of a mode are high quality; a mode is covered when it holds at least min_share of all
+    samples as high-quality ones. Points between modes, or a cloud of noise, cover nothing."""
+    from gen_keras import data, metrics
+
+    centres, std = data.ring_centres(8, 2.0), 0.02
+    at = lambda j, n, dx=0.0: np.repeat(centres[j][None] + [dx, 0.0], n, axis=0)  # noqa: E731
+    samples = np.concatenate([at(0, 50), at(1, 30, 2.9 * std), at(2, 5),  # 3 modes hit, one with 5% of samples
+                              at(3, 10, 3.1 * std),  # just outside 3σ: not high quality
+                              np.zeros((5, 2))])  # the ring's centre: far from every mode
+    counted = metrics.mode_coverage(samples, centres, std, min_share=0.05)
+    assert counted["modes_covered"] == 3 and counted["high_quality_share"] == pytest.approx(0.85)
+    np.testing.assert_allclose(counted["mode_shares"], [0.5, 0.3, 0.05, 0, 0, 0, 0, 0])
+    assert metrics.mode_coverage(samples, centres, std, min_share=0.06)["modes_covered"] == 2
+    one_mode = metrics.mode_coverage(at(5, 100) + np.random.default_rng(0).normal(0, std, (100, 2)), centres, std)
+    assert one_mode["modes_covered"] == 1 and one_mode["high_quality_share"] > 0.95  # collapse: good samples, one mode
+    noise = np.random.default_rng(1).uniform(-2.8, 2.8, size=(2000, 2))
+    counted = metrics.mode_coverage(noise, centres, std)
+    assert counted["modes_covered"] == 0 and counted["high_quality_share"] < 0.01  # noise is neither
+    with pytest.raises(ValueError, match="must share D"):
+        metrics.mode_coverage(np.zeros((3, 3)), centres, std)
