@@ -62,8 +62,7 @@ def run_variant(name: str, epochs: int, prior: str = "gaussian", supervised: boo
     import keras
     import numpy as np
 
-    from gen_keras import classifier as clf
-    from gen_keras import data, metrics, training
+    from gen_keras import data, evaluation, metrics, training
     from gen_keras.divergences import mmd2, mmd_permutation_test
     from gen_keras.models.aae import AdversarialAutoencoder, aae_networks, nearest_component, sample_prior
 
@@ -86,8 +85,8 @@ def run_variant(name: str, epochs: int, prior: str = "gaussian", supervised: boo
     aae.compile(**{f"{part}_optimizer": keras.optimizers.Adam(rate(lr), beta_1=beta_1)
                    for part, (lr, beta_1) in rates.items()})
 
-    classifier = clf.load_or_train_classifier("fashion_mnist")
-    test_features = clf.extract_features(classifier, test)
+    classifier = evaluation.load_classifier("fashion_mnist")
+    reference = evaluation.reference_features(classifier, len(test))
     fixed_z = sample_prior(prior, max(epoch_fid, 1), 2, 2, np.arange(max(epoch_fid, 1)) % 10 if supervised else None)
     mmd_prior = sample_prior(prior, 1000, 2, 3, test_set.labels[:1000] if supervised else None)
     per_epoch = {"fid": [], "drift": [], "mmd2": []}
@@ -98,8 +97,8 @@ def run_variant(name: str, epochs: int, prior: str = "gaussian", supervised: boo
         def on_epoch_end(self, epoch, logs=None):
             codes = aae.encoder.predict(test[:5000], verbose=0, batch_size=1000)
             if epoch_fid:  # FID of fixed prior draws; median distance the same images' codes moved; MMD² to p(z)
-                fid_now = metrics.frechet_distance(clf.extract_features(
-                    classifier, aae.decoder.predict(fixed_z, verbose=0, batch_size=1000)), test_features)
+                fid_now = evaluation.score(aae.decoder.predict(fixed_z, verbose=0, batch_size=1000),
+                                           classifier=classifier, reference=reference, floor=False)["fid"]
                 drift = float("nan") if self.previous is None else float(np.median(
                     np.linalg.norm(codes - self.previous, axis=1)))
                 per_epoch["fid"].append(fid_now)
@@ -131,19 +130,18 @@ def run_variant(name: str, epochs: int, prior: str = "gaussian", supervised: boo
               flush=True)
     z = sample_prior(prior, 10000, 2, 1, np.arange(10000) % 10 if supervised else None)
     images = aae.decoder.predict(z, verbose=0, batch_size=1000)
-    fid = metrics.frechet_distance(clf.extract_features(classifier, images), test_features)
-    histogram = metrics.class_histogram(clf.predict_classes(classifier, images), 10)
+    drawn = evaluation.score(images, classifier=classifier, reference=reference, floor=False)
     # Where the gap to the data is: the decoder on the test images' own codes (its best case) against the
     # decoder on prior draws (which adds the codes' mismatch with the prior).
     reconstructions = aae.predict(test, verbose=0, batch_size=1000)
-    reconstruction_fid = metrics.frechet_distance(clf.extract_features(classifier, reconstructions), test_features)
+    reconstruction_fid = evaluation.score(reconstructions, classifier=classifier, reference=reference, floor=False)["fid"]
     codes = aae.encoder.predict(test[:1000], verbose=0, batch_size=1000)
     match = mmd_permutation_test(codes, mmd_prior, num_permutations=200, seed=0)
     print(f"{name}: 1,000 test codes vs as many prior draws: MMD² {match.mmd2:.4f}, permutation p = "
           f"{match.p_value:.3f}", flush=True)
-    print(f"{name}: FID {fid:.2f}, largest class {metrics.max_class_share(histogram):.0%}, {seconds:.0f} s "
+    print(f"{name}: {evaluation.summary_line(drawn)}, {seconds:.0f} s "
           f"({json.dumps(VARIANTS[name])}, prior {prior}{', supervised' if supervised else ''}); classes of the "
-          f"samples {histogram.tolist()}; dec(enc(x)) of the test images: FID {reconstruction_fid:.2f}, MSE "
+          f"samples {drawn['class_histogram']}; dec(enc(x)) of the test images: FID {reconstruction_fid:.2f}, MSE "
           f"{metrics.mse(reconstructions, test):.4f}", flush=True)
 
 

@@ -1,9 +1,9 @@
 """Where a 2-d decoder's samples lose to the data: its reconstructions against its prior draws.
 
-Loads a trained VAE (`recipes/vae.py` writes `<out>/vae.keras`) and prints, on the GANs' instrument (the
-fixed classifier's features, 10,000 images against the 10,000 test images):
+Loads a trained VAE (`recipes/vae.py` writes `<out>/vae.keras`) and prints, on the instrument
+(`gen_keras.evaluation`: the fixed classifier's features, 10,000 images against the 10,000 test images):
 
-- FID and the classes of dec(z), z ~ N(0, I): the recipe's `prior_samples_fid` (another draw of z);
+- FID, KID and the classes of dec(z), z ~ N(0, I): the recipe's `prior_samples_fid` (another draw of z);
 - FID and MSE of dec(μ(x)) for the test images: the decoder on the codes of real images, its best case.
 
 The same two numbers for the adversarial autoencoder come from `benchmarks/aae_balance.py`, so the two
@@ -28,29 +28,27 @@ def main():
     import numpy as np
 
     import gen_keras  # noqa: F401  (registers the VAE's classes for loading)
-    from gen_keras import classifier as clf
-    from gen_keras import data, metrics
+    from gen_keras import data, evaluation, metrics
     from _machine import machine
 
     print(machine(), flush=True)
     vae = keras.saving.load_model(a.model)
     test = data.load_images("fashion_mnist", "test").as_float()
-    classifier = clf.load_or_train_classifier("fashion_mnist")
-    test_features = clf.extract_features(classifier, test)
+    classifier = evaluation.load_classifier("fashion_mnist")
 
     def mean_image(z):  # E[x|z] of the Bernoulli decoder: the sigmoid of its logits
         return keras.ops.convert_to_numpy(keras.ops.sigmoid(vae.decoder.predict(z, batch_size=1000, verbose=0)))
 
     z = np.random.default_rng(a.seed).standard_normal((a.samples, vae.decoder.inputs[0].shape[-1])).astype("float32")
     samples = mean_image(z)
-    histogram = metrics.class_histogram(clf.predict_classes(classifier, samples), 10)
-    fid = metrics.frechet_distance(clf.extract_features(classifier, samples), test_features)
+    reference = evaluation.reference_features(classifier, len(test))
+    drawn = evaluation.score(samples, classifier=classifier, reference=reference, floor=False)
     mean, _ = vae.encoder.predict(test, batch_size=1000, verbose=0)
     reconstructions = mean_image(mean)
-    reconstruction_fid = metrics.frechet_distance(clf.extract_features(classifier, reconstructions), test_features)
-    print(f"{a.model}: dec(z), z ~ N(0, I): FID {fid:.2f}, classes of the samples {histogram.tolist()}; "
-          f"dec(μ(x)) of the test images: FID {reconstruction_fid:.2f}, MSE {metrics.mse(reconstructions, test):.4f}",
-          flush=True)
+    decoded = evaluation.score(reconstructions, classifier=classifier, reference=reference, floor=False)
+    print(f"{a.model}: dec(z), z ~ N(0, I): {evaluation.summary_line(drawn)}; classes of the samples "
+          f"{drawn['class_histogram']}; dec(μ(x)) of the test images: FID {decoded['fid']:.2f}, KID "
+          f"{decoded['kid']:.4f}, MSE {metrics.mse(reconstructions, test):.4f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 DDIM's step predicts x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t and clips it to the data's [−1, 1]. Then it can go on
 with the network's ε̂ ("network noise", the step as first written), or with the noise the clipped x̂_0 implies,
 ε̃ = (x_t − √ᾱ_t x̂_0)/√(1 − ᾱ_t) ("implied noise", gen_keras's `Diffusion.ddim_step`), which keeps x_s on
-the line from x̂_0 through x_t. Both from the same fixed x_T, FID of `--samples` samples against the first
-2,000 test images on the project's classifier, at each step count and η:
+the line from x̂_0 through x_t. Both from the same fixed x_T, FID and KID of `--samples` samples against as
+many test images on the instrument (`gen_keras.evaluation`), at each step count and η:
 
     python benchmarks/diffusion_samplers.py --model runs/diffusion/diffusion.keras --steps 20 50 --etas 0 1
 """
@@ -15,10 +15,11 @@ import argparse
 import json
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from _machine import machine
-from gen_keras import callbacks, classifier, data, gan_recipe, metrics
+from gen_keras import evaluation, inference
 from gen_keras.models import diffusion
 
 
@@ -43,10 +44,9 @@ def main():
     print(machine())
 
     model = keras.saving.load_model(args.model)
-    _, _, test = data.load_splits("fashion_mnist", image_shape=(28, 28, 1))
-    judge, _ = classifier.fid_classifier()
-    reference = classifier.extract_features(judge, test.as_float()[:2000])
-    x_T = gan_recipe.fixed_latents(args.samples, 28 * 28, args.seed).reshape(-1, 28, 28, 1)
+    classifier = evaluation.load_classifier("fashion_mnist")
+    reference = evaluation.reference_features(classifier, args.samples)
+    x_T = np.random.default_rng(args.seed).normal(size=(args.samples, *model.image_shape)).astype(np.float32)
     library_step = diffusion.Diffusion.ddim_step
     rows = []
     for name, step in [("network noise", step_with_network_noise), ("implied noise", library_step)]:
@@ -54,9 +54,10 @@ def main():
         for eta in args.etas:
             for steps in args.steps:
                 sampler = diffusion.Sampler(model, steps=steps, eta=eta)
-                images = callbacks.sample_in_batches(sampler, x_T, batch_size=250)
-                fid = metrics.frechet_distance(classifier.extract_features(judge, images), reference)
-                rows.append({"step": name, "eta": eta, "steps": steps, "fid": round(fid, 2)})
+                images = inference.sample_in_batches(sampler, x_T, batch_size=250)
+                scored = evaluation.score(images, classifier=classifier, reference=reference, floor=False)
+                rows.append({"step": name, "eta": eta, "steps": steps, "fid": round(scored["fid"], 2),
+                             "kid": round(scored["kid"], 4), "num_samples": scored["num_samples"]})
                 print(json.dumps(rows[-1]), flush=True)
     diffusion.Diffusion.ddim_step = library_step
 

@@ -3,8 +3,8 @@
 Each variant trains the recipe's U-Net on Fashion-MNIST (batch 64, Adam decayed along a cosine over
 `--horizon` steps, the recipe's default run) for `--steps` steps, and every `--eval-every` steps samples the
 same fixed x_T with DDIM (η = 0, `--fid-steps` steps, the moving-average weights) and prints the FID of
-`--fid-samples` samples against the first 2,000 test images on the project's classifier: the recipe's
-per-epoch FID. Variants differ in the model's options, written `name=option:value,option:value`:
+`--fid-samples` samples against as many test images on the instrument (`gen_keras.evaluation`): the
+recipe's per-epoch FID. Variants differ in the model's options, written `name=option:value,option:value`:
 
     python benchmarks/diffusion_variants.py --steps 859 \\
         --variants base "min_snr5=min_snr_gamma:5" "v_min_snr5=prediction:velocity,min_snr_gamma:5"
@@ -20,10 +20,11 @@ import json
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from _machine import machine
-from gen_keras import callbacks, classifier, data, gan_recipe, metrics
+from gen_keras import data, evaluation, inference
 from gen_keras.models.diffusion import Sampler, build_diffusion
 
 DEFAULTS = {"widths": (16, 32, 64), "blocks": 1, "prediction": "epsilon", "min_snr_gamma": None,
@@ -62,10 +63,10 @@ def main():
     args = parser.parse_args()
     print(machine())
 
-    train, _, test = data.load_splits("fashion_mnist", image_shape=(28, 28, 1))
-    judge, _ = classifier.fid_classifier()
-    reference = classifier.extract_features(judge, test.as_float()[:2000])
-    x_T = gan_recipe.fixed_latents(args.fid_samples, 28 * 28, args.seed).reshape(-1, 28, 28, 1)
+    train, _, _ = data.load_splits("fashion_mnist", image_shape=(28, 28, 1))
+    classifier = evaluation.load_classifier("fashion_mnist")
+    reference = evaluation.reference_features(classifier, args.fid_samples)
+    x_T = np.random.default_rng(args.seed).normal(size=(args.fid_samples, 28, 28, 1)).astype(np.float32)
     results = {}
     for text in args.variants:
         name, o = parse_variant(text)
@@ -85,8 +86,8 @@ def main():
             history = model.fit(images, steps_per_epoch=chunk, epochs=1, verbose=0)
             seconds += time.perf_counter() - start
             done += chunk
-            samples = callbacks.sample_in_batches(sampler, x_T, batch_size=250)
-            fid = metrics.frechet_distance(classifier.extract_features(judge, samples), reference)
+            samples = inference.sample_in_batches(sampler, x_T, batch_size=250)
+            fid = evaluation.score(samples, classifier=classifier, reference=reference, floor=False)["fid"]
             curve.append({"steps": done, "fid": round(fid, 2), "loss": round(history.history["loss"][-1], 5)})
             print(f"{name}: {done} steps, FID {fid:.2f}, loss {curve[-1]['loss']}, "
                   f"{seconds / done:.3f} s a step", flush=True)

@@ -7,7 +7,7 @@
   wgan    `recipes/wgan.py` on `--limit` images with the FID measured every epoch: does the critic's
           estimate of the Wasserstein distance fall as the FID falls? (Spearman rank correlation over epochs)
 
-Each runs as its own process, one after the other; the FIDs use the cached standard classifier.
+Each runs as its own process, one after the other; the FIDs use the shipped classifier (`gen_keras.evaluation`).
 
     python benchmarks/gan_quality.py dcgan cgan        # about 16 minutes on a 2-core EPYC
     python benchmarks/gan_quality.py wgan --wgan-budget 600
@@ -73,7 +73,7 @@ def main():
             m, history = run_recipe(part, flags, a.keep)
             epochs = len(history)  # epochs begun; the last may be partial
             print(f"{part} {' '.join(flags)}: {m['train_seconds']:.0f} s of training, {epochs} epoch(s) begun, "
-                  f"FID {m['fid']:.2f} (floor {m['fid_real_floor']:.2f}) on {m['fid_samples']} samples, "
+                  f"FID {m['fid']:.2f} (floor {m['fid_real_floor']:.2f}) on {m['num_samples']} samples, "
                   f"largest class {m['max_class_share']:.0%}, entropy {m['sample_entropy']:.2f} nats"
                   + (f", label accuracy {m['label_accuracy']:.1%}" if "label_accuracy" in m else "")
                   + f"; classifier: {m['classifier']}", flush=True)

@@ -1,9 +1,11 @@
-"""Keras callbacks that watch a generative model through its samples, epoch by epoch.
+"""Keras callbacks that watch training: sample grids of fixed generator inputs, per-step losses, a held-out
+number every N steps. (The callback that scores samples with the instrument is
+`gen_keras.evaluation.SampleQuality`.)
 
-Both take `generate_fn`, which maps a batch of generator inputs to images (e.g.
+`SampleGrid` takes `generate_fn`, which maps a batch of generator inputs to images (e.g.
 `lambda z: generator(z, training=False)`, or `lambda zl: generator(list(zl))` for (z, label) pairs), and
-fixed `latents`: an array, or a tuple of arrays, whose first axis indexes samples. The callbacks feed
-`latents` to `generate_fn` in batches, so the same inputs are judged every epoch.
+fixed `latents`: an array, or a tuple of arrays, whose first axis indexes samples, so the same inputs are
+drawn every epoch.
 
 Keys written into the epoch's `logs` reach `CSVLogger`, `TensorBoard` and `History` only if this callback
 comes before them in the list handed to `fit` (Keras calls the callbacks in list order with one dict).
@@ -16,144 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
-import numpy as np
 
-from gen_keras import metrics, plots
-from gen_keras.classifier import dataset_features, extract_features, predict_classes, to_unit_range
-
-Latents = Any  # an array, or a tuple/list of arrays, first axis = samples
-
-
-def num_latents(latents: Latents) -> int:
-    """How many samples `latents` describes.
-
-    Args:
-        latents: an array (N, …) or a tuple/list of arrays whose first axes are N, e.g. (z, labels).
-
-    Returns:
-        N.
-    """
-    return len(latents[0]) if isinstance(latents, (tuple, list)) else len(latents)
-
-
-def sample_in_batches(generate_fn: Callable[[Latents], Any], latents: Latents, count: int | None = None,
-                      batch_size: int = 500) -> np.ndarray:
-    """Runs `generate_fn` over the first `count` samples of `latents`, in batches, and returns numpy images.
-
-    Args:
-        generate_fn: maps a batch of latents (an array, or a tuple/list of arrays of the same type as
-            `latents`) to images, e.g. `lambda z: generator(z, training=False)`.
-        latents: an array (N, latent_dim), or a tuple/list of arrays with N rows, e.g. (z, labels).
-        count: how many samples (at most N); None for all N.
-        batch_size: samples per call.
-
-    Returns:
-        `np.ndarray`, the outputs concatenated along the first axis, e.g. (count, 28, 28, 1).
-    """
-    count = num_latents(latents) if count is None else min(count, num_latents(latents))
-
-    def rows(start, stop):
-        if isinstance(latents, (tuple, list)):
-            return type(latents)(part[start:stop] for part in latents)
-        return latents[start:stop]
-
-    return np.concatenate([np.asarray(generate_fn(rows(i, min(i + batch_size, count))))
-                           for i in range(0, count, batch_size)])
-
-
-class SampleQuality(keras.callbacks.Callback):
-    """Labels generated samples with the feature classifier and logs how diverse they are, optionally the FID.
-
-    Every `every` epochs the first `num_samples` latents are generated and classified, and the logs get
-    `sample_entropy` (entropy in nats of the class histogram: log 10 ≈ 2.30 when uniform, falling under
-    mode collapse) and `max_class_share`. With `fid_every=N` (every N-th epoch) and/or `fid_at_end` (the
-    last epoch), the logs also get `fid`: all of `latents` against `reference_features` (default: the
-    classifier's features of the whole test split of `dataset`, computed once). On epochs when a key is not
-    measured it is logged as NaN, so CSVLogger, which fixes its columns at the first epoch, keeps them.
-    FID over 10,000 samples costs seconds, not milliseconds: measure it sparingly.
-
-    Args:
-        generate_fn: latents → images in `value_range`, e.g. `lambda z: generator(z, training=False)`.
-        classifier: the feature classifier (`gen_keras.classifier`).
-        latents: fixed generator inputs, an array (N, latent_dim) or a tuple of arrays, e.g. (z, labels).
-        every: measure the diversity every `every` epochs (≥ 1).
-        num_samples: samples classified for the diversity (≥ 2; at most N are used).
-        value_range: the generated pixels' range, e.g. (-1, 1) for tanh outputs.
-        fid_every: measure the FID every N-th epoch; 0: never (but see `fid_at_end`).
-        fid_at_end: measure the FID at the last epoch of `fit`.
-        reference_features: the classifier's features of the reference images, (M, 128); None: the test
-            split of `dataset`.
-        dataset: the data set whose test split is the default reference.
-        batch_size: samples per forward pass.
-
-    Raises:
-        ValueError: `every` < 1, `fid_every` < 0 or `num_samples` < 2.
-    """
-
-    def __init__(self, generate_fn: Callable[[Latents], Any], classifier: keras.Model, latents: Latents, *,
-                 every: int = 1, num_samples: int = 1000, value_range: tuple[float, float] = (0.0, 1.0),
-                 fid_every: int = 0, fid_at_end: bool = False, reference_features: np.ndarray | None = None,
-                 dataset: str = "fashion_mnist", batch_size: int = 500):
-        super().__init__()
-        if every < 1 or fid_every < 0 or num_samples < 2:
-            raise ValueError("every must be ≥ 1, fid_every ≥ 0 (0: never) and num_samples ≥ 2")
-        self.generate_fn, self.classifier, self.latents = generate_fn, classifier, latents
-        self.every, self.num_samples, self.value_range = every, num_samples, value_range
-        self.fid_every, self.fid_at_end = fid_every, fid_at_end
-        self.dataset, self.batch_size = dataset, batch_size
-        self._reference_features = reference_features
-        self._reference_statistics: tuple[np.ndarray, np.ndarray] | None = None
-        self.num_classes = int(classifier.output_shape[-1])
-        self.last_histogram: np.ndarray | None = None  # class counts at the last measured epoch
-        self.histograms: dict[int, list[int]] = {}  # epoch (1-based) → class counts, every measured epoch
-        self.last_fid: float | None = None
-
-    def measure_diversity(self) -> dict[str, float]:
-        """Generates and classifies the first `num_samples` samples now; keeps their histogram in `last_histogram`.
-
-        Returns:
-            `{"sample_entropy": nats, "max_class_share": share in [0, 1]}`.
-        """
-        images = sample_in_batches(self.generate_fn, self.latents, self.num_samples, self.batch_size)
-        classes = predict_classes(self.classifier, images, value_range=self.value_range, batch_size=self.batch_size)
-        self.last_histogram = metrics.class_histogram(classes, self.num_classes)
-        return {"sample_entropy": metrics.class_entropy(self.last_histogram),
-                "max_class_share": metrics.max_class_share(self.last_histogram)}
-
-    def measure_fid(self) -> float:
-        """The FID of the samples of all `latents` against the reference features, now (kept in `last_fid`).
-
-        Returns:
-            The Fréchet distance between Gaussians fitted to the two sets of 128 features.
-        """
-        if self._reference_statistics is None:
-            reference = self._reference_features
-            if reference is None:
-                reference = dataset_features(self.classifier, self.dataset, "test")
-            self._reference_statistics = metrics.feature_statistics(reference)
-        images = sample_in_batches(self.generate_fn, self.latents, batch_size=self.batch_size)
-        features = extract_features(self.classifier, images, value_range=self.value_range,
-                                    batch_size=self.batch_size)
-        self.last_fid = metrics.frechet_distance_from_statistics(
-            *metrics.feature_statistics(features), *self._reference_statistics)
-        return self.last_fid
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        if (epoch + 1) % self.every == 0:
-            logs.update(self.measure_diversity())
-            self.histograms[epoch + 1] = [int(c) for c in self.last_histogram]
-        else:
-            logs.update(sample_entropy=float("nan"), max_class_share=float("nan"))
-        if self.fid_every or self.fid_at_end:
-            last = epoch + 1 == (self.params or {}).get("epochs")
-            due = (self.fid_every and (epoch + 1) % self.fid_every == 0) or (self.fid_at_end and last)
-            logs["fid"] = self.measure_fid() if due else float("nan")
-        steps = getattr(self.model, "generator_steps", None)
-        if steps is not None:  # a GAN's (or a diffusion model's) updates of its sampler so far: the x axis
-            logs["generator_steps"] = int(steps)  # that compares runs
-
+from gen_keras import plots
+from gen_keras.inference import Latents, sample_in_batches, to_unit_range
 
 class SampleGrid(keras.callbacks.Callback):
     """Saves a PNG grid of the samples of fixed `latents` every `every` epochs.

@@ -8,6 +8,10 @@ from collections.abc import Sequence
 
 QUICK_EPOCHS = 1
 QUICK_LIMIT = 2048
+# The sample-quality instrument's counts (gen_keras.evaluation): generated images scored against as many
+# test images. Kept here, beside the flag, so that `--help` needs no TensorFlow.
+FID_SAMPLES = 10_000
+QUICK_FID_SAMPLES = 2_000
 
 
 def _whole_number(text: str, minimum: int, expected: str, below: str) -> int:
@@ -138,12 +142,77 @@ def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128
     return parser
 
 
+def add_sample_quality_flags(parser: argparse.ArgumentParser, *, quick_samples: int = QUICK_FID_SAMPLES,
+                             samples_help: str = "generated images", fid_every: str | None = None
+                             ) -> argparse._ArgumentGroup:
+    """Adds the flags of a recipe that scores generated images with the sample-quality instrument.
+
+    --fid-samples (default 10,000; `quick_samples` with --quick; at most --limit), --retrain-classifier,
+    and --fid-every when `fid_every` describes what it measures; `parse_args` fills the defaults that
+    depend on --quick.
+
+    Args:
+        parser: a parser from `recipe_parser`.
+        quick_samples: the default of --fid-samples with --quick.
+        samples_help: what the scored images are, for --fid-samples' help.
+        fid_every: --fid-every's help (what is measured every N epochs); None: no --fid-every.
+
+    Returns:
+        The "sample quality" argument group.
+    """
+    g = parser.add_argument_group("sample quality (FID and KID on the fixed classifier)")
+    g.add_argument("--fid-samples", type=positive_int, default=None,
+                   help=f"{samples_help} scored against as many test images (default {FID_SAMPLES:,}; "
+                        f"{quick_samples:,} with --quick; at most --limit)")
+    g.add_argument("--retrain-classifier", action="store_true",
+                   help="score with a classifier trained on this machine by the shipped one's recipe (trained "
+                        "once and cached) instead of the shipped weights; other data sets always do")
+    if fid_every is not None:
+        g.add_argument("--fid-every", type=non_negative_int, default=None,
+                       help=f"{fid_every} every N epochs during training, 0: only after training "
+                            "(default 1; 0 with --quick)")
+    parser.set_defaults(quick_fid_samples=quick_samples)
+    return g
+
+
+def add_gan_flags(parser: argparse.ArgumentParser, *, learning_rate: float | None, latent_dim: int,
+                  learning_rate_help: str = "", dcgan: bool = False) -> argparse._ArgumentGroup:
+    """Adds the flags every GAN recipe takes (and `--filters` for DCGAN networks) to `parser`.
+
+    Flags: --latent-dim, --learning-rate[, --filters], and the sample-quality flags (--fid-samples,
+    --fid-every, --retrain-classifier; `add_sample_quality_flags`).
+
+    Args:
+        parser: a parser from `recipe_parser`.
+        learning_rate: the default of --learning-rate; None when the recipe picks it after parsing and says
+            how in `learning_rate_help`.
+        latent_dim: the default size of z.
+        learning_rate_help: appended to --learning-rate's help.
+        dcgan: add --filters (the DCGAN generator's width).
+
+    Returns:
+        The "GAN" argument group, for the recipe's own flags.
+    """
+    g = parser.add_argument_group("GAN")
+    g.add_argument("--latent-dim", type=positive_int, default=latent_dim, help="size of z ~ N(0, I)")
+    g.add_argument("--learning-rate", type=positive_float, default=learning_rate,
+                   help="both networks' step at the default batch (scaled by sqrt(batch/default) for "
+                        "larger batches)" + learning_rate_help)
+    if dcgan:
+        g.add_argument("--filters", type=positive_int, default=128,
+                       help="channels of G's 7x7 layer (halved at 14x14): 128 gives the 0.56 M-parameter "
+                            "generator; fewer narrow only G, not D (see docs/results/gans.md#speed)")
+    add_sample_quality_flags(parser, fid_every="measure the FID of all --fid-samples")
+    return g
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None,
                recipe: str = "") -> argparse.Namespace:
     """Parses the flags and applies `--quick`.
 
     `--quick` sets --epochs to 1 and --limit to 2048 unless they were given; --out defaults to
-    `runs/<recipe>`. Bad flags exit with status 2 and a one-line reason (argparse's `SystemExit`).
+    `runs/<recipe>`; the sample-quality flags (`add_sample_quality_flags`) get their defaults: --fid-samples
+    10,000 (the recipe's quick count with --quick), at most --limit; --fid-every 1 (0 with --quick). Bad flags exit with status 2 and a one-line reason (argparse's `SystemExit`).
 
     Args:
         parser: a parser from `recipe_parser`, with the recipe's own flags added.
@@ -163,6 +232,11 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
             args.epochs = QUICK_EPOCHS
         if not given("--limit"):
             args.limit = QUICK_LIMIT
+    if getattr(args, "fid_samples", 0) is None:
+        wanted = args.quick_fid_samples if args.quick else FID_SAMPLES
+        args.fid_samples = min(wanted, args.limit or wanted)
+    if getattr(args, "fid_every", 0) is None:
+        args.fid_every = 0 if args.quick else 1
     args.recipe = recipe
     if args.out is None:
         args.out = f"runs/{recipe}" if recipe else "runs/recipe"

@@ -1,10 +1,10 @@
-"""How far apart two distributions are: KL divergences in closed form, and MMD / KID from samples.
+"""How far apart two distributions are: KL divergences in closed form, and MMD from samples.
 
 KL(p‖q) = E_p[ln p − ln q] needs both densities; it is not symmetric, and the direction decides what a
 fitted q does (forward KL(p‖q) covers every mode of p, reverse KL(q‖p) picks one). MMD needs only
 samples: with a kernel k, MMD²(p, q) = E k(x, x') + E k(y, y') − 2 E k(x, y) (x, x' ~ p; y, y' ~ q),
-zero exactly when p = q for a characteristic kernel such as the RBF. KID is MMD² with a cubic
-polynomial kernel on a classifier's features (Bińkowski et al., 2018).
+zero exactly when p = q for a characteristic kernel such as the RBF. KID, MMD² with a cubic polynomial
+kernel on a classifier's features (Bińkowski et al., 2018), is `gen_keras.evaluation.kernel_inception_distance`.
 
 numpy only, float64: these run on feature vectors, not inside a model.
 """
@@ -220,8 +220,9 @@ def _mmd2_from_kernels(k_xx: np.ndarray, k_yy: np.ndarray, k_xy: np.ndarray, unb
     return float(within_x + within_y - 2 * k_xy.mean())
 
 
-def mmd2(x: np.ndarray, y: np.ndarray, bandwidth: float | None = None, unbiased: bool = True) -> float:
-    """The squared maximum mean discrepancy between samples x ~ p and y ~ q with an RBF kernel.
+def mmd2(x: np.ndarray, y: np.ndarray, bandwidth: float | None = None, unbiased: bool = True, *,
+         kernel: str = "rbf") -> float:
+    """The squared maximum mean discrepancy between samples x ~ p and y ~ q, with an RBF (or KID's cubic) kernel.
 
     Unbiased (U-statistic; can be slightly negative when p = q, its mean over repeats is 0):
         1/(n(n−1)) Σ_{i≠j} k(x_i, x_j) + 1/(m(m−1)) Σ_{i≠j} k(y_i, y_j) − 2/(nm) Σ_{i,j} k(x_i, y_j)
@@ -233,11 +234,19 @@ def mmd2(x: np.ndarray, y: np.ndarray, bandwidth: float | None = None, unbiased:
         y: samples of q, shape (m, d), m ≥ 2, the same d.
         bandwidth: the RBF's σ; default the median heuristic (`median_bandwidth(x, y)`).
         unbiased: the U-statistic (default) or the biased V-statistic.
+        kernel: "rbf", or "cubic" for KID's k(x, y) = (xᵀy / d + 1)³ (`polynomial_kernel`; no bandwidth).
 
     Returns:
         The MMD² estimate.
+
+    Raises:
+        ValueError: the sets are not (n ≥ 2, d) arrays of one d, or `kernel` is unknown.
     """
     x, y = _sample_sets(x, y)
+    if kernel == "cubic":
+        return _mmd2_from_kernels(polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y), unbiased)
+    if kernel != "rbf":
+        raise ValueError(f"kernel must be 'rbf' or 'cubic', got {kernel!r}")
     bandwidth = median_bandwidth(x, y) if bandwidth is None else bandwidth
     return _mmd2_from_kernels(rbf_kernel(x, x, bandwidth), rbf_kernel(y, y, bandwidth),
                               rbf_kernel(x, y, bandwidth), unbiased)
@@ -298,47 +307,3 @@ def mmd_permutation_test(x: np.ndarray, y: np.ndarray, num_permutations: int = 5
     null = np.array([statistic(rng.permutation(len(kernel))) for _ in range(int(num_permutations))])
     p_value = (1 + np.sum(null >= observed)) / (1 + len(null))
     return PermutationTest(observed, float(p_value), null, bandwidth)
-
-
-class KID(NamedTuple):
-    """The result of `kernel_inception_distance`: mean and standard deviation over the subsets.
-
-    Args:
-        mean: the mean of the subsets' unbiased MMD² values.
-        std: their (population) standard deviation.
-    """
-
-    mean: float
-    std: float
-
-
-def kernel_inception_distance(features_a: np.ndarray, features_b: np.ndarray, subset_size: int = 1000,
-                              num_subsets: int = 100, seed: int = 0) -> KID:
-    """KID (Bińkowski et al., 2018): the unbiased MMD² with the cubic kernel k(x, y) = (xᵀy / d + 1)³,
-    averaged over `num_subsets` random subsets of `subset_size` points from each set (drawn without
-    replacement, independently each time). It is MMD², not its square root, so it can dip below 0 when
-    the sets come from one distribution; unlike FID it is unbiased, so small sets compare fairly.
-
-    Args:
-        features_a: features of the first set, shape (n, d), n ≥ 2 (e.g. generated images).
-        features_b: features of the second set, shape (m, d), m ≥ 2 (e.g. test images).
-        subset_size: points per subset (≥ 2); capped at min(n, m) (as clean-fid does).
-        num_subsets: how many subsets to average over.
-        seed: seed of the numpy generator drawing the subsets.
-
-    Returns:
-        `KID(mean, std)` over the subsets' MMD² values.
-    """
-    a, b = _sample_sets(features_a, features_b)
-    for name, value, least in (("subset_size", subset_size, 2), ("num_subsets", num_subsets, 1)):
-        if int(value) != value or value < least:
-            raise ValueError(f"{name} must be a whole number ≥ {least}, got {value}")
-    size = min(int(subset_size), len(a), len(b))
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(int(num_subsets)):
-        sa = a[rng.choice(len(a), size, replace=False)]
-        sb = b[rng.choice(len(b), size, replace=False)]
-        values.append(_mmd2_from_kernels(polynomial_kernel(sa, sa), polynomial_kernel(sb, sb),
-                                         polynomial_kernel(sa, sb), unbiased=True))
-    return KID(float(np.mean(values)), float(np.std(values)))

@@ -1,100 +1,45 @@
-"""What every GAN recipe does around its model: flags, data, the per-epoch sample watchers, the final
-evaluation (FID and class histogram on the feature classifier), figures and exports.
+"""What every GAN recipe does around its model at run time: data, fixed latents, the per-epoch watchers,
+figures and exports.
 
-A recipe builds and compiles its GAN (the lecture's part) and hands it to these, in this order:
-`add_flags` → `load_data` → `Judge` → `training.fit(..., callbacks=judge.callbacks(...))` →
-`judge.report` → `figures` → `export`. Only `add_flags` and `finish_args` see the flags; the rest take
-named values, so a notebook can call them too.
+A recipe parses its flags (`gen_keras.cli.add_gan_flags`), builds and compiles its GAN (the lecture's
+part), and hands named values to these, in this order: `load_data` → `fixed_latents` →
+`gen_keras.evaluation.Judge` → `training.fit(..., callbacks=callbacks(judge, ...))` → `judge.report` →
+`figures` → `export`. Nothing here sees the flags, so a notebook can call them too.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-from gen_keras import cli
-from gen_keras.metrics import FID_SAMPLES, QUICK_FID_SAMPLES
+from gen_keras import data, inference, plots
+from gen_keras.callbacks import SampleGrid
+from gen_keras.evaluation import Judge
+from gen_keras.figures import gan as gan_figures
+from gen_keras.serving import export as export_lib
+from gen_keras.training import TrainingSetup
 
 GRID_SAMPLES = 100  # a 10 × 10 grid of the same z every epoch
 
 
-def add_flags(parser: argparse.ArgumentParser, *, learning_rate: float | None, latent_dim: int,
-              learning_rate_help: str = "", dcgan: bool = False) -> argparse._ArgumentGroup:
-    """Adds the flags every GAN recipe takes (and `--filters` for DCGAN networks) to `parser`.
-
-    Flags: --latent-dim, --learning-rate, --fid-samples, --fid-every[, --filters]; `finish_args` fills the
-    defaults that depend on --quick.
+def with_minibatches(run: TrainingSetup, minibatches: int) -> TrainingSetup:
+    """The run with a batch of `minibatches` real minibatches a step (Algorithm 1's k: each discriminator
+    step takes its own), so the trainer hands over k·m images a step.
 
     Args:
-        parser: a parser from `gen_keras.cli.recipe_parser`.
-        learning_rate: the default of --learning-rate; None when the recipe picks it after parsing and says
-            how in `learning_rate_help`.
-        latent_dim: the default size of z.
-        learning_rate_help: appended to --learning-rate's help.
-        dcgan: add --filters (the DCGAN generator's width).
+        run: the run's `TrainingSetup` (`training.setup`), whose batch is one minibatch m.
+        minibatches: k.
 
     Returns:
-        The "GAN" argument group, for the recipe's own flags.
+        A `TrainingSetup` with batch k·m.
     """
-    g = parser.add_argument_group("GAN")
-    g.add_argument("--latent-dim", type=cli.positive_int, default=latent_dim, help="size of z ~ N(0, I)")
-    g.add_argument("--learning-rate", type=cli.positive_float, default=learning_rate,
-                   help="both networks' step at the default batch (scaled by sqrt(batch/default) for "
-                        "larger batches)" + learning_rate_help)
-    g.add_argument("--fid-samples", type=cli.positive_int, default=None,
-                   help=f"generated images the FID compares with as many test images (default "
-                        f"{FID_SAMPLES:,}; {QUICK_FID_SAMPLES:,} with --quick; at most --limit)")
-    g.add_argument("--fid-every", type=cli.non_negative_int, default=None,
-                   help="measure the FID every N epochs during training, 0: only after training "
-                        "(default 1; 0 with --quick)")
-    if dcgan:
-        g.add_argument("--filters", type=cli.positive_int, default=128,
-                       help="channels of G's 7x7 layer (halved at 14x14): 128 gives the 0.56 M-parameter "
-                            "generator; fewer narrow only G, not D (see docs/results/gans.md#speed)")
-    return g
-
-
-def finish_args(args: argparse.Namespace) -> argparse.Namespace:
-    """Fills the defaults that depend on --quick: --fid-samples (10,000; 2,000 with --quick; at most --limit)
-    and --fid-every (1; 0 with --quick).
-
-    Args:
-        args: the parsed flags.
-
-    Returns:
-        `args`, changed in place.
-    """
-    if args.fid_samples is None:
-        args.fid_samples = min(QUICK_FID_SAMPLES if args.quick else FID_SAMPLES, args.limit or FID_SAMPLES)
-    if args.fid_every is None:
-        args.fid_every = 0 if args.quick else 1
-    return args
-
-
-def setup_and_load(args: argparse.Namespace, *, minibatches: int = 1) -> tuple:
-    """`training.setup(args)` and the data, for a GAN recipe.
-
-    Args:
-        args: the recipe's flags.
-        minibatches: real minibatches of --batch-size images per training step (Algorithm 1's k: each
-            discriminator step takes its own), so the trainer hands over k·m images a step.
-
-    Returns:
-        (`TrainingSetup`, train, test).
-    """
-    import dataclasses
-
-    from gen_keras import training
-
-    run = training.setup(args)
-    if minibatches > 1:
-        run = dataclasses.replace(run, batch_size=minibatches * run.batch_size)
-    return (run, *load_data(args.dataset, args.limit))
+    return dataclasses.replace(run, batch_size=minibatches * run.batch_size) if minibatches > 1 else run
 
 
 def load_data(dataset: str = "fashion_mnist", limit: int | None = None) -> tuple:
@@ -110,8 +55,6 @@ def load_data(dataset: str = "fashion_mnist", limit: int | None = None) -> tuple
     Raises:
         DataError: the data set cannot be loaded, or its images are not 28×28×1.
     """
-    from gen_keras import data
-
     train = data.load_images(dataset, "train", limit)
     test = data.load_images(dataset, "test", limit)
     if train.images.shape[1:] != (28, 28, 1):
@@ -134,183 +77,47 @@ def fixed_latents(count: int, latent_dim: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(count, latent_dim)).astype(np.float32)
 
 
-class Judge:
-    """Fixed generator inputs and the classifier's view of the test set, for the per-epoch callbacks and the end.
+def callbacks(judge: Judge, out: str | os.PathLike, title: str = "", *, grid=None, columns: int = 10) -> list:
+    """The per-epoch watchers to pass to `training.fit`.
 
-    The test images' features are computed once here, for as many test images as there are latents.
+    The judge's `SampleQuality` (class entropy, largest class share and the FID every `fid_every` epochs
+    in each epoch's logs, so in history.csv), and a sample grid of the same inputs every epoch in
+    `out/samples/`.
 
     Args:
-        test: the test split (`ImageArrays`) the samples are compared with.
-        generate_fn: latents → images in [0, 1], the generator in inference mode.
-        latents: what the FID samples: z (N, latent_dim), or a tuple (z, labels) for a conditional GAN.
-        classifier: the feature classifier (`gen_keras.classifier.fid_classifier`).
-        classifier_note: which classifier it is, written to metrics.json.
-        dataset: the data set's name (for the real train-vs-test FID floor).
-        fid_every: measure the FID every N epochs during training (0: only at the end).
-        grid: the sample grid's inputs (default the first 100 latents).
+        judge: the run's `gen_keras.evaluation.Judge`.
+        out: the run's output folder.
+        title: the sample grids' title.
+        grid: the grid's generator inputs; None: the first 100 of the judge's latents.
         columns: images per row of the grid.
 
-    Raises:
-        GenKerasError: there are more latents than test images.
-    """
-
-    def __init__(self, test, generate_fn: Callable, latents, *, classifier, classifier_note: str = "",
-                 dataset: str = "fashion_mnist", fid_every: int = 1, grid=None, columns: int = 10):
-        from gen_keras import callbacks
-        from gen_keras.classifier import extract_features
-        from gen_keras.errors import GenKerasError
-
-        self.generate_fn, self.latents = generate_fn, latents
-        self.dataset, self.fid_every = dataset, fid_every
-        self.grid = grid if grid is not None else _head(self.latents, GRID_SAMPLES)
-        self.columns = columns
-        self.classifier, self.classifier_note = classifier, classifier_note
-        self.quality = None  # the per-epoch SampleQuality callback, once `callbacks` made it
-        n = callbacks.num_latents(self.latents)
-        if len(test) < n:
-            raise GenKerasError(f"--fid-samples {n} is more than the {len(test)} test images; lower it")
-        self.test_features = extract_features(self.classifier, test.as_float()[:n])
-
-    def callbacks(self, out: Path, title: str = "") -> list:
-        """The per-epoch watchers to pass to `training.fit`.
-
-        A sample grid (the same z every epoch) in `out/samples/`; class entropy, largest class share and the
-        FID (every `fid_every` epochs) in each epoch's logs, so in history.csv.
-
-        Args:
-            out: the run's output folder.
-            title: the sample grids' title.
-
-        Returns:
-            `[SampleQuality, SampleGrid]` (`gen_keras.callbacks`).
-        """
-        from gen_keras import callbacks
-
-        self.quality = callbacks.SampleQuality(self.generate_fn, self.classifier, self.latents,
-                                               fid_every=self.fid_every, reference_features=self.test_features,
-                                               num_samples=min(1000, callbacks.num_latents(self.latents)))
-        return [
-            self.quality,
-            callbacks.SampleGrid(self.generate_fn, Path(out) / "samples" / "epoch_{epoch:03d}.png", self.grid,
-                                 columns=self.columns, title=title),
-        ]
-
-    def evaluate(self, images: np.ndarray | None = None) -> dict:
-        """The final evaluation of the generator on all `latents`.
-
-        The FID and the KID against as many test images (on the same classifier features), the real
-        train-vs-test FID floor at that size, and the class histogram of the generated samples (mode
-        collapse: low entropy, one class holding many).
-
-        Args:
-            images: the generator's images of all `latents`, when the caller has made them already (a
-                diffusion model's samples are costly); None: generated here.
-
-        Returns:
-            A dict: `fid`, `kid`, `kid_std` (over 100 subsets of at most 1,000), `fid_real_floor`,
-            `fid_samples`, `sample_entropy` (nats), `max_class_share`,
-            `class_histogram` (10 counts), and `label_accuracy` (the share classified as the class asked for)
-            when `latents` is a (z, labels) tuple.
-        """
-        from gen_keras import callbacks, metrics
-        from gen_keras.classifier import extract_features, predict_classes
-        from gen_keras.divergences import kernel_inception_distance
-
-        if images is None:
-            images = callbacks.sample_in_batches(self.generate_fn, self.latents)
-        classes = predict_classes(self.classifier, images)
-        histogram = metrics.class_histogram(classes, 10)
-        features = extract_features(self.classifier, images)
-        kid = kernel_inception_distance(features, self.test_features)
-        results = {
-            "fid": metrics.frechet_distance(features, self.test_features),
-            "kid": kid.mean, "kid_std": kid.std,
-            "fid_real_floor": metrics.real_fid_floor(self.classifier, self.dataset, len(images)),
-            "fid_samples": len(images),
-            "sample_entropy": metrics.class_entropy(histogram),
-            "max_class_share": metrics.max_class_share(histogram),
-            "class_histogram": histogram.tolist(),
-        }
-        if isinstance(self.latents, tuple):  # (z, requested labels): how often the classifier agrees
-            results["label_accuracy"] = float(np.mean(classes == self.latents[1]))
-        return results
-
-    def report(self, out: Path, history: dict, **facts) -> dict:
-        """Writes `facts`, the last epoch's logs and `evaluate()` to `out/metrics.json` and prints a summary line.
-
-        Args:
-            out: the run's output folder.
-            history: the per-epoch logs (`training.fit`'s return value).
-            **facts: extra entries for metrics.json, e.g. `train_seconds`, `train_images`.
-
-        Returns:
-            The dict written to metrics.json.
-        """
-        results = {**facts, "epochs": len(history.get("g_loss", [])), "classifier": self.classifier_note,
-                   **{f"last_epoch_{key}": values[-1] for key, values in history.items()},
-                   **self.evaluate()}
-        if self.quality is not None:  # the classes of 1,000 samples after each epoch
-            results["class_histogram_per_epoch"] = {str(e): h for e, h in self.quality.histograms.items()}
-        (Path(out) / "metrics.json").write_text(json.dumps(results, indent=2))
-        print(f"FID {results['fid']:.2f} (real train vs test: {results['fid_real_floor']:.2f}), "
-              f"KID {results['kid']:.4f} ± {results['kid_std']:.4f} on "
-              f"{results['fid_samples']} samples; class entropy {results['sample_entropy']:.2f} nats "
-              f"(uniform: 2.30), largest class {results['max_class_share']:.0%}"
-              + (f"; {facts['train_seconds']:.0f} s of training" if "train_seconds" in facts else ""))
-        return results
-
-
-def judge_from_flags(args, test, generate_fn: Callable, latents=None, **kwargs) -> Judge:
-    """A `Judge` set up from a GAN recipe's flags.
-
-    `--fid-samples` latents from `--seed` (unless given), the feature classifier for `--dataset`
-    (`--quick`: a quick one when none is cached), `--fid-every`.
-
-    Args:
-        args: the parsed flags (after `finish_args`).
-        test: the test split (`ImageArrays`).
-        generate_fn: latents → images in [0, 1], the generator in inference mode.
-        latents: the generator inputs to judge; None: `fixed_latents(--fid-samples, --latent-dim, --seed)`.
-        **kwargs: passed to `Judge` (`grid`, `columns`).
-
     Returns:
-        The `Judge`.
-
-    Raises:
-        GenKerasError: --fid-samples exceeds the test images.
+        `[SampleQuality, SampleGrid]`.
     """
-    from gen_keras.classifier import fid_classifier
-
-    classifier, note = fid_classifier(args.dataset, quick=args.quick)
-    if latents is None:
-        latents = fixed_latents(args.fid_samples, args.latent_dim, args.seed)
-    return Judge(test, generate_fn, latents, classifier=classifier, classifier_note=note, dataset=args.dataset,
-                 fid_every=args.fid_every, **kwargs)
+    grid = grid if grid is not None else inference.head(judge.latents, GRID_SAMPLES)
+    return [judge.callback(),
+            SampleGrid(judge.generate_fn, Path(out) / "samples" / "epoch_{epoch:03d}.png", grid, columns=columns,
+                       title=title)]
 
 
-def _head(latents, n: int):
-    return type(latents)(part[:n] for part in latents) if isinstance(latents, (tuple, list)) else latents[:n]
-
-
-def figures(history: dict, judge: Judge, out: Path, title: str, *, critic: bool = False,
-            curves_title: str | None = None) -> None:
+def figures(history: dict, judge: Judge, out: str | os.PathLike, title: str, *, grid=None, columns: int = 10,
+            critic: bool = False, curves_title: str | None = None) -> None:
     """Draws `samples.png` (the final generator on the grid's z) and `gan_curves.png` (losses, mean D outputs, FID).
 
     Prints the folder they (and metrics.json and the logs) are in.
 
     Args:
         history: the per-epoch logs.
-        judge: the run's `Judge` (its generator and grid).
+        judge: the run's `gen_keras.evaluation.Judge` (its generator and latents).
         out: the run's output folder.
         title: the samples' title (and the curves', unless `curves_title` is given).
+        grid: the grid's generator inputs; None: the first 100 of the judge's latents.
+        columns: images per row of the grid.
         critic: a WGAN: plot f(x), f(G(z)) and the W estimate, without the 1/2 equilibrium line.
         curves_title: the curves' title when the samples' title describes the grid only.
     """
-    from gen_keras import callbacks, plots
-    from gen_keras.figures import gan as gan_figures
-
-    plots.image_grid(callbacks.sample_in_batches(judge.generate_fn, judge.grid), Path(out) / "samples.png",
-                     judge.columns, title)
+    grid = grid if grid is not None else inference.head(judge.latents, GRID_SAMPLES)
+    plots.image_grid(inference.sample_in_batches(judge.generate_fn, grid), Path(out) / "samples.png", columns, title)
     gan_figures.training_curves(history, Path(out) / "gan_curves.png", curves_title or title,
                                 scores=("d_real", "d_fake", "wasserstein") if critic else ("d_real", "d_fake"),
                                 equilibrium=None if critic else 0.5)
@@ -358,8 +165,6 @@ def interpolation_figure(generate_fn: Callable, latents: np.ndarray, path: str |
     Returns:
         `path` as a string.
     """
-    from gen_keras import plots
-
     images = []
     for i in range(rows):
         path_z = interpolate_latents(latents[2 * i], latents[2 * i + 1], steps)
@@ -377,8 +182,6 @@ def adam(learning_rate: float):
     Returns:
         A `keras.optimizers.Adam`.
     """
-    import keras
-
     return keras.optimizers.Adam(learning_rate, beta_1=0.5)
 
 
@@ -401,13 +204,8 @@ def export(gan, export_dir: str | None, recipe: str, *, label: bool = False) -> 
     Raises:
         ExportError: an export could not be written.
     """
-    import tensorflow as tf
-
     if export_dir is None:
         return {}
-
-    from gen_keras.serving import export as export_lib
-
     g_inputs = {"z": (gan.latent_dim,)}
     d_inputs = {"image": tuple(gan.discriminator.inputs[0].shape[1:])}
     if label:

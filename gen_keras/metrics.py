@@ -1,11 +1,11 @@
-"""Numbers that judge a model through its inputs and outputs only."""
+"""Numbers that judge a model through its inputs and outputs only: reconstruction errors and the PCA
+baseline, importance-weighted likelihoods, nearest-neighbour accuracy of codes, AUROC.
+
+The sample-quality instrument (FID, KID, class shares on the fixed classifier) is `gen_keras.evaluation`."""
 
 from __future__ import annotations
 
 import numpy as np
-
-FID_SAMPLES = 10_000  # generated images compared with as many test images, as every FID in docs/results
-QUICK_FID_SAMPLES = 2_000  # the same with --quick
 
 
 def mse(a: np.ndarray, b: np.ndarray) -> float:
@@ -54,170 +54,6 @@ def dead_units(codes: np.ndarray) -> int:
         The number of dead units.
     """
     return int(np.sum(np.all(codes == 0, axis=0)))
-
-
-def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of a feature set, one row a sample.
-
-    Args:
-        features: (N, d), N ≥ 2.
-
-    Returns:
-        (mean (d,), covariance (d, d)), float64; the covariance unbiased (divided by N − 1).
-
-    Raises:
-        ValueError: `features` is not 2-D or has fewer than 2 rows.
-    """
-    x = np.asarray(features, np.float64)
-    if x.ndim != 2 or len(x) < 2:
-        raise ValueError(f"features must be (samples ≥ 2, dims), got shape {x.shape}")
-    return x.mean(axis=0), np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
-
-
-def _symmetric_psd_sqrt(matrix: np.ndarray) -> np.ndarray:
-    """The square root of a symmetric positive semi-definite matrix; round-off negative eigenvalues become 0."""
-    eigvals, eigvecs = np.linalg.eigh((matrix + matrix.T) / 2)
-    return (eigvecs * np.sqrt(np.clip(eigvals, 0.0, None))) @ eigvecs.T
-
-
-def frechet_distance_from_statistics(mean_a: np.ndarray, cov_a: np.ndarray,
-                                     mean_b: np.ndarray, cov_b: np.ndarray) -> float:
-    """Fréchet distance between N(μa, Σa) and N(μb, Σb).
-
-    Formula: ‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa Σb)^½).
-
-    Σa Σb is not symmetric, but it is similar to √Σa Σb √Σa, which is symmetric PSD and has the same
-    eigenvalues, so Tr((Σa Σb)^½) = Σᵢ √λᵢ(√Σa Σb √Σa), computed with two symmetric eigen-decompositions.
-
-    Args:
-        mean_a: μa, (d,).
-        cov_a: Σa, (d, d).
-        mean_b: μb, (d,).
-        cov_b: Σb, (d, d).
-
-    Returns:
-        The distance, ≥ 0.
-
-    Raises:
-        ValueError: the two Gaussians have different dimensions.
-    """
-    mean_a, mean_b = np.asarray(mean_a, np.float64), np.asarray(mean_b, np.float64)
-    cov_a, cov_b = np.asarray(cov_a, np.float64), np.asarray(cov_b, np.float64)
-    if mean_a.shape != mean_b.shape or cov_a.shape != cov_b.shape:
-        raise ValueError(f"the two feature sets have different sizes: {mean_a.shape} and {mean_b.shape}")
-    sqrt_a = _symmetric_psd_sqrt(cov_a)
-    middle = sqrt_a @ cov_b @ sqrt_a
-    eigvals = np.linalg.eigvalsh((middle + middle.T) / 2)
-    trace_sqrt_product = float(np.sum(np.sqrt(np.clip(eigvals, 0.0, None))))
-    distance = float(np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_sqrt_product)
-    return max(distance, 0.0)  # round-off can leave -1e-12 for identical sets
-
-
-def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets (rows are samples).
-
-    Args:
-        features_a: (N, d), N ≥ 2.
-        features_b: (M, d), M ≥ 2.
-
-    Returns:
-        The distance, ≥ 0 (see `frechet_distance_from_statistics`).
-    """
-    return frechet_distance_from_statistics(*feature_statistics(features_a), *feature_statistics(features_b))
-
-
-def fid(images_a: np.ndarray, images_b: np.ndarray, classifier, *,
-        value_range_a: tuple[float, float] = (0.0, 1.0), value_range_b: tuple[float, float] = (0.0, 1.0),
-        batch_size: int = 500) -> float:
-    """FID of two image sets on the feature classifier's 128 features (`gen_keras.classifier`).
-
-    Example: `fid(generated, test_images, clf, value_range_a=(-1, 1))` for tanh samples against data.
-
-    Args:
-        images_a: (N, 28, 28, 1) with pixels in `value_range_a`.
-        images_b: (M, 28, 28, 1) with pixels in `value_range_b`.
-        classifier: the feature classifier.
-        value_range_a: the first set's pixel range.
-        value_range_b: the second set's pixel range.
-        batch_size: images per forward pass.
-
-    Returns:
-        The Fréchet distance between the two sets' feature Gaussians.
-
-    Raises:
-        ValueError: pixels outside the stated range (see `gen_keras.classifier.to_unit_range`).
-    """
-    from gen_keras.classifier import extract_features
-
-    return frechet_distance(
-        extract_features(classifier, images_a, value_range=value_range_a, batch_size=batch_size),
-        extract_features(classifier, images_b, value_range=value_range_b, batch_size=batch_size))
-
-
-def real_fid_floor(classifier, dataset: str = "fashion_mnist", num_images: int = 10_000) -> float:
-    """FID between the first `num_images` training and test images: what a perfect generator would score.
-
-    Args:
-        classifier: the feature classifier.
-        dataset: "fashion_mnist", "mnist" or "tfds:<name>".
-        num_images: images taken from each split.
-
-    Returns:
-        The FID of real training images against real test images.
-    """
-    from gen_keras.classifier import dataset_features
-
-    return frechet_distance(dataset_features(classifier, dataset, "train", num_images),
-                            dataset_features(classifier, dataset, "test", num_images))
-
-
-def class_histogram(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """How many labels fall in each class.
-
-    Args:
-        labels: integer labels, any shape (flattened).
-        num_classes: K.
-
-    Returns:
-        int64 (K,) counts.
-
-    Raises:
-        ValueError: a label lies outside [0, K).
-    """
-    labels = np.asarray(labels, np.int64).ravel()
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}), got {labels.min()}..{labels.max()}")
-    return np.bincount(labels, minlength=num_classes)
-
-
-def class_entropy(histogram: np.ndarray) -> float:
-    """Entropy in nats of the class distribution a histogram (counts or shares) describes.
-
-    Formula: H = −Σ_k p_k log p_k: log K when uniform over K classes (log 10 ≈ 2.303), 0 when every sample
-    is one class.
-
-    Args:
-        histogram: (K,) counts or shares, not all 0.
-
-    Returns:
-        H in nats.
-    """
-    counts = np.asarray(histogram, np.float64)
-    shares = counts[counts > 0] / counts.sum()
-    return float(-np.sum(shares * np.log(shares))) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-
-def max_class_share(histogram: np.ndarray) -> float:
-    """The largest class's share of the samples (1 / K when uniform, 1 under total mode collapse).
-
-    Args:
-        histogram: (K,) counts or shares, not all 0.
-
-    Returns:
-        max_k p_k.
-    """
-    counts = np.asarray(histogram, np.float64)
-    return float(counts.max() / counts.sum())
 
 
 def log_mean_exp(values: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -359,6 +195,27 @@ def occupied_grid_cells(codes: np.ndarray, x_values: np.ndarray, y_values: np.nd
     return float(np.mean(counts > 0))
 
 
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """The ranks of `values`, 1 for the smallest, ties given the mean of the ranks they share.
+
+    Formula: a run of k equal values occupying sorted places p+1 … p+k gets rank p + (k + 1)/2 each.
+
+    Args:
+        values: (N,) numbers.
+
+    Returns:
+        (N,) float64 ranks in 1 … N, e.g. [3.5, 1, 3.5, 2] for [7, 1, 7, 4].
+    """
+    values = np.asarray(values, np.float64).ravel()
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # first sorted place of each run
+    ends = np.r_[starts[1:], len(values)]  # one past its last
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat((starts + 1 + ends) / 2, ends - starts)  # the mean of ranks starts+1 … ends
+    return ranks
+
+
 def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:
     """Area under the ROC curve: the chance that a random positive scores above a random negative.
 
@@ -375,8 +232,6 @@ def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:
     Raises:
         ValueError: the shapes differ, or one of the two groups is empty.
     """
-    from scipy.stats import rankdata
-
     scores, positives = np.asarray(scores, np.float64).ravel(), np.asarray(positives, bool).ravel()
     if scores.shape != positives.shape:
         raise ValueError(f"scores {scores.shape} and positives {positives.shape} differ in length")
@@ -384,7 +239,7 @@ def roc_auc(scores: np.ndarray, positives: np.ndarray) -> float:
     n_neg = len(positives) - n_pos
     if n_pos == 0 or n_neg == 0:
         raise ValueError("the ROC needs both positives and negatives")
-    ranks = rankdata(scores)
+    ranks = average_ranks(scores)
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 
-from gen_keras import cli, gan_recipe
+from gen_keras import cli
 
 RECIPE = "aae"
 DEFAULT_EPOCHS = 20
@@ -37,10 +37,10 @@ ADVERSARIAL_RATE, MIXTURE_ADVERSARIAL_RATE = 5.0, 1.0
 
 def parse(argv=None):
     parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS)
-    gan_recipe.add_flags(parser, learning_rate=2e-4, latent_dim=2,
-                         learning_rate_help="; here D's step and, times --adversarial-rate, the encoder's step "
-                                            "against D (default 2e-4); the reconstruction phase has its own "
-                                            "--reconstruction-rate")
+    cli.add_gan_flags(parser, learning_rate=2e-4, latent_dim=2,
+                      learning_rate_help="; here D's step and, times --adversarial-rate, the encoder's step "
+                                         "against D (default 2e-4); the reconstruction phase has its own "
+                                         "--reconstruction-rate")
     g = parser.add_argument_group("the prior")
     g.add_argument("--prior", choices=("gaussian", "mixture", "swiss_roll"), default="gaussian",
                    help="p(z): N(0, I); a mixture of ten 2-d Gaussians on a circle; a 2-d swiss roll "
@@ -64,7 +64,7 @@ def parse(argv=None):
                    help="the encoder's step against D, as a multiple of --learning-rate (default 5, where at 1 "
                         "the discriminator wins; 1 for the unsupervised --prior mixture, whose samples are better "
                         "at 1 and whose codes match the prior better at 5: docs/results/gans.md)")
-    args = gan_recipe.finish_args(cli.parse_args(parser, argv, RECIPE))
+    args = cli.parse_args(parser, argv, RECIPE)
     if args.adversarial_rate is None:
         unsupervised_mixture = args.prior == "mixture" and not args.supervised
         args.adversarial_rate = MIXTURE_ADVERSARIAL_RATE if unsupervised_mixture else ADVERSARIAL_RATE
@@ -81,12 +81,13 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
-    from gen_keras import inference, metrics, plots, training
+    from gen_keras import evaluation, gan_recipe, inference, metrics, plots, training
     from gen_keras.divergences import mmd_permutation_test
     from gen_keras.serving import export
     from gen_keras.models.aae import AdversarialAutoencoder, aae_networks, nearest_component, sample_prior
 
-    run, train, test = gan_recipe.setup_and_load(args)
+    run = training.setup(args)
+    train, test = gan_recipe.load_data(args.dataset, args.limit)
     print(f"{train.name}: {len(train)} training images (from {train.source}); batch {run.batch_size}")
     num_classes = train.num_classes
     prior_name = {"gaussian": "N(0, I)", "mixture": "a mixture of 10 Gaussians", "swiss_roll": "a swiss roll"}[
@@ -112,10 +113,12 @@ def main(argv=None):
     n_fid = args.fid_samples
     fid_labels = np.arange(n_fid) % num_classes if args.supervised else None
     latents = sample_prior(args.prior, n_fid, args.latent_dim, args.seed, fid_labels, num_classes)
-    judge = gan_recipe.judge_from_flags(args, test, lambda z: aae.decoder(z, training=False), latents=latents)
+    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
+    judge = evaluation.Judge(lambda z: aae.decoder(z, training=False), latents, classifier=classifier, test=test,
+                             fid_every=args.fid_every)
     start = time.perf_counter()
     history = training.fit(aae, train, None, run, args.epochs, targets="labels" if args.supervised else None,
-                           monitor=None, callbacks=judge.callbacks(run.out, f"AAE: dec(z), z ~ {prior_name}"))
+                           monitor=None, callbacks=gan_recipe.callbacks(judge, run.out, f"AAE: dec(z), z ~ {prior_name}"))
     x_test = test.as_float()
     codes = inference.predict_in_batches(aae.encoder, x_test)
     reconstructions = inference.predict_in_batches(aae, x_test)
@@ -157,9 +160,9 @@ def main(argv=None):
                               None, run.out / "latent_space.png", test.class_names,
                               f"AAE codes, pushed by the discriminator towards {prior_name}")
 
-    if not args.no_export:
+    if run.export_dir is not None:
         shape = test.images.shape[1:]
-        export.export_parts(args.export_dir, RECIPE, [
+        export.export_parts(run.export_dir, RECIPE, [
             ("encoder", aae.encoder, {"image": shape}, "code"),
             ("decoder", aae.decoder, {"z": (args.latent_dim,)}, "image"),
             ("discriminator", aae.discriminator,

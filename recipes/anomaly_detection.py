@@ -22,7 +22,7 @@ held-out validation images) in the export's metadata.
 
 The lecture's code: `gen_keras/models/regularized.py: undercomplete_autoencoder, reconstruction_scorer,
 SquaredDistance, pathway_model, WhitenedSquaredNorm, pathway_scorer`; `gen_keras/linear.py: pca`; `gen_keras/metrics.py: roc_auc,
-threshold_at_false_positive_rate`; `gen_keras/classifier.py: feature_extractor`.
+threshold_at_false_positive_rate`; `gen_keras/evaluation.py: feature_extractor`.
 
     python recipes/anomaly_detection.py --quick --classes 0,1          # a try-out in about a minute
     python recipes/anomaly_detection.py                                # all ten classes (see docs/results/autoencoders.md)
@@ -138,8 +138,7 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
-    from gen_keras import data, inference, linear, metrics, plots, training
-    from gen_keras.classifier import extract_features, feature_extractor, fid_classifier
+    from gen_keras import data, evaluation, inference, linear, metrics, plots, training
     from gen_keras.models.regularized import WhitenedSquaredNorm, pathway_scorer, reconstruction_scorer
     from gen_keras.serving import export
 
@@ -149,11 +148,11 @@ def main(argv=None):
     x_test = test.as_float()
     names = test.class_names or tuple(str(c) for c in range(NUM_CLASSES))
     k = args.code_size
-    classifier, classifier_note = fid_classifier(args.dataset, quick=args.quick)
-    phi = feature_extractor(classifier)
-    test_features = extract_features(classifier, x_test)
+    classifier = evaluation.load_classifier(args.dataset)
+    phi = evaluation.feature_extractor(classifier)
+    test_features = evaluation.features(classifier, x_test)
     print(f"{train.name}: one model per class on its ~{len(train) // NUM_CLASSES} training images, scored on "
-          f"{len(test)} test images; code size {k}, {args.epochs} epochs; classifier: {classifier_note}")
+          f"{len(test)} test images; code size {k}, {args.epochs} epochs; classifier: {classifier.source}")
 
     aurocs: dict[str, dict[str, float]] = {}
     scores_of_export_class, models_of_export_class, seconds = {}, {}, {}
@@ -166,7 +165,7 @@ def main(argv=None):
         # PCA-k, the linear autoencoder: x̂ = μ + Vᵀ V (x − μ); and the same in the classifier's features.
         pca = linear.pca(x_c, k)
         scores[f"PCA-{k}"] = ((x_test.reshape(len(x_test), -1) - pca.decode(pca.encode(x_test))) ** 2).sum(1)
-        pca_f = linear.pca(extract_features(classifier, x_c), k)
+        pca_f = linear.pca(evaluation.features(classifier, x_c), k)
         scores[f"PCA-{k} {FEATURES}"] = ((test_features - pca_f.decode(pca_f.encode(test_features))) ** 2).sum(1)
         # The autoencoders: s(x) = ‖φ(x) − φ(x̂)‖², φ the pixels or the classifier's features; and the
         # whitened differences along the encoder's path, s(x) = ‖(path(x) − path(x̂) − μ) P‖².
@@ -177,7 +176,7 @@ def main(argv=None):
             scores[label] = ((recon - x_test) ** 2).reshape(len(x_test), -1).sum(1)
             whitening = WhitenedSquaredNorm.fit(path_differences(parts, x_c))
             scores[f"{label} path"] = (((path_differences(parts, x_test) - whitening[0]) @ whitening[1]) ** 2).sum(1)
-            scores[f"{label} {FEATURES}"] = ((extract_features(classifier, recon) - test_features) ** 2).sum(1)
+            scores[f"{label} {FEATURES}"] = ((evaluation.features(classifier, recon) - test_features) ** 2).sum(1)
             if c == args.export_class:
                 models_of_export_class[label] = (parts, whitening)
         for name, s in scores.items():
@@ -215,7 +214,8 @@ def main(argv=None):
     flagged = s_test > threshold
     results = {
         "dataset": train.name, "classes": args.classes, "class_names": list(names), "code_size": k,
-        "epochs": args.epochs, "noise_level": args.noise_level, "classifier": classifier_note,
+        "epochs": args.epochs, "noise_level": args.noise_level, "classifier": classifier.source,
+        "classifier_sha256": classifier.sha256,
         "auroc": aurocs, "mean_auroc": mean, "std_auroc": std,
         "best_autoencoder_score": best, "best_one_class_autoencoder_score": best_one_class,
         "train_seconds": round(sum(seconds.values()), 1), "total_seconds": round(time.perf_counter() - start, 1),
@@ -246,14 +246,14 @@ def main(argv=None):
                        title="one-class anomaly detection: AUROC per class († all-label classifier's features)")
     print(f"figures, metrics.json, auroc_table.md and logs in {out}/")
 
-    if not args.no_export:
+    if run.export_dir is not None:
         def score(image):
             tf.debugging.assert_greater_equal(image, 0.0, message="pixels must be in [0, 1]")
             tf.debugging.assert_less_equal(image, 1.0, message="pixels must be in [0, 1]")
             return {"score": scorer(image, training=False)}
 
         path = export.export_signatures(
-            scorer, args.export_dir, RECIPE, f"scorer_class_{c}",
+            scorer, run.export_dir, RECIPE, f"scorer_class_{c}",
             {"score": export.Endpoint(score, {"image": tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32)},
                                       [{"image": x_test[:1]}],
                                       doc=f"s(x) = {best} of an autoencoder trained on class {c} ({names[c]}); "

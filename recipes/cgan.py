@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 
-from gen_keras import cli, gan_recipe
+from gen_keras import cli
 
 RECIPE = "cgan"
 DEFAULT_EPOCHS = 11
@@ -24,18 +24,19 @@ DEFAULT_EPOCHS = 11
 
 def parse(argv=None):
     parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS)
-    gan_recipe.add_flags(parser, learning_rate=2e-4, latent_dim=64, dcgan=True)
-    return gan_recipe.finish_args(cli.parse_args(parser, argv, RECIPE))
+    cli.add_gan_flags(parser, learning_rate=2e-4, latent_dim=64, dcgan=True)
+    return cli.parse_args(parser, argv, RECIPE)
 
 
 def main(argv=None):
     args = parse(argv)
     import numpy as np
 
-    from gen_keras import inference, training
+    from gen_keras import evaluation, gan_recipe, inference, training
     from gen_keras.models.gan import ConditionalGAN, dcgan_discriminator, dcgan_generator
 
-    run, train, test = gan_recipe.setup_and_load(args)
+    run = training.setup(args)
+    train, test = gan_recipe.load_data(args.dataset, args.limit)
     k = train.num_classes
     print(f"{train.name}: {len(train)} training images in {k} classes (from {train.source}); batch {run.batch_size}")
 
@@ -55,11 +56,12 @@ def main(argv=None):
     z = gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed)
     labels = (np.arange(len(z)) % k).astype(np.int32)
     grid = (np.tile(z[:10], (k, 1)), np.repeat(np.arange(k, dtype=np.int32), 10))
-    judge = gan_recipe.judge_from_flags(args, test, lambda zy: gan.generator(list(zy), training=False),
-                                        (z, labels), grid=grid)
+    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
+    judge = evaluation.Judge(lambda zy: gan.generator(list(zy), training=False), (z, labels),
+                             classifier=classifier, test=test, fid_every=args.fid_every)
     start = time.perf_counter()
     history = training.fit(gan, train, None, run, args.epochs, targets="labels", monitor=None,
-                           callbacks=judge.callbacks(run.out, "cGAN, a row per class"))
+                           callbacks=gan_recipe.callbacks(judge, run.out, "cGAN, a row per class", grid=grid))
     train_seconds = round(time.perf_counter() - start, 1)
 
     # Inference mode with batch-norm statistics of the final generator (see recipes/dcgan.py).
@@ -71,12 +73,12 @@ def main(argv=None):
                            batch_norm_layers_recalibrated=recalibrated)
     print(f"samples recognised as the class asked for: {results['label_accuracy']:.0%}")
 
-    gan_recipe.figures(history, judge, run.out, "cGAN: row y shows G(z, y), column j the same z_j",
+    gan_recipe.figures(history, judge, run.out, "cGAN: row y shows G(z, y), column j the same z_j", grid=grid,
                        curves_title="cGAN")
     gan_recipe.interpolation_figure(lambda zy: gan.generator(list(zy), training=False), z,
                                     run.out / "interpolation.png", "cGAN: G(z, y) along slerp paths, y fixed per row",
                                     condition=np.arange(5) * 2 % k)
-    gan_recipe.export(gan, None if args.no_export else args.export_dir, RECIPE, label=True)
+    gan_recipe.export(gan, run.export_dir, RECIPE, label=True)
     return results
 
 

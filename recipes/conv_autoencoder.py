@@ -118,9 +118,9 @@ def main(argv=None):
                                "first and last: two test images; between: g((1-t) f(a) + t f(b)), t = 0 ... 1")
     print(f"figures, metrics.json and logs in {out}/")
 
-    if not args.no_export:
+    if run.export_dir is not None:
         shape = test.images.shape[1:]
-        export.export_parts(args.export_dir, RECIPE, [
+        export.export_parts(run.export_dir, RECIPE, [
             ("encoder", parts.encoder, {"image": shape}, "code"),
             ("decoder", parts.decoder, {"code": (CODE_DIM,)}, "image"),
             ("autoencoder", ae, {"image": shape}, "image"),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 
-from gen_keras import cli, gan_recipe
+from gen_keras import cli
 
 RECIPE = "dcgan"
 DEFAULT_EPOCHS = 11
@@ -25,17 +25,18 @@ DEFAULT_EPOCHS = 11
 
 def parse(argv=None):
     parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS)
-    gan_recipe.add_flags(parser, learning_rate=2e-4, latent_dim=64, dcgan=True)
-    return gan_recipe.finish_args(cli.parse_args(parser, argv, RECIPE))
+    cli.add_gan_flags(parser, learning_rate=2e-4, latent_dim=64, dcgan=True)
+    return cli.parse_args(parser, argv, RECIPE)
 
 
 def main(argv=None):
     args = parse(argv)
 
-    from gen_keras import inference, training
+    from gen_keras import evaluation, gan_recipe, inference, training
     from gen_keras.models.gan import GAN, dcgan_discriminator, dcgan_generator
 
-    run, train, test = gan_recipe.setup_and_load(args)
+    run = training.setup(args)
+    train, test = gan_recipe.load_data(args.dataset, args.limit)
     print(f"{train.name}: {len(train)} training images (from {train.source}); batch {run.batch_size}")
 
     # G: z → Dense 7·7·128 → BN, ReLU → ConvT(64, 4, /2) → BN, ReLU → ConvT(1, 4, /2) → tanh (28×28).
@@ -48,10 +49,13 @@ def main(argv=None):
                     **run.compile_options())
     gan.summary(expand_nested=True)
 
-    judge = gan_recipe.judge_from_flags(args, test, lambda z: gan.generator(z, training=False))
+    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
+    z = gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed)
+    judge = evaluation.Judge(lambda z: gan.generator(z, training=False), z, classifier=classifier, test=test,
+                             fid_every=args.fid_every)
     start = time.perf_counter()
     history = training.fit(gan, train, None, run, args.epochs, targets=None, monitor=None,
-                           callbacks=judge.callbacks(run.out, "DCGAN"))
+                           callbacks=gan_recipe.callbacks(judge, run.out, "DCGAN"))
     train_seconds = round(time.perf_counter() - start, 1)
 
     # Served and scored in inference mode: G's batch norm then uses moving averages (momentum 0.99) of
@@ -68,7 +72,7 @@ def main(argv=None):
     # generator has not memorised isolated images).
     gan_recipe.interpolation_figure(lambda z: gan.generator(z, training=False), judge.latents,
                                     run.out / "interpolation.png", "DCGAN: G(z) along slerp paths between two z")
-    gan_recipe.export(gan, None if args.no_export else args.export_dir, RECIPE)
+    gan_recipe.export(gan, run.export_dir, RECIPE)
     return results
 
 

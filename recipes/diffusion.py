@@ -8,7 +8,7 @@ the noise, and generate by running the chain backwards from pure noise.
     DDIM step t → s (η = 0):  x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s) ε̃,   x̂_0 = clip((x_t − √(1 − ᾱ_t) ε_θ)/√ᾱ_t),
                               ε̃ = (x_t − √ᾱ_t x̂_0)/√(1 − ᾱ_t)
 Unlike a GAN's one pass, a sample costs one network evaluation per step: quality is bought with sampling
-time, which the sampling-steps figure measures. The FID is the GANs' instrument (the project's classifier).
+time, which the sampling-steps figure measures. FID and KID are every recipe's instrument (`gen_keras/evaluation.py`).
 
 The lecture's code: `gen_keras/models/diffusion.py: noise_schedule, Diffusion.diffuse` (the forward
 process), `Diffusion.train_step` (the loss and the weights' moving average), `Diffusion.ddim_step` and
@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from gen_keras import cli, gan_recipe
+from gen_keras import cli
 
 RECIPE = "diffusion"
 DEFAULT_EPOCHS = 7
@@ -43,7 +43,7 @@ HEADLINE_STEPS = 50  # the FID on all --fid-samples is measured with this many D
 SWEEP_SAMPLES = 2000  # the other step counts are judged on the first this many samples
 EPOCH_FID_STEPS = 20  # the per-epoch FID (1,000 samples) samples with this many steps, to keep it cheap
 DDPM_SAMPLES = 16  # the 1,000-step ancestral (DDPM) sample grid
-DEFAULT_FID_SAMPLES = 2000
+QUICK_FID_SAMPLES = 500  # each sample costs --fid-steps network passes
 MAX_SERVED_SAMPLES = 256
 
 
@@ -76,32 +76,24 @@ def parse(argv=None):
     g.add_argument("--sampling-steps", type=cli.positive_int, nargs="+", default=list(SAMPLING_STEPS),
                    help=f"DDIM step counts judged on the first {SWEEP_SAMPLES:,} samples for the quality-against-"
                         "cost figure (with --fid-steps on all of them)")
-    g.add_argument("--fid-samples", type=cli.positive_int, default=None,
-                   help=f"samples the final FID compares with as many test images (default {DEFAULT_FID_SAMPLES:,}; "
-                        "500 with --quick; each costs one network pass per step)")
-    g.add_argument("--fid-every", type=cli.non_negative_int, default=None,
-                   help=f"FID on 1,000 samples ({EPOCH_FID_STEPS} DDIM steps) every N epochs, 0: never "
-                        "(default 1; 0 with --quick)")
     g.add_argument("--ddpm-samples", type=cli.non_negative_int, default=None,
                    help=f"images drawn with all T ancestral steps (DDPM) for comparison (default {DDPM_SAMPLES}, "
                         "0 with --quick)")
+    cli.add_sample_quality_flags(parser, quick_samples=QUICK_FID_SAMPLES,
+                                 samples_help="samples (--fid-steps DDIM steps each, one network pass a step)",
+                                 fid_every=f"the FID of 1,000 samples ({EPOCH_FID_STEPS} DDIM steps)")
     args = cli.parse_args(parser, argv, RECIPE)
     args.widths = tuple(args.widths or (QUICK_WIDTHS if args.quick else WIDTHS))
     if args.eta > 1:
         parser.error(f"--eta must lie in [0, 1] (0: DDIM, 1: DDPM's noise), got {args.eta:g}")
     if len(args.widths) < 2:
         parser.error("--widths needs at least two resolutions, e.g. 16 32")
-    if args.fid_samples is None:
-        args.fid_samples = min(500 if args.quick else DEFAULT_FID_SAMPLES, args.limit or DEFAULT_FID_SAMPLES)
-    if args.fid_every is None:
-        args.fid_every = 0 if args.quick else 1
     if args.ddpm_samples is None:
         args.ddpm_samples = 0 if args.quick else DDPM_SAMPLES
     too_many = [s for s in [*args.sampling_steps, args.fid_steps] if s > args.timesteps]
     if too_many:
         parser.error(f"{too_many[0]} sampling steps is more than --timesteps {args.timesteps}")
     args.sampling_steps = sorted(set(args.sampling_steps) | {args.fid_steps})
-    args.latent_dim = int(np.prod((28, 28, 1)))  # x_T, the "latent" a sample starts from: one number a pixel
     return args
 
 
@@ -109,7 +101,7 @@ def main(argv=None):
     args = parse(argv)
     import tensorflow as tf
 
-    from gen_keras import callbacks, data, training
+    from gen_keras import callbacks, data, evaluation, inference, training
     from gen_keras.models.diffusion import Sampler, build_diffusion
 
     run = training.setup(args)
@@ -127,44 +119,49 @@ def main(argv=None):
                       **run.compile_options())
     model.network.summary()
 
-    # The judge: fixed x_T play a GAN's fixed z; DDIM with η = 0 maps each to one image (with η > 0 the
-    # step noise is seeded from x_T, so the same x_T still gives the same image).
+    # The instrument: fixed x_T, one per sample; DDIM with η = 0 maps each to one image (with η > 0 the
+    # step noise is seeded from x_T, so the same x_T still gives the same image). Scored against as many
+    # test images; after each epoch the first 1,000, with fewer DDIM steps.
     headline = args.fid_steps
     sampler = Sampler(model, steps=min(EPOCH_FID_STEPS, args.timesteps), eta=args.eta)
-    x_T = gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed).reshape(-1, 28, 28, 1)
-    args.fid_samples = min(args.fid_samples, len(test))
-    judge = gan_recipe.judge_from_flags(args, test, sampler, latents=x_T[:args.fid_samples])
-    judge.latents = judge.latents[:1000]  # the per-epoch FID: 1,000 samples; the final one all of them
+    num_samples = min(args.fid_samples, len(test))
+    x_T = np.random.default_rng(args.seed).normal(size=(num_samples, *model.image_shape)).astype(np.float32)
+    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
+    reference = evaluation.reference_features(classifier, num_samples)
+    quality = evaluation.SampleQuality(sampler, classifier, x_T[:1000], fid_every=args.fid_every,
+                                       reference=reference, num_samples=1000)
+    grid = callbacks.SampleGrid(sampler, out / "samples" / "epoch_{epoch:03d}.png", x_T[:100],
+                                title=f"DDIM, {sampler.steps} steps, from fixed x_T")
     step_losses = callbacks.StepLosses()
     start = time.perf_counter()
     history = training.fit(model, train, val, run, args.epochs, targets=None, monitor=None,
-                           callbacks=[*judge.callbacks(out, f"DDIM, {sampler.steps} steps, from fixed x_T"),
-                                      step_losses])
+                           callbacks=[quality, grid, step_losses])
     train_seconds = time.perf_counter() - start
     train_steps = int(model.optimizer.iterations)
     model.save(out / "diffusion.keras")  # the trained model first: what follows samples for many minutes
 
     # Quality against sampling cost: FID and KID at each step count, with --eta and with η = 1 (a fresh
     # σ z each step, σ² = η² (1 − ᾱ_s)/(1 − ᾱ_t) (1 − ᾱ_t/ᾱ_s)); seconds per image.
-    judge.latents = x_T[:args.fid_samples]
     sweep, headline_images = {}, None
     for eta in sorted({args.eta} if args.quick else {args.eta, 1.0}):
         sampler.eta = eta
         for steps in args.sampling_steps:
             sampler.steps = steps
             headline_run = steps == headline and eta == args.eta
-            count = args.fid_samples if headline_run else min(SWEEP_SAMPLES, args.fid_samples)
+            count = num_samples if headline_run else min(SWEEP_SAMPLES, num_samples)
             sampler(x_T[:2])  # compiled before timing
             started = time.perf_counter()
-            images = callbacks.sample_in_batches(sampler, x_T, count, batch_size=250)
+            images = inference.sample_in_batches(sampler, x_T, count, batch_size=250)
             seconds = time.perf_counter() - started
             if headline_run:
                 headline_images = images
-            sweep[eta, steps] = {**quality(judge, images), "samples": count, "seconds_per_image": seconds / count}
-            print(f"DDIM {steps:4d} steps, η = {eta:g}: FID {sweep[eta, steps]['fid']:.2f}, KID "
-                  f"{sweep[eta, steps]['kid']:.4f} on {count} samples; {1000 * seconds / count:.1f} ms an image")
+            scored = evaluation.score(images, classifier=classifier, reference=reference, floor=False)
+            sweep[eta, steps] = {key: scored[key] for key in ("fid", "kid", "kid_std", "num_samples")}
+            sweep[eta, steps]["seconds_per_image"] = seconds / count
+            print(f"DDIM {steps:4d} steps, η = {eta:g}: FID {scored['fid']:.2f}, KID {scored['kid']:.4f} on "
+                  f"{count} samples; {1000 * seconds / count:.1f} ms an image")
     sampler.steps, sampler.eta = headline, args.eta
-    final = judge.evaluate(headline_images)  # the GANs' report on these samples: FID, KID, classes, floor
+    final = evaluation.score(headline_images, classifier=classifier, reference=reference)  # FID, KID, classes, floor
 
     results = {
         "dataset": train.name, "widths": list(args.widths), "blocks": args.blocks,
@@ -175,13 +172,12 @@ def main(argv=None):
         "train_seconds": round(train_seconds, 1),
         # steps taken by this process (a resumed run's earlier epochs are not in train_seconds)
         "train_images_per_second": round(len(step_losses.losses) * run.batch_size / train_seconds, 1),
-        "sampling_steps": headline, **final, "classifier": judge.classifier_note,
+        "sampling_steps": headline, **final,
         "eta": args.eta, "sweep": {str(steps): v for (eta, steps), v in sweep.items() if eta == args.eta},
         "sweep_eta_1": {str(steps): v for (eta, steps), v in sweep.items() if eta == 1.0},
         "fid_per_epoch": [f for f in history.get("fid", [])],
         "generator_steps_per_epoch": history.get("generator_steps", []),
-        "class_histogram_per_epoch": {str(e): h for e, h in (judge.quality.histograms.items()
-                                                              if judge.quality else [])},
+        "class_histogram_per_epoch": {str(e): h for e, h in quality.histograms.items()},
     }
     ddpm = None
     if args.ddpm_samples:  # every one of the T steps, η = 1: Ho et al.'s ancestral sampler
@@ -190,35 +186,21 @@ def main(argv=None):
                                          tf.constant(args.timesteps), tf.constant(1.0)).numpy()
         results["ddpm_seconds_per_image"] = (time.perf_counter() - started) / args.ddpm_samples
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
-    print(f"FID {final['fid']:.2f} with {headline} DDIM steps (real train vs test: {final['fid_real_floor']:.2f}), "
-          f"KID {final['kid']:.4f} on {final['fid_samples']} samples; largest class {final['max_class_share']:.0%}; "
-          f"{train_steps} steps, {train_seconds:.0f} s of training "
-          f"({results['train_images_per_second']:.0f} images/s)")
+    print(f"{headline} DDIM steps: {evaluation.summary_line(final)}; {train_steps} steps, {train_seconds:.0f} s of "
+          f"training ({results['train_images_per_second']:.0f} images/s)")
 
-    figures(model, sampler, judge, test, step_losses, history, sweep, ddpm, out, args)
+    figures(model, sampler, x_T, test, step_losses, history, sweep, ddpm, out, args)
     print(f"figures, metrics.json and logs in {out}/")
-    if not args.no_export:
-        export(model, args.export_dir)
+    if run.export_dir is not None:
+        export(model, run.export_dir)
     return results
 
 
-def quality(judge, images) -> dict:
-    """FID and KID of `images` against as many of the judge's test features."""
-    from gen_keras import metrics
-    from gen_keras.classifier import extract_features
-    from gen_keras.divergences import kernel_inception_distance
-
-    features = extract_features(judge.classifier, images)
-    reference = judge.test_features[:len(images)]
-    kid = kernel_inception_distance(features, reference, subset_size=min(1000, len(images)))
-    return {"fid": metrics.frechet_distance(features, reference), "kid": kid.mean, "kid_std": kid.std}
-
-
-def figures(model, sampler, judge, test, step_losses, history, sweep, ddpm, out, args) -> None:
+def figures(model, sampler, x_T, test, step_losses, history, sweep, ddpm, out, args) -> None:
     """The forward and reverse processes, samples, the loss per step, and quality against sampling steps."""
     import tensorflow as tf
 
-    from gen_keras import callbacks, plots
+    from gen_keras import inference, plots
 
     T = args.timesteps
     # Forward: q(x_t | x_0) at t = 0, T/8, …, T for a few test images (the same ε along a row).
@@ -231,13 +213,13 @@ def figures(model, sampler, judge, test, step_losses, history, sweep, ddpm, out,
                      out / "forward_process.png", f"q(x_t | x_0) at t = {', '.join(map(str, shown))}")
     # Reverse: x_T → x_0 with the headline DDIM steps, snapshots of x along the chain.
     snaps = min(8, sampler.steps)
-    _, history_x = model.denoise_from(judge.latents[:6], sampler.steps, snapshots=snaps)
-    start = np.clip((judge.latents[:6] + 1) / 2, 0, 1)
+    _, history_x = model.denoise_from(x_T[:6], sampler.steps, snapshots=snaps)
+    start = np.clip((x_T[:6] + 1) / 2, 0, 1)
     after = sorted({-(-(k + 1) * sampler.steps // snaps) for k in range(snaps)})  # ⌈(k + 1)·S / 8⌉
     plots.image_rows([np.concatenate([start[i:i + 1], np.clip(history_x[:, i].numpy(), 0, 1)]) for i in range(6)],
                      [""] * 6, out / "reverse_process.png",
                      f"x_T, then x after DDIM steps {', '.join(map(str, after))} of {sampler.steps}")
-    plots.image_grid(callbacks.sample_in_batches(sampler, judge.grid), out / "samples.png", 10,
+    plots.image_grid(inference.sample_in_batches(sampler, x_T[:100]), out / "samples.png", 10,
                      f"DDIM, {sampler.steps} steps, η = {sampler.eta:g}")
     if ddpm is not None:
         plots.image_grid(ddpm, out / "samples_ddpm.png", 8, f"DDPM: all {T} ancestral steps (η = 1)")

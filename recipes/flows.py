@@ -277,10 +277,10 @@ def main(argv=None):
     (run.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(f"figures, metrics.json and logs in {run.out}/")
 
-    if not args.no_export:
+    if run.export_dir is not None:
         is_images = args.data != "moons"
         keep = ("held_out_nll_mean", "test_bits_per_dim", "per_pixel_baseline_bits_per_dim", "data")
-        path = export.export_signatures(flow, args.export_dir, RECIPE, args.data,
+        path = export.export_signatures(flow, run.export_dir, RECIPE, args.data,
                                         endpoints(flow, flow.event_shape, is_images),
                                         metadata={k: metrics[k] for k in keep if k in metrics})
         print(f"exported {args.data}: {path} (signatures log_prob, sample, encode)")

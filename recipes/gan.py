@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 
-from gen_keras import cli, gan_recipe
+from gen_keras import cli
 
 RECIPE = "gan"
 DEFAULT_EPOCHS = 30
@@ -28,12 +28,12 @@ DEFAULT_EPOCHS = 30
 
 def parse(argv=None):
     parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=DEFAULT_EPOCHS)
-    g = gan_recipe.add_flags(parser, learning_rate=2e-4, latent_dim=64)
+    g = cli.add_gan_flags(parser, learning_rate=2e-4, latent_dim=64)
     g.add_argument("--k", type=cli.positive_int, default=1,
                    help="discriminator steps per generator step, each on its own minibatch (Algorithm 1)")
     g.add_argument("--generator-loss", choices=("non_saturating", "minimax"), default="non_saturating",
                    help="non_saturating: G minimises −log D(G(z)); minimax: G minimises log(1 − D(G(z)))")
-    return gan_recipe.finish_args(cli.parse_args(parser, argv, RECIPE))
+    return cli.parse_args(parser, argv, RECIPE)
 
 
 def main(argv=None):
@@ -41,13 +41,14 @@ def main(argv=None):
 
     import numpy as np
 
-    from gen_keras import losses, training
+    from gen_keras import evaluation, gan_recipe, losses, training
     from gen_keras.figures import gan as gan_figures
     from gen_keras.models.gan import GAN, mlp_discriminator, mlp_generator
 
     # Algorithm 1 gives each of the k discriminator steps its own minibatch of m = --batch-size real
     # images: every batch the trainer hands over holds k·m of them (an epoch: D sees each image once).
-    run, train, test = gan_recipe.setup_and_load(args, minibatches=args.k)
+    run = gan_recipe.with_minibatches(training.setup(args), args.k)
+    train, test = gan_recipe.load_data(args.dataset, args.limit)
     print(f"{train.name}: {len(train)} training images (from {train.source}); minibatch "
           f"{run.batch_size // args.k}, k = {args.k}, {args.generator_loss} generator loss")
 
@@ -62,10 +63,13 @@ def main(argv=None):
     gan.summary(expand_nested=True)
 
     # Watch it learn: the same z every epoch; the classifier's class histogram (mode collapse) and FID.
-    judge = gan_recipe.judge_from_flags(args, test, lambda z: gan.generator(z, training=False))
+    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
+    z = gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed)
+    judge = evaluation.Judge(lambda z: gan.generator(z, training=False), z, classifier=classifier, test=test,
+                             fid_every=args.fid_every)
     start = time.perf_counter()
     history = training.fit(gan, train, None, run, args.epochs, targets=None, monitor=None,
-                           callbacks=judge.callbacks(run.out, "GAN"))
+                           callbacks=gan_recipe.callbacks(judge, run.out, "GAN"))
     results = judge.report(run.out, history, model="mlp_gan", dataset=train.name, k=args.k,
                            generator_loss=args.generator_loss, batch_size=run.batch_size // args.k,
                            train_images=len(train), train_seconds=round(time.perf_counter() - start, 1),
@@ -75,7 +79,7 @@ def main(argv=None):
     gan_recipe.figures(history, judge, run.out, f"GAN ({args.generator_loss}, k = {args.k})")
     d = np.linspace(1e-3, 1 - 1e-3, 999)
     gan_figures.generator_costs(d, losses.generator_cost_curves(d), run.out / "generator_losses.png")
-    gan_recipe.export(gan, None if args.no_export else args.export_dir, RECIPE)
+    gan_recipe.export(gan, run.export_dir, RECIPE)
     return results
 
 

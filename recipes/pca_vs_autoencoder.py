@@ -21,8 +21,8 @@ The lecture makes three claims, and this recipe measures each.
 
 The lecture's code: `gen_keras/models/autoencoders.py: linear_autoencoder, deep_autoencoder` (the mean is
 removed inside the model by `gen_keras/layers.py: Centring`); `gen_keras/linear.py: pca,
-principal_angle_cosines, align_to_basis`; `gen_keras/metrics.py: knn_accuracy, occupied_grid_cells,
-frechet_distance` (the FID, on `gen_keras/classifier.py: extract_features`); the VAE is
+principal_angle_cosines, align_to_basis`; `gen_keras/metrics.py: knn_accuracy,
+occupied_grid_cells`; `gen_keras/evaluation.py: score` (FID and KID on the fixed classifier); the VAE is
 `gen_keras/models/vae.py: build_vae`.
 
     python recipes/pca_vs_autoencoder.py --quick             # a try-out in well under a minute
@@ -74,9 +74,7 @@ def parse(argv=None):
         g.add_argument(f"--{model}-learning-rate", type=cli.positive_float, default=LEARNING_RATES[model],
                        help=f"Adam's first step for the {model} autoencoder at batch 128, decayed to 0 along "
                             "a cosine over its run")
-    g.add_argument("--fid-samples", type=cli.positive_int, default=None,
-                   help="images sampled from each model for its FID, against as many test images "
-                        "(default 10,000; 2,000 with --quick; at most the test images)")
+    cli.add_sample_quality_flags(parser, samples_help="images sampled from each model")
     args = cli.parse_args(parser, argv, RECIPE)
     for model in DEFAULT_EPOCHS:
         key = f"{model}_epochs"
@@ -124,9 +122,7 @@ def main(argv=None):
 
     import numpy as np
 
-    from gen_keras import data, inference, linear, metrics, plots, training
-    from gen_keras.classifier import FID_SAMPLES, QUICK_FID_SAMPLES, extract_features, fid_classifier
-    from gen_keras.divergences import kernel_inception_distance
+    from gen_keras import data, evaluation, inference, linear, metrics, plots, training
     from gen_keras.errors import GenKerasError
     from gen_keras.models.autoencoders import decoder_directions, deep_autoencoder, linear_autoencoder
     from gen_keras.serving import export
@@ -135,9 +131,9 @@ def main(argv=None):
     out = run.out
     train, val, test = data.load_splits(args.dataset, args.limit, image_shape=IMAGE_SHAPE)
     x_train, x_test = train.as_float(), test.as_float()
-    if args.fid_samples is not None and args.fid_samples > len(test):
+    if args.fid_samples > len(test):
         raise GenKerasError(f"--fid-samples {args.fid_samples} is more than the {len(test)} test images; lower it.")
-    n_fid = args.fid_samples or min(QUICK_FID_SAMPLES if args.quick else FID_SAMPLES, len(test))
+    n_fid = args.fid_samples
     p = args.code_size
     print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images "
           f"(from {train.source}); batch {run.batch_size}")
@@ -223,24 +219,24 @@ def main(argv=None):
     box_samples = decode_with(deep.decoder)(rng.uniform(lo, hi, size=(n_fid, 2)))
     ae_samples = decode_with(deep.decoder)(rng.multivariate_normal(code_mean, code_cov, size=n_fid))
     vae_samples = decode_with(generator)(rng.standard_normal((n_fid, 2)))
-    classifier, classifier_note = fid_classifier(args.dataset, quick=args.quick)
-    test_features = extract_features(classifier, x_test[:n_fid])
+    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
+    reference = evaluation.reference_features(classifier, n_fid)
+    scores = {name: evaluation.score(samples, classifier=classifier, reference=reference, floor=False)
+              for name, samples in (("deep_uniform", box_samples), ("deep_gaussian", ae_samples),
+                                    ("vae_prior", vae_samples))}
     results.update({
         "vae_epochs": len(vae_history.get("loss", [])), "vae_train_seconds": round(vae_seconds, 1),
         "grid_points": GRID_SIDE ** 2,
         "deep_grid_cells_with_test_codes": metrics.occupied_grid_cells(deep_codes, *ae_axes),
         "vae_grid_cells_with_test_codes": metrics.occupied_grid_cells(vae_codes, *vae_axes),
         "deep_code_mean": code_mean.tolist(), "deep_code_covariance": code_cov.tolist(),
-        "fid_samples": n_fid, "classifier": classifier_note,
-        "fid_real_floor": metrics.real_fid_floor(classifier, args.dataset, n_fid),
+        "num_samples": n_fid, "classifier": classifier.source, "classifier_sha256": classifier.sha256,
+        "fid_real_floor": evaluation.real_floor(classifier, n_fid)["fid"],
         "total_seconds": round(time.perf_counter() - total_start, 1),
     })
-    # FID and KID (the unbiased MMD² with the cubic kernel) on the same classifier features.
-    for name, samples in (("deep_uniform", box_samples), ("deep_gaussian", ae_samples), ("vae_prior", vae_samples)):
-        features = extract_features(classifier, samples)
-        kid = kernel_inception_distance(features, test_features)
-        results.update({f"fid_{name}": metrics.frechet_distance(features, test_features),
-                        f"kid_{name}": kid.mean, f"kid_{name}_std": kid.std})
+    for name, scored in scores.items():  # FID and KID on the instrument, and the classes each model drops
+        results.update({f"fid_{name}": scored["fid"], f"kid_{name}": scored["kid"], f"kid_{name}_std": scored["kid_std"],
+                        f"dropped_classes_{name}": scored["dropped_classes"]})
     print(f"generation, FID on {n_fid} samples: deep autoencoder with z uniform over its code range "
           f"{results['fid_deep_uniform']:.2f}, with z ~ N(mean, covariance of its codes) "
           f"{results['fid_deep_gaussian']:.2f}, VAE with z ~ N(0, I) {results['fid_vae_prior']:.2f} (KID "
@@ -288,8 +284,8 @@ def main(argv=None):
         out / "samples_ae_vs_vae.png", 10, f"samples (FID on {n_fid}; real images: {results['fid_real_floor']:.2f})")
     print(f"figures, metrics.json and logs in {out}/")
 
-    if not args.no_export:
-        export.export_parts(args.export_dir, RECIPE, [
+    if run.export_dir is not None:
+        export.export_parts(run.export_dir, RECIPE, [
             ("linear_encoder", lin.encoder, {"image": IMAGE_SHAPE}, "code"),
             ("linear_decoder", lin.decoder, {"code": (p,)}, "image"),
             ("deep_encoder", deep.encoder, {"image": IMAGE_SHAPE}, "code"),

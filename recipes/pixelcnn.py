@@ -134,8 +134,8 @@ def main(argv=None):
     figures(model, test, step_losses, history, samples, out, args, num_classes)
     model.save(out / "pixelcnn.keras")
     print(f"figures, metrics.json and logs in {out}/")
-    if not args.no_export:
-        export(model, args.export_dir)
+    if run.export_dir is not None:
+        export(model, run.export_dir)
     return results
 
 

@@ -267,8 +267,8 @@ def main(argv=None):
     plots.image_rows(rows, titles, out / "reconstructions.png", "test images and their reconstructions")
     print(f"figures, metrics.json and logs in {out}/")
 
-    if not args.no_export:
-        export.export_parts(args.export_dir, RECIPE, [
+    if run.export_dir is not None:
+        export.export_parts(run.export_dir, RECIPE, [
             (f"{p}_{part}", model_, inputs, output)
             for p in ([q for q in shapes if q != "none"] or ["none"])
             for part, model_, inputs, output in (

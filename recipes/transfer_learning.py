@@ -118,7 +118,7 @@ def main(argv=None):
     run = training.setup(args)
     out = run.out
     if args.pretrain and not run.is_chief:  # a multi-worker run's other workers export into their temporary folder
-        args.encoder_dir = args.export_dir
+        args.encoder_dir = str(run.out / "saved_models")  # inside the worker's temporary `out`
     start_all = time.perf_counter()
 
     # Data: the training split's images are there without labels; n of its labels are "bought".

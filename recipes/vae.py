@@ -27,7 +27,6 @@ import time
 from collections.abc import Mapping, Sequence
 
 from gen_keras import cli
-from gen_keras.metrics import FID_SAMPLES, QUICK_FID_SAMPLES
 
 RECIPE = "vae"
 DEFAULT_EPOCHS = 19
@@ -63,9 +62,6 @@ def parse(argv=None):
     g.add_argument("--iwae-images", type=cli.positive_int, default=1000,
                    help=f"test images the IWAE estimate averages over (K decoder passes each; "
                         f"{QUICK_IWAE_IMAGES} with --quick)")
-    g.add_argument("--fid-samples", type=cli.positive_int, default=None,
-                   help="prior samples E[x|z], z ~ N(0, I), scored by FID and KID against as many test images "
-                        f"(default {FID_SAMPLES:,}; {QUICK_FID_SAMPLES:,} with --quick; at most the test images)")
     g.add_argument("--estimator-images", type=cli.positive_int, default=100,
                    help="test images on which log p(x) is estimated naively (z ~ p(z)) and by importance "
                         f"sampling (z ~ q(z|x)) for K = 1 ... --estimator-samples ({QUICK_ESTIMATOR_IMAGES} "
@@ -81,6 +77,7 @@ def parse(argv=None):
     g.add_argument("--manifold", choices=("linear", "quantiles"), default="linear",
                    help="the 2-d manifold figure's grid: z over −2 … 2 on each axis, as the lecture draws it, "
                         "or over N(0, 1) quantiles 5% … 95% (Kingma & Welling)")
+    cli.add_sample_quality_flags(parser, samples_help="prior samples E[x|z], z ~ N(0, I),")
     args = cli.parse_args(parser, argv, RECIPE)
     given = argv if argv is not None else sys.argv[1:]
     if args.quick:  # smaller evaluations, unless asked for
@@ -88,8 +85,6 @@ def parse(argv=None):
                                   ("--estimator-samples", QUICK_ESTIMATOR_SAMPLES)):
             if not any(a.startswith(flag) for a in given):
                 setattr(args, flag[2:].replace("-", "_"), quick_value)
-    if args.fid_samples is None:
-        args.fid_samples = QUICK_FID_SAMPLES if args.quick else FID_SAMPLES
     if args.ablation and args.latent_dim != 2:
         parser.error("--ablation draws 2-d latent spaces: leave --latent-dim at 2")
     if args.ablation and args.latent_sizes:
@@ -166,7 +161,7 @@ def main(argv=None):
     counts = [k for k in (1, 10, 100, 1000, 5000, 10_000, 100_000) if k < args.estimator_samples]
     curves = marginal_likelihood_by_samples(vae, x_test[:n_est], [*counts, args.estimator_samples])
     results["log_px_estimates"] = {"images": n_est, **curves}
-    # Sample quality on the GANs' instrument: FID and KID of E[x|z], z ~ N(0, I), against test images.
+    # Sample quality on the instrument: FID and KID of E[x|z], z ~ N(0, I), against as many test images.
     results.update(prior_sample_quality(vae, test, args))
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
     print(f"test −ELBO {scores['negative_elbo']:.1f} nats/image = reconstruction {scores['reconstruction']:.1f} "
@@ -176,13 +171,14 @@ def main(argv=None):
     print(f"log p(x) on {n_est} test images, K = {args.estimator_samples}: naive (z ~ p(z)) "
           f"{curves['prior'][-1]:.1f}, importance (z ~ q(z|x)) {curves['importance'][-1]:.1f} nats; prior samples: "
           f"FID {results['prior_samples_fid']:.2f}, KID {results['prior_samples_kid']:.4f} "
-          f"({results['prior_samples']} samples, {results['classifier']} classifier)")
+          f"({results['prior_samples']} samples, classifier {results['classifier']}); dropped classes: "
+          f"{results['prior_samples_dropped_classes'] or 'none'}")
     figures(vae, test, history, out, args, results["log_px_estimates"])
     print(f"figures, metrics.json and logs in {out}/")
 
     vae.save(out / "vae.keras")  # the whole model, sampling layer included; reloads without safe_mode=False
-    if not args.no_export:
-        export.export_parts(args.export_dir, RECIPE, [
+    if run.export_dir is not None:
+        export.export_parts(run.export_dir, RECIPE, [
             ("encoder", vae.encoder, {"image": test.images.shape[1:]}, ("mean", "log_var")),
             ("decoder", vae.generator(), {"z": (args.latent_dim,)}, "image"),
         ])
@@ -190,21 +186,19 @@ def main(argv=None):
 
 
 def prior_sample_quality(vae, test, args) -> dict:
-    """FID and KID of E[x|z], z ~ N(0, I), against as many test images, on the GANs' classifier features."""
+    """The instrument's score of E[x|z], z ~ N(0, I), against as many test images (keys `prior_samples_…`)."""
     import numpy as np
 
-    from gen_keras import classifier as clf
-    from gen_keras import inference, metrics
-    from gen_keras.divergences import kernel_inception_distance
+    from gen_keras import evaluation, inference
 
-    model, note = clf.fid_classifier(args.dataset, quick=args.quick)
+    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
     n = min(args.fid_samples, len(test))
     z = np.random.default_rng(args.seed + 2).standard_normal((n, args.latent_dim)).astype(np.float32)
-    features = clf.extract_features(model, inference.predict_in_batches(vae.generator(), z))
-    reference = clf.extract_features(model, test.as_float()[:n])
-    kid = kernel_inception_distance(features, reference)
-    return {"prior_samples": n, "prior_samples_fid": metrics.frechet_distance(features, reference),
-            "prior_samples_kid": kid.mean, "prior_samples_kid_std": kid.std, "classifier": note.split(" (")[0]}
+    scored = evaluation.score(inference.predict_in_batches(vae.generator(), z), classifier=classifier)
+    return {"prior_samples": n,
+            **{f"prior_samples_{key}": scored[key] for key in ("fid", "kid", "kid_std", "fid_real_floor",
+                                                                 "confident_share", "class_shares", "dropped_classes")},
+            "classifier": scored["classifier"], "classifier_sha256": scored["classifier_sha256"]}
 
 
 def figures(vae, test, history, out, args, curves=None) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 
-from gen_keras import cli, gan_recipe
+from gen_keras import cli
 
 RECIPE = "wgan"
 DEFAULT_EPOCHS = 20     # weight clipping: 3,740 generator steps at n_critic 5
@@ -31,7 +31,7 @@ def parse(argv=None):
     parser = cli.recipe_parser(__doc__.split("\n\n")[0], epochs=None, batch_size=64)
     parser.epilog = (f"default --epochs: {DEFAULT_EPOCHS} with clipping, {GP_DEFAULT_EPOCHS} with "
                      "--gradient-penalty")
-    g = gan_recipe.add_flags(parser, learning_rate=None, latent_dim=64,
+    g = cli.add_gan_flags(parser, learning_rate=None, latent_dim=64,
                              learning_rate_help="; default 5e-5 (RMSProp) with clipping, 2e-4 (Adam, "
                                                                "β = (0.5, 0.9)) with --gradient-penalty")
     g.add_argument("--k", "--n-critic", dest="k", type=cli.positive_int, default=None,
@@ -41,7 +41,7 @@ def parse(argv=None):
                    help="weight clipping: every critic weight kept in [-c, c] (ignored with --gradient-penalty)")
     g.add_argument("--gradient-penalty", type=cli.non_negative_float, default=0.0,
                    help="WGAN-GP's λ (10 in the paper); 0 = weight clipping")
-    args = gan_recipe.finish_args(cli.parse_args(parser, argv, RECIPE))
+    args = cli.parse_args(parser, argv, RECIPE)
     gp = args.gradient_penalty > 0
     if args.learning_rate is None:
         args.learning_rate = 2e-4 if gp else 5e-5
@@ -56,11 +56,12 @@ def main(argv=None):
     args = parse(argv)
     import keras
 
-    from gen_keras import inference, training
+    from gen_keras import evaluation, gan_recipe, inference, training
     from gen_keras.models.gan import WGAN, dcgan_discriminator, dcgan_generator
 
     # Each of the k critic steps takes its own minibatch of m = --batch-size real images.
-    run, train, test = gan_recipe.setup_and_load(args, minibatches=args.k)
+    run = gan_recipe.with_minibatches(training.setup(args), args.k)
+    train, test = gan_recipe.load_data(args.dataset, args.limit)
     gp = args.gradient_penalty > 0
     variant = f"WGAN-GP, λ = {args.gradient_penalty:g}" if gp else f"WGAN, clip {args.clip:g}"
     print(f"{train.name}: {len(train)} training images (from {train.source}); minibatch "
@@ -78,10 +79,13 @@ def main(argv=None):
                      **run.compile_options())
     wgan.summary(expand_nested=True)
 
-    judge = gan_recipe.judge_from_flags(args, test, lambda z: wgan.generator(z, training=False))
+    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
+    z = gan_recipe.fixed_latents(args.fid_samples, args.latent_dim, args.seed)
+    judge = evaluation.Judge(lambda z: wgan.generator(z, training=False), z, classifier=classifier, test=test,
+                             fid_every=args.fid_every)
     start = time.perf_counter()
     history = training.fit(wgan, train, None, run, args.epochs, targets=None, monitor=None,
-                           callbacks=judge.callbacks(run.out, variant))
+                           callbacks=gan_recipe.callbacks(judge, run.out, variant))
     train_seconds = round(time.perf_counter() - start, 1)
     # see recipes/dcgan.py
     recalibrated = inference.recalibrate_batch_norm(
@@ -93,7 +97,7 @@ def main(argv=None):
                            batch_norm_layers_recalibrated=recalibrated)
 
     gan_recipe.figures(history, judge, run.out, variant, critic=True)
-    gan_recipe.export(wgan, None if args.no_export else args.export_dir, RECIPE)
+    gan_recipe.export(wgan, run.export_dir, RECIPE)
     return results
 
 

@@ -28,6 +28,20 @@ def test_roc_auc_is_the_share_of_positive_negative_pairs_in_order():
         roc_auc([1.0, 2.0], [True, True])
 
 
+def test_ranks_share_their_mean_among_ties_and_the_auroc_counts_a_tie_as_half():
+    from gen_keras.metrics import average_ranks, roc_auc
+
+    # sorted: 1 (rank 1), 4 (rank 2), 7 7 (places 3 and 4: 3.5 each), 9 9 9 (places 5, 6, 7: 6 each)
+    np.testing.assert_array_equal(average_ranks([7, 1, 9, 7, 4, 9, 9]), [3.5, 1, 6, 3.5, 2, 6, 6])
+    np.testing.assert_array_equal(average_ranks([2.0, 2.0, 2.0]), [2, 2, 2])
+    # positives score 9, 7, 4; negatives 7, 1, 9, 9. Pairs by hand: 9 beats 7 and 1, ties 9 and 9 (3);
+    # 7 ties 7, beats 1 (1.5); 4 beats 1 (1): 5.5 of 12
+    scores = [9, 7, 4, 7, 1, 9, 9]
+    positives = [True, True, True, False, False, False, False]
+    assert roc_auc(scores, positives) == pytest.approx(5.5 / 12)
+    assert roc_auc([5.0] * 4, [True, False, True, False]) == 0.5  # all tied: a coin
+
+
 def test_threshold_flags_the_chosen_share_of_normal_scores():
     from gen_keras.metrics import threshold_at_false_positive_rate
 
@@ -70,6 +84,7 @@ def test_whitened_norm_is_the_mahalanobis_distance_and_the_scorers_save_and_load
         np.testing.assert_allclose(keras.saving.load_model(tmp_path / "scorer.keras")(x), model(x), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_quick_run_prints_the_table_and_exports_a_scorer_served_by_the_c_api(tmp_path):
     import keras
 

@@ -69,6 +69,7 @@ def test_more_bad_flags_exit_2_with_a_reason(flags, message):
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_wrong_request_dtype_is_a_clear_error(conv_autoencoder_exports):
     """TF Serving's gRPC API refuses a tensor of another type; so does the C API session, instead of
     casting silently. (The wrong shape: tests/test_export.py.)"""
@@ -86,6 +87,7 @@ def test_wrong_request_dtype_is_a_clear_error(conv_autoencoder_exports):
         np.testing.assert_array_equal(listed, typed)
 
 
+@pytest.mark.slow
 def test_capi_command_line_reports_a_bad_request_in_one_line(conv_autoencoder_exports, tmp_path):
     _, paths = conv_autoencoder_exports
     np.save(tmp_path / "f64.npy", np.zeros((2, 49)))

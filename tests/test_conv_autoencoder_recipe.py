@@ -15,11 +15,13 @@ def quick_run(tmp_path_factory):
     return tmp, run_recipe_quick(RECIPE, tmp)
 
 
+@pytest.mark.slow
 def test_keras_files_load_after_a_plain_import(quick_run):
     tmp, _ = quick_run
     assert len(assert_keras_files_reload(tmp / "sm")) >= 2
 
 
+@pytest.mark.slow
 def test_quick_run_leaves_metrics_figures_and_exports(quick_run):
     tmp, result = quick_run
     metrics = json.loads((tmp / "out" / "metrics.json").read_text())
@@ -36,6 +38,7 @@ def test_quick_run_leaves_metrics_figures_and_exports(quick_run):
     assert "test MSE" in result.stdout and "PCA-49" in result.stdout
 
 
+@pytest.mark.slow
 def test_exported_decoder_serves_the_recipes_model(quick_run):
     """The served decoder (through the C API) reproduces the recipe's own reconstructions."""
     tmp, _ = quick_run
@@ -91,6 +94,7 @@ def test_unwritable_out_is_a_clear_error(tmp_path):
     assert "Traceback" not in result.stderr and (tmp_path / "file").read_text() == "kept"
 
 
+@pytest.mark.slow
 def test_sigterm_then_rerun_resumes(tmp_path):
     """A run stopped by SIGTERM after its first epoch resumes at epoch 2 when the same command runs again."""
     import os

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gen_keras.models.diffusion import (Diffusion, Sampler, alpha_bars, build_diffusion, loss_weights,
-                                        noise_schedule, sampling_timesteps)
+from gen_keras.models.diffusion import (Diffusion, Sampler, alpha_bars, build_diffusion, chain_seed, loss_weights,
+                                        noise_schedule, noise_seed, sampling_timesteps)
 from tests.conftest import load_recipe, run_recipe_quick
 
 RECIPE = "recipes/diffusion.py"
@@ -82,6 +82,20 @@ def test_ddim_step_with_the_true_noise_lands_on_the_forward_process(tiny_model):
                                atol=1e-4)
 
 
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+def test_ddim_step_to_the_end_with_the_true_noise_returns_x0_exactly(tiny_model, eta):
+    """t_prev = −1 (ᾱ = 1, so σ = 0 whatever η): with the ε that made x_t the step returns x_0, from a
+    lightly noised x_t (t = 0) to almost pure noise (t = T − 1)."""
+    rng = np.random.default_rng(4)
+    x0 = rng.uniform(-1, 1, (2, 28, 28, 1)).astype(np.float32)
+    eps = rng.standard_normal(x0.shape).astype(np.float32)
+    z = rng.standard_normal(x0.shape).astype(np.float32)
+    for t in (0, 37, 99):
+        x_t = tiny_model.diffuse(x0, tf.fill([2], t), eps)
+        x_prev = tiny_model.ddim_step(x_t, tf.constant(t), tf.constant(-1), eps, eta, z)
+        np.testing.assert_allclose(x_prev.numpy(), x0, atol=1e-5 if t < 99 else 1e-3, err_msg=f"t = {t}")
+
+
 def test_ddim_step_clips_x0_and_moves_along_the_line_through_the_clipped_x0(tiny_model):
     """An ε̂ whose x̂_0 leaves [−1, 1]: the step uses the clipped x̂_0 and the noise it implies,
     ε̃ = (x_t − √ᾱ_t x̂_0)/√(1 − ᾱ_t), not the network's ε̂."""
@@ -103,12 +117,10 @@ def test_ddim_with_eta_zero_is_deterministic_and_eta_one_is_not(tiny_model):
     step = tiny_model.ddim_step(x_T, tf.constant(99), tf.constant(49), tiny_model.predict_noise(x_T, 99))
     again = tiny_model.ddim_step(x_T, tf.constant(99), tf.constant(49), tiny_model.predict_noise(x_T, 99))
     np.testing.assert_array_equal(step.numpy(), again.numpy())
-    a = tiny_model.denoise_from(x_T, 5, eta=0.0, seed=1).numpy()
-    b = tiny_model.denoise_from(x_T, 5, eta=0.0, seed=2).numpy()  # η = 0: the seed draws nothing
-    np.testing.assert_array_equal(a, b)
-    c = tiny_model.denoise_from(x_T, 5, eta=1.0, seed=1).numpy()
-    d = tiny_model.denoise_from(x_T, 5, eta=1.0, seed=2).numpy()
-    assert not np.allclose(c, d)
+    a = tiny_model.denoise_from(x_T, 5, eta=0.0).numpy()
+    np.testing.assert_array_equal(a, tiny_model.denoise_from(x_T, 5, eta=0.0).numpy())
+    c = tiny_model.denoise_from(x_T, 5, eta=1.0).numpy()  # σ z added at each step but the last
+    assert not np.allclose(a, c)
     assert a.shape == (3, 28, 28, 1) and a.min() >= 0.0 and a.max() <= 1.0
     images, snapshots = tiny_model.denoise_from(x_T, 6, snapshots=3)
     assert snapshots.shape == (3, 3, 28, 28, 1)
@@ -124,6 +136,19 @@ def test_a_stochastic_sampler_repeats_for_the_same_x_T_and_draws_anew_for_anothe
     other = x_T.copy()
     other[0] = tiny_model.initial_noise(1, 8).numpy()[0]
     assert np.abs(sampler(other).numpy()[1:] - sampler(x_T).numpy()[1:]).max() > 1e-3
+
+
+def test_every_sampler_draws_the_same_chain_from_the_same_x_T(tiny_model):
+    """One seeding rule: x_T = initial_noise(n, seed), and the steps' z seeded from x_T, so `sample`,
+    `denoise_from` and `Sampler` give the same images for the same start, with η = 1 too."""
+    x_T = tiny_model.initial_noise(3, 5)
+    for eta in (0.0, 1.0):
+        sampled = tf.function(tiny_model.sample)(tf.constant(3), tf.constant(5), tf.constant(4), tf.constant(eta))
+        np.testing.assert_array_equal(sampled.numpy(), Sampler(tiny_model, 4, eta=eta)(x_T).numpy())
+        np.testing.assert_allclose(tiny_model.denoise_from(x_T, 4, eta).numpy(), sampled.numpy(), atol=1e-4)
+    z_first = tf.random.stateless_normal(x_T.shape, noise_seed(chain_seed(x_T), "step", 0))
+    z_other = tf.random.stateless_normal(x_T.shape, noise_seed(chain_seed(x_T[1:]), "step", 0))
+    assert np.abs(z_first.numpy() - z_other.numpy()).max() > 1.0  # another start, other noise
 
 
 def test_min_snr_weights_cap_the_x0_weight_at_gamma():
@@ -146,6 +171,7 @@ def test_min_snr_weights_cap_the_x0_weight_at_gamma():
 
 @pytest.mark.parametrize("options, factor", [({}, 0.6), ({"prediction": "velocity", "min_snr_gamma": 5.0}, 0.8)],
                          ids=["epsilon", "velocity_min_snr"])
+@pytest.mark.slow
 def test_the_loss_falls_on_a_tiny_batch_and_the_moving_average_follows(fashion_train, options, factor):
     """40 steps on 64 images: the held-out-noise loss ‖ε − ε̂‖² (fixed t and ε, moving-average weights) falls
     below `factor` of its start: 1.0 for ε (the last layer starts at zero, ε̂ = 0); for a
@@ -179,6 +205,7 @@ def exported(tiny_model, tmp_path_factory):
     return load_recipe("diffusion").export(tiny_model, tmp_path_factory.mktemp("diffusion_sm"))
 
 
+@pytest.mark.slow
 def test_exported_sample_and_denoise_through_the_c_api(tiny_model, exported):
     """`sample` with a fixed seed returns the same images twice (another seed others); `denoise` equals the
     model's ε̂; warm-up asks for one image with 2 steps; bad requests are clear errors and change nothing."""
@@ -216,6 +243,7 @@ def test_exported_sample_and_denoise_through_the_c_api(tiny_model, exported):
         assert not np.array_equal(session.run({**request, "seed": np.int32(8)}, "sample")["image"], first)
 
 
+@pytest.mark.slow
 def test_quick_run_writes_figures_metrics_and_export(tmp_path):
     run_recipe_quick(RECIPE, tmp_path, "--limit", "640", "--timesteps", "100", "--fid-samples", "150",
                      "--sampling-steps", "4", "--fid-steps", "10", "--ddpm-samples", "1", "--fid-every", "1", timeout=600)

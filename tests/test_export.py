@@ -57,6 +57,7 @@ def test_models_config_lists_every_export_and_parses(conv_autoencoder_exports):
     assert all(c.model_platform == "tensorflow" for c in config.model_config_list.config)
 
 
+@pytest.mark.slow
 def test_cpp_loader_in_a_fresh_process_matches_keras(conv_autoencoder_exports, lecture_parts, tmp_path):
     """TF Serving's loader (the C API, no TensorFlow Python package) gives Keras's inference outputs."""
     _, paths = conv_autoencoder_exports
@@ -95,6 +96,7 @@ def test_keras_file_reloads_for_fine_tuning(conv_autoencoder_exports, lecture_pa
     assert model.trainable_weights
 
 
+@pytest.mark.slow
 def test_wrong_request_shape_is_a_clear_error(conv_autoencoder_exports):
     from gen_keras.errors import CApiError
     from gen_keras.serving.capi import SavedModelSession
@@ -206,6 +208,7 @@ def test_warmup_records_are_prediction_logs_for_the_signature(conv_autoencoder_e
             np.testing.assert_array_equal(decoded.inputs[name], value)
 
 
+@pytest.mark.slow
 def test_warmup_replays_through_the_cpp_loader_in_a_fresh_process(conv_autoencoder_exports, lecture_parts, tmp_path):
     """What TF Serving does on loading a version: every warm-up record through the C++ loader's session."""
     from gen_keras.serving import capi
@@ -231,6 +234,7 @@ def test_warmup_replays_through_the_cpp_loader_in_a_fresh_process(conv_autoencod
             assert np.max(np.abs(got - want)) <= 1e-5
 
 
+@pytest.mark.slow
 def test_warmup_gives_integer_inputs_valid_values(tmp_path):
     """A conditional model's class label gets small valid integers; the C API replays the records."""
     from gen_keras.serving import capi
@@ -293,6 +297,7 @@ def test_corrupt_warmup_file_is_a_clear_error(conv_autoencoder_exports, tmp_path
         list(read_tfrecords(tmp_path / "truncated"))
 
 
+@pytest.mark.slow
 def test_numpy_random_works_after_the_c_api_loads_an_export(conv_autoencoder_exports):
     """A user's script that loads an export through the C API and then draws random codes: numpy.random
     first used after TensorFlow's C library was loaded used to crash the process (exit status 139)."""
@@ -310,6 +315,7 @@ def test_numpy_random_works_after_the_c_api_loads_an_export(conv_autoencoder_exp
     assert result.stdout.strip() == "(3, 28, 28, 1)"
 
 
+@pytest.mark.slow
 def test_several_signatures_with_scalars_asserts_warmup_and_metadata(tmp_path):
     """`export_signatures`: named signatures taking scalars, run by the C API loader; a `tf.debugging` assert
     in a signature is a clear error there; warm-up requests per signature; metadata beside the model."""

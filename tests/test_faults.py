@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import ROOT, run_python
 
+pytestmark = pytest.mark.slow  # trainings in subprocesses, killed and resumed
+
 CONV = ["recipes/conv_autoencoder.py", "--model", "improved", "--limit", "2000", "--epochs", "2",
         "--batch-size", "32", "--seed", "5", "--no-export"]
 VAE = ["recipes/vae.py", "--limit", "1200", "--epochs", "2", "--batch-size", "16", "--seed", "5", "--no-export",

@@ -3,8 +3,12 @@ stream, to exactly the weights of an uninterrupted run (the trainer's path every
 
 import json
 
+import pytest
+
 from tests.conftest import run_python
 from tests.test_faults import TIMEOUT, history_rows, reference_and_killed
+
+pytestmark = pytest.mark.slow  # a training in a subprocess, killed and resumed
 
 SCRIPT = """
 import hashlib, json, sys

@@ -148,6 +148,7 @@ def test_two_moons_data_are_standardised_and_shaped_like_scikit_learns():
     np.testing.assert_allclose(s.std(0), 1, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_trained_moons_flow_beats_a_gaussian_and_its_density_integrates_to_one(trained_moons):
     flow, held_out = trained_moons
     nll = float(-np.mean(flow.log_prob(held_out)))
@@ -165,6 +166,7 @@ def test_trained_moons_flow_beats_a_gaussian_and_its_density_integrates_to_one(t
     np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.slow
 def test_saved_and_reloaded_flows_give_the_same_log_prob(trained_moons, tmp_path):
     flow, held_out = trained_moons
     flow.save(tmp_path / "moons.keras")
@@ -187,6 +189,7 @@ def quick_images(tmp_path_factory):
     return tmp, result
 
 
+@pytest.mark.slow
 def test_quick_image_run_writes_the_bits_per_dim_curve_figures_and_metrics(quick_images):
     tmp, result = quick_images
     m = json.loads((tmp / "out" / "metrics.json").read_text())
@@ -202,6 +205,7 @@ def test_quick_image_run_writes_the_bits_per_dim_curve_figures_and_metrics(quick
           f"{m['per_pixel_baseline_bits_per_dim']:.3f}")
 
 
+@pytest.mark.slow
 def test_image_export_serves_log_prob_sample_and_encode_through_the_c_api(quick_images):
     """The C API loader (as TF Serving) runs the three signatures; log_prob equals the reloaded .keras
     model's; bad requests (non-finite or out-of-range pixels, temperature ≤ 0) are clear errors."""

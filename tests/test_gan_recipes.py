@@ -18,7 +18,7 @@ SMALL = ["--quick", "--limit", "512", "--batch-size", "64", "--fid-samples", "25
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    """One classifier cache for all runs: the quick classifier is trained once, by the first."""
+    """An empty classifier cache for all runs: the recipes score with the shipped classifier and train none."""
     saved = os.environ.get("GEN_KERAS_CACHE")
     os.environ["GEN_KERAS_CACHE"] = str(tmp_path_factory.mktemp("classifier_cache"))
     yield
@@ -44,18 +44,20 @@ def gan_run(tmp_path_factory, cache):
 
 
 @pytest.fixture(scope="module")
-def dcgan_run(tmp_path_factory, cache, gan_run):  # after gan_run: it finds the classifier cached
+def dcgan_run(tmp_path_factory, cache, gan_run):
     return run_recipe("dcgan", tmp_path_factory.mktemp("dcgan"))
 
 
 def check_outputs(tmp, recipe, figures):
     out = tmp / "out"
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs"] == 1 and metrics["fid_samples"] == 256 and sum(metrics["class_histogram"]) == 256
+    assert metrics["epochs"] == 1 and metrics["num_samples"] == 256 and sum(metrics["class_histogram"]) == 256
     assert metrics["fid"] > metrics["fid_real_floor"] >= 0 and 0 <= metrics["sample_entropy"] <= np.log(10)
     assert np.isfinite(metrics["kid"]) and metrics["kid_std"] >= 0  # KID beside FID, same features
     assert np.isfinite(metrics["last_epoch_d_loss"]) and np.isfinite(metrics["last_epoch_g_loss"])
-    assert metrics["classifier"].startswith("quick")  # no standard classifier in a fresh cache
+    assert metrics["classifier"] == "shipped" and len(metrics["classifier_sha256"]) == 64
+    assert not os.listdir(os.environ["GEN_KERAS_CACHE"])  # nothing trained or cached
+    assert len(metrics["class_shares"]) == 10 and 0 <= metrics["confident_share"] <= 1
     for figure in ("samples.png", "gan_curves.png", "samples/epoch_001.png", *figures):
         assert (out / figure).read_bytes()[:8] == PNG, figure
     with open(out / "history.csv") as f:
@@ -67,6 +69,7 @@ def check_outputs(tmp, recipe, figures):
     return metrics
 
 
+@pytest.mark.slow
 def test_gan_quick_run(gan_run):
     tmp, stdout = gan_run
     metrics = check_outputs(tmp, "gan", ["generator_losses.png"])
@@ -74,6 +77,7 @@ def test_gan_quick_run(gan_run):
     assert "FID" in stdout and "k = 2" in stdout
 
 
+@pytest.mark.slow
 def test_dcgan_quick_run_and_its_served_generator(dcgan_run):
     """The exported generator, run by TF Serving's C++ loader, gives what its .keras file gives in Keras."""
     tmp, _ = dcgan_run
@@ -108,6 +112,7 @@ def cgan_run(tmp_path_factory, cache, gan_run):
     return run_recipe("cgan", tmp_path_factory.mktemp("cgan"))
 
 
+@pytest.mark.slow
 def test_cgan_quick_run_serves_a_class_on_request(cgan_run):
     tmp, stdout = cgan_run
     metrics = check_outputs(tmp, "cgan", ["interpolation.png"])
@@ -120,6 +125,7 @@ def test_cgan_quick_run_serves_a_class_on_request(cgan_run):
     assert images[0].shape == (4, 28, 28, 1) and np.abs(images[0] - images[7]).max() > 1e-4  # the label counts
 
 
+@pytest.mark.slow
 def test_gan_dcgan_and_cgan_keras_files_load_after_a_plain_import(gan_run, dcgan_run, cgan_run):
     loaded = assert_keras_files_reload(*(tmp / "sm" for tmp, _ in (gan_run, dcgan_run, cgan_run)))
     assert {"gan/generator/1/generator.keras", "cgan/discriminator/1/discriminator.keras"} <= set(loaded)
@@ -129,6 +135,7 @@ def test_gan_dcgan_and_cgan_keras_files_load_after_a_plain_import(gan_run, dcgan
     ("wgan", ["--gradient-penalty", "10", "--n-critic", "1"], ("generator", "discriminator")),
     ("aae", ["--prior", "mixture", "--supervised"], ("encoder", "decoder", "discriminator")),
 ])
+@pytest.mark.slow
 def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_run):
     run_recipe(recipe, tmp_path, *flags)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
@@ -191,11 +198,11 @@ def test_aae_adversarial_rate_defaults_to_5_but_for_the_unsupervised_mixture():
     assert list(rate.values()) == [5.0, 1.0, 5.0, 5.0, 2.0]
 
 
+@pytest.mark.slow
 def test_label_accuracy_is_agreement_with_the_requested_class(cache, gan_run, fashion_test):
     """A stand-in generator that returns real test images of class `shift(y)`: label accuracy is the
     classifier's agreement with y, high for shift 0 and near zero when every image is of another class."""
-    from gen_keras import gan_recipe
-    from gen_keras.classifier import predict_classes
+    from gen_keras import evaluation
 
     module = runpy.run_path(str(ROOT / "recipes" / "cgan.py"), run_name="cgan_under_test")
     args = module["parse"]([*SMALL, "--fid-samples", "200"])
@@ -211,11 +218,12 @@ def test_label_accuracy_is_agreement_with_the_requested_class(cache, gan_run, fa
             return np.stack([by_class[(c + shift) % 10][r % 20] for c, r in zip(y, rank)])
         return generate
 
-    judge = gan_recipe.judge_from_flags(args, fashion_test, real_images_of(0), (z, requested))
+    judge = evaluation.Judge(real_images_of(0), (z, requested), classifier=evaluation.load_classifier(args.dataset),
+                             test=fashion_test)
     right = judge.evaluate()
-    predicted = predict_classes(judge.classifier, real_images_of(0)((z, requested)))
+    predicted = evaluation.predict_classes(judge.classifier, real_images_of(0)((z, requested)))
     assert right["label_accuracy"] == pytest.approx(np.mean(predicted == requested))
-    assert right["label_accuracy"] > 0.5  # the quick classifier on real images of the asked-for class
+    assert right["label_accuracy"] > 0.7  # the classifier on real images of the asked-for class
     judge.generate_fn = real_images_of(3)
     assert judge.evaluate()["label_accuracy"] < 0.25
 
@@ -239,6 +247,7 @@ def test_slerp_keeps_the_norm_where_a_line_loses_it():
 
 
 
+@pytest.mark.slow
 def test_runs_compared_by_generator_steps_and_class_shares(gan_run, dcgan_run, tmp_path):
     """history.csv logs the generator's steps (k = 2 for the GAN: its steps are those of the generator, not
     of D) and metrics.json the classes per epoch; benchmarks/compare_gan_runs.py draws both figures."""

@@ -84,6 +84,7 @@ def test_sample_critic_saves_and_reloads(tmp_path):
         SampleCritic(mlp_critic(1), objective="hinge")
 
 
+@pytest.mark.slow
 def test_recipe_quick_run_shows_saturation_and_an_informative_critic(tmp_path):
     """--quick (600 steps): the minimax generator's gradient at the fakes is < 1% of the non-saturating one,
     the one-sided critic rises towards the data with a slope near 1 and estimates W₁ = 6 within a factor

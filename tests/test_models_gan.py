@@ -166,6 +166,7 @@ print(json.dumps(results))
 """
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_cpus_logs_what_one_device_logs(tmp_path):
     """Losses are scaled by the global batch and logged unscaled; noise and minibatches are the same; for a
     GAN and a weight-clipped WGAN, trained with SGD so that a wrongly scaled gradient shows."""

@@ -209,6 +209,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_cpus_counts_the_kl_once():
     """Keras scales compiled losses per replica but not `add_loss` terms; the VAE scales both. With the
     reconstruction weight 0 the loss (the KL alone) is deterministic: its curve must match one device's."""
@@ -287,6 +288,7 @@ def test_sampled_observations_are_draws_around_the_mean(trained_vae):
     assert np.abs(draws.mean(axis=0) - means[0]).max() < 0.1  # 500 draws of one z average to its mean
 
 
+@pytest.mark.slow
 def test_keras_classes_register_whichever_gen_keras_module_comes_first():
     """A user who imports one gen_keras module that imports Keras (not gen_keras.models) can still load any
     export: the classes are registered when that outermost import ends."""

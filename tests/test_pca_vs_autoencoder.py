@@ -170,7 +170,7 @@ QUICK = ["--quick", "--limit", "512", "--batch-size", "64", "--fid-samples", "25
 def quick_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pca_vs_autoencoder")
     saved = os.environ.get("GEN_KERAS_CACHE")
-    os.environ["GEN_KERAS_CACHE"] = str(tmp / "cache")  # the quick classifier, trained in seconds
+    os.environ["GEN_KERAS_CACHE"] = str(tmp / "cache")  # empty: the shipped classifier is used
     try:
         module = runpy.run_path(str(ROOT / RECIPE), run_name="pca_vs_autoencoder_under_test")
         stdout = io.StringIO()
@@ -184,6 +184,7 @@ def quick_run(tmp_path_factory):
     return tmp, stdout.getvalue()
 
 
+@pytest.mark.slow
 def test_quick_run_metrics_figures_and_exports(quick_run):
     tmp, stdout = quick_run
     m = json.loads((tmp / "out" / "metrics.json").read_text())
@@ -194,7 +195,7 @@ def test_quick_run_metrics_figures_and_exports(quick_run):
     assert 0 < m["deep_test_mse"] < 0.2 and m["knn_k"] == 5
     assert 0.1 <= m["deep_knn_accuracy"] <= 1 and 0.1 <= m["pca2_knn_accuracy"] <= 1  # above chance
     assert m["shallow_epochs"] == 1 and 0 < m["shallow_test_mse"] < 0.3 and 0 <= m["shallow_knn_accuracy"] <= 1
-    assert m["fid_samples"] == 256 and m["grid_points"] == 225 and m["classifier"].startswith("quick")
+    assert m["num_samples"] == 256 and m["grid_points"] == 225 and m["classifier"] == "shipped"
     assert min(m["fid_deep_uniform"], m["fid_deep_gaussian"], m["fid_vae_prior"]) > m["fid_real_floor"] >= 0
     assert all(np.isfinite(m[f"kid_{name}"]) for name in ("deep_uniform", "deep_gaussian", "vae_prior"))
     assert 0 < m["deep_grid_cells_with_test_codes"] <= 1 and 0 <= m["vae_grid_cells_with_test_codes"] <= 1
@@ -206,6 +207,7 @@ def test_quick_run_metrics_figures_and_exports(quick_run):
     assert "PCA-6" in stdout and "FID" in stdout
 
 
+@pytest.mark.slow
 def test_exports_serve_through_the_c_api_and_reload_after_a_plain_import(quick_run):
     """Each export, run by TF Serving's C++ loader in a process without TensorFlow's Python, takes images
     as stored and gives what its .keras file gives; the linear pair reconstructs in pixel units."""

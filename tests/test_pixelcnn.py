@@ -94,6 +94,7 @@ def conditional_export(tmp_path_factory):
     return model, recipe.export(model, root)
 
 
+@pytest.mark.slow
 def test_exported_log_prob_and_sample_through_the_c_api(conditional_export, fashion_test):
     """log_prob of a batch equals the model's; sample with a seed gives the same images twice; every bad
     request is one clear error and leaves the next good request's answer unchanged; warm-up asks for one image."""
@@ -131,6 +132,7 @@ def test_exported_log_prob_and_sample_through_the_c_api(conditional_export, fash
         assert not np.array_equal(other, first)
 
 
+@pytest.mark.slow
 def test_quick_run_on_mnist_from_the_keras_cache(tmp_path, fashion_train, fashion_test, monkeypatch):
     """--dataset mnist reads mnist.npz from the Keras cache (a small one written here); metrics, figures,
     the .keras file, and an export whose served log_prob reproduces the recipe's exact test NLL."""

@@ -13,6 +13,7 @@ RECIPE = "recipes/regularized_autoencoders.py"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_quick_contractive_run_measures_writes_and_exports(tmp_path):
     from gen_keras.serving.capi import SavedModelSession
 

@@ -14,6 +14,19 @@ def make_setup(out, *flags):
     return training.setup(args)
 
 
+def test_setup_reads_the_flags_and_changes_none_of_them(tmp_path):
+    """The run's export folder comes back in the `TrainingSetup` (None with --no-export); the namespace is
+    left exactly as parsed."""
+    parser = cli.recipe_parser("test", epochs=1)
+    args = cli.parse_args(parser, ["--out", str(tmp_path / "out"), "--export-dir", str(tmp_path / "sm")], "test")
+    before = dict(vars(args))
+    run = training.setup(args)
+    assert vars(args) == before
+    assert run.export_dir == tmp_path / "sm" and run.out == tmp_path / "out"
+    silent = cli.parse_args(parser, ["--out", str(tmp_path / "out"), "--no-export"], "test")
+    assert training.setup(silent).export_dir is None
+
+
 def build(run, variant="improved", lr=1e-3):
     with run.strategy.scope():
         parts = conv_autoencoder(variant)
@@ -46,6 +59,7 @@ def lecture_trained(small, tmp_path_factory):
     return parts, history, run
 
 
+@pytest.mark.slow
 def test_loss_falls_by_half(lecture_trained):
     _, history, run = lecture_trained
     assert len(history["loss"]) == 3 and len(history["val_loss"]) == 3
@@ -57,6 +71,7 @@ def test_loss_falls_by_half(lecture_trained):
     assert not (run.out / "backup").exists()  # a finished run leaves no resume state behind
 
 
+@pytest.mark.slow
 def test_batch_norm_recalibration_fixes_inference_mode(lecture_trained, small, fashion_test):
     parts, _, _ = lecture_trained
     ae = parts.autoencoder
@@ -72,6 +87,7 @@ def test_batch_norm_recalibration_fixes_inference_mode(lecture_trained, small, f
     assert abs(bn.momentum - 0.99) < 1e-12  # restored after the pass
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights(small, tmp_path):
     train, _ = small
     first, _ = train_weights(tmp_path / "a", train, 2)
@@ -94,6 +110,7 @@ class InterruptAt(keras.callbacks.Callback):
             raise Interrupt()
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_matches_an_uninterrupted_run(small, tmp_path):
     train, _ = small
     reference, ref_history = train_weights(tmp_path / "whole", train, 3)

@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from tests.conftest import run_python
+
+pytestmark = pytest.mark.slow  # two trainings in subprocesses
 
 SCRIPT = """
 import json, sys

@@ -33,7 +33,7 @@ if strategy == "default":  # two replicas validate on 42 (a replica never gets a
 history = training.fit(parts.autoencoder, train, val, run, 2, verbose=0)
 weights = b"".join(np.asarray(w).tobytes() for w in parts.autoencoder.weights)
 print(json.dumps({"replicas": run.strategy.num_replicas_in_sync, "chief": run.is_chief, "out": str(run.out),
-                  "export_dir": args.export_dir, "loss": history["loss"], "val_loss": history["val_loss"],
+                  "export_dir": str(run.export_dir), "flag_export_dir": args.export_dir, "loss": history["loss"], "val_loss": history["val_loss"],
                   "sha256": hashlib.sha256(weights).hexdigest()}))
 """
 
@@ -48,6 +48,7 @@ def free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_end_with_the_same_weights_as_one_process(tmp_path):
     hosts = [f"127.0.0.1:{port}" for port in free_ports(2)]
     out = tmp_path / "out"
@@ -81,6 +82,7 @@ def test_two_workers_end_with_the_same_weights_as_one_process(tmp_path):
     assert chief["chief"] and not other["chief"]
     assert chief["out"] == str(out) and other["out"] == str(out / "workertemp_1")
     assert other["export_dir"] == str(out / "workertemp_1" / "saved_models")
+    assert other["flag_export_dir"] == str(out / "saved_models")  # the parsed flags are left as they were
     assert not (out / "workertemp_1").exists() and not (out / "backup").exists()
     assert len((out / "history.csv").read_text().splitlines()) == 3
     assert (out / "checkpoints" / "best.weights.h5").exists()

@@ -162,6 +162,7 @@ def test_missing_encoder_says_which_recipe_to_run(tmp_path, fashion_train):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_recipe_pretrains_and_writes_table_json_and_plot(tmp_path):
     """--pretrain on a few hundred images, one label count, one seed (--quick), the encoders fine-tuned
     through TFSMLayer: the whole path, exports included (the averaging over seeds is test_summary_and_table's)."""

@@ -18,11 +18,13 @@ def quick_run(tmp_path_factory):
     return tmp, run_recipe_quick(RECIPE, tmp)
 
 
+@pytest.mark.slow
 def test_keras_files_load_after_a_plain_import(quick_run):
     tmp, _ = quick_run
     assert len(assert_keras_files_reload(tmp / "sm")) >= 2
 
 
+@pytest.mark.slow
 def test_quick_run_leaves_metrics_figures_and_exports(quick_run):
     tmp, result = quick_run
     m = json.loads((tmp / "out" / "metrics.json").read_text())
@@ -46,6 +48,7 @@ def test_quick_run_leaves_metrics_figures_and_exports(quick_run):
     assert "nats/image" in result.stdout
 
 
+@pytest.mark.slow
 def test_exports_serve_through_the_c_api_like_the_keras_models(quick_run):
     """Encoder (image → mean, log_var) and decoder (z → image) run in TF's C++ loader, no TF Python,
     and match the reloaded Keras models to 1e-5."""
@@ -82,6 +85,7 @@ def test_exports_serve_through_the_c_api_like_the_keras_models(quick_run):
     assert 0.0 <= low < high <= 1.0  # Bernoulli means
 
 
+@pytest.mark.slow
 def test_the_whole_vae_reloads_and_samples(quick_run):
     tmp, _ = quick_run
     script = (
@@ -98,6 +102,7 @@ def test_the_whole_vae_reloads_and_samples(quick_run):
     assert (name, sampler) == ("VAE", "GaussianSampler") and float(gap) > 0
 
 
+@pytest.mark.slow
 def test_ablation_draws_three_latent_spaces(tmp_path):
     result = run_python([RECIPE, "--ablation", "--quick", "--limit", "640", "--out", str(tmp_path)])
     assert result.returncode == 0, result.stderr[-3000:]

@@ -34,8 +34,41 @@ SCHEDULES = ("cosine", "linear")
 PREDICTIONS = ("epsilon", "velocity")
 SERIALIZATION_PACKAGE = "gen_keras"
 
-# The random streams of a training step and of sampling, each from its own stateless seed.
+# The random streams of a training step and of sampling, each from its own stateless seed (`noise_seed`).
 NOISE_STREAMS = {"time": 0, "epsilon": 1, "initial": 2, "step": 3}
+
+
+def noise_seed(seed, stream: str, counter=0) -> tf.Tensor:
+    """The stateless seed of one random draw: (16·seed + the stream's number, counter), int64 (2,).
+
+    The draws of a training step and of every sampler take their seed from here: the same (seed, stream,
+    counter), the same numbers, on any device and in any order.
+
+    Args:
+        seed: the model's or the chain's seed (scalar int).
+        stream: a key of `NOISE_STREAMS`.
+        counter: which draw of that stream (an optimizer step, a sampling step, …).
+
+    Returns:
+        The seed pair for `tf.random.stateless_*`.
+    """
+    return tf.stack([tf.cast(seed, tf.int64) * 16 + NOISE_STREAMS[stream], tf.cast(counter, tf.int64)])
+
+
+def chain_seed(x_T) -> tf.Tensor:
+    """The seed of a reverse chain's step noise z, read from its start x_T: the bits of x_T's first value.
+
+    So the chain is a function of x_T alone: the same x_T gives the same images for any η, whichever sampler
+    runs it (`Diffusion.sample`, `Diffusion.denoise_from`, `Sampler`), and batches that start differently get
+    different z.
+
+    Args:
+        x_T: the chain's start, float32 (batch, H, W, C).
+
+    Returns:
+        int32 scalar.
+    """
+    return tf.bitcast(tf.cast(x_T, tf.float32)[0, 0, 0, 0], tf.int32)
 
 
 def noise_schedule(name: str = "cosine", steps: int = 1000) -> np.ndarray:
@@ -349,8 +382,8 @@ class Diffusion(keras.Model):
     def _training_noise(self, batch, stream: str):
         ctx = tf.distribute.get_replica_context()
         replica = ctx.replica_id_in_sync_group if ctx is not None else 0
-        seed = tf.stack([tf.constant(self.seed * 16 + NOISE_STREAMS[stream], tf.int64),
-                         tf.cast(self.optimizer.iterations, tf.int64) * 1024 + tf.cast(replica, tf.int64)])
+        seed = noise_seed(self.seed, stream,
+                          tf.cast(self.optimizer.iterations, tf.int64) * 1024 + tf.cast(replica, tf.int64))
         if stream == "time":
             return tf.random.stateless_uniform([batch], seed, 0, self.timesteps, dtype=tf.int32)
         return tf.random.stateless_normal(tf.concat([[batch], self.image_shape], 0), seed)
@@ -428,54 +461,66 @@ class Diffusion(keras.Model):
         root_a, root_1ma = self._scales(tf.cast(t, tf.int32))
         return root_1ma * x_t + root_a * out  # ε = √(1 − ᾱ_t) x_t + √ᾱ_t v
 
-    def ddim_step(self, x_t, t, s, eps, eta=0.0, noise=None):
-        """One DDIM step from index t to an earlier index s (s = −1: to x_0, where ᾱ = 1).
+    def ddim_step(self, x_t, t, t_prev, eps, eta=0.0, noise=None):
+        """One DDIM step, x_t → x_{t_prev}, from the noise ε̂ predicted at (x_t, t) (Song et al., eq. 12).
 
-        x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t, clipped to [−1, 1], and the noise that clipped x̂_0 implies,
-        ε̃ = (x_t − √ᾱ_t x̂_0)/√(1 − ᾱ_t) (so the step stays on the line from x̂_0 through x_t);
-        x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s − σ²) ε̃ + σ z,  σ = η √((1 − ᾱ_s)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_s).
+            x̂_0 = clip((x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t, −1, 1),   ε̃ = (x_t − √ᾱ_t x̂_0)/√(1 − ᾱ_t),
+            x_{t_prev} = √ᾱ_{t_prev} x̂_0 + √(1 − ᾱ_{t_prev} − σ²) ε̃ + σ z,
+            σ = η √((1 − ᾱ_{t_prev})/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_{t_prev}).
+
+        ε̃ is the noise the clipped x̂_0 implies (equal to ε̂ unless the clip moved x̂_0), so the step stays on
+        the line from x̂_0 through x_t. With t_prev = −1 the step goes to x_0 (ᾱ = 1): it returns x̂_0.
 
         Args:
-            x_t: (batch, H, W, C).
-            t: the current index (scalar int).
-            s: the next, earlier index (scalar int, −1 for the end).
-            eps: ε̂ at (x_t, t).
-            eta: η: 0 deterministic (DDIM), 1 with every step: DDPM's ancestral step (σ² = β̃_t).
-            noise: z, the shape of x_t (needed when η > 0).
+            x_t: (batch, H, W, C), in the chain's [−1, 1] scale.
+            t: the current 0-based index (scalar int).
+            t_prev: the next, earlier index (scalar int; −1 for x_0).
+            eps: ε̂, the network's noise at (x_t, t), the shape of x_t.
+            eta: η: 0 deterministic (DDIM); 1 with every step: DDPM's ancestral step (σ² = β̃_t).
+            noise: z ~ N(0, I), the shape of x_t (used when η > 0).
 
         Returns:
-            x_s.
+            x_{t_prev}.
         """
         a_t = tf.gather(self._alpha_bars, t)
-        a_s = tf.where(s >= 0, tf.gather(self._alpha_bars, tf.maximum(s, 0)), 1.0)
+        a_prev = tf.where(t_prev >= 0, tf.gather(self._alpha_bars, tf.maximum(t_prev, 0)), 1.0)
         x0 = tf.clip_by_value((x_t - tf.sqrt(1.0 - a_t) * eps) / tf.sqrt(a_t), -1.0, 1.0)
         eps = (x_t - tf.sqrt(a_t) * x0) / tf.sqrt(1.0 - a_t)  # ε̃: unchanged unless the clip moved x̂_0
-        sigma = tf.cast(eta, tf.float32) * tf.sqrt((1.0 - a_s) / (1.0 - a_t) * (1.0 - a_t / a_s))
-        x_s = tf.sqrt(a_s) * x0 + tf.sqrt(tf.maximum(1.0 - a_s - sigma ** 2, 0.0)) * eps
+        sigma = tf.cast(eta, tf.float32) * tf.sqrt((1.0 - a_prev) / (1.0 - a_t) * (1.0 - a_t / a_prev))
+        x_prev = tf.sqrt(a_prev) * x0 + tf.sqrt(tf.maximum(1.0 - a_prev - sigma ** 2, 0.0)) * eps
         if noise is not None:
-            x_s += sigma * noise
-        return x_s
+            x_prev += sigma * noise
+        return x_prev
 
-    def denoise_from(self, x_T, steps, eta=0.0, seed=0, ema: bool = True, snapshots: int = 0):
-        """Runs the reverse chain from x_T with `steps` evaluations of ε_θ, in one `tf.while_loop`.
+    def denoise_from(self, x_T, steps, eta=0.0, ema: bool = True, snapshots: int = 0):
+        """Runs the reverse chain from x_T: `steps` DDIM steps down the sub-sequence τ, in one `tf.while_loop`.
+
+        Step i (i = 0 … S − 1) goes from t = τ_{S−i} to t_prev = τ_{S−i−1} (−1, x_0, after the last): ε̂ from
+        the network, z from the chain's seed (`chain_seed(x_T)`, counter i), then `ddim_step`.
 
         Args:
             x_T: the start, N(0, I) noise (batch, H, W, C).
-            steps: network evaluations (scalar int, 1 … T), on the evenly spaced sub-sequence
-                `sampling_timesteps`.
+            steps: S, network evaluations (scalar int, 1 … T), on the evenly spaced `sampling_timesteps`.
             eta: η (0: deterministic DDIM; 1 and steps = T: DDPM).
-            seed: seeds z of the stochastic steps (η > 0).
             ema: use the moving average's weights.
             snapshots: also return x at this many evenly spaced points along the chain (0: none; at most
                 `steps`).
 
         Returns:
             Images in [0, 1], float32, the shape of x_T; with `snapshots`, also (snapshots, batch, H, W, C)
-            of the chain's x̂ mapped to [0, 1] (the last is the result).
+            of the chain's x mapped to [0, 1] (the last is the result).
         """
-        taus = sampling_timesteps(steps, self.timesteps)
-        n = tf.shape(taus)[0]
         x_T = tf.cast(x_T, tf.float32)
+        taus = sampling_timesteps(steps, self.timesteps)  # τ_1 < … < τ_S
+        previous = tf.concat([[-1], taus[:-1]], 0)  # previous[k]: where the step from taus[k] lands
+        n = tf.shape(taus)[0]
+        seed = chain_seed(x_T)
+
+        def step(i, x):
+            t, t_prev = taus[n - 1 - i], previous[n - 1 - i]
+            z = tf.random.stateless_normal(tf.shape(x), noise_seed(seed, "step", i))
+            return self.ddim_step(x, t, t_prev, self.predict_noise(x, t, ema), eta, z)
+
         keep = max(int(snapshots), 1)
         if snapshots:
             tf.debugging.assert_less_equal(keep, n, message="snapshots must not exceed steps")
@@ -484,12 +529,7 @@ class Diffusion(keras.Model):
         marks = tf.cast(tf.math.ceil(tf.cast(tf.range(1, keep + 1) * n, tf.float32) / keep), tf.int32) - 1
 
         def body(i, x, history, saved):
-            t = taus[n - 1 - i]
-            s = tf.where(i < n - 1, taus[tf.maximum(n - 2 - i, 0)], -1)
-            eps = self.predict_noise(x, t, ema)
-            z = tf.random.stateless_normal(tf.shape(x), tf.stack([tf.cast(seed, tf.int64) * 16
-                                                                 + NOISE_STREAMS["step"], tf.cast(i, tf.int64)]))
-            x = self.ddim_step(x, t, s, eps, eta, z)
+            x = step(i, x)
             take = tf.logical_and(saved < keep, tf.equal(i, tf.gather(marks, tf.minimum(saved, keep - 1))))
             history = tf.cond(take, lambda: history.write(saved, (x + 1.0) / 2.0), lambda: history)
             return i + 1, x, history, saved + tf.cast(take, tf.int32)
@@ -503,16 +543,16 @@ class Diffusion(keras.Model):
     def initial_noise(self, num_samples, seed):
         """x_T ~ N(0, I) for `num_samples` images from `seed` (the same seed, the same noise)."""
         shape = tf.concat([tf.reshape(tf.cast(num_samples, tf.int32), [1]), self.image_shape], 0)
-        return tf.random.stateless_normal(shape, tf.stack([tf.cast(seed, tf.int64) * 16 + NOISE_STREAMS["initial"],
-                                                           tf.constant(0, tf.int64)]))
+        return tf.random.stateless_normal(shape, noise_seed(seed, "initial"))
 
     def sample(self, num_samples, seed, steps, eta=0.0):
-        """`num_samples` images from `seed` with `steps` network evaluations (DDIM; η = 1, steps = T: DDPM).
+        """`num_samples` images from `seed` with `steps` network evaluations (DDIM; η = 1, steps = T: DDPM):
+        the chain from x_T = `initial_noise(num_samples, seed)`, so `Sampler` given that x_T draws the same.
 
         Returns:
             float32 (num_samples, H, W, C) in [0, 1].
         """
-        return self.denoise_from(self.initial_noise(num_samples, seed), steps, eta, seed)
+        return self.denoise_from(self.initial_noise(num_samples, seed), steps, eta)
 
 
 def build_diffusion(widths=(32, 64, 128), blocks: int = 1, attention: bool = True, schedule: str = "cosine",
@@ -546,9 +586,9 @@ class Sampler:
 
     With η = 0 the reverse chain is a deterministic map of x_T, so fixed x_T play the part of a GAN's fixed z:
     the same noise every epoch shows how the same samples improve. With η > 0 the steps' noise z is seeded
-    from x_T itself (its first value's bits), so the same x_T still gives the same image and batches of
-    different x_T get different z. `steps` and `eta` may change between calls (no retracing: they are tensor
-    inputs of the compiled loop).
+    from x_T itself (`chain_seed`), as in every sampler here, so the same x_T still gives the same image and
+    batches of different x_T get different z. `steps` and `eta` may change between calls (no retracing: they
+    are tensor inputs of the compiled loop).
 
     Args:
         model: the `Diffusion` model.
@@ -559,8 +599,7 @@ class Sampler:
 
     def __init__(self, model: Diffusion, steps: int = 50, eta: float = 0.0, ema: bool = True):
         self.model, self.steps, self.eta, self.ema = model, int(steps), float(eta), ema
-        self._run = tf.function(lambda x_T, steps, eta: model.denoise_from(
-                                    x_T, steps, eta, seed=tf.bitcast(x_T[0, 0, 0, 0], tf.int32), ema=ema),
+        self._run = tf.function(lambda x_T, steps, eta: model.denoise_from(x_T, steps, eta, ema=ema),
                                 input_signature=[tf.TensorSpec([None, *model.image_shape], tf.float32),
                                                  tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
 

@@ -46,6 +46,7 @@ class TrainingSetup:
         flags: the run's flags, {"flag-name": value}.
         is_chief: False on the other workers of a multi-worker run: they write to a temporary `out`.
         time_budget: seconds of training after which `fit` stops; None for no limit.
+        export_dir: the export root the run writes to; None when it exports nothing (--no-export).
     """
 
     strategy: tf.distribute.Strategy
@@ -60,6 +61,7 @@ class TrainingSetup:
     flags: dict = dataclasses.field(default_factory=dict)
     is_chief: bool = True  # False on the other workers of a multi-worker run: they write to a temporary `out`
     time_budget: float | None = None  # seconds of training after which `fit` stops
+    export_dir: Path | None = None  # the export root; None: nothing is exported (--no-export)
 
     def compile_options(self) -> dict:
         """Keyword arguments for `model.compile`: `steps_per_execution` and `jit_compile`."""
@@ -83,12 +85,12 @@ def setup(args, base_batch_size: int | None = None) -> TrainingSetup:
     Call it first: `--strategy multiworker` must start before TensorFlow runs anything. The batch is
     --batch-size, else 1024 per replica on GPUs, else the recipe's default (capped at --limit); the learning
     rate scale is √(batch / default batch). On a multi-worker run's other workers (not the chief), `out`
-    and `args.export_dir` point into `<--out>/workertemp_<index>`, which is deleted when the run ends
+    and `export_dir` point into `<--out>/workertemp_<index>`, which is deleted when the run ends
     without leaving a backup to resume from (TensorFlow's advice: every worker writes, only the chief's
     files are kept).
 
     Args:
-        args: the parsed common flags (`gen_keras.cli.parse_args`); `args.export_dir` may be changed.
+        args: the parsed common flags (`gen_keras.cli.parse_args`); read, never changed.
         base_batch_size: the batch the recipe's learning rate is tuned for; None: `args.default_batch_size`.
 
     Returns:
@@ -118,23 +120,25 @@ def setup(args, base_batch_size: int | None = None) -> TrainingSetup:
     lr_scale = math.sqrt(batch_size / base)
     spe = args.steps_per_execution or (GPU_STEPS_PER_EXECUTION if gpus else 1)
     out = Path(args.out)
+    exports = not getattr(args, "no_export", True)
+    export_dir = Path(args.export_dir) if exports else None
     is_chief = True
     if args.strategy == "multiworker":
         config = tf_config()
         is_chief = is_chief_task(config)
         if not is_chief:
             out = out / f"workertemp_{config['task']['index']}"
-            args.export_dir = str(out / "saved_models")
+            export_dir = out / "saved_models" if exports else None
             atexit.register(_remove_worker_temp, out)
     _check_writable(out, "--out", "Choose a folder you can write to.")
-    if not getattr(args, "no_export", True):  # found out now, not after hours of training
-        _check_writable(Path(args.export_dir), "--export-dir",
+    if export_dir is not None:  # found out now, not after hours of training
+        _check_writable(export_dir, "--export-dir",
                         "Choose a folder you can write to, or add --no-export to skip the exports.")
     flags = {k.replace("_", "-"): v for k, v in vars(args).items()
-             if isinstance(v, (bool, int, float, str)) and k not in ("recipe", "default_batch_size")}
+             if isinstance(v, (bool, int, float, str)) and k not in ("recipe", "default_batch_size", "quick_fid_samples")}
     return TrainingSetup(strategy, batch_size, lr_scale, spe, bool(args.jit), out, args.seed,
                          getattr(args, "fresh", False), getattr(args, "recipe", ""), flags, is_chief,
-                         getattr(args, "time_budget", None))
+                         getattr(args, "time_budget", None), export_dir)
 
 
 def _check_writable(folder: Path, flag: str, advice: str) -> None:

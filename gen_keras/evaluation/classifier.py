@@ -1,0 +1,410 @@
+"""The instrument's classifier: its network, the weights that ship with the package, training one on this
+machine (cached), and what it sees in images (features, class probabilities).
+
+The shipped weights are `gen_keras/assets/fashion_mnist_classifier.weights.h5`, with their card beside
+them (`fashion_mnist_classifier.json`: test accuracy, the real-vs-real floor, the file's sha256, the
+command that trained them, `benchmarks/train_classifier.py`). Images go in as float NHWC arrays whose
+pixel range the caller states with `value_range`: (0, 1) for data and sigmoid outputs, (-1, 1) for tanh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from gen_keras import data as data_lib
+from gen_keras import inference
+from gen_keras.errors import GenKerasError
+from gen_keras.files import atomic_path, write_atomically
+from gen_keras.inference import to_unit_range
+
+# Bump when the network or its training changes: a cached file's name carries it, so old files are ignored.
+ARCHITECTURE_VERSION = 1
+DEFAULT_SEED = 0
+DEFAULT_EPOCHS = 3
+FEATURES_LAYER = "features"
+FEATURE_DIM = 128
+CACHE_ENV = "GEN_KERAS_CACHE"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+SHIPPED = {"fashion_mnist": "fashion_mnist_classifier"}  # data set → file stem in ASSETS (.weights.h5, .json)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # compared and hashed by identity
+class Classifier:
+    """The instrument's classifier and where its weights come from.
+
+    Args:
+        model: (batch, H, W, C) float32 in [0, 1] → (batch, num_classes) logits (`build_classifier`).
+        dataset: the data set it classifies.
+        sha256: the sha256 of the weights file it was loaded from (written into every metrics.json).
+        source: "shipped" or how it was trained on this machine.
+    """
+
+    model: keras.Model
+    dataset: str
+    sha256: str
+    source: str
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes (logits)."""
+        return int(self.model.output_shape[-1])
+
+    @property
+    def shipped(self) -> bool:
+        """Whether these are the weights that ship with the package."""
+        return self.source == "shipped"
+
+
+def build_classifier(input_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10,
+                     seed: int = DEFAULT_SEED) -> keras.Model:
+    """Builds the feature classifier, uncompiled, float32 whatever the global precision policy.
+
+    Conv2D(32, 3, relu) → MaxPool(2) → Conv2D(64, 3, relu) → MaxPool(2) → Flatten → Dense(128, relu)
+    ("features") → Dropout(0.3) → Dense(num_classes) (logits); every initializer and the dropout seeded
+    from `seed`.
+
+    Args:
+        input_shape: (H, W, C) of the images, e.g. (28, 28, 1).
+        num_classes: the number of logits.
+        seed: seeds the layers' initializers (seed … seed + 4) and the dropout.
+
+    Returns:
+        A `keras.Model` "feature_classifier": (batch, H, W, C) float32 in [0, 1] → (batch, num_classes) logits.
+    """
+    L = keras.layers
+    init = keras.initializers.GlorotUniform
+    f32 = {"dtype": "float32"}
+    image = keras.Input(input_shape, dtype="float32", name="image")
+    h = L.Conv2D(32, 3, activation="relu", kernel_initializer=init(seed), name="conv1", **f32)(image)
+    h = L.MaxPooling2D(2, name="pool1", **f32)(h)
+    h = L.Conv2D(64, 3, activation="relu", kernel_initializer=init(seed + 1), name="conv2", **f32)(h)
+    h = L.MaxPooling2D(2, name="pool2", **f32)(h)
+    h = L.Flatten(name="flatten", **f32)(h)
+    h = L.Dense(FEATURE_DIM, activation="relu", kernel_initializer=init(seed + 2), name=FEATURES_LAYER, **f32)(h)
+    h = L.Dropout(0.3, seed=seed + 3, name="dropout", **f32)(h)
+    logits = L.Dense(num_classes, kernel_initializer=init(seed + 4), name="logits", **f32)(h)
+    return keras.Model(image, logits, name="feature_classifier")
+
+
+def train_classifier(dataset: str = "fashion_mnist", *, seed: int = DEFAULT_SEED, epochs: int = DEFAULT_EPOCHS,
+                     limit: int | None = None, batch_size: int = 128, verbose: int | str = 0) -> keras.Model:
+    """Builds and trains the classifier (Adam 1e-3, cross-entropy) on the training split, in an order fixed by `seed`.
+
+    Seeds are passed to the layers and the data order, not set globally: the caller's random state is
+    left as it was.
+
+    Args:
+        dataset: "fashion_mnist", "mnist" or "tfds:<name>".
+        seed: seeds the weights and the data order.
+        epochs: training epochs.
+        limit: train on the first `limit` images only (tests); None for all.
+        batch_size: images per step; the last partial batch of an epoch is left out.
+        verbose: Keras's `fit` verbosity.
+
+    Returns:
+        The trained, compiled `keras.Model` (see `build_classifier`).
+
+    Raises:
+        DataError: the data set cannot be loaded, or holds fewer images than one batch.
+    """
+    train = data_lib.load_images(dataset, "train", limit)
+    model = build_classifier(train.images.shape[1:], train.num_classes, seed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    steps = len(train) // batch_size
+    if steps < 1:
+        raise data_lib.DataError(f"{len(train)} images are fewer than one batch of {batch_size}.")
+    stream = data_lib.make_dataset(train, batch_size, targets="labels", seed=seed, repeat=True,
+                                   steps_per_epoch=steps)
+    model.fit(stream, epochs=epochs, steps_per_epoch=steps, shuffle=False, verbose=verbose)
+    return model
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, as 64 hex digits (what `sha256sum` prints).
+
+    Args:
+        path: the file.
+
+    Returns:
+        The hex digest.
+    """
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def shipped_weights_path(dataset: str = "fashion_mnist") -> Path | None:
+    """Where the shipped classifier's weights for `dataset` are, or None when none ship for it.
+
+    Args:
+        dataset: the data set's name.
+
+    Returns:
+        `Path` of `gen_keras/assets/<name>.weights.h5`, or None.
+    """
+    stem = SHIPPED.get(dataset)
+    return ASSETS / f"{stem}.weights.h5" if stem else None
+
+
+def classifier_card(dataset: str = "fashion_mnist") -> dict:
+    """The shipped classifier's card: how it was trained, its test accuracy, the floor, its weights' sha256.
+
+    Args:
+        dataset: the data set whose shipped classifier is asked for.
+
+    Returns:
+        The card's dict (`gen_keras/assets/<name>.json`).
+
+    Raises:
+        GenKerasError: no classifier ships for `dataset`, or its card is missing.
+    """
+    weights = shipped_weights_path(dataset)
+    card = weights and weights.with_name(weights.name.replace(".weights.h5", ".json"))
+    if card is None or not card.exists():
+        raise GenKerasError(f"no classifier ships for {dataset}; train one with load_classifier({dataset!r}).")
+    return json.loads(card.read_text(encoding="utf-8"))
+
+
+def default_cache_dir() -> Path:
+    """Where classifiers trained on this machine are cached.
+
+    Returns:
+        `Path` of `$GEN_KERAS_CACHE`, else `~/.cache/gen_keras`.
+    """
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "gen_keras")
+
+
+def classifier_cache_path(dataset: str = "fashion_mnist", cache_dir: str | os.PathLike | None = None, *,
+                          seed: int = DEFAULT_SEED, epochs: int = DEFAULT_EPOCHS, limit: int | None = None) -> Path:
+    """Where `load_classifier` keeps a classifier trained on this machine with these settings.
+
+    Args:
+        dataset: the data set's name (characters unsafe in a file name become "-").
+        cache_dir: the cache folder; None for `default_cache_dir()`.
+        seed: the training seed.
+        epochs: training epochs; a value other than 3 is added to the file name.
+        limit: training images; when set, added to the file name.
+
+    Returns:
+        `Path` of `<cache_dir>/classifier_<dataset>_seed<seed>_v<ARCHITECTURE_VERSION>[_epochs…_limit…].keras`.
+    """
+    name = f"classifier_{re.sub(r'[^A-Za-z0-9_.-]', '-', dataset)}_seed{seed}_v{ARCHITECTURE_VERSION}"
+    if epochs != DEFAULT_EPOCHS or limit:
+        name += f"_epochs{epochs}" + (f"_limit{limit}" if limit else "")
+    return Path(cache_dir or default_cache_dir()) / f"{name}.keras"
+
+
+def load_classifier(dataset: str = "fashion_mnist", *, retrain: bool = False,
+                    cache_dir: str | os.PathLike | None = None, seed: int = DEFAULT_SEED,
+                    epochs: int = DEFAULT_EPOCHS, limit: int | None = None, verbose: int | str = 0) -> Classifier:
+    """The instrument's classifier for `dataset`: the shipped weights, or one trained on this machine.
+
+    Fashion-MNIST with the standard recipe loads the weights that ship with the package and trains
+    nothing. `retrain=True`, another data set, or other settings (tests) train the classifier once with
+    `train_classifier` and cache the `.keras` file (written atomically under a lock, so processes asking at
+    once train it once; a cache file that does not load as this network is retrained with a warning).
+
+    Args:
+        dataset: the data set it classifies ("fashion_mnist", "mnist" or "tfds:<name>").
+        retrain: use a classifier trained on this machine instead of the shipped weights.
+        cache_dir: the cache folder for trained ones; None for `default_cache_dir()`.
+        seed: the training seed.
+        epochs: training epochs.
+        limit: training images (for tests); None for all.
+        verbose: Keras's `fit` verbosity when it trains.
+
+    Returns:
+        The `Classifier` (its `sha256` names the weights file, its `source` where it came from).
+
+    Raises:
+        GenKerasError: the shipped weights do not match their card, or the cache folder cannot be created.
+        DataError: training was needed and the data set cannot be loaded.
+    """
+    shipped = shipped_weights_path(dataset)
+    standard = seed == DEFAULT_SEED and epochs == DEFAULT_EPOCHS and limit is None
+    if shipped is not None and standard and not retrain:
+        return _load_shipped(dataset, shipped)
+    path = classifier_cache_path(dataset, cache_dir, seed=seed, epochs=epochs, limit=limit)
+    model = _load_or_train(dataset, path, seed=seed, epochs=epochs, limit=limit, verbose=verbose)
+    settings = f"seed {seed}, {epochs} epoch{'s' * (epochs != 1)}" + (f", {limit} images" if limit else "")
+    return Classifier(model, dataset, file_sha256(path), f"trained on this machine ({settings}): {path}")
+
+
+def _load_shipped(dataset: str, path: Path) -> Classifier:
+    card = classifier_card(dataset)
+    digest = file_sha256(path)
+    if digest != card["sha256"]:
+        raise GenKerasError(f"the shipped classifier weights {path} do not match their card (sha256 {digest[:12]}… "
+                            f"instead of {card['sha256'][:12]}…); reinstall gen_keras.")
+    model = build_classifier(tuple(card["input_shape"]), card["num_classes"])
+    model.load_weights(path)
+    return Classifier(model, dataset, digest, "shipped")
+
+
+def _load_or_train(dataset: str, path: Path, *, seed: int, epochs: int, limit: int | None,
+                   verbose: int | str) -> keras.Model:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GenKerasError(f"the classifier cache folder {path.parent} cannot be created ({e.strerror}); "
+                            f"set ${CACHE_ENV} to a folder you can write to.") from e
+    with _file_lock(path.with_name(path.name + ".lock")):
+        if path.exists():
+            model, problem = _load_checked(path)
+            if model is not None:
+                return model
+            warnings.warn(f"The cached classifier {path} is unusable ({problem}); training it again and "
+                          "replacing the file.", stacklevel=3)
+        print(f"training the classifier for {dataset} on this machine (once; cached in {path})")
+        model = train_classifier(dataset, seed=seed, epochs=epochs, limit=limit, verbose=verbose)
+        with atomic_path(path) as tmp:
+            model.save(tmp)
+    return model
+
+
+def _load_checked(path: Path) -> tuple[keras.Model | None, str]:
+    """The model in `path` and "", or None and what is wrong with the file."""
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as e:  # noqa: BLE001 - a bad zip, bad JSON or missing weights all mean "unusable"
+        return None, f"{type(e).__name__}: {e}"
+    try:
+        units = model.get_layer(FEATURES_LAYER).units
+    except (ValueError, AttributeError):
+        units = None
+    if units != FEATURE_DIM:
+        return None, f"it has no {FEATURE_DIM}-unit '{FEATURES_LAYER}' layer"
+    return model, ""
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, the atomic rename still keeps the file whole
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def write_shipped_classifier(model: keras.Model, folder: str | os.PathLike, dataset: str = "fashion_mnist",
+                             **card) -> tuple[Path, dict]:
+    """Writes a trained classifier's weights (float32 `.weights.h5`) and its card (JSON) beside them.
+
+    Args:
+        model: the trained classifier.
+        folder: where to write, e.g. `gen_keras/assets`.
+        dataset: the data set it classifies (names the files).
+        **card: what the card records besides the file's sha256 and the network's shapes (test accuracy,
+            floor, the command, …).
+
+    Returns:
+        (the weights file's `Path`, the card written).
+    """
+    stem = SHIPPED.get(dataset, f"{re.sub(r'[^A-Za-z0-9_.-]', '-', dataset)}_classifier")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / f"{stem}.weights.h5"
+    bare = build_classifier(model.input_shape[1:], int(model.output_shape[-1]))  # no optimizer state to save
+    bare.set_weights(model.get_weights())
+    with atomic_path(weights) as tmp:
+        bare.save_weights(tmp)
+    full = {"dataset": dataset, "weights_file": weights.name, "sha256": file_sha256(weights),
+            "size_bytes": weights.stat().st_size, "input_shape": list(model.input_shape[1:]),
+            "num_classes": int(model.output_shape[-1]), "parameters": int(model.count_params()),
+            "architecture_version": ARCHITECTURE_VERSION, **card}
+    write_atomically(folder / f"{stem}.json", json.dumps(full, indent=2) + "\n")
+    return weights, full
+
+
+def feature_extractor(classifier: Classifier) -> keras.Model:
+    """A model sharing the classifier's layers that outputs its 128 features.
+
+    Args:
+        classifier: the instrument's classifier.
+
+    Returns:
+        A `keras.Model`: (batch, H, W, C) float32 in [0, 1] → (batch, 128), the Dense(128, relu) layer's output.
+    """
+    model = classifier.model
+    return keras.Model(model.input, model.get_layer(FEATURES_LAYER).output, name="classifier_features")
+
+
+def features(classifier: Classifier, images, *, value_range: tuple[float, float] = (0.0, 1.0),
+             batch_size: int = 500) -> np.ndarray:
+    """The classifier's 128 features of each image (inference mode).
+
+    Args:
+        classifier: the instrument's classifier.
+        images: (N, H, W, C) with pixels in `value_range`, e.g. (N, 28, 28, 1).
+        value_range: the images' pixel range (see `gen_keras.inference.to_unit_range`).
+        batch_size: images per forward pass.
+
+    Returns:
+        `np.ndarray` of float32, (N, 128).
+
+    Raises:
+        ValueError: pixels outside the stated range.
+    """
+    return inference.predict_in_batches(feature_extractor(classifier), to_unit_range(images, value_range),
+                                        batch_size)
+
+
+def class_probabilities(classifier: Classifier, images, *, value_range: tuple[float, float] = (0.0, 1.0),
+                        batch_size: int = 500) -> np.ndarray:
+    """The classifier's softmax over the classes for each image.
+
+    Args:
+        classifier: the instrument's classifier.
+        images: (N, H, W, C) with pixels in `value_range`.
+        value_range: the images' pixel range.
+        batch_size: images per forward pass.
+
+    Returns:
+        `np.ndarray` of float64, (N, num_classes), rows summing to 1.
+
+    Raises:
+        ValueError: pixels outside the stated range.
+    """
+    return softmax(inference.predict_in_batches(classifier.model, to_unit_range(images, value_range), batch_size))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax of each row of logits, in float64 (the largest logit subtracted first).
+
+    Args:
+        logits: (N, K).
+
+    Returns:
+        (N, K) probabilities, rows summing to 1.
+    """
+    logits = np.asarray(logits, np.float64)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def predict_classes(classifier: Classifier, images, *, value_range: tuple[float, float] = (0.0, 1.0),
+                    batch_size: int = 500) -> np.ndarray:
+    """The most likely class of each image: the argmax of `class_probabilities`, which takes the same arguments.
+
+    Returns:
+        `np.ndarray` of int64, (N,).
+    """
+    probabilities = class_probabilities(classifier, images, value_range=value_range, batch_size=batch_size)
+    return np.argmax(probabilities, axis=-1).astype(np.int64)
