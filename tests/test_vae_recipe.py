@@ -39,6 +39,12 @@ def test_quick_run_leaves_metrics_figures_and_exports(quick_run):
     assert all(-543 < v < 0 for v in est["prior"] + est["importance"])
     assert est["importance"][-1] >= est["importance"][0]  # the bound rises with K (the same draws, nested)
     assert m["prior_samples"] == 2000 and m["prior_samples_fid"] > 0 and np.isfinite(m["prior_samples_kid"])
+    # latent arithmetic on held-out codes, judged by the instrument (one epoch: blurry, so no level is asserted
+    # here; tests/test_latent.py checks the measurement on a model whose answer is known)
+    moved = m["attribute_transfer"]
+    assert list(moved) == ["Sneaker → Ankle boot", "T-shirt/top → Dress", "Pullover → Coat"]
+    assert all(r["images"] > 50 and 0 <= r["target_share_before"] <= 1 and 0 <= r["target_share"] <= 1
+               for r in moved.values())
     for figure in FIGURES:
         assert (tmp / "out" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
     for part in ("encoder", "decoder"):
