@@ -283,8 +283,10 @@ def without_corruption(parts):
     """image → decoder(encoder(image)), the served autoencoder: the denoising one without its corruption layer."""
     import keras
 
+    from gen_keras.models.regularized import chained
+
     image = keras.Input(IMAGE_SHAPE, name="image")
-    return keras.Model(image, parts.decoder(parts.encoder(image)), name="autoencoder")
+    return keras.Model(image, chained(parts.encoder, parts.decoder, image), name="autoencoder")
 
 
 def tangent_sensitivity(models, x_train, x, *, seed: int, steps=(0.25, 0.5, 1.0, 2.0)) -> dict:

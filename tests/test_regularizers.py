@@ -133,7 +133,7 @@ def test_tied_weights_decode_with_the_encoders_kernel_transposed(penalty, tmp_pa
     the decoder's filters are W's columns; it saves and loads."""
     import keras
 
-    from gen_keras.models.regularized import decoder_filters, hidden_kernel, regularized_autoencoder
+    from gen_keras.models.regularized import chained, decoder_filters, hidden_kernel, regularized_autoencoder
 
     parts = regularized_autoencoder(30, penalty=penalty, tied_weights=True, seed=0)
     assert parts.autoencoder.count_params() == 784 * 30 + 30 + 784
@@ -153,6 +153,11 @@ def test_tied_weights_decode_with_the_encoders_kernel_transposed(penalty, tmp_pa
     parts.autoencoder.save(tmp_path / "tied.keras")
     loaded = keras.saving.load_model(tmp_path / "tied.keras")
     np.testing.assert_allclose(loaded(x, training=False), parts.autoencoder(x, training=False), atol=1e-6)
+    image = keras.Input((28, 28, 1), name="image")  # the served autoencoder (no corruption), as the recipe builds it
+    served = keras.Model(image, chained(parts.encoder, parts.decoder, image))
+    served.save(tmp_path / "served.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "served.keras")(x), parts.decoder(parts.encoder(x)),
+                               atol=1e-6)
     with pytest.raises(ValueError, match="tied weights need the one-layer"):
         regularized_autoencoder(30, penalty="contractive", tied_weights=True)
 

@@ -99,15 +99,34 @@ def regularized_autoencoder(hidden_units: int = 1000, *, penalty: str = "none", 
     image_in = keras.Input(image_shape, name="image")
     x_in = Corruption(noise, noise_level, seed=seed, name="corruption", **f32)(image_in) \
         if penalty == "denoising" else image_in
-    if tied is None:
-        autoencoder = keras.Model(image_in, decoder(encoder(x_in)), name=f"{penalty}_autoencoder")
-    else:  # one flat graph: a layer shared by two nested models does not save
-        h = tied(layers.Flatten(**f32)(x_in))
-        if penalty == "sparse":
-            h = encoder.get_layer("sparsity")(h)
-        y = layers.Reshape(image_shape, **f32)(tied(h, transpose=True))
-        autoencoder = keras.Model(image_in, y, name=f"{penalty}_autoencoder")
+    autoencoder = keras.Model(image_in, chained(encoder, decoder, x_in), name=f"{penalty}_autoencoder")
     return AutoencoderParts(encoder, decoder, autoencoder)
+
+
+def chained(encoder: keras.Model, decoder: keras.Model, inputs):
+    """decoder(encoder(inputs)) as graph nodes; with tied weights (one `TiedDense` layer "tied" in both) the two
+    models' layers are called one after the other in one flat graph instead, because a layer shared by two
+    nested models does not reload from a `.keras` file.
+
+    Args:
+        encoder: a `regularized_autoencoder`'s encoder.
+        decoder: its decoder.
+        inputs: a Keras tensor of images.
+
+    Returns:
+        The reconstruction's Keras tensor.
+    """
+    names = {layer.name for layer in decoder.layers}
+    if "tied" not in names:
+        return decoder(encoder(inputs))
+    y = inputs
+    for transpose, model in ((False, encoder), (True, decoder)):
+        for layer in model.layers[1:]:
+            if layer.name == "tied":  # the one shared weight matrix: W in the encoder, Wᵀ in the decoder
+                y = layer(y, transpose=transpose)
+            else:  # weightless (flatten, the sparsity penalty, reshape): a copy, so no name is used twice
+                y = layer.__class__.from_config({**layer.get_config(), "name": None})(y)
+    return y
 
 
 def hidden_kernel(encoder: keras.Model) -> np.ndarray:
