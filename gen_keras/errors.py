@@ -28,3 +28,7 @@ class CApiError(GenKerasError):
 
 class EncoderNotFound(GenKerasError):
     """No exported encoder where one was asked for."""
+
+
+class EvaluationError(GenKerasError):
+    """A path is not an export, or an export has nothing the instrument can score."""

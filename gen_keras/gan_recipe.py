@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gen_keras import data, inference, plots
+from gen_keras import data, evaluation, inference, plots
 from gen_keras.callbacks import SampleGrid
 from gen_keras.evaluation import Judge
 from gen_keras.figures import gan as gan_figures
@@ -185,7 +185,8 @@ def adam(learning_rate: float):
     return keras.optimizers.Adam(learning_rate, beta_1=0.5)
 
 
-def export(gan, export_dir: str | None, recipe: str, *, label: bool = False) -> dict[str, Path]:
+def export(gan, export_dir: str | None, recipe: str, *, label: bool = False, dataset: str = "fashion_mnist",
+           scores: dict | None = None, seed: int = 0) -> dict[str, Path]:
     """Exports the generator and the discriminator for TF Serving, with `.keras` files beside them; says where.
 
     The generator takes `z` (batch, latent_dim) float32 [and `label` (batch,) int32] and returns `image`
@@ -197,6 +198,11 @@ def export(gan, export_dir: str | None, recipe: str, *, label: bool = False) -> 
         export_dir: the export root; None (--no-export): nothing is exported.
         recipe: the recipe's name: exports go to `<export_dir>/<recipe>/{generator,discriminator}/<version>/`.
         label: a conditional GAN: add the `label` input.
+        dataset: the data set it was trained on (written to the generator's metadata).
+        scores: the recipe's score of the generator (`gen_keras.evaluation.score` on z from `seed`, for a
+            conditional GAN with the classes in turn), recorded in its metadata so that
+            `python -m gen_keras.evaluate` can re-score the export and compare.
+        seed: the seed of those z.
 
     Returns:
         `{"generator": version folder, "discriminator": version folder}`; `{}` when `export_dir` is None.
@@ -210,5 +216,8 @@ def export(gan, export_dir: str | None, recipe: str, *, label: bool = False) -> 
     d_inputs = {"image": tuple(gan.discriminator.inputs[0].shape[1:])}
     if label:
         g_inputs["label"] = d_inputs["label"] = tf.TensorSpec([None], tf.int32)
+    facts = {"num_classes": gan.num_classes} if label else {}
+    record = {"serving_default": evaluation.export_record(scores, seed=seed, **facts)} if scores else {}
     return export_lib.export_parts(export_dir, recipe, [("generator", gan.generator, g_inputs, "image"),
-                                                        ("discriminator", gan.discriminator, d_inputs, "logit")])
+                                                        ("discriminator", gan.discriminator, d_inputs, "logit")],
+                                   metadata={"generator": {"dataset": dataset, "evaluation": record}})

@@ -21,6 +21,25 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
 
 
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB, the mean over images of each image's PSNR.
+
+    Formula: PSNR = 10 log₁₀(peak² / MSE), MSE over one image's pixels (an exact copy is capped at 100 dB).
+
+    Args:
+        a: images (N, H, W, C) in [0, peak].
+        b: images of the same shape.
+        peak: the largest pixel value.
+
+    Returns:
+        The mean PSNR in dB.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    per_image = np.mean((a - b).reshape(len(a), -1) ** 2, axis=1)
+    return float(np.mean(np.minimum(10.0 * np.log10(peak ** 2 / np.maximum(per_image, 1e-30)), 100.0)))
+
+
 def pca_reconstruction_mse(train: np.ndarray, test: np.ndarray, components: int) -> float:
     """Test MSE of the best rank-k linear reconstruction fitted on `train` (PCA with k components).
 

@@ -176,7 +176,8 @@ def main(argv=None):
             ("discriminator", aae.discriminator,
              {"code": (args.latent_dim,), **({"label": tf.TensorSpec([None], tf.int32)} if args.supervised else {})},
              "logit"),
-        ])
+        ], metadata={"decoder": {"dataset": args.dataset, "evaluation": {  # which z the decoder expects
+            "serving_default": {"prior": "normal" if args.prior == "gaussian" else args.prior}}}})
     return results
 
 

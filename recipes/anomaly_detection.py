@@ -267,7 +267,8 @@ def main(argv=None):
                       "trained_on": trained_on, "threshold": threshold,
                       "false_positive_rate": args.false_positive_rate,
                       "threshold_set_on": f"{len(val_c)} validation images of class {c}",
-                      "test_auroc": aurocs[exported][str(c)]})
+                      "test_auroc": aurocs[exported][str(c)], "dataset": args.dataset,
+                      "evaluation": {"score": {"class": c, "auroc": aurocs[exported][str(c)], "num_images": len(test)}}})
         print(f"exported the scorer: {path}")
     return results
 

@@ -78,7 +78,8 @@ def main(argv=None):
     gan_recipe.interpolation_figure(lambda zy: gan.generator(list(zy), training=False), z,
                                     run.out / "interpolation.png", "cGAN: G(z, y) along slerp paths, y fixed per row",
                                     condition=np.arange(5) * 2 % k)
-    gan_recipe.export(gan, run.export_dir, RECIPE, label=True)
+    gan_recipe.export(gan, run.export_dir, RECIPE, label=True, dataset=args.dataset, scores=results,
+                      seed=args.seed)
     return results
 
 

@@ -72,7 +72,8 @@ def main(argv=None):
     # generator has not memorised isolated images).
     gan_recipe.interpolation_figure(lambda z: gan.generator(z, training=False), judge.latents,
                                     run.out / "interpolation.png", "DCGAN: G(z) along slerp paths between two z")
-    gan_recipe.export(gan, run.export_dir, RECIPE)
+    gan_recipe.export(gan, run.export_dir, RECIPE, dataset=args.dataset, scores=results,
+                      seed=args.seed)
     return results
 
 

@@ -45,6 +45,7 @@ EPOCH_FID_STEPS = 20  # the per-epoch FID (1,000 samples) samples with this many
 DDPM_SAMPLES = 16  # the 1,000-step ancestral (DDPM) sample grid
 QUICK_FID_SAMPLES = 500  # each sample costs --fid-steps network passes
 MAX_SERVED_SAMPLES = 256
+SERVED_SAMPLES = 16  # the served `sample` signature's default num_samples
 
 
 def parse(argv=None):
@@ -125,7 +126,10 @@ def main(argv=None):
     headline = args.fid_steps
     sampler = Sampler(model, steps=min(EPOCH_FID_STEPS, args.timesteps), eta=args.eta)
     num_samples = min(args.fid_samples, len(test))
-    x_T = np.random.default_rng(args.seed).normal(size=(num_samples, *model.image_shape)).astype(np.float32)
+    # x_T as the served `sample` signature draws it (batch i of MAX_SERVED_SAMPLES from seed --seed + i), so that
+    # `python -m gen_keras.evaluate` on the export redraws the very samples scored here.
+    x_T = np.concatenate([model.initial_noise(min(MAX_SERVED_SAMPLES, num_samples - start), args.seed + i).numpy()
+                          for i, start in enumerate(range(0, num_samples, MAX_SERVED_SAMPLES))])
     classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
     reference = evaluation.reference_features(classifier, num_samples)
     quality = evaluation.SampleQuality(sampler, classifier, x_T[:1000], fid_every=args.fid_every,
@@ -151,7 +155,7 @@ def main(argv=None):
             count = num_samples if headline_run else min(SWEEP_SAMPLES, num_samples)
             sampler(x_T[:2])  # compiled before timing
             started = time.perf_counter()
-            images = inference.sample_in_batches(sampler, x_T, count, batch_size=250)
+            images = inference.sample_in_batches(sampler, x_T, count, batch_size=MAX_SERVED_SAMPLES)
             seconds = time.perf_counter() - started
             if headline_run:
                 headline_images = images
@@ -192,7 +196,8 @@ def main(argv=None):
     figures(model, sampler, x_T, test, step_losses, history, sweep, ddpm, out, args)
     print(f"figures, metrics.json and logs in {out}/")
     if run.export_dir is not None:
-        export(model, run.export_dir)
+        export(model, run.export_dir, dataset=args.dataset, record=evaluation.export_record(
+            final, seed=args.seed, batch=MAX_SERVED_SAMPLES, inputs={"steps": headline, "eta": args.eta}))
     return results
 
 
@@ -249,8 +254,10 @@ def figures(model, sampler, x_T, test, step_losses, history, sweep, ddpm, out, a
                      title="FID against training steps", log_y=True)
 
 
-def export(model, export_dir):
-    """The served model: `sample` (num_samples, seed, steps → image) and `denoise` (x_t, t → ε̂)."""
+def export(model, export_dir, *, dataset: str = "fashion_mnist", record: dict | None = None):
+    """The served model: `sample` (num_samples, seed, steps, eta → image; each with a default a request may leave
+    out) and `denoise` (x_t, t → ε̂); `record`, the recipe's score of `sample`, goes into the metadata for
+    `python -m gen_keras.evaluate`."""
     import tensorflow as tf
 
     from gen_keras.serving import export as export_lib
@@ -258,17 +265,21 @@ def export(model, export_dir):
     height, width, channels = model.image_shape
     T = model.timesteps
 
-    def sample(num_samples, seed, steps):
+    default_steps = min(HEADLINE_STEPS, T)
+
+    def sample(num_samples=SERVED_SAMPLES, seed=0, steps=default_steps, eta=ETA):
         checks = [
             tf.debugging.assert_positive(num_samples, message="num_samples must be at least 1"),
             tf.debugging.assert_less_equal(num_samples, MAX_SERVED_SAMPLES,
                                            message=f"num_samples must be at most {MAX_SERVED_SAMPLES} per request"),
             tf.debugging.assert_positive(steps, message="steps must be at least 1"),
             tf.debugging.assert_less_equal(steps, T, message=f"steps must be at most T = {T}"),
+            tf.debugging.assert_non_negative(eta, message="eta must lie in [0, 1] (0: DDIM, 1: DDPM's noise)"),
+            tf.debugging.assert_less_equal(eta, 1.0, message="eta must lie in [0, 1] (0: DDIM, 1: DDPM's noise)"),
         ]
         with tf.control_dependencies(checks):
-            num_samples, steps = tf.identity(num_samples), tf.identity(steps)
-        return {"image": model.sample(num_samples, seed, steps)}
+            num_samples, steps, eta = tf.identity(num_samples), tf.identity(steps), tf.identity(eta)
+        return {"image": model.sample(num_samples, seed, steps, eta)}
 
     def denoise(x_t, t):
         checks = [
@@ -286,20 +297,22 @@ def export(model, export_dir):
     endpoints = {
         "sample": export_lib.Endpoint(
             sample, {"num_samples": tf.TensorSpec([], tf.int32), "seed": tf.TensorSpec([], tf.int32),
-                     "steps": tf.TensorSpec([], tf.int32)},
-            [{"num_samples": 1, "seed": 0, "steps": 2}],
-            doc=f"num_samples (1 … {MAX_SERVED_SAMPLES}) images (batch, {height}, {width}, {channels}) in [0, 1] "
-                f"by deterministic DDIM with `steps` (1 … {T}) network evaluations; the same seed and steps give "
-                "the same images"),
+                     "steps": tf.TensorSpec([], tf.int32), "eta": tf.TensorSpec([], tf.float32)},
+            [{"num_samples": 1, "seed": 0, "steps": 2, "eta": ETA}],
+            doc=f"num_samples (1 … {MAX_SERVED_SAMPLES}, default {SERVED_SAMPLES}) images (batch, {height}, {width}, "
+                f"{channels}) in [0, 1] by DDIM with `steps` (1 … {T}, default {default_steps}) network evaluations "
+                f"and η = `eta` (0 … 1, default {ETA:g}: deterministic; 1 with steps = T: DDPM); the same seed "
+                "(default 0), steps and eta give the same images"),
         "denoise": export_lib.Endpoint(
-            denoise, {"x_t": tf.TensorSpec([None, None, None, None], tf.float32), "t": tf.TensorSpec([None], tf.int32)},
+            denoise, {"x_t": tf.TensorSpec([None, height, width, channels], tf.float32),
+                      "t": tf.TensorSpec([None], tf.int32)},
             [{"x_t": np.zeros((1, height, width, channels), np.float32), "t": np.zeros((1,), np.int32)}],
             doc=f"ε̂ = ε_θ(x_t, t) (the moving-average weights) for noisy images x_t in the chain's [−1, 1] scale "
                 f"and 0-based step indices t (0 … {T - 1}), for writing one's own sampler"),
     }
     version = export_lib.export_signatures(
         model, export_dir, RECIPE, "diffusion", endpoints,
-        metadata={"timesteps": T, "schedule": model.schedule, "max_samples": MAX_SERVED_SAMPLES,
+        metadata={"dataset": dataset, "evaluation": {"sample": record} if record else {}, "timesteps": T, "schedule": model.schedule, "max_samples": MAX_SERVED_SAMPLES,
                   "image_shape": [height, width, channels],
                   "alpha_bars": [float(a) for a in model.alpha_bars.numpy()]})
     print(f"exported diffusion (sample, denoise): {version}")

@@ -74,7 +74,8 @@ def parse(argv=None):
 
 
 def endpoints(flow, event_shape, images: bool):
-    """The exported signatures: log_prob (x → nats), sample (num_samples, seed, temperature → x), encode (x → z)."""
+    """The exported signatures: log_prob (x → nats), sample (num_samples, seed, temperature → x; each with a
+    default), encode (x → z)."""
     import numpy as np
     import tensorflow as tf
 
@@ -95,7 +96,7 @@ def endpoints(flow, event_shape, images: bool):
     def encode(x):
         return {"z": flow.encode(checked(x))}
 
-    def sample(num_samples, seed, temperature):
+    def sample(num_samples=16, seed=0, temperature=1.0):  # a request may leave any of them out
         with tf.control_dependencies([
                 tf.debugging.assert_positive(num_samples, message="num_samples must be positive"),
                 tf.debugging.assert_less_equal(num_samples, 10_000, message="num_samples must be at most 10000"),
@@ -113,9 +114,18 @@ def endpoints(flow, event_shape, images: bool):
         "sample": Endpoint(sample, {"num_samples": tf.TensorSpec([], tf.int32), "seed": tf.TensorSpec([], tf.int32),
                                     "temperature": tf.TensorSpec([], tf.float32)},
                            [{"num_samples": 1, "seed": 0, "temperature": 1.0}],
-                           doc="x = f^-1(temperature * eps), eps ~ N(0, I); the same seed gives the same samples"),
+                           doc="x = f^-1(temperature * eps), eps ~ N(0, I), num_samples (default 16) of them at "
+                               "temperature (default 1); the same seed (default 0) gives the same samples"),
         "encode": Endpoint(encode, x_spec, [{"x": one}], doc="z = f(x), the exact latent code"),
     }
+
+
+def image_record(metrics: dict) -> dict:
+    """The image flow's export metadata for `python -m gen_keras.evaluate`: its data set and how its served
+    log_prob (pixels at their bins' centres) scored the test images."""
+    return {"dataset": metrics["data"], "evaluation": {"log_prob": {
+        "nll_nats": metrics["test_nll_nats_at_bin_centres"], "num_images": metrics["test_images"],
+        "prepare": "bin_centres"}}}
 
 
 def moons(args, run):
@@ -227,6 +237,9 @@ def images(args, run):
     seconds = time.perf_counter() - start
 
     bits = test_bits(flow, x_test, u_test)
+    # The served log_prob puts each pixel at its bin's centre (u = ½): its test NLL goes into the export's record.
+    centre_nll = float(np.mean(np.concatenate([-flow.log_prob(x_test[i:i + 500]).numpy()
+                                               for i in range(0, len(x_test), 500)])))
     baseline = metrics_lib.per_pixel_bits_per_dim(train.images, test.images)
     metrics = {
         "data": args.data, "train_images": len(train), "test_images": len(test), "batch_size": run.batch_size,
@@ -234,6 +247,7 @@ def images(args, run):
         "couplings_per_scale": args.couplings, "units": args.units, "parameters": int(flow.count_params()),
         "learning_rate": args.learning_rate, "train_seconds": round(seconds, 1),
         "test_bits_per_dim": bits, "per_pixel_baseline_bits_per_dim": baseline,
+        "test_nll_nats_at_bin_centres": centre_nll,
         "validation_bits_per_dim_per_step": {"steps": [0, *curve.steps], "values": [start_bits, *curve.values]},
     }
     if args.data == "mnist":
@@ -282,7 +296,8 @@ def main(argv=None):
         keep = ("held_out_nll_mean", "test_bits_per_dim", "per_pixel_baseline_bits_per_dim", "data")
         path = export.export_signatures(flow, run.export_dir, RECIPE, args.data,
                                         endpoints(flow, flow.event_shape, is_images),
-                                        metadata={k: metrics[k] for k in keep if k in metrics})
+                                        metadata={**{k: metrics[k] for k in keep if k in metrics},
+                                                  **(image_record(metrics) if is_images else {})})
         print(f"exported {args.data}: {path} (signatures log_prob, sample, encode)")
     return metrics
 

@@ -79,7 +79,8 @@ def main(argv=None):
     gan_recipe.figures(history, judge, run.out, f"GAN ({args.generator_loss}, k = {args.k})")
     d = np.linspace(1e-3, 1 - 1e-3, 999)
     gan_figures.generator_costs(d, losses.generator_cost_curves(d), run.out / "generator_losses.png")
-    gan_recipe.export(gan, run.export_dir, RECIPE)
+    gan_recipe.export(gan, run.export_dir, RECIPE, dataset=args.dataset, scores=results,
+                      seed=args.seed)
     return results
 
 

@@ -135,7 +135,9 @@ def main(argv=None):
     model.save(out / "pixelcnn.keras")
     print(f"figures, metrics.json and logs in {out}/")
     if run.export_dir is not None:
-        export(model, run.export_dir)
+        export(model, run.export_dir, dataset=args.dataset, record={  # how the test NLL was measured
+            "nll_nats": nll, "num_images": len(test), "prepare": "binarize", "binarize": args.binarize,
+            "seed": args.seed})
     return results
 
 
@@ -172,8 +174,10 @@ def figures(model, test, step_losses, history, samples, out, args, num_classes) 
                      out / "completions.png", "p(bottom half | top half), drawn pixel by pixel")
 
 
-def export(model, export_dir):
-    """The served model: `log_prob` (image → log p(x) in nats) and `sample` (num_samples, seed → images)."""
+def export(model, export_dir, *, dataset: str = "fashion_mnist", record: dict | None = None):
+    """The served model: `log_prob` (image → log p(x) in nats) and `sample` (num_samples, seed → images; both
+    have defaults a request may leave out); `record`, how the recipe measured the test NLL, goes into the
+    metadata for `python -m gen_keras.evaluate`."""
     import numpy as np
     import tensorflow as tf
 
@@ -206,7 +210,7 @@ def export(model, export_dir):
                 labels = checked_labels(label, tf.shape(image)[0])
         return {"log_prob": tf.cast(model.log_prob(image, labels), tf.float32)}
 
-    def sample(num_samples, seed, label=None):
+    def sample(num_samples=SAMPLES, seed=0, label=None):  # a request may leave out num_samples and seed
         checks = [
             tf.debugging.assert_positive(num_samples, message="num_samples must be at least 1"),
             tf.debugging.assert_less_equal(num_samples, MAX_SERVED_SAMPLES,
@@ -218,7 +222,7 @@ def export(model, export_dir):
         labels = checked_labels(label, num_samples) if model.conditional else None
         return {"image": model.sample(num_samples, seed, labels)}
 
-    image_spec = {"image": tf.TensorSpec([None, None, None, None], tf.float32)}
+    image_spec = {"image": tf.TensorSpec([None, height, width, channels], tf.float32)}
     sample_spec = {"num_samples": tf.TensorSpec([], tf.int32), "seed": tf.TensorSpec([], tf.int32)}
     log_prob_warmup = {"image": np.zeros((1, height, width, channels), np.float32)}
     sample_warmup = {"num_samples": 1, "seed": 0}
@@ -234,12 +238,13 @@ def export(model, export_dir):
                 "with pixels in {0, 1}" + (" given one class label per image" if model.conditional else "")),
         "sample": export_lib.Endpoint(
             sample, sample_spec, [sample_warmup],
-            doc=f"num_samples (1 ... {MAX_SERVED_SAMPLES}) images drawn pixel by pixel; the same seed gives the "
-                "same images" + (", all of class `label`" if model.conditional else "")),
+            doc=f"num_samples (1 ... {MAX_SERVED_SAMPLES}, default {SAMPLES}) images drawn pixel by pixel; the same "
+                "seed (default 0) gives the same images" + (", all of class `label`" if model.conditional else "")),
     }
     version = export_lib.export_signatures(
         model, export_dir, RECIPE, "pixelcnn", endpoints,
-        metadata={"num_classes": model.num_classes, "max_samples": MAX_SERVED_SAMPLES,
+        metadata={"dataset": dataset, "evaluation": {"log_prob": record} if record else {},
+                  "num_classes": model.num_classes, "max_samples": MAX_SERVED_SAMPLES,
                   "image_shape": [height, width, channels]})
     print(f"exported pixelcnn (log_prob, sample): {version}")
     return version

@@ -32,6 +32,7 @@ RECIPE = "vae"
 DEFAULT_EPOCHS = 19
 LEARNING_RATE = 2e-3
 QUICK_IWAE_IMAGES = 100
+PRIOR_SEED_OFFSET = 2  # the prior samples' z come from default_rng(--seed + 2)
 QUICK_ESTIMATOR_IMAGES, QUICK_ESTIMATOR_SAMPLES = 20, 500
 # Latent arithmetic, as Fashion-MNIST class indices (source A, target T): held-out codes of A plus the direction
 # mean μ(T) − mean μ(A), judged by the instrument.
@@ -185,10 +186,17 @@ def main(argv=None):
 
     vae.save(out / "vae.keras")  # the whole model, sampling layer included; reloads without safe_mode=False
     if run.export_dir is not None:
+        from gen_keras import evaluation
+
+        # The decoder's metadata records its prior samples' score, for `python -m gen_keras.evaluate` to redo.
+        prior_score = {key: results[f"prior_samples_{key}"] for key in ("fid", "kid", "kid_std")}
+        record = evaluation.export_record({**prior_score, "num_samples": results["prior_samples"],
+                                           "classifier_sha256": results["classifier_sha256"]},
+                                          seed=args.seed + PRIOR_SEED_OFFSET)
         export.export_parts(run.export_dir, RECIPE, [
             ("encoder", vae.encoder, {"image": test.images.shape[1:]}, ("mean", "log_var")),
             ("decoder", vae.generator(), {"z": (args.latent_dim,)}, "image"),
-        ])
+        ], metadata={"decoder": {"dataset": args.dataset, "evaluation": {"serving_default": record}}})
     return results
 
 
@@ -200,7 +208,7 @@ def prior_sample_quality(vae, test, args) -> dict:
 
     classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
     n = min(args.fid_samples, len(test))
-    z = np.random.default_rng(args.seed + 2).standard_normal((n, args.latent_dim)).astype(np.float32)
+    z = np.random.default_rng(args.seed + PRIOR_SEED_OFFSET).standard_normal((n, args.latent_dim)).astype(np.float32)
     scored = evaluation.score(inference.predict_in_batches(vae.generator(), z), classifier=classifier)
     return {"prior_samples": n,
             **{f"prior_samples_{key}": scored[key] for key in ("fid", "kid", "kid_std", "fid_real_floor",

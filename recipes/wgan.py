@@ -97,7 +97,8 @@ def main(argv=None):
                            batch_norm_layers_recalibrated=recalibrated)
 
     gan_recipe.figures(history, judge, run.out, variant, critic=True)
-    gan_recipe.export(wgan, run.export_dir, RECIPE)
+    gan_recipe.export(wgan, run.export_dir, RECIPE, dataset=args.dataset, scores=results,
+                      seed=args.seed)
     return results
 
 

@@ -114,3 +114,42 @@ def assert_keras_files_reload(*export_roots: Path) -> list[str]:
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(result.stdout.split()) == expected
     return expected
+
+
+def assert_signatures_describe_themselves(root: Path) -> list[Path]:
+    """Checks every SavedModel under `root`: each signature input has a known rank, only its first size (the
+    batch) unknown (a scalar has rank 0), and `signatures.json` beside it gives the same shapes, dtypes and
+    defaults as the SavedModel's own SignatureDefs. Returns the version folders checked."""
+    import json
+
+    import numpy as np
+
+    from gen_keras.serving.signatures import DTYPES
+    from gen_keras.serving.wire import parse_signatures
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    versions = sorted(p.parent for p in Path(root).rglob("saved_model.pb"))
+    assert versions, f"no SavedModel under {root}"
+    for version in versions:
+        saved_model = saved_model_pb2.SavedModel.FromString((version / "saved_model.pb").read_bytes())
+        signatures = {k: s for k, s in parse_signatures(saved_model.meta_graphs[0].SerializeToString()).items()
+                      if not k.startswith("__")}
+        documented = json.loads((version / "signatures.json").read_text())["signatures"]
+        assert set(documented) <= set(signatures), version
+        for key, signature in signatures.items():
+            for name, info in signature.inputs.items():
+                where = f"{version} {key}/{name}: shape {info.shape}"
+                assert info.shape is not None, where
+                assert all(d >= 0 for d in info.shape[1:]), where
+                assert not info.shape or info.shape[0] == -1, where
+            if key in documented:
+                inputs = documented[key]["inputs"]
+                assert set(inputs) == set(signature.inputs), (version, key)
+                for name, info in signature.inputs.items():
+                    assert inputs[name]["shape"] == [None if d == -1 else d for d in info.shape], (version, key, name)
+                    assert np.dtype(inputs[name]["dtype"]) == np.dtype(DTYPES[info.dtype]), (version, key, name)
+                    assert ("default" in inputs[name]) == (name in signature.defaults), (version, key, name)
+                    if name in signature.defaults:
+                        assert inputs[name]["default"] == signature.defaults[name].tolist(), (version, key, name)
+        assert "serving_default" in signatures, version
+    return versions

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from tests.conftest import assert_keras_files_reload, run_python, run_recipe_quick
+from tests.conftest import (assert_keras_files_reload, assert_signatures_describe_themselves, run_python,
+                            run_recipe_quick)
 
 RECIPE = "recipes/conv_autoencoder.py"
 
@@ -35,6 +36,7 @@ def test_quick_run_leaves_metrics_figures_and_exports(quick_run):
         assert (tmp / "out" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for part in ("encoder", "decoder", "autoencoder"):
         assert (tmp / "sm" / "conv_autoencoder" / part / "1" / "saved_model.pb").exists()
+    assert len(assert_signatures_describe_themselves(tmp / "sm")) == 3
     assert "test MSE" in result.stdout and "PCA-49" in result.stdout
 
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from gen_keras.models.diffusion import (Diffusion, Sampler, alpha_bars, build_diffusion, chain_seed, loss_weights,
                                         noise_schedule, noise_seed, sampling_timesteps)
-from tests.conftest import load_recipe, run_recipe_quick
+from tests.conftest import assert_signatures_describe_themselves, load_recipe, run_recipe_quick
 
 RECIPE = "recipes/diffusion.py"
 TINY = dict(widths=(8, 16), blocks=1, attention=False)
@@ -214,7 +214,7 @@ def test_exported_sample_and_denoise_through_the_c_api(tiny_model, exported):
     from gen_keras.serving.export import read_export_metadata
 
     assert [(r.signature_name, sorted(r.inputs)) for r in warmup_requests(exported)] == [
-        ("sample", ["num_samples", "seed", "steps"]), ("denoise", ["t", "x_t"])]
+        ("sample", ["eta", "num_samples", "seed", "steps"]), ("denoise", ["t", "x_t"])]
     assert warmup_requests(exported)[0].inputs["steps"] == 2
     metadata = read_export_metadata(exported)
     assert metadata["metadata"]["timesteps"] == 100 and len(metadata["metadata"]["alpha_bars"]) == 100
@@ -232,7 +232,8 @@ def test_exported_sample_and_denoise_through_the_c_api(tiny_model, exported):
                ({**request, "steps": np.int32(101)}, "sample", "steps must be at most T = 100"),
                ({**request, "num_samples": np.int32(0)}, "sample", "num_samples must be at least 1"),
                ({**request, "num_samples": np.int32(10**6)}, "sample", "num_samples must be at most 256"),
-               ({"x_t": x_t[:, :27], "t": t}, "denoise", r"x_t must be \(batch, 28, 28, 1\)"),
+               ({**request, "eta": np.float32(1.5)}, "sample", r"eta must lie in \[0, 1\]"),
+               ({"x_t": x_t[:, :27], "t": t}, "denoise", r"input 'x_t' must have shape \[-1, 28, 28, 1\]"),
                ({"x_t": x_t, "t": t[:1]}, "denoise", "one t per image"),
                ({"x_t": x_t, "t": np.array([10, 100], np.int32)}, "denoise", r"step index in 0 … 99"),
                ({"x_t": np.full_like(x_t, np.nan), "t": t}, "denoise", "x_t must be finite")]
@@ -241,6 +242,16 @@ def test_exported_sample_and_denoise_through_the_c_api(tiny_model, exported):
                 session.run(inputs, signature)
         np.testing.assert_array_equal(session.run(request, "sample")["image"], first)
         assert not np.array_equal(session.run({**request, "seed": np.int32(8)}, "sample")["image"], first)
+        # every knob of `sample` has a default: 16 images, seed 0, min(50, T) steps, η = 0
+        assert {k: v.tolist() for k, v in session.signatures["sample"].defaults.items()} == {
+            "num_samples": 16, "seed": 0, "steps": 50, "eta": 0.0}
+        np.testing.assert_array_equal(session.run({**request, "eta": np.float32(0.0)}, "sample")["image"], first)
+        stochastic = session.run({**request, "eta": np.float32(1.0)}, "sample")["image"]
+        assert not np.array_equal(stochastic, first)
+        np.testing.assert_allclose(stochastic, tiny_model.sample(3, 7, 5, 1.0).numpy(), atol=1e-4)
+        np.testing.assert_array_equal(session.run({"num_samples": np.int32(3), "steps": np.int32(5)})["image"],
+                                      session.run({**request, "seed": np.int32(0)}, "sample")["image"])
+    assert_signatures_describe_themselves(exported)
 
 
 @pytest.mark.slow
@@ -260,6 +271,12 @@ def test_quick_run_writes_figures_metrics_and_export(tmp_path):
                  "diffusion.keras"):
         assert (out / name).is_file(), name
     assert (tmp_path / "sm" / "diffusion" / "diffusion" / "1" / "saved_model.pb").is_file()
+    # The served `sample` signature, re-scored from the export alone, draws the very samples scored above.
+    from gen_keras import evaluate
+
+    (row,) = evaluate.evaluate(tmp_path / "sm" / "diffusion" / "diffusion" / "1")["rows"]
+    assert row["kind"] == "sample" and row["num_samples"] == metrics["num_samples"] == 150
+    assert row["fid"] == pytest.approx(metrics["fid"], rel=0.05) and evaluate.check(row, 0.05) == []
 
 
 @pytest.mark.parametrize("flags, message", [

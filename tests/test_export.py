@@ -362,3 +362,114 @@ def test_several_signatures_with_scalars_asserts_warmup_and_metadata(tmp_path):
     with pytest.raises(export.ExportError, match="no signatures"):
         export.export_signatures(model, tmp_path, "toy", "empty", {})
     assert not (tmp_path / "toy" / "empty").exists() or not export.versions(tmp_path / "toy" / "empty")
+
+
+def test_exports_declare_every_size_but_the_batch(conv_autoencoder_exports):
+    from tests.conftest import assert_signatures_describe_themselves
+
+    root, paths = conv_autoencoder_exports
+    assert sorted(assert_signatures_describe_themselves(root)) == sorted(paths.values())
+    documented = export.read_export_metadata(paths["decoder"])["signatures"]["serving_default"]
+    assert documented["inputs"] == {"code": {"dtype": "float32", "shape": [None, 49]}}
+    assert documented["outputs"] == {"image": {"dtype": "float32", "shape": [None, 28, 28, 1]}}
+
+
+def test_shapes_without_sizes_and_defaults_that_do_not_fit_are_refused(lecture_parts, tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    def score(x):
+        return {"score": model(x)}
+
+    def sample(num_samples, seed=0.5):
+        return {"x": model(tf.random.stateless_normal([num_samples, 3], seed=tf.stack([seed, 0])))}
+
+    def warmer(num_samples, temperature="hot"):
+        return sample(num_samples)
+
+    cases = [
+        ({"x": tf.TensorSpec([None, None], tf.float32)}, score, r"input 'x' has shape \(None, None\); declare"),
+        ({"x": tf.TensorSpec(None, tf.float32)}, score, "input 'x' has shape unknown"),
+        ({"num_samples": tf.TensorSpec([], tf.int32), "seed": tf.TensorSpec([], tf.int32)}, sample,
+         r"the default 0.5 of input 'seed' is not a int32 of shape \(\)"),
+        ({"num_samples": tf.TensorSpec([], tf.int32), "temperature": tf.TensorSpec([], tf.float32)}, warmer,
+         r"the default 'hot' of input 'temperature' is not a float32"),
+        ({"num_samples": tf.TensorSpec([], tf.int32), "temperature": tf.TensorSpec([], tf.float32)},
+         lambda num_samples, temperature=[0.5, 1.0]: sample(num_samples), r"is not a float32 of shape \(\)"),
+    ]
+    for inputs, function, message in cases:
+        with pytest.raises(export.ExportError, match=message):
+            export.export_signatures(model, tmp_path, "toy", "vague", {"f": export.Endpoint(function, inputs)})
+    with pytest.raises(export.ExportError, match=r"input 'code' has shape \(None, None\)"):
+        export.export_for_serving(lecture_parts.decoder, tmp_path, "r", "decoder",
+                                  inputs={"code": tf.TensorSpec([None, None])}, outputs="image")
+    assert not list(tmp_path.rglob("saved_model.pb"))
+
+
+@pytest.mark.slow
+def test_python_defaults_become_signature_defaults_the_c_api_fills_in(tmp_path):
+    """`def sample(num_samples, seed=7, temperature=0.7)`: the SavedModel's SignatureDef holds seed and
+    temperature's defaults (as tf.saved_model.save writes them), signatures.json documents them, and the C API
+    loader feeds them to a request that leaves them out, as TF Serving does; a left-out input without a
+    default, or a wrong shape, is a clear error."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from gen_keras.errors import CApiError
+    from gen_keras.serving.capi import SavedModelSession
+    from tests.conftest import assert_signatures_describe_themselves
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    def sample(num_samples, seed=7, temperature=0.7):
+        noise = tf.random.stateless_normal([num_samples, 3], seed=tf.stack([seed, 0]))
+        return {"x": model(temperature * noise)}
+
+    def score(x):
+        return {"score": tf.reduce_sum(model(x), -1)}
+
+    specs = {"temperature": tf.TensorSpec([], tf.float32), "num_samples": tf.TensorSpec([], tf.int32),
+             "seed": tf.TensorSpec([], tf.int32)}
+    version = export.export_signatures(model, tmp_path, "toy", "sampler", {
+        "sample": export.Endpoint(sample, specs, [{"num_samples": 1}]),
+        "score": export.Endpoint(score, {"x": tf.TensorSpec([None, 3], tf.float32)})})
+    saved_model = saved_model_pb2.SavedModel.FromString((version / "saved_model.pb").read_bytes())
+    for key in ("sample", "serving_default"):
+        defaults = saved_model.meta_graphs[0].signature_def[key].defaults
+        assert {k: tf.make_ndarray(v).tolist() for k, v in defaults.items()} == {
+            "seed": 7, "temperature": pytest.approx(0.7)}
+    assert not saved_model.meta_graphs[0].signature_def["score"].defaults
+    documented = export.read_export_metadata(version)["signatures"]["sample"]["inputs"]
+    assert documented == {"temperature": {"dtype": "float32", "shape": [], "default": pytest.approx(0.7)},
+                          "num_samples": {"dtype": "int32", "shape": []},
+                          "seed": {"dtype": "int32", "shape": [], "default": 7}}
+    assert_signatures_describe_themselves(tmp_path)
+    with SavedModelSession(version) as session:
+        assert {k: v.tolist() for k, v in session.signatures["sample"].defaults.items()} == {
+            "seed": 7, "temperature": pytest.approx(0.7)}
+        left_out = session.run({"num_samples": np.int32(4)}, "sample")["x"]
+        assert left_out.shape == (4, 2)
+        np.testing.assert_array_equal(left_out, session.run(
+            {"num_samples": np.int32(4), "seed": np.int32(7), "temperature": np.float32(0.7)}, "sample")["x"])
+        np.testing.assert_array_equal(left_out, session.run({"num_samples": np.int32(4)})["x"])  # serving_default
+        assert not np.array_equal(left_out, session.run({"num_samples": np.int32(4), "seed": np.int32(8)},
+                                                        "sample")["x"])
+        with pytest.raises(CApiError, match=r"takes inputs \['num_samples', 'seed', 'temperature'\], got "
+                                            r"\['seed'\] \(an input with a default may be left out: num_samples, "
+                                            r"seed \(default 7\)"):
+            session.run({"seed": np.int32(1)}, "sample")
+        with pytest.raises(CApiError, match=r"input 'x' must have shape \[-1, 3\]"):
+            session.run({"x": np.zeros((2, 4), np.float32)}, "score")
+
+
+@pytest.mark.slow
+def test_the_graph_checks_shapes_a_server_feeds_unchecked(conv_autoencoder_exports, monkeypatch):
+    """A server feeds a request's tensors without comparing them to the signature; the graph itself then
+    refuses a wrong shape, naming both shapes."""
+    from gen_keras.errors import CApiError
+    from gen_keras.serving import capi
+
+    monkeypatch.setattr(capi, "fits", lambda info, shape: True)  # the harness's own check off, as on a server
+    _, paths = conv_autoencoder_exports
+    with capi.SavedModelSession(paths["decoder"]) as session:
+        for shape in ((2, 48), (49,)):
+            with pytest.raises(CApiError, match=r"is not compatible with expected shape \[\?,49\]"):
+                session.run({"code": np.zeros(shape, np.float32)})

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from gen_keras import data, metrics
 from gen_keras.models.flows import RealNVPFlow, bits_per_dim, image_flow, moons_flow
-from tests.conftest import run_python, run_recipe_quick
+from tests.conftest import assert_signatures_describe_themselves, run_python, run_recipe_quick
 
 RECIPE = "recipes/flows.py"
 
@@ -238,6 +238,25 @@ def test_image_export_serves_log_prob_sample_and_encode_through_the_c_api(quick_
         for t in (0.0, -1.0):
             with pytest.raises(CApiError, match="temperature must be positive"):
                 session.run({**request, "temperature": np.float32(t)}, "sample")
+        # a request may leave out any knob of `sample`: 16 samples, seed 0, temperature 1
+        assert session.run({}, "sample")["x"].shape == (16, 28, 28, 1)
+        np.testing.assert_array_equal(session.run({"num_samples": np.int32(3), "seed": np.int32(5)}, "sample")["x"],
+                                      session.run({**request, "temperature": np.float32(1.0)}, "sample")["x"])
+        with pytest.raises(CApiError, match=r"input 'x' must have shape \[-1, 28, 28, 1\]"):
+            session.run({"x": x[:, :, :27]}, "encode")
+    assert_signatures_describe_themselves(tmp / "sm")
+
+
+@pytest.mark.slow
+def test_image_export_log_prob_rescored_from_the_export_alone(quick_images):
+    from gen_keras import evaluate
+
+    tmp, _ = quick_images
+    metrics = json.loads((tmp / "out" / "metrics.json").read_text())
+    version = next((tmp / "sm").glob("flows/*/1"))
+    (row,) = evaluate.evaluate(version, only="log_prob")["rows"]
+    assert row["num_images"] == metrics["test_images"] and row["prepared"] == "bin_centres"
+    assert row["nll_nats"] == pytest.approx(metrics["test_nll_nats_at_bin_centres"], rel=1e-3)
 
 
 def test_unknown_data_and_dataset_flags_are_refused_with_exit_status_2():

@@ -10,7 +10,7 @@ import runpy
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, assert_keras_files_reload, run_python
+from tests.conftest import ROOT, assert_keras_files_reload, assert_signatures_describe_themselves, run_python
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SMALL = ["--quick", "--limit", "512", "--batch-size", "64", "--fid-samples", "256"]
@@ -66,6 +66,7 @@ def check_outputs(tmp, recipe, figures):
     for part in ("generator", "discriminator"):
         version = tmp / "sm" / recipe / part / "1"
         assert (version / "saved_model.pb").exists() and (version / f"{part}.keras").exists()
+    assert len(assert_signatures_describe_themselves(tmp / "sm")) == 2
     return metrics
 
 
@@ -107,6 +108,23 @@ def test_dcgan_quick_run_and_its_served_generator(dcgan_run):
     assert logit.shape == (6, 1) and np.all(np.isfinite(logit))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["dcgan", "cgan"])
+def test_the_export_alone_rescored_gives_the_recipes_fid(recipe, dcgan_run, cgan_run):
+    """`python -m gen_keras.evaluate` draws the recipe's z (and classes) from the export's record: same FID."""
+    from gen_keras import evaluate
+
+    tmp, _ = {"dcgan": dcgan_run, "cgan": cgan_run}[recipe]
+    metrics = json.loads((tmp / "out" / "metrics.json").read_text())
+    result = evaluate.evaluate(tmp / "sm" / recipe / "generator")
+    (row,) = result["rows"]
+    assert row["kind"] == "generator" and row["num_samples"] == metrics["num_samples"] == 256
+    assert row["fid"] == pytest.approx(metrics["fid"], rel=0.05) and evaluate.check(row, 0.05) == []
+    assert result["classifier_sha256"] == metrics["classifier_sha256"]
+    if recipe == "cgan":
+        assert row["label_accuracy"] == pytest.approx(metrics["label_accuracy"], abs=0.02)
+
+
 @pytest.fixture(scope="module")
 def cgan_run(tmp_path_factory, cache, gan_run):
     return run_recipe("cgan", tmp_path_factory.mktemp("cgan"))
@@ -143,6 +161,7 @@ def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_r
     for part in parts:
         assert (tmp_path / "sm" / recipe / part / "1" / "saved_model.pb").exists()
     assert len(assert_keras_files_reload(tmp_path / "sm")) == len(parts)
+    assert len(assert_signatures_describe_themselves(tmp_path / "sm")) == len(parts)
     figures = ["gan_curves.png", "samples.png"] + (["latent_space.png", "reconstructions.png"] if recipe == "aae" else [])
     if recipe == "aae":  # codes against the prior: MMD² and the permutation test's p-value, beside prior vs prior
         assert np.isfinite(metrics["codes_vs_prior_mmd2"]) and 0 < metrics["codes_vs_prior_p_value"] <= 1

@@ -12,7 +12,7 @@ import tensorflow as tf
 from gen_keras import data
 from gen_keras.models.pixelcnn import (MaskedConv2D, build_pixelcnn, causal_dependence, causal_mask,
                                        log_prob_in_batches)
-from tests.conftest import load_recipe, run_python, run_recipe_quick
+from tests.conftest import assert_signatures_describe_themselves, load_recipe, run_python, run_recipe_quick
 
 RECIPE = "recipes/pixelcnn.py"
 
@@ -115,7 +115,7 @@ def test_exported_log_prob_and_sample_through_the_c_api(conditional_export, fash
         np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-3)
         first = session.run(request, "sample")["image"]
         assert first.shape == (2, 28, 28, 1) and set(np.unique(first)) <= {0.0, 1.0}
-        bad = [({"image": x[:, :27], "label": y}, "log_prob", r"image must be \(batch, 28, 28, 1\)"),
+        bad = [({"image": x[:, :27], "label": y}, "log_prob", r"input 'image' must have shape \[-1, 28, 28, 1\]"),
                ({"image": x * 2.0, "label": y}, "log_prob", r"pixels must lie in \[0, 1\]"),
                ({"image": x - 0.5, "label": y}, "log_prob", r"pixels must lie in \[0, 1\]"),
                ({"image": x, "label": y + 10}, "log_prob", "class index below 10"),
@@ -130,6 +130,14 @@ def test_exported_log_prob_and_sample_through_the_c_api(conditional_export, fash
         np.testing.assert_allclose(session.run({"image": x, "label": y}, "log_prob")["log_prob"], served)
         other = session.run({**request, "seed": np.int32(6)}, "sample")["image"]
         assert not np.array_equal(other, first)
+        # num_samples and seed have defaults (16 and 0); the label has none
+        assert {k: v.tolist() for k, v in session.signatures["sample"].defaults.items()} == {"num_samples": 16,
+                                                                                               "seed": 0}
+        left_out = session.run({"num_samples": np.int32(2), "label": np.int32(3)}, "sample")["image"]
+        np.testing.assert_array_equal(left_out, session.run({**request, "seed": np.int32(0)}, "sample")["image"])
+        with pytest.raises(CApiError, match=r"got \['num_samples'\]"):
+            session.run({"num_samples": np.int32(2)}, "sample")
+    assert_signatures_describe_themselves(version)
 
 
 @pytest.mark.slow

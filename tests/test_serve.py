@@ -11,6 +11,7 @@ import pytest
 
 from gen_keras import data
 from gen_keras.serving import export
+from gen_keras import serve as serve_command
 from gen_keras.serving import client as serve
 from gen_keras.errors import ServingError
 from tests.conftest import run_python
@@ -18,6 +19,7 @@ from tests.tf_serving_standin import ServedModels, grpc_server, rest_server
 
 CODES = np.random.default_rng(1).normal(size=(3, 49)).astype(np.float32)
 DECODER = "conv_autoencoder_decoder"
+SAMPLER = "toy_sampler"
 
 
 @pytest.fixture(scope="session")
@@ -32,10 +34,31 @@ def two_heads(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def served(conv_autoencoder_exports, two_heads):
+def sampler(tmp_path_factory):
+    """A `sample` signature whose seed and temperature have defaults (3 and 1.0) and whose num_samples has none;
+    it draws 4×4 images."""
+    import tensorflow as tf
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(16, activation="sigmoid"),
+                              keras.layers.Reshape((4, 4, 1))])
+
+    def sample(num_samples, seed=3, temperature=1.0):
+        return {"image": model(temperature * tf.random.stateless_normal([num_samples, 3], seed=tf.stack([seed, 0])))}
+
+    root = tmp_path_factory.mktemp("sampler")
+    specs = {"num_samples": tf.TensorSpec([], tf.int32), "seed": tf.TensorSpec([], tf.int32),
+             "temperature": tf.TensorSpec([], tf.float32)}
+    export.export_signatures(model, root, "toy", "sampler", {"sample": export.Endpoint(sample, specs)},
+                             save_keras=False)
+    return sample, root / "toy" / "sampler"
+
+
+@pytest.fixture(scope="session")
+def served(conv_autoencoder_exports, two_heads, sampler):
     root, _ = conv_autoencoder_exports
     return ServedModels({DECODER: root / "conv_autoencoder" / "decoder",
-                         "conv_autoencoder_encoder": root / "conv_autoencoder" / "encoder", "two_heads": two_heads[1]})
+                         "conv_autoencoder_encoder": root / "conv_autoencoder" / "encoder", "two_heads": two_heads[1],
+                         SAMPLER: sampler[1]})
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +135,86 @@ def test_model_metadata_gives_the_signature(rest_url, grpc_target, transport):
         assert signature.method == "tensorflow/serving/predict"
 
 
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+def test_metadata_gives_the_defaults_of_the_inputs(rest_url, grpc_target, transport):
+    server = rest_url if transport == "rest" else grpc_target
+    signature = serve.model_metadata(server, SAMPLER, transport=transport)["sample"]
+    assert {k: (v.dtype, v.shape) for k, v in signature.inputs.items()} == {
+        "num_samples": (3, []), "seed": (3, []), "temperature": (1, [])}
+    assert {k: (v.dtype, v.tolist()) for k, v in signature.defaults.items()} == {
+        "seed": (np.int32, 3), "temperature": (np.float32, 1.0)}
+    assert not serve.model_metadata(server, DECODER, transport=transport)["serving_default"].defaults
+
+
+def test_json_tensors_of_every_encoding():
+    assert serve.json_tensor({"dtype": "DT_INT32", "tensor_shape": {}, "int_val": [50]}).tolist() == 50
+    assert serve.json_tensor({"dtype": "DT_INT64", "tensor_shape": {"dim": [{"size": "2"}]},
+                              "int64_val": ["5"]}).tolist() == [5, 5]
+    content = np.array([0.5, -1.0], "<f4").tobytes()
+    import base64
+
+    value = serve.json_tensor({"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "2"}]},
+                               "tensor_content": base64.b64encode(content).decode()})
+    assert value.dtype == np.float32 and value.tolist() == [0.5, -1.0]
+    with pytest.raises(ServingError, match="DT_STRING"):
+        serve.json_tensor({"dtype": "DT_STRING", "tensor_shape": {}})
+
+
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+def test_a_request_leaving_out_a_defaulted_scalar_is_answered(rest_url, grpc_target, served, sampler, transport):
+    """The server (as TF Serving ≥ 2.14) feeds the defaults of the inputs a request leaves out; the client's
+    `predict` fills them in itself from the metadata, so an older server gets the same request."""
+    sample = sampler[0]
+    want = sample(4, 3, 1.0)["image"].numpy()
+    sent = len(served.requests)
+    if transport == "rest":
+        got = serve.predict_rest(rest_url, SAMPLER, {"num_samples": 4}, form="inputs", signature="sample")
+        with pytest.raises(ServingError, match="the instances form has no place for the scalar input"):
+            serve.predict_rest(rest_url, SAMPLER, {"num_samples": 4}, signature="sample")
+    else:
+        got = serve.predict_grpc(grpc_target, SAMPLER, {"num_samples": np.int32(4)}, signature="sample")
+    [(_, _, inputs)] = served.requests[sent:]
+    assert list(inputs) == ["num_samples"]  # left out of the request, filled by the server
+    np.testing.assert_allclose(next(iter(got.values())), want, atol=1e-6)
+
+    server = rest_url if transport == "rest" else grpc_target
+    sent = len(served.requests)
+    got = serve.predict(server, SAMPLER, {"num_samples": 4, "temperature": 0.5}, signature="sample",
+                        transport=transport)
+    [(_, _, inputs)] = served.requests[sent:]
+    assert {k: v.tolist() for k, v in inputs.items()} == {"num_samples": 4, "seed": 3, "temperature": 0.5}
+    np.testing.assert_allclose(got["image"], sample(4, 3, 0.5)["image"].numpy(), atol=1e-6)
+
+    with pytest.raises(ServingError, match="needs 'num_samples', which has no default; it takes num_samples, "
+                                           r"seed \(default 3\), temperature \(default 1.0\); nothing was sent"):
+        serve.predict(server, SAMPLER, {"seed": 1}, signature="sample", transport=transport)
+    with pytest.raises(ServingError, match="has no input 'steps'"):
+        serve.predict(server, SAMPLER, {"num_samples": 1, "steps": 5}, signature="sample", transport=transport)
+    with pytest.raises(ServingError, match=r"input 'num_samples' has shape \[2\], but toy_sampler's signature "
+                                           r"'sample' takes \[\] "):
+        serve.predict(server, SAMPLER, {"num_samples": [1, 2]}, signature="sample", transport=transport)
+    sent = len(served.requests)
+    with pytest.raises(ServingError, match="Signature input alias: num_samples not found in request and no "
+                                           "default value provided"):
+        if transport == "rest":
+            serve.predict_rest(rest_url, SAMPLER, {"seed": 1}, form="inputs", signature="sample")
+        else:
+            serve.predict_grpc(grpc_target, SAMPLER, {"seed": np.int32(1)}, signature="sample")
+    assert len(served.requests) == sent + 1
+
+
+def test_cli_samples_from_a_sampling_signature(rest_url, served, sampler, tmp_path, capsys):
+    """--samples sends num_samples and the --set inputs; the client fills the rest from the metadata."""
+    out = tmp_path / "samples.png"
+    sent = len(served.requests)
+    assert serve_command.main(["--rest", rest_url, "--model", SAMPLER, "--signature", "sample", "--samples", "6",
+                       "--set", "temperature=0.5", "--out", str(out)]) == 0
+    assert f"wrote 6 images from {SAMPLER}" in capsys.readouterr().out
+    [(_, _, inputs)] = served.requests[sent:]
+    assert {k: v.tolist() for k, v in inputs.items()} == {"num_samples": 6, "seed": 3, "temperature": 0.5}
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_cli_random_codes_over_rest_in_a_fresh_process(rest_url, served, tmp_path):
     out = tmp_path / "grid.png"
     sent = len(served.requests)
@@ -129,7 +232,7 @@ def test_cli_random_codes_over_rest_in_a_fresh_process(rest_url, served, tmp_pat
 def test_cli_interpolates_two_test_images_over_grpc(grpc_target, served, lecture_parts, tmp_path, capsys):
     out = tmp_path / "line.png"
     sent = len(served.requests)
-    assert serve.main(["--grpc", grpc_target, "--interpolate", "3", "7", "--steps", "5", "--out", str(out)]) == 0
+    assert serve_command.main(["--grpc", grpc_target, "--interpolate", "3", "7", "--steps", "5", "--out", str(out)]) == 0
     (encoder, _, to_encoder), (decoder, _, to_decoder) = served.requests[sent:]
     assert (encoder, decoder) == ("conv_autoencoder_encoder", DECODER)
     images = data.load_images("fashion_mnist", "test").images[[3, 7]].astype(np.float32) / 255
@@ -143,7 +246,7 @@ def test_cli_interpolates_two_test_images_over_grpc(grpc_target, served, lecture
 def test_cli_codes_from_a_file_in_rows(rest_url, served, tmp_path):
     np.save(tmp_path / "codes.npy", CODES[0])  # one code without a batch axis
     sent = len(served.requests)
-    assert serve.main(["--rest", rest_url, "--from-file", str(tmp_path / "codes.npy"), "--version", "1",
+    assert serve_command.main(["--rest", rest_url, "--from-file", str(tmp_path / "codes.npy"), "--version", "1",
                        "--out", str(tmp_path / "grid.png")]) == 0
     [(_, version, inputs)] = served.requests[sent:]
     assert version == 1 and inputs["code"].shape == (1, 49)
@@ -195,7 +298,7 @@ def test_cli_errors_are_one_paragraph(case, rest_url, grpc_target, served, tmp_p
     flags, message = ERRORS[case]
     flags = [f.format(rest=rest_url, grpc=grpc_target, free_port=_free_port(), **files) for f in flags]
     sent = len(served.requests)
-    assert serve.main([*flags, "--out", str(tmp_path / "grid.png")]) == 1
+    assert serve_command.main([*flags, "--out", str(tmp_path / "grid.png")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "grid.png").exists()
@@ -205,9 +308,12 @@ def test_cli_errors_are_one_paragraph(case, rest_url, grpc_target, served, tmp_p
 
 def test_bad_flags_exit_2(capsys):
     for flags in (["--grpc", "h:1", "--format", "inputs", "--random", "2"], ["--rest", "u", "--random", "0"],
-                  ["--rest", "u", "--interpolate", "1", "2", "--steps", "1"], ["--rest", "u"]):
+                  ["--rest", "u", "--interpolate", "1", "2", "--steps", "1"], ["--rest", "u"],
+                  ["--rest", "u", "--random", "2", "--set", "seed=1"],
+                  ["--rest", "u", "--samples", "2", "--set", "seed"],
+                  ["--rest", "u", "--samples", "2", "--format", "instances"]):
         with pytest.raises(SystemExit) as exit_info:
-            serve.parse(flags)
+            serve_command.parse(flags)
         assert exit_info.value.code == 2
     assert "--format applies to --rest only" in capsys.readouterr().err
 

@@ -4,6 +4,7 @@ PredictionService, answering in TF Serving's documented formats and computing wi
 REST: `GET /v1/models/<m>[/versions/<v>]/metadata` → GetModelMetadataResponse as JSON; `POST
 /v1/models/<m>[/versions/<v>]:predict` with `instances` → `{"predictions": ...}` or `inputs` → `{"outputs": ...}`
 (a signature's only output unwrapped, several as a dict of named outputs); errors 404/400 `{"error": "..."}`.
+An input a request leaves out is fed its default from the SignatureDef, as TF Serving 2.14 and later do.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class ServedModels:
     def predict(self, name: str, version: int | None, signature: str,
                 inputs: dict[str, object]) -> tuple[int, dict[str, np.ndarray]]:
         version, path = self._resolve(name, version)
+        _, signature_defs = self.signature_defs(name, version)
         with self._lock:
             self.requests.append((name, version, {k: np.asarray(v) for k, v in inputs.items()}))
             if path not in self._loaded:
@@ -68,10 +70,18 @@ class ServedModels:
                 raise ValueError(f'Serving signature name: "{signature}" not found in signature def')
             function = signatures[signature]
             specs = function.structured_input_signature[1]
-            if set(inputs) != set(specs):
-                unknown = ", ".join(sorted(set(inputs) - set(specs)))
+            unknown = ", ".join(sorted(set(inputs) - set(specs)))
+            if unknown:
                 raise ValueError(f"input tensor alias not found in signature: {unknown}. Inputs expected to be in "
                                  f"the set {{{','.join(sorted(specs))}}}.")
+            # TF Serving 2.14+: an input left out of the request is fed the SignatureDef's default
+            defaults = signature_defs.signature_def[signature].defaults
+            for alias in sorted(set(specs) - set(inputs)):
+                if alias not in defaults:
+                    raise ValueError(f"Signature input alias: {alias} not found in request and no default value "
+                                     f"provided. Inputs expected to be in the request {{{','.join(sorted(inputs))}}}, "
+                                     f"or default input alias set: {','.join(sorted(defaults))}")
+                inputs = {**inputs, alias: tf.make_ndarray(defaults[alias])}
             arrays = {k: np.asarray(v, specs[k].dtype.as_numpy_dtype) for k, v in inputs.items()}
             for k, array in arrays.items():
                 if not specs[k].shape.is_compatible_with(array.shape):

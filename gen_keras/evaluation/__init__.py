@@ -32,7 +32,7 @@ from gen_keras.evaluation.classifier import (ASSETS, DEFAULT_EPOCHS, DEFAULT_SEE
                                              train_classifier, write_shipped_classifier)
 from gen_keras.evaluation.distances import (KID, feature_statistics, frechet_distance,
                                             frechet_distance_from_statistics, kernel_inception_distance)
-from gen_keras.evaluation.scoring import (Reference, kid_subset_size, real_floor, reference_features, score,
+from gen_keras.evaluation.scoring import (Reference, export_record, kid_subset_size, real_floor, reference_features, score,
                                           score_sampler, summary_line)
 from gen_keras.evaluation.watch import Judge, SampleQuality
 
@@ -40,7 +40,7 @@ __all__ = [
     "ASSETS", "CONFIDENCE", "DEFAULT_EPOCHS", "DEFAULT_SEED", "DROPPED_FRACTION", "FEATURE_DIM", "FID_SAMPLES",
     "KID", "QUICK_FID_SAMPLES", "Classifier", "ConfidentShares", "Judge", "Reference", "SampleQuality",
     "build_classifier", "class_entropy", "class_histogram", "class_probabilities", "classifier_cache_path",
-    "classifier_card", "confident_class_shares", "dropped_classes", "feature_extractor", "feature_statistics",
+    "classifier_card", "confident_class_shares", "dropped_classes", "export_record", "feature_extractor", "feature_statistics",
     "features", "file_sha256", "frechet_distance", "frechet_distance_from_statistics", "kernel_inception_distance",
     "kid_subset_size", "load_classifier", "max_class_share", "predict_classes", "real_floor", "reference_features",
     "score", "score_sampler", "shipped_weights_path", "summary_line", "train_classifier",

@@ -203,6 +203,26 @@ def score_sampler(sample_fn: Callable[[int, int], Any], count: int = FID_SAMPLES
     return score(np.concatenate(batches), **kwargs)
 
 
+def export_record(results: dict, *, seed: int, **facts) -> dict:
+    """What an export records of the score its recipe measured, so that `python -m gen_keras.evaluate` can
+    draw the same samples and compare: FID, KID, the sample count, the seed of the samples' inputs and the
+    classifier's hash.
+
+    Args:
+        results: `score`'s dict.
+        seed: the seed the samples' inputs were drawn from (z ~ N(0, I) by numpy's `default_rng(seed)`, or the
+            first `sample` call's seed).
+        **facts: how else the samples were drawn, e.g. `num_classes` (a conditional generator's classes in
+            turn), `batch` and `inputs` (a `sample` signature's batch size and scalar knobs).
+
+    Returns:
+        A JSON-serialisable dict for the export's `metadata["evaluation"][signature]`.
+    """
+    return {"fid": float(results["fid"]), "kid": float(results["kid"]), "kid_std": float(results["kid_std"]),
+            "num_samples": int(results["num_samples"]), "seed": int(seed),
+            "classifier_sha256": results["classifier_sha256"], **facts}
+
+
 def summary_line(results: dict) -> str:
     """One line for a person: FID, KID, the sample count, the floor, the classes.
 

@@ -1,7 +1,7 @@
-"""`python -m gen_keras.serving …`: the TF Serving client (`gen_keras.serving.client`)."""
+"""`python -m gen_keras.serving …`: the TF Serving client's command (`gen_keras.serve`)."""
 
 import sys
 
-from gen_keras.serving.client import main
+from gen_keras.serve import main
 
 sys.exit(main())

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from gen_keras.errors import CApiError
-from gen_keras.serving.signatures import DTYPE_CODES, DTYPES, WARMUP_FILE, PredictRequest, fits
+from gen_keras.serving.signatures import (DTYPE_CODES, DTYPES, WARMUP_FILE, PredictRequest, describe_inputs, fits,
+                                          with_defaults)
 from gen_keras.serving.wire import parse_prediction_log, parse_signatures, read_tfrecords
 
 class _Buffer(ctypes.Structure):
@@ -117,6 +118,8 @@ class SavedModelSession:
     def run(self, inputs: dict[str, np.ndarray], signature: str = "serving_default") -> dict[str, np.ndarray]:
         """Feeds the signature's named inputs and returns its named outputs.
 
+        An input left out is fed its default from the signature (`SignatureDef.defaults`), as TF Serving does.
+
         Args:
             inputs: input name → array, e.g. {"code": float32 (batch, 49)}; typed arrays must have the
                 signature's dtype (lists are converted), shapes must fit (-1: any size).
@@ -126,15 +129,18 @@ class SavedModelSession:
             output name → array, e.g. {"image": float32 (batch, 28, 28, 1)}.
 
         Raises:
-            CApiError: an unknown signature, missing or extra inputs, a wrong dtype or shape, or TensorFlow
-                refusing the run.
+            CApiError: an unknown signature, an unknown input or a missing one without a default, a wrong dtype
+                or shape, or TensorFlow refusing the run.
         """
         lib = self._lib
         if signature not in self.signatures:
             raise CApiError(f"no signature '{signature}'; the model has {sorted(self.signatures)}")
         sig = self.signatures[signature]
+        given = sorted(inputs)
+        inputs = with_defaults(sig, inputs)
         if set(inputs) != set(sig.inputs):
-            raise CApiError(f"signature '{signature}' takes inputs {sorted(sig.inputs)}, got {sorted(inputs)}")
+            raise CApiError(f"signature '{signature}' takes inputs {sorted(sig.inputs)}, got {given} (an input with "
+                            f"a default may be left out: {describe_inputs(sig)})")
         in_names, out_names = sorted(sig.inputs), sorted(sig.outputs)
         feeds, tensors = [], []
         try:
@@ -228,7 +234,8 @@ def replay_warmup(version_dir: str | os.PathLike) -> list[dict[str, np.ndarray]]
 
 
 def main(argv=None) -> int:
-    """`python -m gen_keras.serving.capi`: prints a signature's tensors, optionally runs inputs and warm-up requests.
+    """`python -m gen_keras.serving.capi`: prints a signature's tensors (and its inputs' defaults), optionally runs
+    inputs and warm-up requests.
 
     Args:
         argv: the flags; None for `sys.argv[1:]`.
@@ -240,7 +247,8 @@ def main(argv=None) -> int:
                                                  "(the loader TF Serving uses), without TensorFlow's Python package.")
     parser.add_argument("export_dir", help="a version folder, e.g. saved_models/conv_autoencoder/decoder/1")
     parser.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
-                        help="a signature input and a .npy file holding it (repeat for several)")
+                        help="a signature input and a .npy file holding it (repeat for several; an input with a "
+                             "default may be left out)")
     parser.add_argument("--out", help="write the outputs to this .npz file")
     parser.add_argument("--signature", default="serving_default")
     parser.add_argument("--warmup", action="store_true",
@@ -256,7 +264,10 @@ def main(argv=None) -> int:
                 raise CApiError(f"no signature '{args.signature}'")
             for name, info in {**sig.inputs, **sig.outputs}.items():
                 kind = "input " if name in sig.inputs else "output"
-                print(f"{kind} {name}: {info.name} {np.dtype(DTYPES.get(info.dtype, object)).name} {info.shape}")
+                default = (f", default {np.asarray(sig.defaults[name]).tolist()!r}"
+                           if kind == "input " and name in sig.defaults else "")
+                print(f"{kind} {name}: {info.name} {np.dtype(DTYPES.get(info.dtype, object)).name} {info.shape}"
+                      f"{default}")
             if args.input:
                 feeds = {}
                 for item in args.input:

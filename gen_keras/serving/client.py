@@ -1,18 +1,16 @@
-"""A client for TF Serving: sends codes or latent vectors to a served decoder, writes the images as a PNG grid.
-
-    python -m gen_keras.serve --rest http://localhost:8501 --model conv_autoencoder_decoder --random 16
-    python -m gen_keras.serve --grpc localhost:8500 --model conv_autoencoder_decoder --interpolate 0 1
+"""A client for TF Serving: predictions and model metadata over REST or gRPC, with the server's signatures
+(shapes, dtypes, defaults) read back; the command line that writes images as a PNG grid is `gen_keras.serve`.
 
 REST needs only numpy (no TensorFlow import); gRPC uses tensorflow-serving-api, which imports TensorFlow.
-A signature from the server's metadata is read into a `gen_keras.serving.signatures.Signature`, as from an export.
+A signature from the server's metadata is read into a `gen_keras.serving.signatures.Signature`, as from an export,
+with its inputs' defaults; `predict` fills the inputs a request leaves out from them, as TF Serving does.
 """
 
 from __future__ import annotations
 
-import argparse
+import base64
 import json
 import os
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,21 +18,22 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from gen_keras.serving.signatures import DTYPE_NAMES, Signature, TensorInfo, fits
+from gen_keras.serving.signatures import (DTYPE_NAMES, DTYPES, Signature, TensorInfo, describe_inputs, fits,
+                                          with_defaults)
 from gen_keras.serving.wire import parse_signature_def_map
-from gen_keras.cli import non_negative_int, positive_int
-from gen_keras.errors import GenKerasError, ServingError
+from gen_keras.errors import ServingError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the gRPC path imports TensorFlow
 
 SIGNATURE = "serving_default"
 TIMEOUT = 30.0
-_NUMPY_DTYPES = {DTYPE_NAMES["DT_FLOAT"]: np.float32, DTYPE_NAMES["DT_DOUBLE"]: np.float64}
+NUMPY_DTYPES = {DTYPE_NAMES["DT_FLOAT"]: np.float32, DTYPE_NAMES["DT_DOUBLE"]: np.float64}
 
 
 # --- errors worded once for both transports ---
 
-def _what(model: str, version: int | None) -> str:
+def model_text(model: str, version: int | None) -> str:
+    """"model 'NAME'" or "model 'NAME' version V", for messages."""
     return f"model '{model}'" + (f" version {version}" if version is not None else "")
 
 
@@ -44,17 +43,17 @@ def _unreachable(server: str, detail: str, flag: str) -> ServingError:
 
 
 def _unknown_model(server: str, model: str, version: int | None, detail: str) -> ServingError:
-    return ServingError(f"TF Serving at {server} does not serve {_what(model, version)}: {detail}. Check --model "
+    return ServingError(f"TF Serving at {server} does not serve {model_text(model, version)}: {detail}. Check --model "
                         "(names are <recipe>_<part>, as in the export root's models.config) and --version (a "
                         "version the server has loaded; leave it out for the latest).")
 
 
 def _rejected(server: str, model: str, version: int | None, detail: str) -> ServingError:
-    return ServingError(f"TF Serving at {server} rejected the request to {_what(model, version)}: {detail}")
+    return ServingError(f"TF Serving at {server} rejected the request to {model_text(model, version)}: {detail}")
 
 
 def _failed(server: str, model: str, version: int | None, status: str, detail: str) -> ServingError:
-    return ServingError(f"TF Serving at {server} answered {status} for {_what(model, version)}: {detail}")
+    return ServingError(f"TF Serving at {server} answered {status} for {model_text(model, version)}: {detail}")
 
 
 def _timed_out(server: str, timeout: float) -> ServingError:
@@ -117,13 +116,17 @@ def rest_request_body(inputs: Mapping[str, np.ndarray], form: str = "instances",
 
     Raises:
         ValueError: an unknown form.
-        ServingError: the instances form with inputs of different batch sizes.
+        ServingError: the instances form with inputs of different batch sizes, or a scalar input.
     """
     arrays = {name: np.asarray(a) for name, a in inputs.items()}
     if form == "inputs":
         return {"signature_name": signature, "inputs": {name: a.tolist() for name, a in arrays.items()}}
     if form != "instances":
         raise ValueError(f"form must be 'instances' or 'inputs', got {form!r}")
+    scalars = sorted(name for name, a in arrays.items() if a.ndim == 0)
+    if scalars:
+        raise ServingError(f"the instances form has no place for the scalar input(s) {', '.join(scalars)}: send "
+                           "the inputs form, or leave out a scalar that has a default")
     sizes = {len(a) for a in arrays.values()}
     if len(sizes) != 1:
         raise ServingError(f"the instances form needs one batch size for every input, got {sorted(sizes)}")
@@ -196,15 +199,50 @@ def _tensor_info(tensor: dict) -> TensorInfo:
     return TensorInfo(tensor.get("name", ""), DTYPE_NAMES.get(tensor.get("dtype"), 0), dims)
 
 
+_JSON_VALUE_FIELDS = ("float_val", "double_val", "int_val", "int64_val", "bool_val")
+
+
+def json_tensor(tensor: dict) -> np.ndarray:
+    """A tensorflow.TensorProto in protobuf's JSON form (as in TF Serving's REST metadata) as an array.
+
+    Read from `tensor_content` (base64), or from the `*_val` field, whose last value repeats to fill the shape.
+
+    Args:
+        tensor: e.g. {"dtype": "DT_INT32", "tensor_shape": {}, "int_val": [50]}.
+
+    Returns:
+        `np.ndarray` of the tensor's dtype and shape, e.g. array(50, dtype=int32).
+
+    Raises:
+        ServingError: an unsupported dtype, or more values than the shape holds.
+    """
+    code = DTYPE_NAMES.get(tensor.get("dtype"))
+    if code is None:
+        raise ServingError(f"a default of dtype {tensor.get('dtype')} is not supported by this client")
+    dtype = np.dtype(DTYPES[code])
+    shape = [int(d.get("size", 0)) for d in tensor.get("tensor_shape", {}).get("dim", [])]
+    size = int(np.prod(shape, dtype=np.int64))
+    if tensor.get("tensor_content"):
+        content = base64.b64decode(tensor["tensor_content"])
+        return np.frombuffer(content, dtype.newbyteorder("<")).astype(dtype).reshape(shape)
+    values = next((list(tensor[k]) for k in _JSON_VALUE_FIELDS if tensor.get(k)), [])
+    if len(values) > size:
+        raise ServingError(f"a default holds {len(values)} values but its shape {shape} has {size}")
+    if not values:
+        return np.zeros(shape, dtype)
+    return np.asarray(values + values[-1:] * (size - len(values))).astype(dtype).reshape(shape)
+
+
 def _metadata_rest(url: str, model: str, version: int | None, timeout: float) -> dict[str, Signature]:
     body = _rest_call(url, model, version, "/metadata", None, timeout)
     try:
         signature_defs = body["metadata"]["signature_def"]["signature_def"]
     except (KeyError, TypeError):
-        raise ServingError(f"the metadata of {_what(model, version)} holds no signature_def: "
+        raise ServingError(f"the metadata of {model_text(model, version)} holds no signature_def: "
                            f"{json.dumps(body)[:300]}") from None
     return {key: Signature({n: _tensor_info(t) for n, t in d.get("inputs", {}).items()},
-                           {n: _tensor_info(t) for n, t in d.get("outputs", {}).items()}, d.get("method_name", ""))
+                           {n: _tensor_info(t) for n, t in d.get("outputs", {}).items()}, d.get("method_name", ""),
+                           {n: json_tensor(t) for n, t in d.get("defaults", {}).items()})
             for key, d in signature_defs.items()}
 
 
@@ -276,7 +314,7 @@ def _metadata_grpc(target: str, model: str, version: int | None, timeout: float)
                                                              metadata_field=["signature_def"])
     response = _grpc_call(target, model, version, "GetModelMetadata", request, timeout)
     if "signature_def" not in response.metadata:
-        raise ServingError(f"the metadata of {_what(model, version)} holds no signature_def")
+        raise ServingError(f"the metadata of {model_text(model, version)} holds no signature_def")
     return parse_signature_def_map(response.metadata["signature_def"].value)  # an Any holding a SignatureDefMap
 
 
@@ -302,204 +340,79 @@ def model_metadata(server: str, model: str, version: int | None = None, *, trans
     return _metadata_rest(server, model, version, timeout)
 
 
-# --- the command line ---
+def complete_inputs(signature: Signature, inputs: Mapping[str, np.ndarray], model: str = "the model",
+                    signature_name: str = SIGNATURE) -> dict[str, np.ndarray]:
+    """A request's inputs completed from the signature's defaults and checked against its shapes, before sending.
 
-def _predict(args, model: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    if args.grpc:
-        return predict_grpc(args.grpc, model, inputs, args.version, signature=args.signature, timeout=args.timeout)
-    return predict_rest(args.rest, model, inputs, args.version, args.format, signature=args.signature,
-                        timeout=args.timeout)
-
-
-def _served_input(args, model: str, input_name: str | None) -> tuple[str, TensorInfo]:
-    """The name and the shape of the model's one input, from the server's metadata."""
-    signatures = model_metadata(args.grpc or args.rest, model, args.version,
-                                transport="grpc" if args.grpc else "rest", timeout=args.timeout)
-    sig = signatures.get(args.signature)
-    if sig is None:
-        raise ServingError(f"{_what(model, args.version)} has no signature '{args.signature}'; it has "
-                           f"{sorted(signatures)} (--signature)")
-    if input_name is None and len(sig.inputs) != 1:
-        raise ServingError(f"{_what(model, args.version)} takes inputs {sorted(sig.inputs)}; this client sends "
-                           "one: name it with --input-name")
-    input_name = input_name or next(iter(sig.inputs))
-    if input_name not in sig.inputs:
-        raise ServingError(f"{_what(model, args.version)} has no input '{input_name}'; its signature "
-                           f"'{args.signature}' takes {sorted(sig.inputs)} (--input-name)")
-    return input_name, sig.inputs[input_name]
-
-
-def _checked(array: np.ndarray, name: str, info: TensorInfo, model: str, what: str) -> np.ndarray:
-    if info.shape is not None and array.ndim == len(info.shape) - 1:
-        array = array[None]  # a single item: make it a batch of one
-    if not fits(info, array.shape):
-        raise ServingError(f"the {what} have shape {list(array.shape)}, but {model}'s input '{name}' takes "
-                           f"{info.shape} (-1: any size); nothing was sent")
-    return array.astype(_NUMPY_DTYPES.get(info.dtype, array.dtype), copy=False)
-
-
-def _pick_output(outputs: dict[str, np.ndarray], model: str, preferred: tuple[str, ...]) -> np.ndarray:
-    if len(outputs) == 1:
-        return next(iter(outputs.values()))
-    for name in preferred:
-        if name in outputs:
-            return outputs[name]
-    raise ServingError(f"{model} returns outputs {sorted(outputs)}; expected one of {list(preferred)}")
-
-
-def _load_codes(path: str) -> np.ndarray:
-    try:
-        codes = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise ServingError(f"cannot read codes from {path} ({e}). Give a .npy file written by numpy.save, "
-                           "holding a float array of shape (number of codes, code size).") from None
-    if not isinstance(codes, np.ndarray) or not np.issubdtype(codes.dtype, np.number) or codes.size == 0:
-        raise ServingError(f"{path} holds no array of numbers ({getattr(codes, 'dtype', type(codes).__name__)}); give "
-                           "a float array of shape (number of codes, code size) saved with numpy.save.")
-    return codes.astype(np.float32)
-
-
-def _interpolation(args) -> tuple[np.ndarray, np.ndarray]:
-    """The test images A and B, and the line between their codes, as the served encoder computes them."""
-    from gen_keras import data
-
-    test = data.load_images("fashion_mnist", "test")
-    for index in args.interpolate:
-        if not index < len(test):
-            raise ServingError(f"--interpolate takes Fashion-MNIST test-image indices 0 to {len(test) - 1}, "
-                               f"got {index}")
-    images = test.images[list(args.interpolate)].astype(np.float32) / 255.0
-    encoder = args.encoder_model or (args.model.replace("decoder", "encoder") if "decoder" in args.model else None)
-    if encoder is None:
-        raise ServingError(f"--interpolate asks an encoder for the images' codes; name it with --encoder-model "
-                           f"(no 'decoder' in --model {args.model} to derive it from)")
-    name, info = _served_input(args, encoder, None)
-    images = _checked(images, name, info, encoder, "test images")
-    codes = _pick_output(_predict(args, encoder, {name: images}), encoder, ("code", "mean", "z"))
-    t = np.linspace(0.0, 1.0, args.steps, dtype=np.float32).reshape(-1, *[1] * (codes.ndim - 1))
-    return images, (1 - t) * codes[0] + t * codes[1]
-
-
-def _write_grid(images: np.ndarray, ends: np.ndarray | None, args) -> None:
-    from gen_keras import plots
-
-    try:
-        if ends is not None and ends.shape[1:] == images.shape[1:]:
-            row = np.concatenate([ends[:1], images, ends[1:]])
-            a, b = args.interpolate
-            plots.image_rows([row], [""], args.out,
-                             f"test images {a} and {b}; between: {args.model}((1-t) code({a}) + t code({b}))")
-        else:
-            source = (f"{len(images)} standard-normal codes, seed {args.seed}" if args.random else
-                      f"codes from {os.path.basename(args.from_file)}" if args.from_file else
-                      "the line between test images {} and {}".format(*args.interpolate))
-            plots.image_grid(images, args.out, columns=min(10, len(images)), title=f"{args.model}: {source}")
-    except OSError as e:
-        raise ServingError(f"cannot write {args.out} ({e.strerror or e}); choose a writable --out") from None
-
-
-def run(args: argparse.Namespace) -> np.ndarray:
-    """Sends the codes the flags describe to the served model and writes its images to `args.out` as a PNG grid.
-
-    The codes are --random draws from N(0, I) (their size from the server's metadata), a --from-file array,
-    or the line between two test images' codes from the served encoder (--interpolate).
+    TF Serving 2.14 and later fill an input a request leaves out from `SignatureDef.defaults`; filling it here
+    too gives an older server the same request. Numbers and arrays take the signature's dtype where they can
+    (a Python int for an int32 input, float64 for float32).
 
     Args:
-        args: the parsed flags (`parse`).
+        signature: the served signature (`model_metadata`).
+        inputs: input name → array or number; any input with a default may be left out.
+        model: the served model's name, for messages.
+        signature_name: the signature's key, for messages.
 
     Returns:
-        The images, (n, H, W, C).
+        input name → array, every input of the signature.
 
     Raises:
-        ServingError: any failure of the request, the inputs or the output file.
-        DataError: --interpolate, and Fashion-MNIST's test split cannot be loaded.
+        ServingError: an input the signature does not take, a left-out input without a default, or a shape
+            that does not fit (nothing is sent).
     """
-    ends = codes = None
-    if args.interpolate:
-        ends, codes = _interpolation(args)
-    elif args.from_file:
-        codes = _load_codes(args.from_file)
-    name, info = args.input_name, None
-    if name is None or args.random:  # --input-name alone skips the metadata; the server then checks shapes
-        name, info = _served_input(args, args.model, name)
-    if args.random:
-        if info.shape is None or any(d < 0 for d in info.shape[1:]):
-            raise ServingError(f"{args.model}'s input '{name}' has shape {info.shape}: no fixed size to draw "
-                               "--random codes for; use --from-file")
-        codes = np.random.default_rng(args.seed).standard_normal((args.random, *info.shape[1:]))
-    if info is not None:
-        codes = _checked(codes, name, info, args.model, "codes")
-    elif codes.ndim == 1:
-        codes = codes[None]  # a single code: a batch of one
-    images = _pick_output(_predict(args, args.model, {name: codes}), args.model, ("image",))
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-        raise ServingError(f"{args.model} returned an output of shape {list(images.shape)}, not images; is --model "
-                           "a decoder or generator?")
-    _write_grid(images, ends, args)
-    return images
+    unknown = sorted(set(inputs) - set(signature.inputs))
+    missing = sorted(set(signature.inputs) - set(inputs) - set(signature.defaults))
+    if unknown or missing:
+        problem = (f"has no input {', '.join(map(repr, unknown))}" if unknown
+                   else f"needs {', '.join(map(repr, missing))}, which has no default")
+        raise ServingError(f"{model}'s signature '{signature_name}' {problem}; it takes {describe_inputs(signature)}; "
+                           "nothing was sent")
+    completed = {}
+    for name, value in with_defaults(signature, inputs).items():
+        info, array = signature.inputs[name], np.asarray(value)
+        if not fits(info, array.shape):
+            raise ServingError(f"input '{name}' has shape {list(array.shape)}, but {model}'s signature "
+                               f"'{signature_name}' takes {info.shape} (-1: any size); nothing was sent")
+        target = DTYPES.get(info.dtype)
+        if target is not None and np.can_cast(array.dtype, target, "same_kind"):  # e.g. a Python int for int32
+            array = array.astype(target, copy=False)
+        completed[name] = array
+    return completed
 
 
-def parse(argv=None) -> argparse.Namespace:
-    """Parses the client's flags.
+def predict(server: str, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None, *,
+            signature: str = SIGNATURE, transport: str = "rest", form: str = "inputs",
+            timeout: float = TIMEOUT) -> dict[str, np.ndarray]:
+    """Runs a served signature with the inputs given, the others from the signature's defaults.
+
+    Asks the server for the model's metadata, completes and checks the inputs (`complete_inputs`), then sends
+    them. Example: `predict(url, "diffusion_diffusion", {"num_samples": 4}, signature="sample")` draws 4
+    images with the export's default seed, steps and η.
 
     Args:
-        argv: the flags; None for `sys.argv[1:]`.
+        server: the REST URL or the gRPC "host:port".
+        model: the served model's name.
+        inputs: input name → array or number; any input with a default may be left out.
+        version: a served version; None for the latest.
+        signature: the signature's key.
+        transport: "rest" or "grpc".
+        form: the REST body, "inputs" (columnar: scalars allowed) or "instances" (rows).
+        timeout: seconds to wait for each answer.
 
     Returns:
-        The `argparse.Namespace` (`format` set to "instances" when not given); bad flags exit with status 2.
+        output name → array.
+
+    Raises:
+        ServingError: no such signature, inputs that do not fit it, or a failed request.
     """
-    parser = argparse.ArgumentParser(prog="python -m gen_keras.serve", description=__doc__.split("\n\n")[0])
-    server = parser.add_mutually_exclusive_group(required=True)
-    server.add_argument("--rest", metavar="URL", help="TF Serving's REST address, e.g. http://localhost:8501")
-    server.add_argument("--grpc", metavar="HOST:PORT", help="TF Serving's gRPC address, e.g. localhost:8500")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--random", type=positive_int, metavar="N", help="N codes drawn from a standard normal")
-    source.add_argument("--from-file", metavar="CODES.npy", help="codes saved with numpy.save, shape (n, code size)")
-    source.add_argument("--interpolate", nargs=2, type=non_negative_int, metavar=("A", "B"),
-                        help="two Fashion-MNIST test-image indices: the served encoder gives their codes, the "
-                             "decoder the line between them")
-    parser.add_argument("--steps", type=positive_int, default=9, help="codes along the --interpolate line (default 9)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --random (default 0)")
-    parser.add_argument("--model", default="conv_autoencoder_decoder", help="served model name (<recipe>_<part>)")
-    parser.add_argument("--encoder-model", help="the encoder --interpolate asks (default: --model with "
-                                                "'decoder' replaced by 'encoder')")
-    parser.add_argument("--version", type=non_negative_int, help="a served version (default: the latest)")
-    parser.add_argument("--signature", default=SIGNATURE)
-    parser.add_argument("--input-name", help="the signature input to feed (default: the only one, from the "
-                                             "server's metadata, which is then not asked)")
-    parser.add_argument("--format", choices=("instances", "inputs"), help="REST body: instances (rows, the "
-                                                                          "default) or inputs (columnar)")
-    parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds to wait for each answer")
-    parser.add_argument("--out", default="grid.png", help="the PNG grid to write (default grid.png)")
-    args = parser.parse_args(argv)
-    if args.grpc and args.format:
-        parser.error("--format applies to --rest only")
-    if args.interpolate and args.steps < 2:
-        parser.error("--steps must be at least 2 to interpolate")
-    args.format = args.format or "instances"
-    return args
-
-
-def main(argv=None) -> int:
-    """`python -m gen_keras.serve`: the client's command.
-
-    Args:
-        argv: the flags; None for `sys.argv[1:]`.
-
-    Returns:
-        The exit status: 0, or 1 after printing a `GenKerasError`.
-    """
-    args = parse(argv)
-    try:
-        images = run(args)
-    except GenKerasError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {len(images)} images from {args.model} ({args.grpc or args.rest}) to {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    signatures = model_metadata(server, model, version, transport=transport, timeout=timeout)
+    if signature not in signatures:
+        raise ServingError(f"{model_text(model, version)} has no signature '{signature}'; it has {sorted(signatures)}")
+    sig = signatures[signature]
+    completed = complete_inputs(sig, inputs, model, signature)
+    if transport == "grpc":
+        return predict_grpc(server, model, completed, version, signature=signature, timeout=timeout)
+    single = next(iter(sig.outputs)) if len(sig.outputs) == 1 else "output"
+    return predict_rest(server, model, completed, version, form, signature=signature, single_output=single,
+                        timeout=timeout)

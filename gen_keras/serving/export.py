@@ -6,11 +6,19 @@ loader restores into the very tensors the signature reads) with one `serving_def
 and `<part>.keras`, the same model in Keras's native format for fine-tuning. A version is written into a
 hidden folder and renamed into place, so a server polling the folder never sees half of one, and an
 existing version is never overwritten.
+
+Every signature input declares its shape (only the batch size, the first, may be None; scalars are rank 0) and
+dtype, and the graph checks the shape of what it is fed (`tf.ensure_shape`), since a server does not. A signature
+input whose Python argument has a default (`def sample(num_samples, seed=0, steps=50)`) gets that default in the
+SavedModel's `SignatureDef.defaults`, written by `tf.saved_model.save`; TF Serving (2.14 and later) fills an input
+a request leaves out from there, as do `capi.SavedModelSession.run` and `client.predict`. `signatures.json`
+beside the SavedModel documents every input's shape, dtype and default.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import re
@@ -107,6 +115,37 @@ def _specs(inputs: Mapping[str, Sequence[int | None] | tf.TensorSpec]) -> list[t
     return specs
 
 
+def check_specs(signature: str, specs: Sequence[tf.TensorSpec]) -> None:
+    """Refuses signature inputs a client could not read a request's shape from.
+
+    Args:
+        signature: the signature's name, for the message.
+        specs: its inputs, named.
+
+    Raises:
+        ExportError: an input of unknown rank, or with a size other than the first (the batch) unknown.
+    """
+    for spec in specs:
+        dims = spec.shape.as_list() if spec.shape.rank is not None else None
+        if dims is None or any(d is None for d in dims[1:]):
+            shape = "unknown" if dims is None else tuple(dims)
+            raise ExportError(f"signature '{signature}': input '{spec.name}' has shape {shape}; declare every size but "
+                              "the batch's (the first), e.g. (None, 28, 28, 1), or () for a scalar")
+
+
+def _checked_shapes(specs: Sequence[tf.TensorSpec], args: Sequence[tf.Tensor]) -> list[tf.Tensor]:
+    """The inputs, each checked at run time against its declared shape: a server feeds a request's tensors to
+    the graph without comparing them to the signature, so a wrong shape fails here with both shapes named."""
+    return [tf.ensure_shape(x, spec.shape, name=f"check_shape_of_{spec.name}") for spec, x in zip(specs, args)]
+
+
+def _describe(specs: Sequence[tf.TensorSpec], defaults: Mapping[str, np.ndarray]) -> dict:
+    """`signatures.json`'s entry for a signature's inputs: shape (None: any size), dtype and default."""
+    return {s.name: {"dtype": s.dtype.name, "shape": s.shape.as_list(),
+                     **({"default": np.asarray(defaults[s.name]).tolist()} if s.name in defaults else {})}
+            for s in specs}
+
+
 def _warmup_value(spec: tf.TensorSpec, batch_size: int, seed: int) -> np.ndarray:
     """Floats: deterministic values in [0, 1); integers (e.g. a class label): 0; unknown sizes: 1."""
     dims = spec.shape.as_list() if spec.shape.rank is not None else [None]
@@ -156,12 +195,13 @@ def write_warmup_requests(version_dir: str | os.PathLike, model_name: str, specs
 def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recipe: str, part: str, *,
                        inputs: Mapping[str, Sequence[int | None] | tf.TensorSpec],
                        outputs: str | Sequence[str], save_keras: bool = True,
-                       training_endpoint: bool = False) -> Path:
+                       training_endpoint: bool = False, metadata: Mapping | None = None) -> Path:
     """Writes `model` as the next version of `<export_root>/<recipe>/<part>/` and returns its folder.
 
     The model runs in inference mode and its outputs are cast to float32 (mixed-precision models
     included). Example: a decoder, `inputs={"code": (49,)}, outputs="image"`. The version folder also gets
-    the warm-up requests and, with `save_keras`, `<part>.keras`; `<export_root>/models.config` is rewritten.
+    the warm-up requests, `signatures.json` (the signature's inputs and outputs, plus `metadata`) and, with
+    `save_keras`, `<part>.keras`; `<export_root>/models.config` is rewritten.
 
     Args:
         model: a built Keras model.
@@ -169,26 +209,32 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
         recipe: the recipe's name.
         part: the model's role, e.g. "encoder", "decoder", "generator".
         inputs: each signature input name → its shape without the batch axis (float32), or a
-            `tf.TensorSpec`; passed to the model positionally, in order.
+            `tf.TensorSpec` (batch axis first, every other size known); passed to the model positionally, in
+            order.
         outputs: the name(s) of the model's output(s), in order.
         save_keras: also save `<part>.keras` (for fine-tuning with Keras).
         training_endpoint: add `serve_training`, the same call in training mode (batch norm uses the
             batch's statistics and updates its moving averages), for fine-tuning through
             `keras.layers.TFSMLayer(..., call_training_endpoint="serve_training")`; not for serving.
+        metadata: extra JSON-serialisable facts for clients, e.g. the recipe's scores under "evaluation"
+            (see `gen_keras.evaluate`).
 
     Returns:
         The new version folder, `<export_root>/<recipe>/<part>/<version>`.
 
     Raises:
-        ExportError: the model is not built, the output count does not match `outputs`, the folder cannot
-            be created, or writing failed (no new version is left behind).
+        ExportError: an input's shape leaves a size other than the batch's unknown, the model is not built, the
+            output count does not match `outputs`, the folder cannot be created, or writing failed (no new
+            version is left behind).
     """
     output_names = [outputs] if isinstance(outputs, str) else list(outputs)
     specs = _specs(inputs)
+    check_specs("serving_default", specs)
     if not model.built:
         raise ExportError(f"the {part} model is not built; call it on a batch before exporting")
 
     def serve(*args, training=False):
+        args = _checked_shapes(specs, args)
         result = model(args[0] if len(args) == 1 else list(args), training=training)
         result = result if isinstance(result, (list, tuple)) else [result]
         if len(result) != len(output_names):
@@ -198,11 +244,18 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
     def write(folder: Path) -> None:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint("serving_default", serve, input_signature=specs)
+        function = archive.add_endpoint("serving_default", serve, input_signature=specs)
         if training_endpoint:
             archive.add_endpoint("serve_training", lambda *args: serve(*args, training=True), input_signature=specs)
         archive.write_out(str(folder), verbose=False)
         write_warmup_requests(folder, served_name(recipe, part), specs)
+        outputs = function.get_concrete_function().structured_outputs
+        described = {"doc": f"the {part} in inference mode, outputs float32", "inputs": _describe(specs, {}),
+                     "outputs": {n: {"dtype": t.dtype.name, "shape": t.shape.as_list()} for n, t in outputs.items()}}
+        write_atomically(folder / SIGNATURES_FILE, json.dumps(
+            {"model": served_name(recipe, part), "signatures": {"serving_default": described},
+             "metadata": dict(metadata or {})},
+            indent=2) + "\n")
         if save_keras:
             model.save(folder / f"{part}.keras")
 
@@ -242,7 +295,11 @@ class Endpoint:
 
     Attributes:
         function: called with the inputs as keyword arguments (tensors); returns a dict output name → tensor.
-        inputs: input name → `tf.TensorSpec` (a scalar such as `num_samples` is `tf.TensorSpec([], tf.int32)`).
+            An argument's Python default (`def sample(num_samples, seed=0, steps=50)`) becomes the input's
+            default in the SavedModel, which a request may then leave out; a default of None is none.
+        inputs: input name → `tf.TensorSpec`, the batch size (first) None and every other size given, e.g.
+            `tf.TensorSpec([None, 28, 28, 1], tf.float32)`; a scalar such as `num_samples` is
+            `tf.TensorSpec([], tf.int32)`.
         warmup: the inputs of each warm-up request TF Serving sends before serving (name → array); keep them
             cheap, e.g. one sample. Empty: no warm-up request for this signature.
         doc: what the signature does, written to the export's `signatures.json`.
@@ -254,12 +311,55 @@ class Endpoint:
     doc: str = ""
 
 
-def _positional(function: Callable[..., Mapping[str, tf.Tensor]], names: Sequence[str]):
-    """`function(**named inputs)` as a function of positional inputs in `names`' order, returning a dict."""
+def endpoint_defaults(endpoint: Endpoint, signature: str = "") -> dict[str, np.ndarray]:
+    """The defaults of an endpoint's inputs: its function's Python default arguments, in the inputs' dtypes.
 
-    def call(*args):
-        return dict(function(**dict(zip(names, args))))
+    Args:
+        endpoint: the `Endpoint`.
+        signature: its name, for messages.
 
+    Returns:
+        input name → array (0-d for a scalar), for every input whose argument has a default other than None.
+
+    Raises:
+        ExportError: a default that does not fit its input's dtype and shape.
+    """
+    try:
+        parameters = inspect.signature(endpoint.function).parameters
+    except (TypeError, ValueError):  # a callable without a readable signature has no defaults
+        return {}
+    defaults = {}
+    for name, spec in endpoint.inputs.items():
+        parameter = parameters.get(name)
+        if parameter is None or parameter.default is inspect.Parameter.empty or parameter.default is None:
+            continue
+        value = np.asarray(parameter.default)
+        cast = value.astype(spec.dtype.as_numpy_dtype) if value.dtype.kind in "biuf" else value
+        kinds = "iuf" if spec.dtype.is_floating else "iu" if spec.dtype.is_integer else "b" if spec.dtype.is_bool else ""
+        exact = value.dtype.kind in kinds and (spec.dtype.is_floating or np.array_equal(cast, value))
+        if not spec.shape.is_compatible_with(value.shape) or not exact:
+            raise ExportError(f"signature '{signature}': the default {parameter.default!r} of input '{name}' is not "
+                              f"a {spec.dtype.name} of shape {tuple(spec.shape.as_list())}")
+        defaults[name] = cast
+    return defaults
+
+
+def _signature_function(endpoint: Endpoint, specs: Sequence[tf.TensorSpec], defaults: Mapping[str, np.ndarray]):
+    """`endpoint.function` as a function of the inputs in `specs`' order (those with defaults last), with each
+    default as a tensor default argument, which is what `tf.saved_model.save` writes to `SignatureDef.defaults`.
+    Every input's shape is checked in the graph before the function sees it."""
+    names = [s.name for s in specs]
+    function = tf.function(endpoint.function)  # with AutoGraph (the archive traces `call` without it)
+
+    def call(*args, **kwargs):
+        given = dict(zip(names, args), **kwargs)
+        checked = _checked_shapes(specs, [given[n] for n in names])
+        return dict(function(**dict(zip(names, checked))))
+
+    call.__signature__ = inspect.Signature([
+        inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          default=tf.constant(defaults[n]) if n in defaults else inspect.Parameter.empty)
+        for n in names])
     return call
 
 
@@ -270,10 +370,11 @@ def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe
     of `<export_root>/<recipe>/<part>/`, and returns its folder.
 
     Unlike `export_for_serving`, the functions are the caller's: they may take scalars (`num_samples`,
-    `seed`), run loops (`tf.while_loop`) and check their inputs with `tf.debugging` asserts, which a server
-    turns into an INVALID_ARGUMENT error with the assert's message. The first endpoint is also served as
-    `serving_default`. The version folder also gets the warm-up requests, `signatures.json` (each
-    signature's inputs, outputs and doc, plus `metadata`) and, with `save_keras`, `<part>.keras`.
+    `seed`) with defaults (their Python default arguments, written to `SignatureDef.defaults`), run loops
+    (`tf.while_loop`) and check their inputs with `tf.debugging` asserts, which a server turns into an
+    INVALID_ARGUMENT error with the assert's message. The first endpoint is also served as `serving_default`.
+    The version folder also gets the warm-up requests, `signatures.json` (each signature's inputs with their
+    shapes, dtypes and defaults, its outputs and doc, plus `metadata`) and, with `save_keras`, `<part>.keras`.
 
     Args:
         model: the built Keras model whose variables the functions read.
@@ -288,10 +389,14 @@ def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe
         The new version folder.
 
     Raises:
-        ExportError: no endpoints, an unbuilt model, or writing failed (no new version is left behind).
+        ExportError: no endpoints, an input's shape leaving a size other than the batch's unknown, a default
+            that does not fit its input, an unbuilt model, or writing failed (no new version is left behind).
     """
     if not endpoints:
         raise ExportError(f"{recipe}/{part}: no signatures to export")
+    for name, endpoint in endpoints.items():
+        check_specs(name, [tf.TensorSpec(s.shape, s.dtype, name=n) for n, s in endpoint.inputs.items()])
+        endpoint_defaults(endpoint, name)
     if not model.built:
         raise ExportError(f"the {part} model is not built; call it on a batch before exporting")
     model_name = served_name(recipe, part)
@@ -302,18 +407,20 @@ def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe
         archive = keras.export.ExportArchive()
         archive.track(model)
         described = {}
-        for i, (name, endpoint) in enumerate(endpoints.items()):
-            names = list(endpoint.inputs)
-            specs = [tf.TensorSpec(endpoint.inputs[n].shape, endpoint.inputs[n].dtype, name=n) for n in names]
-
-            function = tf.function(_positional(endpoint.function, names), input_signature=specs)
-            outputs = function.get_concrete_function().structured_outputs
-            archive.add_endpoint(name, function)
-            if i == 0:
-                archive.add_endpoint("serving_default", function)
+        for name, endpoint in endpoints.items():
+            defaults = endpoint_defaults(endpoint, name)
+            # a Python function's arguments with defaults come after those without
+            named = {n: tf.TensorSpec(s.shape, s.dtype, name=n) for n, s in endpoint.inputs.items()}
+            specs = [s for n, s in named.items() if n not in defaults] + [s for n, s in named.items() if n in defaults]
+            function = _signature_function(endpoint, specs, defaults)
+            # given as the function and its input_signature, the archive keeps a tf.function whose tensor
+            # defaults tf.saved_model.save writes to the SignatureDef (a traced function would lose them)
+            # (the archive serves the first endpoint also as serving_default, defaults included)
+            traced = archive.add_endpoint(name, function, input_signature=specs)
+            outputs = traced.get_concrete_function().structured_outputs
             described[name] = {
                 "doc": endpoint.doc,
-                "inputs": {n: {"dtype": s.dtype.name, "shape": s.shape.as_list()} for n, s in zip(names, specs)},
+                "inputs": _describe(list(named.values()), defaults),
                 "outputs": {n: {"dtype": t.dtype.name, "shape": t.shape.as_list()} for n, t in outputs.items()},
             }
         archive.write_out(str(folder), verbose=False)
@@ -339,8 +446,8 @@ def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe
 
 
 def read_export_metadata(version_dir: str | os.PathLike) -> dict:
-    """The `signatures.json` that `export_signatures` writes beside a SavedModel: its signatures' inputs,
-    outputs and docs, and the recipe's `metadata` (e.g. an anomaly threshold).
+    """The `signatures.json` written beside a SavedModel: its signatures' inputs (shape, dtype, and default
+    when there is one), outputs and docs, and the recipe's `metadata` (e.g. an anomaly threshold).
 
     Args:
         version_dir: a version folder.
@@ -352,7 +459,8 @@ def read_export_metadata(version_dir: str | os.PathLike) -> dict:
 
 
 def export_parts(export_root: str | os.PathLike, recipe: str,
-                 parts: Sequence[tuple[str, keras.Model, Mapping, str | Sequence[str]]]) -> dict[str, Path]:
+                 parts: Sequence[tuple[str, keras.Model, Mapping, str | Sequence[str]]], *,
+                 metadata: Mapping[str, Mapping] | None = None) -> dict[str, Path]:
     """Exports a recipe's parts (encoder, decoder, generator, …), each as the next version of its folder,
     and says where each went.
 
@@ -361,13 +469,15 @@ def export_parts(export_root: str | os.PathLike, recipe: str,
         recipe: the recipe's name, the first folder level.
         parts: `(part, model, inputs, outputs)` tuples, as `export_for_serving` takes them, e.g.
             `("decoder", decoder, {"code": (49,)}, "image")`.
+        metadata: part → its `metadata` (see `export_for_serving`), for the parts that have any.
 
     Returns:
         `{part: version folder}`.
     """
     paths = {}
     for part, model, inputs, outputs in parts:
-        paths[part] = export_for_serving(model, export_root, recipe, part, inputs=inputs, outputs=outputs)
+        paths[part] = export_for_serving(model, export_root, recipe, part, inputs=inputs, outputs=outputs,
+                                         metadata=(metadata or {}).get(part))
         print(f"exported {part}: {paths[part]}")
     return paths
 

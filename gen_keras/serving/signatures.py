@@ -6,6 +6,7 @@ Shared by the C API loader and the TF Serving client; imports numpy only.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,17 +52,48 @@ def fits(info: TensorInfo, shape: tuple[int, ...]) -> bool:
 
 @dataclass
 class Signature:
-    """A signature's named inputs and outputs.
+    """A signature's named inputs and outputs, and the defaults of the inputs a request may leave out.
 
     Args:
         inputs: input name → `TensorInfo`.
         outputs: output name → `TensorInfo`.
         method: the method name, e.g. "tensorflow/serving/predict".
+        defaults: input name → its default (`SignatureDef.defaults`), e.g. {"steps": array(50, int32)}.
     """
 
     inputs: dict[str, TensorInfo] = field(default_factory=dict)
     outputs: dict[str, TensorInfo] = field(default_factory=dict)
     method: str = ""
+    defaults: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def with_defaults(signature: Signature, inputs: Mapping[str, object]) -> dict[str, object]:
+    """A request's inputs with every input it leaves out that has a default filled in, as TF Serving does.
+
+    Inputs without a default that are left out stay missing, and unknown names stay: the caller says which.
+
+    Args:
+        signature: the signature the request is for.
+        inputs: input name → value, as given.
+
+    Returns:
+        The inputs and the defaults of the missing ones, e.g. {"num_samples": 4, "seed": array(0), "steps": array(50)}.
+    """
+    return {**{name: value for name, value in signature.defaults.items()
+               if name in signature.inputs and name not in inputs}, **inputs}
+
+
+def describe_inputs(signature: Signature) -> str:
+    """The signature's inputs for a message, each with its default, e.g. "num_samples, seed (default 0)".
+
+    Args:
+        signature: the signature.
+
+    Returns:
+        The input names, sorted, each defaulted one followed by its default.
+    """
+    return ", ".join(name + (f" (default {np.asarray(signature.defaults[name]).tolist()!r})"
+                             if name in signature.defaults else "") for name in sorted(signature.inputs))
 
 
 @dataclass

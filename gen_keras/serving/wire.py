@@ -1,7 +1,8 @@
 """Readers for the protobuf and TFRecord files of an export, in pure Python (no TensorFlow, no protobuf).
 
 A minimal protobuf wire-format reader (varints and length-delimited fields suffice here) decodes a
-MetaGraphDef's signatures, TensorProtos and PredictionLogs; `read_tfrecords` checks each record's CRC32C.
+MetaGraphDef's signatures (with their inputs' defaults), TensorProtos and PredictionLogs; `read_tfrecords`
+checks each record's CRC32C.
 """
 
 from __future__ import annotations
@@ -101,12 +102,16 @@ def _signature_map(buf: bytes, map_field: int) -> dict[str, Signature]:
                 (sig.inputs if n == 1 else sig.outputs)[name] = _tensor_info(info)
             elif n == 3:
                 sig.method = v.decode()
+            elif n == 4:  # defaults: input name → TensorProto
+                name, tensor = _map_entry(v)
+                sig.defaults[name] = parse_tensor(tensor)
         signatures[key] = sig
     return signatures
 
 
 def parse_signatures(meta_graph_def: bytes) -> dict[str, Signature]:
-    """The SignatureDefs of a serialized MetaGraphDef (field 5, a map from key to SignatureDef).
+    """The SignatureDefs of a serialized MetaGraphDef (field 5, a map from key to SignatureDef), with the
+    defaults of their inputs (SignatureDef field 4).
 
     Args:
         meta_graph_def: the serialized tensorflow.MetaGraphDef.
@@ -118,7 +123,8 @@ def parse_signatures(meta_graph_def: bytes) -> dict[str, Signature]:
 
 
 def parse_signature_def_map(signature_def_map: bytes) -> dict[str, Signature]:
-    """The SignatureDefs of a serialized tensorflow.serving.SignatureDefMap (TF Serving's model metadata).
+    """The SignatureDefs of a serialized tensorflow.serving.SignatureDefMap (TF Serving's model metadata), with
+    the defaults of their inputs.
 
     Args:
         signature_def_map: the serialized SignatureDefMap.

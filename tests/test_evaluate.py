@@ -1,0 +1,169 @@
+"""`python -m gen_keras.evaluate`: every signature kind scored from a tiny export, compared with its record,
+and clear errors for paths that are not exports or hold nothing to score."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+SAMPLES = 300
+
+
+@pytest.fixture(scope="module")
+def tiny_exports(tmp_path_factory):
+    """One tiny export of each kind the command scores, with the numbers a recipe would record."""
+    import keras
+    import tensorflow as tf
+
+    from gen_keras import evaluate as ev
+    from gen_keras import data, metrics
+    from gen_keras.serving import export
+
+    root = tmp_path_factory.mktemp("evaluate_exports")
+    paths = {}
+
+    # A generator z (8) → image, untrained; its record is what the recipe would have measured on z from seed 5.
+    keras.utils.set_random_seed(0)
+    z = keras.Input((8,), name="z")
+    image = keras.layers.Reshape((28, 28, 1))(keras.layers.Dense(784, activation="sigmoid")(z))
+    generator = keras.Model(z, image)
+    latents = np.random.default_rng(5).standard_normal((SAMPLES, 8)).astype(np.float32)
+    scores = ev.sample_scores(generator.predict(latents, verbose=0), "fashion_mnist")
+    record = {"fid": scores["fid"], "kid": scores["kid"], "num_samples": SAMPLES, "seed": 5}
+    paths["generator"] = export.export_for_serving(generator, root, "tiny", "generator", inputs={"z": (8,)},
+                                                   outputs="image", metadata={"evaluation": {"serving_default": record}})
+    paths["generator_wrong"] = export.export_for_serving(
+        generator, root, "tiny", "generator_wrong", inputs={"z": (8,)}, outputs="image",
+        metadata={"evaluation": {"serving_default": {**record, "fid": 2 * record["fid"] + 10}}})
+
+    # A model with `sample` (uniform noise images) and `log_prob` (independent Bernoulli(0.3) pixels).
+    def sample(num_samples, seed, temperature=1.0):  # the default is written into the signature
+        return {"image": temperature * tf.random.stateless_uniform([num_samples, 28, 28, 1], tf.stack([seed, 0]))}
+
+    def log_prob(image):
+        flat = tf.reshape(image, [tf.shape(image)[0], -1])
+        return {"log_prob": tf.reduce_sum(flat * math.log(0.3) + (1 - flat) * math.log(0.7), axis=1)}
+
+    holder = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    paths["likelihood"] = export.export_signatures(
+        holder, root, "tiny", "likelihood",
+        {"log_prob": export.Endpoint(log_prob, {"image": tf.TensorSpec([None, 28, 28, 1], tf.float32)}),
+         "sample": export.Endpoint(sample, {"num_samples": tf.TensorSpec([], tf.int32),
+                                            "seed": tf.TensorSpec([], tf.int32),
+                                            "temperature": tf.TensorSpec([], tf.float32)})},
+        metadata={"max_samples": 100, "evaluation": {"log_prob": {"prepare": "binarize", "binarize": "stochastic",
+                                                                  "seed": 3}}})
+
+    # An anomaly scorer (mean brightness) of class 1 and an encoder (4 × 4 average pooling → 16 numbers).
+    test = data.load_images("fashion_mnist", "test", SAMPLES)
+    image_in = keras.Input((28, 28, 1), name="image")
+    brightness = keras.Model(image_in, keras.layers.GlobalAveragePooling2D()(image_in))
+    auroc = metrics.roc_auc(test.as_float().mean(axis=(1, 2, 3)), test.labels != 1)
+    paths["scorer"] = export.export_signatures(
+        brightness, root, "tiny", "scorer",
+        {"score": export.Endpoint(lambda image: {"score": tf.reduce_mean(image, axis=[1, 2, 3])},
+                                  {"image": tf.TensorSpec([None, 28, 28, 1], tf.float32)})},
+        metadata={"class": 1, "test_auroc": auroc})
+    pooled = keras.layers.Flatten()(keras.layers.AveragePooling2D(7)(image_in))
+    paths["encoder"] = export.export_for_serving(keras.Model(image_in, pooled), root, "tiny", "encoder",
+                                                 inputs={"image": (28, 28, 1)}, outputs="code")
+    # A discriminator: image → logit, nothing this command scores.
+    logit = keras.layers.Dense(1)(keras.layers.Flatten()(image_in))
+    paths["discriminator"] = export.export_for_serving(keras.Model(image_in, logit), root, "tiny", "discriminator",
+                                                       inputs={"image": (28, 28, 1)}, outputs="logit")
+    return root, paths, test
+
+
+def test_generator_rescored_as_recorded(tiny_exports):
+    from gen_keras import evaluate as ev
+
+    _, paths, _ = tiny_exports
+    result = ev.evaluate(paths["generator"])
+    (row,) = result["rows"]
+    assert row["kind"] == "generator" and row["num_samples"] == SAMPLES and row["seed"] == 5
+    assert row["comparable"] and ev.check(row, 0.05) == []
+    assert row["fid"] == pytest.approx(row["recorded"]["fid"], rel=1e-3)
+    assert len(result["classifier_sha256"]) == 64
+
+
+def test_a_number_off_its_record_fails_the_command(tiny_exports, capsys, tmp_path, monkeypatch):
+    from gen_keras import evaluate as ev
+    from gen_keras import evaluation
+
+    _, paths, _ = tiny_exports
+    monkeypatch.setenv("GEN_KERAS_CACHE", str(tmp_path))  # an empty cache stays empty: the shipped weights score
+    assert ev.main([str(paths["generator"])]) == 0
+    printed = capsys.readouterr().out
+    assert "matches its record" in printed and "classifier shipped" in printed
+    assert evaluation.classifier_card()["sha256"] in printed and not any(tmp_path.iterdir())
+    assert ev.main([str(paths["generator_wrong"])]) == 1
+    assert "differs from the recorded" in capsys.readouterr().err
+    # Another sample count is a different measurement: reported, not compared.
+    assert ev.main([str(paths["generator_wrong"]), "--samples", "200", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["rows"][0]["num_samples"] == 200 and not printed["rows"][0]["comparable"]
+
+
+def test_sample_and_log_prob_signatures(tiny_exports):
+    from gen_keras import data
+    from gen_keras import evaluate as ev
+
+    _, paths, test = tiny_exports
+    result = ev.evaluate(paths["likelihood"], samples=SAMPLES)
+    rows = {row["kind"]: row for row in result["rows"]}
+    assert set(rows) == {"sample", "log_prob"}
+    assert rows["sample"]["num_samples"] == SAMPLES and rows["sample"]["fid"] > 50  # uniform noise is far off
+    # `temperature` was left out above (its default, 1, filled in); set, it changes the samples
+    (dimmer,) = ev.evaluate(paths["likelihood"], samples=SAMPLES, only="sample", knobs={"temperature": 0.2})["rows"]
+    assert abs(dimmer["fid"] - rows["sample"]["fid"]) > 1
+    bits = data.binarized_splits([test], "stochastic", seed=3)[0].as_float().reshape(SAMPLES, -1)
+    expected = -np.mean(np.sum(bits * math.log(0.3) + (1 - bits) * math.log(0.7), axis=1))
+    assert rows["log_prob"]["nll_nats"] == pytest.approx(expected, rel=1e-5)
+    assert rows["log_prob"]["bits_per_dim"] == pytest.approx(expected / (784 * math.log(2)), rel=1e-5)
+
+
+def test_anomaly_scorer_and_encoder(tiny_exports):
+    from gen_keras import evaluate as ev
+
+    _, paths, _ = tiny_exports
+    (row,) = ev.evaluate(paths["scorer"], samples=SAMPLES)["rows"]
+    assert row["kind"] == "anomaly" and row["class"] == 1
+    assert row["auroc"] == pytest.approx(row["recorded"]["auroc"], abs=1e-6)
+    (row,) = ev.evaluate(paths["encoder"], samples=1000)["rows"]
+    assert row["kind"] == "encoder" and row["code_dim"] == 16
+    assert 0.45 < row["probe_accuracy"] <= 1.0  # 16 pooled pixels: far above chance (0.1)
+
+
+def test_unscorable_paths_are_clear_errors(tiny_exports, tmp_path, capsys):
+    from gen_keras import evaluate as ev
+    from gen_keras.errors import EvaluationError
+
+    root, paths, _ = tiny_exports
+    with pytest.raises(EvaluationError, match="nothing to score"):
+        ev.evaluate(paths["discriminator"])
+    with pytest.raises(EvaluationError, match="does not exist"):
+        ev.evaluate(tmp_path / "missing")
+    with pytest.raises(EvaluationError, match="no saved_model.pb"):
+        ev.evaluate(tmp_path)
+    broken = tmp_path / "broken" / "1"
+    broken.mkdir(parents=True)
+    (broken / "saved_model.pb").write_bytes(b"not a protobuf")
+    with pytest.raises(EvaluationError, match="does not load"):
+        ev.evaluate(broken)
+    (tmp_path / "notes.txt").write_text("hello")
+    assert ev.main([str(tmp_path / "notes.txt")]) == 2
+    assert "neither a SavedModel folder nor a .keras file" in capsys.readouterr().err
+    # A part folder means its newest version.
+    assert ev.resolve(paths["generator"].parent) == paths["generator"]
+
+
+def test_all_scores_every_export_under_a_root(tiny_exports, capsys):
+    from gen_keras import evaluate as ev
+
+    root, paths, _ = tiny_exports
+    found = ev.export_folders(root)
+    assert set(found) == set(paths.values())
+    assert ev.main(["--all", str(root), "--samples", "100", "--only", "generator", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert {r["path"] for r in printed} == {str(paths["generator"]), str(paths["generator_wrong"])}
