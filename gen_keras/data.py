@@ -883,3 +883,31 @@ def standardized(points: np.ndarray) -> np.ndarray:
         The standardized float32 (N, D) array.
     """
     return ((points - points.mean(0)) / points.std(0)).astype(np.float32)
+
+
+def ring_of_gaussians(num_points: int = 2500, modes: int = 8, radius: float = 2.0, std: float = 0.02,
+                      seed: int = 0) -> np.ndarray:
+    """Points of the mode-collapse benchmark: an equal mixture of Gaussians on a circle (Metz et al. 2017).
+
+    Mode j sits at radius · (cos 2πj/modes, sin 2πj/modes); each point is its mode plus N(0, std² I).
+
+    Args:
+        num_points: the number of points.
+        modes: the number of Gaussians on the ring.
+        radius: the ring's radius.
+        std: each Gaussian's standard deviation per coordinate.
+        seed: seed of the numpy generator.
+
+    Returns:
+        A float32 (num_points, 2) array.
+    """
+    rng = np.random.default_rng(seed)
+    which = rng.integers(modes, size=num_points)
+    points = ring_centres(modes, radius)[which] + rng.normal(scale=std, size=(num_points, 2))
+    return points.astype(np.float32)
+
+
+def ring_centres(modes: int = 8, radius: float = 2.0) -> np.ndarray:
+    """The means of `ring_of_gaussians`: radius · (cos 2πj/modes, sin 2πj/modes), (modes, 2) float64."""
+    angles = 2 * np.pi * np.arange(modes) / modes
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)

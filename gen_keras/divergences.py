@@ -42,6 +42,68 @@ def kl_discrete(p: np.ndarray, q: np.ndarray) -> float:
     return max(float(np.sum(p[support] * np.log(p[support] / q[support]))), 0.0)
 
 
+def _probabilities(p, name: str, sub_normalised: bool = False) -> np.ndarray:
+    """p as float64 after checking it is a (sub-)probability vector."""
+    p = np.asarray(p, np.float64)
+    if p.ndim != 1 or not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError(f"{name} must be a vector of finite, non-negative probabilities, got {p!r}")
+    total = p.sum()
+    if not (0 < total <= 1 + 1e-9 if sub_normalised else abs(total - 1) <= 1e-6):
+        raise ValueError(f"{name} must sum to {'at most ' if sub_normalised else ''}1, got {total:.6g}")
+    return p
+
+
+def entropy(p: np.ndarray, base: float = np.e) -> float:
+    """Shannon entropy H(p) = −Σ_i p_i log p_i: the shortest mean code length for outcomes drawn from p.
+
+    Args:
+        p: probabilities of shape (K,), summing to 1.
+        base: the logarithm's base: 2 for bits, e for nats.
+
+    Returns:
+        H(p) ≥ 0 in the chosen unit (terms with p_i = 0 add 0).
+    """
+    p = _probabilities(p, "p")
+    support = p > 0
+    return float(-np.sum(p[support] * np.log(p[support]))) / np.log(base) + 0.0
+
+
+def cross_entropy(p: np.ndarray, q: np.ndarray, base: float = np.e) -> float:
+    """Cross-entropy H(p, q) = −Σ_i p_i log q_i: the mean code length when outcomes come from p but the code
+    was made for q (a code with lengths ℓ_i stands for q_i = 2^−ℓ_i, see `code_distribution`).
+
+    H(p, q) − H(p) is the cost of the wrong code; it equals KL(p‖q) when q sums to 1. q may sum to less
+    than 1, as a prefix code whose Kraft sum Σ 2^−ℓ_i is below 1 does; it is not normalised here.
+
+    Args:
+        p: probabilities of shape (K,), summing to 1.
+        q: probabilities of shape (K,), summing to at most 1.
+        base: the logarithm's base: 2 for bits, e for nats.
+
+    Returns:
+        H(p, q) in the chosen unit, `inf` when q_i = 0 < p_i.
+    """
+    p, q = _probabilities(p, "p"), _probabilities(q, "q", sub_normalised=True)
+    if p.shape != q.shape:
+        raise ValueError(f"p and q must be vectors over the same outcomes, got shapes {p.shape} and {q.shape}")
+    support = p > 0
+    if np.any(q[support] == 0):
+        return float("inf")
+    return float(-np.sum(p[support] * np.log(q[support]))) / np.log(base)
+
+
+def code_distribution(code_lengths) -> np.ndarray:
+    """The distribution a binary prefix code is optimal for: q_i = 2^−ℓ_i (summing to the Kraft sum ≤ 1).
+
+    Args:
+        code_lengths: ℓ_i, the bits of each outcome's code word, (K,).
+
+    Returns:
+        float64 (K,) q.
+    """
+    return np.power(2.0, -np.asarray(code_lengths, np.float64))
+
+
 def _gaussian(mean, covariance, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mean = np.atleast_1d(np.asarray(mean, np.float64))
     covariance = np.atleast_2d(np.asarray(covariance, np.float64))

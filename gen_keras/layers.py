@@ -217,3 +217,41 @@ class Centring(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "invert": self.invert}
+
+
+@keras.saving.register_keras_serializable(package="gen_keras")
+class TiedDense(keras.layers.Layer):
+    """A sigmoid (or other) dense layer whose decoder direction reuses the encoder's weights transposed.
+
+    Formula: encoding h = s(W x + b); decoding, the same layer called with `transpose=True`,
+    x̂ = s(Wᵀ h + b′): one weight matrix W, two biases (the tied-weight autoencoder of the lecture). Call the
+    one layer object in the encoder and in the decoder, so both use (and train) the same W.
+
+    Args:
+        units: the hidden layer's width (h's size).
+        input_dim: x's size (the pixels), so the layer can be built from either direction.
+        activation: s, the same both ways (sigmoid in the lecture).
+        **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`).
+    """
+
+    def __init__(self, units: int, input_dim: int, activation: str = "sigmoid", **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.input_dim = int(units), int(input_dim)
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape=None):
+        self.kernel = self.add_weight(name="kernel", shape=(self.input_dim, self.units),
+                                      initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+        self.transposed_bias = self.add_weight(name="transposed_bias", shape=(self.input_dim,),
+                                               initializer="zeros")
+        self.built = True
+
+    def call(self, inputs, transpose: bool = False):
+        if transpose:
+            return self.activation(ops.matmul(inputs, ops.transpose(self.kernel)) + self.transposed_bias)
+        return self.activation(ops.matmul(inputs, self.kernel) + self.bias)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units, "input_dim": self.input_dim,
+                "activation": keras.activations.serialize(self.activation)}

@@ -307,3 +307,33 @@ def per_pixel_bits_per_dim(train_images: np.ndarray, test_images: np.ndarray, ps
     np.add.at(counts, (np.broadcast_to(np.arange(dims), train.shape), train), 1.0)
     log_p = np.log2(counts) - np.log2(counts.sum(1, keepdims=True))
     return float(-log_p[np.arange(dims)[None, :], test].mean())
+
+
+def mode_coverage(samples: np.ndarray, centres: np.ndarray, std: float, *, within: float = 3.0,
+                  min_share: float = 0.01) -> dict:
+    """How many modes of a Gaussian mixture a generator's samples cover, and how many samples are good.
+
+    Formula: a sample is high quality when its distance to the nearest mode is at most `within` · std
+    (3σ, as in VEEGAN and the unrolled-GAN papers); a mode is covered when at least `min_share` of all
+    samples are high-quality samples of it. Samples far from every mode (noise, or points between modes)
+    cover nothing, so a spread-out cloud does not look like coverage.
+
+    Args:
+        samples: (N, D) generated points, N ≥ 1.
+        centres: (K, D) the mixture's means.
+        std: the mixture's per-coordinate standard deviation σ.
+        within: a sample is high quality within this many σ of a mode.
+        min_share: the share of all samples a mode needs to count as covered.
+
+    Returns:
+        `{"modes_covered": int, "high_quality_share": float, "mode_shares": list of K floats}`: the share
+        of all samples that are high-quality samples of each mode.
+    """
+    samples, centres = np.asarray(samples, np.float64), np.asarray(centres, np.float64)
+    if samples.ndim != 2 or len(samples) == 0 or centres.ndim != 2 or samples.shape[1] != centres.shape[1]:
+        raise ValueError(f"samples (N, D) and centres (K, D) must share D, got {samples.shape} and {centres.shape}")
+    distances = np.linalg.norm(samples[:, None, :] - centres[None, :, :], axis=-1)
+    nearest, good = distances.argmin(1), distances.min(1) <= within * std
+    shares = np.bincount(nearest[good], minlength=len(centres)) / len(samples)
+    return {"modes_covered": int(np.sum(shares >= min_share)), "high_quality_share": float(good.mean()),
+            "mode_shares": [float(s) for s in shares]}

@@ -255,3 +255,19 @@ def sum_squared_error(y_true, y_pred):
     """
     diff = ops.cast(y_true, "float32") - ops.cast(y_pred, "float32")
     return ops.sum(ops.reshape(ops.square(diff), (ops.shape(diff)[0], -1)), axis=-1)
+
+
+def sum_binary_cross_entropy(y_true, y_pred):
+    """−Σ_pixels [x log x̂ + (1 − x) log(1 − x̂)], one value per image: the cross-entropy reconstruction loss of
+    a sigmoid decoder (for grey levels x in [0, 1] the Bernoulli form used as a loss, not a density).
+
+    Args:
+        y_true: x in [0, 1], (batch, …).
+        y_pred: x̂ in (0, 1), the same shape (clipped to [1e-7, 1 − 1e-7]).
+
+    Returns:
+        (batch,) float32.
+    """
+    x = ops.reshape(ops.cast(y_true, "float32"), (ops.shape(y_true)[0], -1))
+    x_hat = ops.clip(ops.reshape(ops.cast(y_pred, "float32"), (ops.shape(y_pred)[0], -1)), 1e-7, 1 - 1e-7)
+    return -ops.sum(x * ops.log(x_hat) + (1 - x) * ops.log(1 - x_hat), axis=-1)

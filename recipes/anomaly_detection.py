@@ -16,9 +16,10 @@ one table, with the mean and spread over the classes:
   classifier was trained with the labels of all ten classes, so these scores know what the other classes
   look like: they are not one-class scores, and the table marks them with †.
 
-The best autoencoder score (by its mean AUROC) is exported for one class as a SavedModel whose signature
-`score` maps an image batch to s(x), with the threshold at a chosen false-positive rate (set on the class's
-held-out validation images) in the export's metadata.
+The best one-class autoencoder score (by its mean AUROC; never a † score, which needs the all-label
+classifier) is exported for one class as a SavedModel whose signature `score` maps an image batch to s(x),
+with the threshold at a chosen false-positive rate (set on the class's held-out validation images) and what
+it was trained on (that class's training images only) in the export's metadata.
 
 The lecture's code: `gen_keras/models/regularized.py: undercomplete_autoencoder, reconstruction_scorer,
 SquaredDistance, pathway_model, WhitenedSquaredNorm, pathway_scorer`; `gen_keras/linear.py: pca`; `gen_keras/metrics.py: roc_auc,
@@ -150,7 +151,6 @@ def main(argv=None):
     names = test.class_names or tuple(str(c) for c in range(NUM_CLASSES))
     k = args.code_size
     classifier = evaluation.load_classifier(args.dataset)
-    phi = evaluation.feature_extractor(classifier)
     test_features = evaluation.features(classifier, x_test)
     print(f"{train.name}: one model per class on its ~{len(train) // NUM_CLASSES} training images, scored on "
           f"{len(test)} test images; code size {k}, {args.epochs} epochs; classifier: {classifier.source}")
@@ -161,6 +161,8 @@ def main(argv=None):
     for c in args.classes:
         train_c, val_c = of_class(train, c), of_class(val, c)
         x_c = train_c.as_float()
+        if c == args.export_class:
+            export_training_images = len(train_c)
         anomalous = test.labels != c  # positives: "not this class"
         scores = {}
         # PCA-k, the linear autoencoder: x̂ = μ + Vᵀ V (x − μ); and the same in the classifier's features.
@@ -200,18 +202,20 @@ def main(argv=None):
           f"autoencoder score: {best_one_class}, {mean[best_one_class]:.3f} ± {std[best_one_class]:.3f}; "
           f"PCA-{k}: {mean[f'PCA-{k}']:.3f} ± {std[f'PCA-{k}']:.3f}")
 
-    # The exported scorer: s(x) for the best score, thresholded at the chosen false-positive rate on the
-    # class's held-out (validation) images.
-    c = args.export_class
-    parts, whitening = models_of_export_class[best.split()[0]]
-    if best.endswith("path"):
+    # The exported scorer: a one-class detector, s(x) for the best one-class score (trained on class c's images
+    # only, no classifier), thresholded at the chosen false-positive rate on the class's held-out images.
+    c, exported = args.export_class, best_one_class
+    parts, whitening = models_of_export_class[exported.split()[0]]
+    if exported.endswith("path"):
         scorer = pathway_scorer(parts.autoencoder, parts.encoder, *whitening, name=f"scorer_class_{c}")
     else:
-        scorer = reconstruction_scorer(parts.autoencoder, phi if FEATURES in best else None, name=f"scorer_class_{c}")
+        scorer = reconstruction_scorer(parts.autoencoder, None, name=f"scorer_class_{c}")
     val_c = val.images[val.labels == c]
     val_scores = inference.predict_in_batches(scorer, data.float_images(val_c))
     threshold = metrics.threshold_at_false_positive_rate(val_scores, args.false_positive_rate)
-    s_test = scores_of_export_class[best]
+    s_test = scores_of_export_class[exported]
+    trained_on = (f"the {export_training_images} training images of class {c} ({names[c]}) only: a one-class "
+                  "detector, which never saw another class or a label")
     flagged = s_test > threshold
     results = {
         "dataset": train.name, "classes": args.classes, "class_names": list(names), "code_size": k,
@@ -220,14 +224,15 @@ def main(argv=None):
         "auroc": aurocs, "mean_auroc": mean, "std_auroc": std,
         "best_autoencoder_score": best, "best_one_class_autoencoder_score": best_one_class,
         "train_seconds": round(sum(seconds.values()), 1), "total_seconds": round(time.perf_counter() - start, 1),
-        "export": {"class": c, "score": best, "false_positive_rate": args.false_positive_rate,
+        "export": {"class": c, "score": exported, "one_class": True, "trained_on": trained_on,
+                   "false_positive_rate": args.false_positive_rate,
                    "threshold": threshold, "validation_images": int(len(val_c)),
                    "test_false_positive_rate": float(flagged[test.labels == c].mean()),
                    "test_true_positive_rate": float(flagged[test.labels != c].mean())},
     }
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
     (out / "auroc_table.md").write_text(table + "\n")
-    print(f"class {c} ({names[c]}), {best}: threshold {threshold:.4g} flags {args.false_positive_rate:.0%} of "
+    print(f"class {c} ({names[c]}), {exported} (exported, one-class): threshold {threshold:.4g} flags {args.false_positive_rate:.0%} of "
           f"its validation images; on the test images it flags {results['export']['test_false_positive_rate']:.1%} "
           f"of class {c} and {results['export']['test_true_positive_rate']:.1%} of the others")
 
@@ -236,9 +241,9 @@ def main(argv=None):
     order = np.argsort(s_test)
     plots.image_rows([x_test[order[:SHOWN]], x_test[order[-SHOWN:][::-1]]],
                      ["least anomalous", "most anomalous"], out / "most_and_least_anomalous.png",
-                     f"trained on class {c} ({names[c]}), scored by {best}")
+                     f"trained on class {c} ({names[c]}), scored by {exported}")
     plots.histograms({f"class {c} ({names[c]})": s_test[test.labels == c], "other classes": s_test[test.labels != c]},
-                     out / "score_histograms.png", xlabel=f"s(x), {best}", log_x=True,
+                     out / "score_histograms.png", xlabel=f"s(x), {exported}", log_x=True,
                      lines={f"threshold ({args.false_positive_rate:.0%} false positives)": threshold},
                      title=f"anomaly scores of the test images, model of class {c}")
     plots.grouped_bars([f"{i} {names[i]}" for i in args.classes],
@@ -257,13 +262,14 @@ def main(argv=None):
             scorer, run.export_dir, RECIPE, f"scorer_class_{c}",
             {"score": export.Endpoint(score, {"image": tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32)},
                                       [{"image": x_test[:1]}],
-                                      doc=f"s(x) = {best} of an autoencoder trained on class {c} ({names[c]}); "
-                                          "an image scoring above metadata.threshold is flagged as anomalous")},
-            metadata={"class": c, "class_name": names[c], "score": best, "threshold": threshold,
+                                      doc=f"s(x) = {exported} of an autoencoder trained on class {c} ({names[c]}) "
+                                          "only; an image scoring above metadata.threshold is flagged as anomalous")},
+            metadata={"class": c, "class_name": names[c], "score": exported, "one_class": True,
+                      "trained_on": trained_on, "threshold": threshold,
                       "false_positive_rate": args.false_positive_rate,
                       "threshold_set_on": f"{len(val_c)} validation images of class {c}",
-                      "test_auroc": aurocs[best][str(c)], "dataset": args.dataset,
-                      "evaluation": {"score": {"class": c, "auroc": aurocs[best][str(c)], "num_images": len(test)}}})
+                      "test_auroc": aurocs[exported][str(c)], "dataset": args.dataset,
+                      "evaluation": {"score": {"class": c, "auroc": aurocs[exported][str(c)], "num_images": len(test)}}})
         print(f"exported the scorer: {path}")
     return results
 

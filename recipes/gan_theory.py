@@ -16,12 +16,20 @@ The lecture's value function, for a generator G and a discriminator D = σ(l):
    trained to maximise E_data f − E_g f under a gradient penalty, keeps a slope of about 1 everywhere, and
    E_data f − E_g f estimates W₁ = |μ_data − μ_g| for two Gaussians of one width. In 1-D the two-sided
    penalty λ(‖∇f‖ − 1)² can trap a critic at slope −1 (the wrong way): both penalties are shown.
+4. Mode collapse on the standard picture (Metz et al. 2017): a small MLP GAN on eight Gaussians on a ring
+   (radius 2, σ 0.02). Its samples over training steps: with one discriminator step per generator step and
+   the non-saturating cost it covers all eight; with k = 5 discriminator steps and the minimax cost (a
+   discriminator that wins) it collapses onto one mode. Counted: the modes covered and the share of
+   high-quality samples (within 3σ of a mode), `gen_keras.metrics.mode_coverage`.
+5. Gradient play need not converge: in the bilinear game min_x max_y x·y, simultaneous gradient steps
+   spiral away from the equilibrium (0, 0), alternating steps orbit it (`gen_keras.games.bilinear_game`).
 
 The lecture's code: `gen_keras/losses.py: minimax_generator_loss, non_saturating_generator_loss,
 maximum_likelihood_generator_loss, discriminator_loss, gradient_penalty`; the fixed-generator discriminator
-and critic are `gen_keras/models/critics.py: SampleCritic`.
+and critic are `gen_keras/models/critics.py: SampleCritic`; the ring GAN is `gen_keras/models/gan.py: GAN` with
+`point_generator` and `gen_keras/models/critics.py: mlp_critic`.
 
-    python recipes/gan_theory.py            # all three figures (about a minute)
+    python recipes/gan_theory.py            # all five figures (a few minutes)
     python recipes/gan_theory.py --quick    # fewer training steps, a try-out
 """
 
@@ -46,6 +54,16 @@ FAR_DATA, FAR_FAKE = ((1.0, 3.0, 0.5),), ((1.0, -3.0, 0.5),)
 BATCH = 256
 LEARNING_RATE = 3e-3  # Adam, decayed to 0 along a cosine
 GRID = np.linspace(-6.0, 6.0, 601)
+# part 4: the ring of eight Gaussians, and the two GAN settings drawn over training
+RING_MODES, RING_RADIUS, RING_STD = 8, 2.0, 0.02
+RING_BATCH, RING_LATENT, RING_SAMPLES, RING_SNAPSHOTS = 512, 16, 2000, 6
+RING_SETTINGS = {  # name → the game's options; the same networks (D 2 → 128 → 128 → 1), Adam 1e-3, β1 0.5
+    "covers": {"k": 1, "generator_loss": "non_saturating"},  # one D step per G step, −log D(G(z))
+    "collapses": {"k": 5, "generator_loss": "minimax"},  # a discriminator that wins, and log(1 − D(G(z)))
+}
+RING_DISCRIMINATOR_UNITS, RING_LEARNING_RATE = (128, 128), 1e-3
+# part 5: the bilinear game
+BILINEAR_START, BILINEAR_STEPS, BILINEAR_RATE = (1.0, 0.5), 150, 0.1
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -55,10 +73,14 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the samples and the networks")
     parser.add_argument("--steps", type=cli.positive_int, default=3000,
                         help="training steps of each discriminator and critic (batch 256 real + 256 fake)")
-    parser.add_argument("--quick", action="store_true", help="a try-out: 600 steps")
+    parser.add_argument("--ring-steps", type=cli.positive_int, default=4000,
+                        help="generator steps of each GAN on the ring of Gaussians (minibatch 512)")
+    parser.add_argument("--quick", action="store_true", help="a try-out: 600 steps, 1,200 on the ring")
     args = parser.parse_args(argv)
     if args.quick:
-        args.steps = 600
+        args.steps, args.ring_steps = 600, 1200
+    if args.ring_steps < RING_SNAPSHOTS:
+        parser.error(f"argument --ring-steps: at least {RING_SNAPSHOTS}, one per snapshot drawn, got {args.ring_steps}")
     return args
 
 
@@ -89,6 +111,35 @@ def train_critic(objective: str, real_mixture, fake_mixture, *, steps: int, seed
     critic.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(LEARNING_RATE, steps)))
     critic.fit(tf.data.Dataset.from_tensor_slices((real, fake)).batch(BATCH), epochs=1, verbose=0)
     return critic
+
+
+def train_ring_gan(setting: str, *, steps: int, seed: int, snapshots: int = RING_SNAPSHOTS,
+                   samples: int = RING_SAMPLES) -> list[tuple[int, np.ndarray]]:
+    """Trains a GAN of `RING_SETTINGS[setting]` on the ring of Gaussians; returns its samples at `snapshots`
+    evenly spaced steps, [(generator steps so far, (samples, 2) points of the same fixed z)]."""
+    import keras
+    import tensorflow as tf
+
+    from gen_keras import data
+    from gen_keras.models.critics import mlp_critic
+    from gen_keras.models.gan import GAN, point_generator
+
+    options = RING_SETTINGS[setting]
+    keras.utils.set_random_seed(seed)
+    gan = GAN(point_generator(RING_LATENT), mlp_critic(2, RING_DISCRIMINATOR_UNITS, activation="relu"), seed=seed)
+    gan.compile(d_optimizer=keras.optimizers.Adam(RING_LEARNING_RATE, beta_1=0.5),
+                g_optimizer=keras.optimizers.Adam(RING_LEARNING_RATE, beta_1=0.5), **options)
+    k = options["k"]  # each batch holds k minibatches, one per discriminator step
+    points = data.ring_of_gaussians(steps * k * RING_BATCH, RING_MODES, RING_RADIUS, RING_STD, seed=seed)
+    batches = tf.data.Dataset.from_tensor_slices(points).batch(k * RING_BATCH)
+    z = np.random.default_rng(seed + 1).standard_normal((samples, RING_LATENT)).astype(np.float32)
+    ends = np.linspace(0, steps, snapshots + 1).astype(int)[1:]
+    shots, done = [], 0
+    for end in ends:
+        gan.fit(batches.skip(done).take(end - done), epochs=1, verbose=0)
+        done = end
+        shots.append((int(end), gan.generator.predict(z, verbose=0)))
+    return shots
 
 
 def main(argv=None):
@@ -170,6 +221,36 @@ def main(argv=None):
         print(f"  {objective}: slope at the fakes {s[objective]['mean_slope_at_fakes']:+.3f}, W1 estimate "
               f"{s[objective]['w1_estimate']:+.3f} (true {s['w1_true']:.1f})")
 
+    # 4. Mode collapse on the ring: modes covered and high-quality share, snapshot by snapshot.
+    from gen_keras import data, games, metrics
+
+    centres = data.ring_centres(RING_MODES, RING_RADIUS)
+    runs, results["ring"] = {}, {"steps": args.ring_steps, "batch": RING_BATCH, "samples": RING_SAMPLES,
+                                 "modes": RING_MODES, "radius": RING_RADIUS, "std": RING_STD,
+                                 "discriminator_units": list(RING_DISCRIMINATOR_UNITS),
+                                 "learning_rate": RING_LEARNING_RATE}
+    for setting in RING_SETTINGS:
+        runs[setting] = train_ring_gan(setting, steps=args.ring_steps, seed=args.seed)
+        counts = [{"step": step, **metrics.mode_coverage(points, centres, RING_STD)} for step, points in runs[setting]]
+        results["ring"][setting] = {**RING_SETTINGS[setting], "snapshots": counts}
+        print(f"ring, {setting}: modes covered " + ", ".join(f"{c['modes_covered']}" for c in counts)
+              + "; high-quality share " + ", ".join(f"{c['high_quality_share']:.2f}" for c in counts)
+              + " at steps " + ", ".join(str(c["step"]) for c in counts))
+    ring_snapshots(runs, centres, RING_STD, out / "ring_modes.png",
+                   f"A GAN on eight Gaussians (σ = {RING_STD}): samples of the same z over training")
+
+    # 5. The bilinear game: simultaneous steps spiral out, alternating steps orbit.
+    paths = {update: games.bilinear_game(*BILINEAR_START, steps=BILINEAR_STEPS, learning_rate=BILINEAR_RATE,
+                                         update=update) for update in games.UPDATES}
+    distance = {update: np.linalg.norm(path, axis=1) for update, path in paths.items()}
+    results["bilinear"] = {"start": list(BILINEAR_START), "steps": BILINEAR_STEPS, "learning_rate": BILINEAR_RATE,
+                           **{f"{u}_final_distance": float(d[-1]) for u, d in distance.items()},
+                           **{f"{u}_max_distance": float(d.max()) for u, d in distance.items()}}
+    bilinear_paths(paths, out / "bilinear_game.png", f"min_x max_y x·y, η = {BILINEAR_RATE}, {BILINEAR_STEPS} steps")
+    print(f"bilinear game: distance to (0, 0) from {distance['simultaneous'][0]:.3f} to "
+          f"{distance['simultaneous'][-1]:.3f} after {BILINEAR_STEPS} simultaneous steps; alternating steps stay "
+          f"within {distance['alternating'].min():.3f} … {distance['alternating'].max():.3f}")
+
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"figures and metrics.json in {out}")
 
@@ -244,6 +325,82 @@ def discriminator_vs_critic(x: np.ndarray, p_data: np.ndarray, p_g: np.ndarray, 
     ax.legend(lines[0] + more[0], lines[1] + more[1], loc="center left", fontsize=8)
     ax.grid(True, alpha=0.3)
     ax.set_title(title)
+    return plots.save_figure(fig, path)
+
+
+def ring_snapshots(runs: Mapping[str, list[tuple[int, np.ndarray]]], centres: np.ndarray, std: float,
+                   path: str | os.PathLike, title: str = "") -> str:
+    """One row per GAN setting, one panel per snapshot: its samples over the ring's modes (3σ circles), each
+    panel titled with the modes covered and the share of high-quality samples.
+
+    Args:
+        runs: setting name → [(step, (N, 2) samples)], the same steps in every row.
+        centres: (K, 2) the modes.
+        std: the modes' σ.
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    from gen_keras import metrics, plots
+
+    rows, columns = len(runs), max(len(shots) for shots in runs.values())
+    fig, axes = plots.plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows), squeeze=False)
+    limit = 1.4 * float(np.abs(centres).max())
+    for r, (name, shots) in enumerate(runs.items()):
+        for c, (step, points) in enumerate(shots):
+            ax = axes[r][c]
+            counted = metrics.mode_coverage(points, centres, std)
+            ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, color="C0", rasterized=True)
+            for x, y in centres:
+                ax.add_patch(plots.plt.Circle((x, y), 3 * std, fill=False, color="C3", linewidth=1))
+            ax.set_xlim(-limit, limit)
+            ax.set_ylim(-limit, limit)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"step {step}: {counted['modes_covered']}/{len(centres)} modes, "
+                         f"{counted['high_quality_share']:.0%} good", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(name)
+    if title:
+        fig.suptitle(title)
+    return plots.save_figure(fig, path)
+
+
+def bilinear_paths(paths: Mapping[str, np.ndarray], path: str | os.PathLike, title: str = "") -> str:
+    """The bilinear game's gradient play: left, each update's path in the (x, y) plane around the
+    equilibrium (0, 0); right, its distance to the equilibrium against the step.
+
+    Args:
+        paths: update name → (steps + 1, 2) positions (`gen_keras.games.bilinear_game`).
+        path: the PNG to write.
+        title: the figure's title.
+
+    Returns:
+        `path` as a string.
+    """
+    from gen_keras import plots
+
+    fig, (plane, distance) = plots.plt.subplots(1, 2, figsize=(11, 4.8))
+    for i, (name, points) in enumerate(paths.items()):
+        plane.plot(points[:, 0], points[:, 1], color=f"C{i}", linewidth=1.2, label=f"{name} steps")
+        distance.plot(np.linalg.norm(points, axis=1), color=f"C{i}", linewidth=2, label=f"{name} steps")
+    first = next(iter(paths.values()))[0]
+    plane.plot(*first, "ko", label="start")
+    plane.plot(0, 0, "k*", markersize=12, label="equilibrium (0, 0)")
+    plane.set_xlabel("x (minimises x·y)")
+    plane.set_ylabel("y (maximises x·y)")
+    plane.set_aspect("equal")
+    plane.legend(fontsize=8, loc="upper right")
+    distance.set_xlabel("step")
+    distance.set_ylabel("distance to the equilibrium")
+    distance.legend(fontsize=8)
+    for ax in (plane, distance):
+        ax.grid(True, alpha=0.3)
+    if title:
+        fig.suptitle(title)
     return plots.save_figure(fig, path)
 
 

@@ -6,7 +6,9 @@ trained on ‖x − x̂‖² (summed over the pixels) plus one penalty, beside t
 way without it (`none`), so the penalty is the only difference. The contractive penalty's network is
 narrower (256 hidden units) and its decoder has a hidden layer (x̂ = σ(W″ relu(W′ h + b′) + b″)), beside a
 plain network of that shape. `--penalty all` (the default) trains each plain network once and the three
-penalties beside them.
+penalties beside them. `--tied-weights` decodes with the encoder's own weights, x̂ = σ(Wᵀ h + b′) (the
+lecture's tied-weight autoencoder, `gen_keras/layers.py: TiedDense`), and `--reconstruction-loss
+cross_entropy` trains on −Σ [x log x̂ + (1 − x) log(1 − x̂)] instead of ‖x − x̂‖².
 
 - sparse: + β Σ_j KL(ρ ‖ ρ̂_j), ρ̂_j unit j's mean activation. Measured: the mean of ρ̂ over the test set
   against ρ, the share of units within a factor 2 of ρ, ρ̂'s histogram and the decoder's filters.
@@ -26,6 +28,7 @@ sigmoid_jacobian_norm_sq, jacobian_norm_sq, ContractiveDense, sum_squared_error`
     python recipes/regularized_autoencoders.py --penalty sparse --rho 0.1 --beta 3
     python recipes/regularized_autoencoders.py --penalty denoising --noise gaussian --noise-level 0.5
     python recipes/regularized_autoencoders.py --penalty contractive --lambda 0.1
+    python recipes/regularized_autoencoders.py --penalty sparse --tied-weights --reconstruction-loss cross_entropy
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ DEFAULT_NOISE_LEVEL = {"masking": 0.5, "gaussian": 0.5}
 # can undo the contraction along the data (measured: docs/results/autoencoders.md).
 NETWORKS = {"none": (1000, 0), "sparse": (1000, 0), "denoising": (1000, 0), "contractive": (256, 512)}
 DEFAULT_LAMBDA = 0.06
+RECONSTRUCTION_LOSSES = ("squared_error", "cross_entropy")
 TANGENT_IMAGES = 200
 TANGENT_NEIGHBOURS = 20
 SHOWN = 10
@@ -71,7 +75,15 @@ def parse(argv=None):
                    help="denoising: ν in (0, 1) for masking, σ in (0, 1] for gaussian (default 0.5)")
     g.add_argument("--lambda", dest="lam", type=cli.non_negative_float, default=DEFAULT_LAMBDA,
                    help="contractive: λ, the weight of ‖J_f(x)‖²_F")
+    g.add_argument("--tied-weights", action="store_true",
+                   help="the lecture's tied-weight autoencoder: decode with the encoder's W transposed, "
+                        "x̂ = σ(Wᵀh + b′), in every network trained (not with the contractive penalty)")
+    g.add_argument("--reconstruction-loss", choices=RECONSTRUCTION_LOSSES, default="squared_error",
+                   help="‖x − x̂‖² or the cross-entropy −Σ [x log x̂ + (1 − x) log(1 − x̂)], summed over the pixels")
     args = cli.parse_args(parser, argv, RECIPE)
+    if args.tied_weights and (args.penalty in ("contractive", "all") or args.decoder_units):
+        parser.error("argument --tied-weights: the tied decoder is x̂ = σ(Wᵀh + b′), one layer; use it with "
+                     "--penalty sparse, denoising or none and without --decoder-units")
     if args.noise_level is None:
         args.noise_level = DEFAULT_NOISE_LEVEL[args.noise]
     elif args.noise == "masking" and not args.noise_level < 1:
@@ -104,15 +116,16 @@ def plain_partners(shapes: dict[str, tuple[int, int]]) -> tuple[dict[str, str], 
     return plain_of, shape_of
 
 
-def fit_autoencoder(parts, run, train, val, *, name: str, epochs: int):
-    """Compiles `parts.autoencoder` on ‖x − x̂‖² (+ its penalty) with Adam, η cosine-decayed over the run,
-    and trains it in `<out>/<name>/`. Returns (history, seconds)."""
+def fit_autoencoder(parts, run, train, val, *, name: str, epochs: int, loss: str = "squared_error"):
+    """Compiles `parts.autoencoder` on ‖x − x̂‖² or the cross-entropy (+ its penalty) with Adam, η
+    cosine-decayed over the run, and trains it in `<out>/<name>/`. Returns (history, seconds)."""
     from gen_keras import training
-    from gen_keras.regularizers import sum_squared_error
+    from gen_keras.regularizers import sum_binary_cross_entropy, sum_squared_error
 
     sub = training.sub_run(run, name)
     parts.autoencoder.compile(optimizer=training.cosine_adam(LEARNING_RATE, len(train), sub, epochs),
-                              loss=sum_squared_error, **run.compile_options())
+                              loss={"squared_error": sum_squared_error, "cross_entropy": sum_binary_cross_entropy}[loss],
+                              **run.compile_options())
     start = time.perf_counter()
     history = training.fit(parts.autoencoder, train, val, sub, epochs, targets="images")
     return history, time.perf_counter() - start
@@ -135,18 +148,20 @@ def main(argv=None):
     print(f"{train.name}: {len(train)} training, {len(val)} validation, {len(test)} test images; "
           f"batch {run.batch_size}, {args.epochs} epochs")
     options = dict(rho=args.rho, beta=args.beta, noise=args.noise, noise_level=args.noise_level, lam=args.lam,
-                   seed=args.seed)
+                   tied_weights=args.tied_weights, seed=args.seed)
     shapes = network_shapes(args)
     plain_of, shape_of = plain_partners(shapes)
     to_train = list(shape_of)
-    models, results = {}, {"penalty": args.penalty, "dataset": train.name, "train_images": len(train),
+    models, results = {}, {"penalty": args.penalty, "tied_weights": args.tied_weights,
+                           "reconstruction_loss": args.reconstruction_loss, "dataset": train.name, "train_images": len(train),
                            "test_images": len(test), "batch_size": run.batch_size}
     for name in to_train:
         units, decoder_units = shape_of[name]
         with run.strategy.scope():
             parts = regularized_autoencoder(units, penalty="none" if name.startswith("none") else name,
                                             decoder_units=decoder_units, **options)
-        history, seconds = fit_autoencoder(parts, run, train, val, name=name, epochs=args.epochs)
+        history, seconds = fit_autoencoder(parts, run, train, val, name=name, epochs=args.epochs,
+                                           loss=args.reconstruction_loss)
         models[name] = parts
         codes = inference.predict_in_batches(parts.encoder, x_test)
         recon = inference.predict_in_batches(parts.decoder, codes)
@@ -269,8 +284,10 @@ def without_corruption(parts):
     """image → decoder(encoder(image)), the served autoencoder: the denoising one without its corruption layer."""
     import keras
 
+    from gen_keras.models.regularized import chained
+
     image = keras.Input(IMAGE_SHAPE, name="image")
-    return keras.Model(image, parts.decoder(parts.encoder(image)), name="autoencoder")
+    return keras.Model(image, chained(parts.encoder, parts.decoder, image), name="autoencoder")
 
 
 def tangent_sensitivity(models, x_train, x, *, seed: int, steps=(0.25, 0.5, 1.0, 2.0)) -> dict:

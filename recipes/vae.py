@@ -13,6 +13,7 @@ GaussianSampler` (reparameterization and the closed-form KL, `gen_keras/losses.p
     python recipes/vae.py                         # 2-d latent space, Bernoulli decoder
     python recipes/vae.py --latent-dim 16         # a better density model (ELBO and IWAE reported)
     python recipes/vae.py --ablation              # reconstruction only / KL only / both
+    python recipes/vae.py --latent-sizes 2 8 32   # one VAE per latent size, their prior samples side by side
     python recipes/vae.py --binarize stochastic --iwae-samples 5000   # binarized images, beside the PixelCNN
     python recipes/vae.py --dataset folder:PATH --image-size 32 --likelihood gaussian   # your colour images
 """
@@ -34,8 +35,10 @@ LEARNING_RATE = 2e-3
 QUICK_IWAE_IMAGES = 100
 PRIOR_SEED_OFFSET = 2  # the prior samples' z come from default_rng(--seed + 2)
 QUICK_ESTIMATOR_IMAGES, QUICK_ESTIMATOR_SAMPLES = 20, 500
-# Latent arithmetic, as Fashion-MNIST class indices: A − B + C.
-ARITHMETIC = ((9, 7, 5), (4, 2, 6), (3, 0, 2))  # boot − sneaker + sandal, coat − pullover + shirt, ...
+# Latent arithmetic, as Fashion-MNIST class indices (source A, target T): held-out codes of A plus the direction
+# mean μ(T) − mean μ(A), judged by the instrument.
+ATTRIBUTE_PAIRS = ((7, 9), (0, 3), (2, 4))  # sneaker → ankle boot, T-shirt → dress, pullover → coat
+SHOWN_TRANSFERS = 8
 
 
 def parse(argv=None):
@@ -72,6 +75,12 @@ def parse(argv=None):
     g.add_argument("--ablation", action="store_true",
                    help="train three models identically (reconstruction term only, KL term only, both) "
                         "and draw their latent spaces side by side; exports nothing")
+    g.add_argument("--latent-sizes", type=cli.positive_int, nargs="+", default=None, metavar="D",
+                   help="train one VAE per latent size, identically otherwise, and draw their samples "
+                        "E[x|z], z ~ N(0, I), side by side; exports nothing")
+    g.add_argument("--manifold", choices=("linear", "quantiles"), default="linear",
+                   help="the 2-d manifold figure's grid: z over −2 … 2 on each axis, as the lecture draws it, "
+                        "or over N(0, 1) quantiles 5% … 95% (Kingma & Welling)")
     cli.add_sample_quality_flags(parser, samples_help="prior samples E[x|z], z ~ N(0, I),")
     args = cli.parse_args(parser, argv, RECIPE)
     given = argv if argv is not None else sys.argv[1:]
@@ -82,18 +91,22 @@ def parse(argv=None):
                 setattr(args, flag[2:].replace("-", "_"), quick_value)
     if args.ablation and args.latent_dim != 2:
         parser.error("--ablation draws 2-d latent spaces: leave --latent-dim at 2")
+    if args.ablation and args.latent_sizes:
+        parser.error("--latent-sizes and --ablation are two separate comparisons: give one of them")
     return args
 
 
-def train_vae(args, run, train, val, *, beta: float, reconstruction_weight: float = 1.0):
-    """Builds, compiles and trains one VAE; returns (vae, history, seconds)."""
+def train_vae(args, run, train, val, *, beta: float, reconstruction_weight: float = 1.0,
+              latent_dim: int | None = None):
+    """Builds, compiles and trains one VAE (of `latent_dim`, default --latent-dim); returns (vae, history,
+    seconds)."""
     import keras
 
     from gen_keras import training
     from gen_keras.models.vae import build_vae
 
     with run.strategy.scope():
-        vae = build_vae(args.latent_dim, args.likelihood, decoder=args.decoder, beta=beta,
+        vae = build_vae(latent_dim or args.latent_dim, args.likelihood, decoder=args.decoder, beta=beta,
                         reconstruction_weight=reconstruction_weight, binarize=args.binarize, seed=args.seed,
                         image_shape=train.images.shape[1:])
         # η_t = η_0 · ½(1 + cos(π t / T)) over the T steps of the whole run
@@ -128,6 +141,8 @@ def main(argv=None):
 
     if args.ablation:
         return ablation(args, run, train, val, test)
+    if args.latent_sizes:
+        return latent_sizes(args, run, train, val, test)
 
     vae, history, train_seconds = train_vae(args, run, train, val, beta=args.beta)
     vae.summary(expand_nested=True)
@@ -155,6 +170,10 @@ def main(argv=None):
     results["log_px_estimates"] = {"images": n_est, **curves}
     # Sample quality on the instrument: FID and KID of E[x|z], z ~ N(0, I), against as many test images.
     results.update(prior_sample_quality(vae, test, args))
+    # Latent arithmetic: a class direction from the first half of the test codes, added to the second half's.
+    transfers = latent_arithmetic(vae, test, args, out / "latent_arithmetic.png")
+    if transfers:
+        results["attribute_transfer"] = transfers
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
     print(f"test −ELBO {scores['negative_elbo']:.1f} nats/image = reconstruction {scores['reconstruction']:.1f} "
           f"+ KL {scores['kl']:.1f}; on {n_iwae} test images: −ELBO {-elbo_k.mean():.1f}, "
@@ -167,6 +186,10 @@ def main(argv=None):
     print(f"log p(x) on {n_est} test images, K = {args.estimator_samples}: naive (z ~ p(z)) "
           f"{curves['prior'][-1]:.1f}, importance (z ~ q(z|x)) {curves['importance'][-1]:.1f} nats; prior samples: "
           f"{quality}")
+    if "attribute_transfer" in results:
+        print("latent arithmetic, held-out codes + (mean μ(T) − mean μ(A)), confidently called T after (before): "
+              + "; ".join(f"{pair} {r['target_share']:.0%} ({r['target_share_before']:.0%}) of {r['images']}"
+                          for pair, r in results["attribute_transfer"].items()))
     figures(vae, test, history, out, args, results["log_px_estimates"])
     print(f"figures, metrics.json and logs in {out}/")
 
@@ -208,6 +231,40 @@ def prior_sample_quality(vae, test, args) -> dict:
             "classifier": scored["classifier"], "classifier_sha256": scored["classifier_sha256"]}
 
 
+def latent_arithmetic(vae, test, args, path) -> dict:
+    """For each (A, T) of `ATTRIBUTE_PAIRS`: the direction mean μ(T) − mean μ(A) from the first half of the test
+    codes, added to the second half's codes of class A; the share of the decoded images the instrument
+    confidently calls T, after and before. Draws the first few of each pair to `path`."""
+
+    from gen_keras import evaluation, inference, latent, plots
+
+    classifier, _ = evaluation.classifier_for(args.dataset, retrain=args.retrain_classifier,
+                                              image_size=args.image_size, channels=args.channels)
+    if classifier is None:  # data without labels: no class to move towards
+        return {}
+    mean, _ = vae.encoder.predict(test.as_float(), batch_size=500, verbose=0)
+    generator = vae.generator()
+    decode = lambda z: inference.predict_in_batches(generator, z)  # noqa: E731
+    name = lambda c: test.class_names[c] if c < len(test.class_names) else str(c)  # noqa: E731
+    results, rows, titles = {}, [], []
+    for source, target in ATTRIBUTE_PAIRS:
+        if max(source, target) >= test.num_classes:
+            continue
+        moved = latent.attribute_transfer(mean, test.labels, decode, classifier, source=source, target=target)
+        pair = f"{name(source)} → {name(target)}"
+        results[pair] = {"source": source, "target": target, "images": int(len(moved.held_out)),
+                         "target_share": moved.target_share, "target_share_before": moved.target_share_before,
+                         "source_share_after": moved.source_share_after}
+        shown = moved.held_out[:SHOWN_TRANSFERS]
+        rows += [test.as_float()[shown], moved.before[:SHOWN_TRANSFERS], moved.after[:SHOWN_TRANSFERS]]
+        titles += [f"held-out {name(source)}", "decoded μ(x)",
+                   f"μ(x) + d → {name(target)}: {moved.target_share:.0%}"]
+    if rows:
+        plots.image_rows(rows, titles, path, "d = mean μ(T) − mean μ(A) from the other half of the test codes; "
+                         "the share the classifier confidently calls T")
+    return results
+
+
 def figures(vae, test, history, out, args, curves=None) -> None:
     """The lecture's pictures of a trained VAE."""
     import numpy as np
@@ -225,13 +282,17 @@ def figures(vae, test, history, out, args, curves=None) -> None:
                  xlabel="epoch", ylabel="nats per image", log_y=True, title="−ELBO (nats/image) = reconstruction + KL")
     plots.latent_scatters([("μ(x), test set" if d == 2 else "μ(x)[:2], test set", mean[:, :2])], labels,
                           out / "latent_space.png", test.class_names, f"q(z|x) means, latent dim {d}")
-    if d == 2:  # Kingma & Welling's manifold: decode z = Φ⁻¹(u) over a grid of quantiles u
-        from statistics import NormalDist
+    if d == 2:  # the lecture's manifold: decode z over −2 … 2 on each axis (or Kingma & Welling's z = Φ⁻¹(u))
+        if args.manifold == "quantiles":
+            from statistics import NormalDist
 
-        q = np.array([NormalDist().inv_cdf(u) for u in np.linspace(0.05, 0.95, 15)], np.float32)
+            q = np.array([NormalDist().inv_cdf(u) for u in np.linspace(0.05, 0.95, 15)], np.float32)
+            title = "decoded z over a grid of N(0, 1) quantiles (5% ... 95%)"
+        else:
+            q = np.linspace(-2.0, 2.0, 15, dtype=np.float32)
+            title = "decoded z over a regular grid, −2 … 2 on each axis"
         grid = np.stack(np.meshgrid(q, q[::-1]), axis=-1).reshape(-1, 2)
-        plots.image_grid(decode(grid), out / "manifold.png", columns=15,
-                         title="decoded z over a grid of N(0, 1) quantiles (5% ... 95%)")
+        plots.image_grid(decode(grid), out / "manifold.png", columns=15, title=title)
     rng = np.random.default_rng(args.seed)
     plots.image_grid(decode(rng.standard_normal((50, d))), out / "prior_samples.png",
                      title="E[x|z], z ~ N(0, I)")
@@ -245,17 +306,6 @@ def figures(vae, test, history, out, args, curves=None) -> None:
         marginal_likelihood_estimates(curves, out / "log_px_estimates.png")
     plots.latent_interpolation(decode, mean, x_test, out / "interpolation.png",
                                "first and last: test images; between: decoded (1−t) μ(a) + t μ(b)")
-    centres = np.stack([mean[labels == c].mean(axis=0) if np.any(labels == c) else np.zeros(d)
-                        for c in range(test.num_classes)])
-    name = lambda c: test.class_names[c] if c < len(test.class_names) else str(c)  # noqa: E731
-    rows, titles = [], []
-    for a, b, c in ARITHMETIC:
-        if max(a, b, c) < test.num_classes:
-            rows.append(decode(np.stack([centres[a], centres[b], centres[c], centres[a] - centres[b] + centres[c]])))
-            titles.append(f"{name(a)} − {name(b)} + {name(c)}")
-    if rows:
-        plots.image_rows(rows, titles, out / "latent_arithmetic.png",
-                         "class-mean codes A, B, C and the decoded A − B + C")
 
 
 def ablation(args, run, train, val, test):
@@ -277,6 +327,32 @@ def ablation(args, run, train, val, test):
                           "the KL term pulls everything onto N(0, I)")
     (run.out / "ablation.json").write_text(json.dumps(results, indent=2))
     print(f"ablation figure: {run.out / 'ablation.png'}")
+    return results
+
+
+def latent_sizes(args, run, train, val, test):
+    """One VAE per latent size, trained identically; their prior samples side by side and their test −ELBO."""
+    import numpy as np
+
+    from gen_keras import inference, plots
+    from gen_keras.models.vae import elbo_terms
+
+    panels, results = [], {}
+    for d in args.latent_sizes:
+        sub = dataclasses.replace(run, out=run.out / "latent_sizes" / f"latent_{d}")
+        sub.out.mkdir(parents=True, exist_ok=True)
+        vae, history, seconds = train_vae(args, sub, train, val, beta=args.beta, latent_dim=d)
+        scores = elbo_terms(vae, test.as_float())
+        z = np.random.default_rng(args.seed).standard_normal((100, d)).astype(np.float32)
+        panels.append((f"latent size {d}\ntest −ELBO {scores['negative_elbo']:.1f} nats",
+                       inference.predict_in_batches(vae.generator(), z)))
+        results[str(d)] = {"test_negative_elbo": scores["negative_elbo"], "test_kl": scores["kl"],
+                           "epochs": len(history.get("loss", [])), "train_seconds": round(seconds, 1)}
+        print(f"latent size {d}: test −ELBO {scores['negative_elbo']:.1f} nats/image (KL {scores['kl']:.1f}); "
+              f"{seconds:.0f} s")
+    plots.image_grids(panels, run.out / "latent_sizes.png", 10, "E[x|z], z ~ N(0, I), for each latent size")
+    (run.out / "latent_sizes.json").write_text(json.dumps(results, indent=2))
+    print(f"latent-size figure: {run.out / 'latent_sizes.png'}")
     return results
 
 

@@ -107,7 +107,12 @@ def test_quick_run_prints_the_table_and_exports_a_scorer_served_by_the_c_api(tmp
 
     version = tmp_path / "sm" / "anomaly_detection" / "scorer_class_7" / "1"
     meta = export.read_export_metadata(version)["metadata"]
-    assert meta["class"] == 7 and meta["score"] == m["export"]["score"] == m["best_autoencoder_score"]
+    # the export is the one-class detector: the best score that needs no all-label classifier, trained on class 7 only
+    assert meta["class"] == 7 and meta["score"] == m["export"]["score"] == m["best_one_class_autoencoder_score"]
+    assert meta["one_class"] is True and "†" not in meta["score"]
+    assert meta["trained_on"].startswith("the ") and "training images of class 7 (Sneaker) only" in meta["trained_on"]
+    assert "classifier" not in {layer.name for layer in keras.saving.load_model(
+        version / "scorer_class_7.keras").layers}
     assert meta["threshold"] == pytest.approx(m["export"]["threshold"]) and meta["false_positive_rate"] == 0.05
     test = data.load_images("fashion_mnist", "test", limit=64)
     x = test.as_float()

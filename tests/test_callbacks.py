@@ -45,7 +45,7 @@ def test_sample_quality_and_grid_write_their_keys_and_files_during_fit(small_cla
     history = generator.fit(rng.normal(size=(256, 8)).astype("float32"), targets, epochs=3, batch_size=64,
                             verbose=0, callbacks=[quality, grid, keras.callbacks.CSVLogger(str(history_path))])
 
-    for key in ("sample_entropy", "max_class_share"):
+    for key in ("sample_entropy", "max_class_share", "confident_share"):
         values = history.history[key]
         assert len(values) == 3 and all(np.isfinite(values))
     assert all(0.0 <= e <= np.log(10) + 1e-9 for e in history.history["sample_entropy"])
@@ -78,10 +78,25 @@ def test_sample_quality_sees_diversity_collapse_and_a_perfect_generator(small_cl
     assert logs["sample_entropy"] > 2.0  # real images spread over the ten classes
     assert diverse.measure_fid() < 1e-6
 
-    collapsed = SampleQuality(show, small_classifier, np.zeros(500, np.int64), reference=reference)
-    logs = collapsed.measure_diversity()
-    assert logs == {"sample_entropy": 0.0, "max_class_share": 1.0}
+    assert 0.3 < logs["confident_share"] < 1.0 and logs["confident_max_class_share"] < 0.3
+
+    sure = int(np.argmax(evaluation.class_probabilities(small_classifier, images).max(axis=1)))
+    collapsed = SampleQuality(show, small_classifier, np.full(500, sure), reference=reference)
+    logs = collapsed.measure_diversity()  # one recognisable image 500 times: collapse, seen by both measures
+    assert logs == {"sample_entropy": 0.0, "max_class_share": 1.0, "confident_share": 1.0,
+                    "confident_max_class_share": 1.0}
     assert collapsed.measure_fid() > 10 * diverse.measure_fid() + 1.0
+
+
+def test_a_batch_of_noise_is_not_one_mode(small_classifier):
+    """Uniform noise: argmax puts most of it in one class (max_class_share > 0.5, what read as collapse in
+    earlier GAN runs), but the classifier is sure of almost none of it, so the confident measures see no mode."""
+    from gen_keras.evaluation import SampleQuality
+
+    noise = np.random.default_rng(0).uniform(size=(500, 28, 28, 1)).astype(np.float32)
+    logs = SampleQuality(lambda i: noise[i], small_classifier, np.arange(500), num_samples=500).measure_diversity()
+    assert logs["max_class_share"] > 0.5
+    assert logs["confident_share"] < 0.05  # fewer than 25 of 500 samples count towards any class
 
 
 def test_latent_tuples_are_batched_together():

@@ -28,6 +28,37 @@ def test_discrete_kl_by_hand_and_its_asymmetry():
     assert divergences.kl_discrete([0.5, 0.5], [0.0, 1.0]) == float("inf")
 
 
+# The weather-station example of the entropy lecture (after Géron's "entropy, cross-entropy and KL"):
+# eight kinds of weather, a fixed-length code needs 3 bits, the station's p needs 2.23 on average.
+WEATHER = np.array([0.35, 0.35, 0.10, 0.10, 0.04, 0.04, 0.01, 0.01])
+CODE_LENGTHS = np.array([2, 2, 3, 3, 4, 4, 5, 5])  # the station's prefix code: short words for likely weather
+
+
+def test_entropy_cross_entropy_and_kl_of_the_weather_example_in_bits():
+    """H(p) = 2.23 bits; the station's code averages 2.42 bits on its own weather; on the reversed weather
+    (a rainy place, the likely and the rare outcomes swapped) it averages H(p′, q) = 4.58 bits, so the wrong
+    code costs D_KL = H(p′, q) − H(p′) = 2.35 bits. The code's q = 2^−ℓ sums to 15/16 (its Kraft sum), so
+    with q normalised the KL is 2.35 − log₂(16/15) = 2.26 bits."""
+    q = divergences.code_distribution(CODE_LENGTHS)
+    assert q.sum() == pytest.approx(15 / 16)
+    assert divergences.entropy(WEATHER, base=2) == pytest.approx(2.23, abs=0.005)
+    assert divergences.cross_entropy(WEATHER, q, base=2) == pytest.approx(2.42, abs=1e-9)  # Σ p ℓ exactly
+    assert divergences.entropy(np.full(8, 1 / 8), base=2) == pytest.approx(3.0)  # the fixed-length code
+    rainy = WEATHER[::-1]
+    h, h_cross = divergences.entropy(rainy, base=2), divergences.cross_entropy(rainy, q, base=2)
+    assert h == pytest.approx(2.23, abs=0.005) and h_cross == pytest.approx(4.58, abs=1e-9)
+    assert h_cross - h == pytest.approx(2.35, abs=0.005)
+    kl_normalised = divergences.kl_discrete(rainy, q) / math.log(2)
+    assert kl_normalised == pytest.approx(h_cross - h - math.log2(16 / 15), abs=1e-9)
+    # in nats the same numbers times ln 2, and KL(p‖q) = H(p, q) − H(p) for a q that sums to 1
+    uniform = np.full(8, 1 / 8)
+    assert divergences.cross_entropy(rainy, uniform) - divergences.entropy(rainy) == pytest.approx(
+        divergences.kl_discrete(rainy, uniform), abs=1e-12)
+    assert divergences.cross_entropy(WEATHER, np.r_[q[:-1], 0.0]) == float("inf")
+    with pytest.raises(ValueError, match="sum to 1"):
+        divergences.entropy(WEATHER * 2)
+
+
 def test_gaussian_kl_matches_tfp_and_is_asymmetric():
     import tensorflow_probability as tfp
 

@@ -88,10 +88,13 @@ def test_sample_critic_saves_and_reloads(tmp_path):
 def test_recipe_quick_run_shows_saturation_and_an_informative_critic(tmp_path):
     """--quick (600 steps): the minimax generator's gradient at the fakes is < 1% of the non-saturating one,
     the one-sided critic rises towards the data with a slope near 1 and estimates W₁ = 6 within a factor
-    of two. Seen with these settings: 1.9e-4 vs 1.0; slope +1.28; W₁ estimate 7.81."""
-    result = run_python([RECIPE, "--quick", "--out", str(tmp_path)], timeout=240)
+    of two. Seen with these settings: 1.9e-4 vs 1.0; slope +1.28; W₁ estimate 7.81. On the ring (1,200 steps,
+    seed 0) the covering setting already holds more modes than the collapsing one (seen: 4 vs 1); the bilinear
+    game's simultaneous steps double the distance to (0, 0), the alternating ones keep it."""
+    result = run_python([RECIPE, "--quick", "--out", str(tmp_path)], timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in ("generator_costs.png", "optimal_discriminator.png", "discriminator_vs_critic.png"):
+    for name in ("generator_costs.png", "optimal_discriminator.png", "discriminator_vs_critic.png", "ring_modes.png",
+                 "bilinear_game.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     slopes = metrics["slope_at_d_0.01"]
@@ -102,5 +105,47 @@ def test_recipe_quick_run_shows_saturation_and_an_informative_critic(tmp_path):
     one_sided = s["wasserstein_one_sided_gp"]
     assert 0.7 < one_sided["mean_slope_at_fakes"] < 2.0
     assert 3.0 < one_sided["w1_estimate"] < 12.0
+    ring = metrics["ring"]
+    covers, collapses = (ring[name]["snapshots"][-1] for name in ("covers", "collapses"))
+    assert ring["steps"] == 1200 and covers["step"] == collapses["step"] == 1200
+    assert covers["modes_covered"] > collapses["modes_covered"] and collapses["modes_covered"] <= 2
+    game = metrics["bilinear"]
+    start = float(np.hypot(*game["start"]))
+    assert game["simultaneous_final_distance"] > 2 * start and game["alternating_max_distance"] < 1.1 * start
     bad = run_python([RECIPE, "--steps", "0"], timeout=60)
     assert bad.returncode == 2 and "--steps" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_ring_of_gaussians_has_eight_modes_of_the_given_width():
+    from gen_keras import data
+
+    points = data.ring_of_gaussians(8000, modes=8, radius=2.0, std=0.02, seed=3)
+    centres = data.ring_centres(8, 2.0)
+    assert points.shape == (8000, 2) and points.dtype == np.float32
+    np.testing.assert_allclose(centres[2], [0.0, 2.0], atol=1e-12)  # mode j at angle 2πj/8
+    offsets = points - centres[np.argmin(np.linalg.norm(points[:, None] - centres[None], axis=-1), axis=1)]
+    assert offsets.std(axis=0) == pytest.approx([0.02, 0.02], rel=0.05)
+    assert np.all(np.bincount(np.argmin(np.linalg.norm(points[:, None] - centres[None], axis=-1), axis=1)) > 850)
+
+
+def test_mode_coverage_counts_modes_and_high_quality_samples_by_hand():
+    """Samples within 3σ of a mode are high quality; a mode is covered when it holds at least min_share of all
+    samples as high-quality ones. Points between modes, or a cloud of noise, cover nothing."""
+    from gen_keras import data, metrics
+
+    centres, std = data.ring_centres(8, 2.0), 0.02
+    at = lambda j, n, dx=0.0: np.repeat(centres[j][None] + [dx, 0.0], n, axis=0)  # noqa: E731
+    samples = np.concatenate([at(0, 50), at(1, 30, 2.9 * std), at(2, 5),  # 3 modes hit, one with 5% of samples
+                              at(3, 10, 3.1 * std),  # just outside 3σ: not high quality
+                              np.zeros((5, 2))])  # the ring's centre: far from every mode
+    counted = metrics.mode_coverage(samples, centres, std, min_share=0.05)
+    assert counted["modes_covered"] == 3 and counted["high_quality_share"] == pytest.approx(0.85)
+    np.testing.assert_allclose(counted["mode_shares"], [0.5, 0.3, 0.05, 0, 0, 0, 0, 0])
+    assert metrics.mode_coverage(samples, centres, std, min_share=0.06)["modes_covered"] == 2
+    one_mode = metrics.mode_coverage(at(5, 100) + np.random.default_rng(0).normal(0, std, (100, 2)), centres, std)
+    assert one_mode["modes_covered"] == 1 and one_mode["high_quality_share"] > 0.95  # collapse: good samples, one mode
+    noise = np.random.default_rng(1).uniform(-2.8, 2.8, size=(2000, 2))
+    counted = metrics.mode_coverage(noise, centres, std)
+    assert counted["modes_covered"] == 0 and counted["high_quality_share"] < 0.01  # noise is neither
+    with pytest.raises(ValueError, match="must share D"):
+        metrics.mode_coverage(np.zeros((3, 3)), centres, std)

@@ -156,6 +156,9 @@ def test_deep_autoencoder_shapes():
     assert [layer.units for layer in parts.decoder.layers if hasattr(layer, "units")] == [250, 500, 1000, 784]
     image = np.asarray(parts.autoencoder(np.zeros((2, 28, 28, 1), np.float32)))
     assert image.shape == (2, 28, 28, 1) and 0 < image.min() and image.max() < 1  # sigmoid
+    shallow = deep_autoencoder(hidden=())  # the shallow one beside it: 784-2-784
+    assert [layer.units for layer in shallow.autoencoder.layers[1].layers if hasattr(layer, "units")] == [2]
+    assert shallow.autoencoder.count_params() == 784 * 2 + 2 + 2 * 784 + 784
 
 
 # The recipe, in this process (TensorFlow is imported once), on a few hundred images.
@@ -191,6 +194,7 @@ def test_quick_run_metrics_figures_and_exports(quick_run):
     assert m["linear_mse_ratio_to_pca"] == pytest.approx(m["linear_test_mse"] / m["pca_test_mse"])
     assert 0 < m["deep_test_mse"] < 0.2 and m["knn_k"] == 5
     assert 0.1 <= m["deep_knn_accuracy"] <= 1 and 0.1 <= m["pca2_knn_accuracy"] <= 1  # above chance
+    assert m["shallow_epochs"] == 1 and 0 < m["shallow_test_mse"] < 0.3 and 0 <= m["shallow_knn_accuracy"] <= 1
     assert m["num_samples"] == 256 and m["grid_points"] == 225 and m["classifier"] == "shipped"
     assert min(m["fid_deep_uniform"], m["fid_deep_gaussian"], m["fid_vae_prior"]) > m["fid_real_floor"] >= 0
     assert all(np.isfinite(m[f"kid_{name}"]) for name in ("deep_uniform", "deep_gaussian", "vae_prior"))

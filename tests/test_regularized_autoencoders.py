@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import run_python, run_recipe_quick
+from tests.conftest import assert_keras_files_reload, run_python, run_recipe_quick
 
 RECIPE = "recipes/regularized_autoencoders.py"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -78,6 +78,19 @@ def test_each_penalty_gets_a_plain_network_of_its_shape():
         ({"none": "none"}, {"none": (1000, 0)})
 
 
+@pytest.mark.slow
+def test_quick_tied_weight_run_with_the_cross_entropy_exports_parts_that_reload(tmp_path):
+    """--tied-weights --reconstruction-loss cross_entropy: the plain and the denoising network both decode with
+    their encoder's W transposed, and every exported part, the served autoencoder included, reloads."""
+    run_recipe_quick(RECIPE, tmp_path, "--penalty", "denoising", "--tied-weights", "--reconstruction-loss",
+                     "cross_entropy", "--limit", "1024")
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert (m["tied_weights"], m["reconstruction_loss"]) == (True, "cross_entropy")
+    assert 0 < m["none"]["test_mse"] < 0.2 and 0 < m["denoising"]["test_mse"] < 0.2
+    loaded = assert_keras_files_reload(tmp_path / "sm")
+    assert "regularized_autoencoders/denoising_autoencoder/1/denoising_autoencoder.keras" in loaded
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--rho", "1.5"], "--rho: must be between 0 and 1"),
     (["--rho", "0"], "--rho: must be positive"),
@@ -86,6 +99,8 @@ def test_each_penalty_gets_a_plain_network_of_its_shape():
     (["--noise-level", "1.2"], "--noise-level: masking zeroes a pixel with probability"),
     (["--noise", "gaussian", "--noise-level", "3"], "--noise-level: σ must be at most 1"),
     (["--penalty", "l1"], "--penalty: invalid choice"),
+    (["--tied-weights"], "--tied-weights: the tied decoder is"),
+    (["--penalty", "sparse", "--reconstruction-loss", "l1"], "--reconstruction-loss: invalid choice"),
 ])
 def test_bad_flags_exit_2_with_one_line(flags, message):
     result = run_python([RECIPE, *flags], timeout=60)

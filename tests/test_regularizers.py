@@ -125,3 +125,47 @@ def test_each_penalty_on_the_same_network_saves_and_loads(penalty, tmp_path):
         assert deep.autoencoder(x).shape == x.shape
         with pytest.raises(ValueError, match="has a hidden layer"):
             decoder_filters(deep.decoder)
+
+
+@pytest.mark.parametrize("penalty", ["none", "sparse", "denoising"])
+def test_tied_weights_decode_with_the_encoders_kernel_transposed(penalty, tmp_path):
+    """x̂ = σ(Wᵀ h + b′) with h = σ(W x + b): one W (784 × 30) and two biases, shared by encoder and decoder;
+    the decoder's filters are W's columns; it saves and loads."""
+    import keras
+
+    from gen_keras.models.regularized import chained, decoder_filters, hidden_kernel, regularized_autoencoder
+
+    parts = regularized_autoencoder(30, penalty=penalty, tied_weights=True, seed=0)
+    assert parts.autoencoder.count_params() == 784 * 30 + 30 + 784
+    x = RNG.uniform(0, 1, size=(3, 28, 28, 1)).astype(np.float32)
+    tied = parts.encoder.get_layer("tied")
+    w, b, b_prime = (np.asarray(v) for v in (tied.kernel, tied.bias, tied.transposed_bias))
+    tied.kernel.assign(RNG.normal(0, 0.1, size=w.shape).astype(np.float32))  # a kernel that is not its init
+    w = np.asarray(tied.kernel)
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    h = sigmoid(x.reshape(3, -1) @ w + b)
+    np.testing.assert_allclose(parts.encoder(x), h, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(parts.decoder(h)).reshape(3, -1), sigmoid(h @ w.T + b_prime), atol=1e-5)
+    if penalty != "denoising":  # the denoising autoencoder corrupts its input only in training
+        np.testing.assert_allclose(parts.autoencoder(x), parts.decoder(parts.encoder(x)), atol=1e-6)
+    np.testing.assert_array_equal(decoder_filters(parts.decoder), w.T)
+    np.testing.assert_array_equal(hidden_kernel(parts.encoder), w)
+    parts.autoencoder.save(tmp_path / "tied.keras")
+    loaded = keras.saving.load_model(tmp_path / "tied.keras")
+    np.testing.assert_allclose(loaded(x, training=False), parts.autoencoder(x, training=False), atol=1e-6)
+    image = keras.Input((28, 28, 1), name="image")  # the served autoencoder (no corruption), as the recipe builds it
+    served = keras.Model(image, chained(parts.encoder, parts.decoder, image))
+    served.save(tmp_path / "served.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "served.keras")(x), parts.decoder(parts.encoder(x)),
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="tied weights need the one-layer"):
+        regularized_autoencoder(30, penalty="contractive", tied_weights=True)
+
+
+def test_summed_cross_entropy_by_hand():
+    from gen_keras.regularizers import sum_binary_cross_entropy
+
+    x = np.array([[0.0, 1.0, 0.25]], np.float32)
+    x_hat = np.array([[0.1, 0.8, 0.5]], np.float32)
+    want = -np.sum(x * np.log(x_hat) + (1 - x) * np.log(1 - x_hat))
+    np.testing.assert_allclose(np.asarray(sum_binary_cross_entropy(x, x_hat)), [want], rtol=1e-5)

@@ -40,6 +40,12 @@ def test_quick_run_leaves_metrics_figures_and_exports(quick_run):
     assert all(-543 < v < 0 for v in est["prior"] + est["importance"])
     assert est["importance"][-1] >= est["importance"][0]  # the bound rises with K (the same draws, nested)
     assert m["prior_samples"] == 2000 and m["prior_samples_fid"] > 0 and np.isfinite(m["prior_samples_kid"])
+    # latent arithmetic on held-out codes, judged by the instrument (one epoch: blurry, so no level is asserted
+    # here; tests/test_latent.py checks the measurement on a model whose answer is known)
+    moved = m["attribute_transfer"]
+    assert list(moved) == ["Sneaker → Ankle boot", "T-shirt/top → Dress", "Pullover → Coat"]
+    assert all(r["images"] > 50 and 0 <= r["target_share_before"] <= 1 and 0 <= r["target_share"] <= 1
+               for r in moved.values())
     for figure in FIGURES:
         assert (tmp / "out" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
     for part in ("encoder", "decoder"):
@@ -130,8 +136,21 @@ def test_ablation_draws_three_latent_spaces(tmp_path):
     assert runs["KL only"]["val_loss"] < 5 < runs["reconstruction + KL"]["val_loss"]
 
 
+@pytest.mark.slow
+def test_latent_sizes_draw_one_sample_grid_per_size(tmp_path):
+    """--latent-sizes 2 8: two VAEs trained identically, one panel of prior samples each, and their test −ELBO."""
+    result = run_python([RECIPE, "--latent-sizes", "2", "8", "--quick", "--limit", "640", "--out", str(tmp_path)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "latent_sizes.png").read_bytes()[:4] == b"\x89PNG"
+    runs = json.loads((tmp_path / "latent_sizes.json").read_text())
+    assert list(runs) == ["2", "8"] and all(0 < r["test_negative_elbo"] < 784 * 0.7 for r in runs.values())
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--latent-dim", "0"], "--latent-dim: must be at least 1"),
+    (["--latent-sizes", "2", "0"], "--latent-sizes: must be at least 1"),
+    (["--ablation", "--latent-sizes", "2", "8"], "--latent-sizes and --ablation are two separate comparisons"),
+    (["--manifold", "spiral"], "--manifold: invalid choice"),
     (["--beta", "-1"], "--beta: must be zero or more"),
     (["--beta", "nan"], "--beta: must be a finite number"),
     (["--likelihood", "poisson"], "--likelihood: invalid choice"),

@@ -15,8 +15,9 @@ import numpy as np
 from gen_keras import data as data_lib
 from gen_keras import inference
 from gen_keras.errors import GenKerasError
-from gen_keras.evaluation.classes import class_entropy, class_histogram, max_class_share
-from gen_keras.evaluation.classifier import Classifier, features, predict_classes
+from gen_keras.evaluation.classes import (CONFIDENCE, class_entropy, class_histogram, confident_class_shares,
+                                          max_class_share)
+from gen_keras.evaluation.classifier import Classifier, class_probabilities, features
 from gen_keras.evaluation.distances import feature_statistics, frechet_distance_from_statistics
 from gen_keras.evaluation.scoring import Reference, reference_features, score, summary_line
 from gen_keras.files import write_atomically
@@ -28,7 +29,11 @@ class SampleQuality(keras.callbacks.Callback):
 
     Every `every` epochs the first `num_samples` latents are generated and classified, and the logs get
     `sample_entropy` (entropy in nats of the class histogram: log 10 ≈ 2.30 when uniform, falling under
-    mode collapse) and `max_class_share`. With `fid_every=N` (every N-th epoch) and/or `fid_at_end` (the
+    mode collapse) and `max_class_share` of the argmax classes, and `confident_share` (the share of samples
+    the classifier is sure of, softmax maximum ≥ `confidence`) and `confident_max_class_share` (the largest
+    class among those, NaN when none is sure). Argmax puts noise in some class too, so a high
+    `max_class_share` with a low `confident_share` is a generator that draws nothing recognisable, not
+    one that collapsed onto one class. With `fid_every=N` (every N-th epoch) and/or `fid_at_end` (the
     last epoch), the logs also get `fid`: all of `latents` against the reference (default: the test split
     of the classifier's data set, computed once). On epochs when a key is not measured it is logged as NaN,
     so CSVLogger, which fixes its columns at the first epoch, keeps them. FID over 10,000 samples costs
@@ -45,6 +50,7 @@ class SampleQuality(keras.callbacks.Callback):
         fid_at_end: measure the FID at the last epoch of `fit`.
         reference: the real images' features; None: the test split of the classifier's data set.
         batch_size: samples per forward pass.
+        confidence: the softmax maximum from which a prediction counts as confident.
 
     Raises:
         ValueError: `every` < 1, `fid_every` < 0 or `num_samples` < 2.
@@ -53,14 +59,14 @@ class SampleQuality(keras.callbacks.Callback):
     def __init__(self, generate_fn: Callable[[Latents], Any], classifier: Classifier, latents: Latents, *,
                  every: int = 1, num_samples: int = 1000, value_range: tuple[float, float] = (0.0, 1.0),
                  fid_every: int = 0, fid_at_end: bool = False, reference: Reference | None = None,
-                 batch_size: int = 500):
+                 batch_size: int = 500, confidence: float = CONFIDENCE):
         super().__init__()
         if every < 1 or fid_every < 0 or num_samples < 2:
             raise ValueError("every must be ≥ 1, fid_every ≥ 0 (0: never) and num_samples ≥ 2")
         self.generate_fn, self.classifier, self.latents = generate_fn, classifier, latents
         self.every, self.num_samples, self.value_range = every, num_samples, value_range
         self.fid_every, self.fid_at_end = fid_every, fid_at_end
-        self.batch_size = batch_size
+        self.batch_size, self.confidence = batch_size, confidence
         self.reference = reference
         self.last_histogram: np.ndarray | None = None  # class counts at the last measured epoch
         self.histograms: dict[int, list[int]] = {}  # epoch (1-based) → class counts, every measured epoch
@@ -70,13 +76,17 @@ class SampleQuality(keras.callbacks.Callback):
         """Generates and classifies the first `num_samples` samples now; keeps their histogram in `last_histogram`.
 
         Returns:
-            `{"sample_entropy": nats, "max_class_share": share in [0, 1]}`.
+            `{"sample_entropy": nats, "max_class_share": share in [0, 1], "confident_share": share in [0, 1],
+            "confident_max_class_share": share in [0, 1] or NaN}`.
         """
         images = sample_in_batches(self.generate_fn, self.latents, self.num_samples, self.batch_size)
-        classes = predict_classes(self.classifier, images, value_range=self.value_range, batch_size=self.batch_size)
-        self.last_histogram = class_histogram(classes, self.classifier.num_classes)
+        probabilities = class_probabilities(self.classifier, images, value_range=self.value_range,
+                                            batch_size=self.batch_size)
+        self.last_histogram = class_histogram(np.argmax(probabilities, axis=1), self.classifier.num_classes)
+        sure = confident_class_shares(probabilities, self.confidence)
         return {"sample_entropy": class_entropy(self.last_histogram),
-                "max_class_share": max_class_share(self.last_histogram)}
+                "max_class_share": max_class_share(self.last_histogram), "confident_share": sure.confident,
+                "confident_max_class_share": float(sure.shares.max()) if sure.counts.sum() else float("nan")}
 
     def measure_fid(self) -> float:
         """The FID of the samples of all `latents` against as many reference images (the first N), now (kept in
@@ -101,7 +111,8 @@ class SampleQuality(keras.callbacks.Callback):
             logs.update(self.measure_diversity())
             self.histograms[epoch + 1] = [int(c) for c in self.last_histogram]
         else:
-            logs.update(sample_entropy=float("nan"), max_class_share=float("nan"))
+            logs.update(sample_entropy=float("nan"), max_class_share=float("nan"), confident_share=float("nan"),
+                        confident_max_class_share=float("nan"))
         if self.fid_every or self.fid_at_end:
             last = epoch + 1 == (self.params or {}).get("epochs")
             due = (self.fid_every and (epoch + 1) % self.fid_every == 0) or (self.fid_at_end and last)

@@ -592,6 +592,25 @@ def mlp_discriminator(image_shape=IMAGE_SHAPE, units=(512, 256)) -> keras.Model:
     return keras.Model(image, logit, name="discriminator")
 
 
+def point_generator(latent_dim: int = 16, output_dim: int = 2, units=(128, 128)) -> keras.Model:
+    """A generator of points, not images, for the 2-D pictures of the game (the ring of Gaussians):
+    fully connected ReLU layers and a linear output.
+
+    Args:
+        latent_dim: the size of z.
+        output_dim: the points' dimension.
+        units: the hidden layers' widths.
+
+    Returns:
+        A `keras.Model` "generator": `z` (batch, latent_dim) → `point` (batch, output_dim) float32.
+    """
+    z = keras.Input((latent_dim,), name="z")
+    x = z
+    for n in units:
+        x = layers.Dense(n, activation="relu")(x)
+    return keras.Model(z, layers.Dense(output_dim, name="point", dtype="float32")(x), name="generator")
+
+
 def _label_input(num_classes: int):
     """An integer class label and its one-hot code (the cGAN's condition y)."""
     label = keras.Input((), dtype="int32", name="label")

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from gen_keras.layers import TiedDense
 from gen_keras.models.autoencoders import IMAGE_SHAPE, AutoencoderParts
 from gen_keras.regularizers import ContractiveDense, Corruption, KLSparsity
 
@@ -21,14 +22,15 @@ PENALTIES = ("none", "sparse", "denoising", "contractive")
 
 def regularized_autoencoder(hidden_units: int = 1000, *, penalty: str = "none", rho: float = 0.05,
                             beta: float = 3.0, noise: str = "masking", noise_level: float = 0.3,
-                            lam: float = 0.1, decoder_units: int = 0, image_shape=IMAGE_SHAPE,
-                            seed: int | None = None) -> AutoencoderParts:
+                            lam: float = 0.1, decoder_units: int = 0, tied_weights: bool = False,
+                            image_shape=IMAGE_SHAPE, seed: int | None = None) -> AutoencoderParts:
     """One sigmoid hidden layer, over-complete allowed, with one penalty.
 
     Encoder h = σ(W x + b) (the layer "hidden", Keras kernel W of shape (pixels, units)); decoder
     x̂ = σ(W′ h + b′) (the layer "filters", whose kernel rows are the images each unit adds), or with
     `decoder_units` > 0, x̂ = σ(W″ relu(W′ h + b′) + b″): a decoder that can undo a contraction of the codes
-    nonlinearly (the penalties act on the encoder only). The penalty:
+    nonlinearly (the penalties act on the encoder only). With `tied_weights`, W′ = Wᵀ: x̂ = σ(Wᵀ h + b′), one
+    `TiedDense` layer "tied" in both directions. The penalty:
 
     - "sparse": β Σ_j KL(ρ ‖ ρ̂_j) on the hidden layer (`KLSparsity`);
     - "denoising": the autoencoder corrupts its input in training (`Corruption`: masking with probability
@@ -48,6 +50,8 @@ def regularized_autoencoder(hidden_units: int = 1000, *, penalty: str = "none", 
         noise_level: ν in (0, 1) for masking, σ > 0 for Gaussian noise.
         lam: λ ≥ 0, the contractive penalty's weight.
         decoder_units: the width of a ReLU hidden layer in the decoder; 0: none (x̂ = σ(W′ h + b′)).
+        tied_weights: decode with the encoder's W transposed, x̂ = σ(Wᵀ h + b′) (not with the contractive
+            penalty's own layer, nor with a decoder hidden layer).
         image_shape: the images' shape.
         seed: seed of the corruption's random draws.
 
@@ -62,11 +66,17 @@ def regularized_autoencoder(hidden_units: int = 1000, *, penalty: str = "none", 
         raise ValueError(f"unknown penalty '{penalty}': use one of {PENALTIES}")
     if decoder_units < 0:
         raise ValueError(f"decoder_units must be ≥ 0 (0: no hidden layer in the decoder), got {decoder_units}")
+    if tied_weights and (penalty == "contractive" or decoder_units):
+        raise ValueError("tied weights need the one-layer sigmoid decoder x̂ = σ(Wᵀ h + b′): not with the "
+                         "contractive penalty's layer or a decoder hidden layer")
     f32 = {"dtype": "float32"}
     pixels = int(np.prod(image_shape))
     image = keras.Input(image_shape, name="image")
     x = layers.Flatten(**f32)(image)
-    if penalty == "contractive":
+    tied = TiedDense(hidden_units, pixels, name="tied", **f32) if tied_weights else None
+    if tied is not None:
+        h = tied(x)
+    elif penalty == "contractive":
         h = ContractiveDense(hidden_units, lam=lam, name="hidden", **f32)(x)
     else:
         h = layers.Dense(hidden_units, activation="sigmoid", name="hidden", **f32)(x)
@@ -79,20 +89,50 @@ def regularized_autoencoder(hidden_units: int = 1000, *, penalty: str = "none", 
     y = code_in
     if decoder_units:
         y = layers.Dense(decoder_units, activation="relu", name="decoder_hidden", **f32)(y)
-    y = layers.Dense(pixels, activation="sigmoid", name="pixels" if decoder_units else "filters", **f32)(y)
+    if tied is not None:
+        y = tied(y, transpose=True)
+    else:
+        y = layers.Dense(pixels, activation="sigmoid", name="pixels" if decoder_units else "filters", **f32)(y)
     out = layers.Reshape(image_shape, name="image", **f32)(y)
     decoder = keras.Model(code_in, out, name=f"{penalty}_decoder")
 
     image_in = keras.Input(image_shape, name="image")
     x_in = Corruption(noise, noise_level, seed=seed, name="corruption", **f32)(image_in) \
         if penalty == "denoising" else image_in
-    autoencoder = keras.Model(image_in, decoder(encoder(x_in)), name=f"{penalty}_autoencoder")
+    autoencoder = keras.Model(image_in, chained(encoder, decoder, x_in), name=f"{penalty}_autoencoder")
     return AutoencoderParts(encoder, decoder, autoencoder)
+
+
+def chained(encoder: keras.Model, decoder: keras.Model, inputs):
+    """decoder(encoder(inputs)) as graph nodes; with tied weights (one `TiedDense` layer "tied" in both) the two
+    models' layers are called one after the other in one flat graph instead, because a layer shared by two
+    nested models does not reload from a `.keras` file.
+
+    Args:
+        encoder: a `regularized_autoencoder`'s encoder.
+        decoder: its decoder.
+        inputs: a Keras tensor of images.
+
+    Returns:
+        The reconstruction's Keras tensor.
+    """
+    names = {layer.name for layer in decoder.layers}
+    if "tied" not in names:
+        return decoder(encoder(inputs))
+    y = inputs
+    for transpose, model in ((False, encoder), (True, decoder)):
+        for layer in model.layers[1:]:
+            if layer.name == "tied":  # the one shared weight matrix: W in the encoder, Wᵀ in the decoder
+                y = layer(y, transpose=transpose)
+            else:  # weightless (flatten, the sparsity penalty, reshape): a copy, so no name is used twice
+                y = layer.__class__.from_config({**layer.get_config(), "name": None})(y)
+    return y
 
 
 def hidden_kernel(encoder: keras.Model) -> np.ndarray:
     """W of a `regularized_autoencoder`'s encoder, (pixels, units): h = σ(W x + b)."""
-    return np.asarray(encoder.get_layer("hidden").kernel)
+    names = {layer.name for layer in encoder.layers}
+    return np.asarray(encoder.get_layer("tied" if "tied" in names else "hidden").kernel)
 
 
 def decoder_filters(decoder: keras.Model) -> np.ndarray:
@@ -102,7 +142,10 @@ def decoder_filters(decoder: keras.Model) -> np.ndarray:
     Raises:
         ValueError: the decoder has a hidden layer, so no row of a kernel is an image a code unit adds.
     """
-    if "filters" not in {layer.name for layer in decoder.layers}:
+    names = {layer.name for layer in decoder.layers}
+    if "tied" in names:  # x̂ = σ(Wᵀ h + b′): unit j adds row j of Wᵀ, column j of W
+        return np.asarray(decoder.get_layer("tied").kernel).T
+    if "filters" not in names:
         raise ValueError("this decoder has a hidden layer: its code units add no single image (use decoder_units=0)")
     return np.asarray(decoder.get_layer("filters").kernel)
 
