@@ -57,7 +57,8 @@ def main(argv=None):
     import keras
 
     from gen_keras import evaluation, gan_recipe, inference, training
-    from gen_keras.models.gan import WGAN, dcgan_discriminator, dcgan_generator
+    from gen_keras.models.gan import dcgan_discriminator, dcgan_generator
+    from gen_keras.models.wgan import WGAN
 
     # Each of the k critic steps takes its own minibatch of m = --batch-size real images.
     run = gan_recipe.with_minibatches(training.setup(args), args.k)

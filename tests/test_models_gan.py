@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from gen_keras import cli, data, errors, training
 from gen_keras.models import gan as G
+from gen_keras.models.wgan import WGAN
 from tests.conftest import run_python
 from tests.test_training import Interrupt, InterruptAt
 
@@ -157,7 +158,7 @@ for strategy in ("default", "mirrored"):
                 model = G.GAN(G.mlp_generator(), G.mlp_discriminator(), seed=1)
                 model.compile(*opts, k=2, **run.compile_options())
             else:  # the critic's weights clipped in every replica after each of its steps
-                model = G.WGAN(G.mlp_generator(), G.mlp_discriminator(), seed=1)
+                model = WGAN(G.mlp_generator(), G.mlp_discriminator(), seed=1)
                 model.compile(*opts, k=2, clip=0.01, **run.compile_options())
         history = training.fit(model, data.load_images(limit=256), None, run, 2, targets=None, monitor=None,
                                verbose=0)
@@ -202,7 +203,7 @@ def test_mixed_precision_trains_with_float32_weights_and_outputs(policy, optimiz
 
 
 def test_wgan_clips_the_critic_and_gradient_penalty_trains(images, tmp_path):
-    clipped = G.WGAN(G.mlp_generator(), G.mlp_discriminator())
+    clipped = WGAN(G.mlp_generator(), G.mlp_discriminator())
     clipped.compile(k=2, clip=0.01)  # RMSProp 5e-5, as in the paper
     assert type(clipped.d_optimizer) is keras.optimizers.RMSprop
     logs = clipped.train_step(tf.constant(images[:64]))
@@ -210,7 +211,7 @@ def test_wgan_clips_the_critic_and_gradient_penalty_trains(images, tmp_path):
     assert max(float(tf.reduce_max(tf.abs(w))) for w in clipped.discriminator.trainable_weights) <= 0.01
     assert float(logs["wasserstein"]) == pytest.approx(float(logs["d_real"]) - float(logs["d_fake"]), abs=1e-3)
 
-    gp = G.WGAN(G.dcgan_generator(), G.dcgan_discriminator(batch_norm=False))
+    gp = WGAN(G.dcgan_generator(), G.dcgan_discriminator(batch_norm=False))
     gp.compile(keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9), keras.optimizers.Adam(1e-4, 0.0, 0.9),
                k=2, clip=None, gp_weight=10.0)
     logs = gp.train_step(tf.constant(images[:64]))

@@ -2,10 +2,10 @@
 
 `GAN` is Goodfellow et al.'s Algorithm 1: per generator step, k discriminator steps, each on its own
 minibatch of m real images (the batch `fit` hands over holds k·m) and m fresh noise vectors; then one
-generator step on m fresh noise vectors. `WGAN` swaps the discriminator for a critic (weight clipping or
-a gradient penalty), `ConditionalGAN` shows both players the class; `models/aae.py` builds the adversarial
-autoencoder on the same base. Builders for the MLP GAN (Goodfellow et al.) and DCGAN (Radford et al.),
-plain or conditional, are at the end.
+generator step on m fresh noise vectors. `models/wgan.py`'s `WGAN` swaps the discriminator for a critic
+(weight clipping or a gradient penalty), `ConditionalGAN` shows both players the class; `models/aae.py` builds the adversarial
+autoencoder on the same base. The networks they train (the MLP GAN of Goodfellow et al., DCGAN of Radford
+et al., plain or conditional) are built in `models/gan_networks.py` and importable from here too.
 
 Images outside the networks are float32 in [0, 1], like every image in gen_keras; inside, the networks
 work in [−1, 1] as the papers do: the generator ends in tanh and a Rescaling to [0, 1], the discriminator
@@ -14,15 +14,14 @@ starts with a Rescaling to [−1, 1] (affine maps, so the game is exactly the pa
 
 from __future__ import annotations
 
-import numpy as np
 import keras
 import tensorflow as tf
-from keras import layers
 
 from gen_keras import losses
+from gen_keras.models.gan_networks import (IMAGE_SHAPE, dcgan_discriminator, dcgan_generator,  # noqa: F401
+                                          dcgan_levels, mlp_discriminator, mlp_generator, point_generator)
 from gen_keras.models.saving import serialized_parts, with_deserialized_parts
 
-IMAGE_SHAPE = (28, 28, 1)
 SERIALIZATION_PACKAGE = "gen_keras"
 
 
@@ -389,121 +388,6 @@ class GAN(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
-class WGAN(GAN):
-    """Arjovsky et al.'s Wasserstein GAN: a critic f (no sigmoid) estimates W(p_data, p_g).
-
-    Formula: W(p_data, p_g) ≈ E f(x) − E f(G(z)) while f is 1-Lipschitz, enforced by weight clipping
-    (`clip`) or, for WGAN-GP (Gulrajani et al.), a penalty λ E (‖∇f(x̂)‖ − 1)². `k` (n_critic) critic steps
-    per generator step. Logs `wasserstein` (the estimate) beside `GAN`'s metrics; `d_real`, `d_fake` are
-    mean f(x), mean f(G(z)).
-
-    Args:
-        generator: G, `z` (batch, latent_dim) → image (batch, 28, 28, 1) in [0, 1].
-        discriminator: the critic f, image → score (batch, 1); without batch norm for WGAN-GP.
-        latent_dim: the size of z; None: G's input size.
-        seed: seeds the noise streams (and WGAN-GP's ε).
-        **kwargs: `keras.Model` arguments.
-    """
-
-    METRICS = (*GAN.METRICS, "wasserstein")  # E f(x) − E f(G(z)), the critic's estimate of W
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.clip = None
-        self.gp_weight = 0.0
-
-    def compile(self, d_optimizer=None, g_optimizer=None, k: int = 5, clip: float | None = 0.01,
-                gp_weight: float = 0.0, **kwargs):
-        """Sets the optimizers, n_critic and the Lipschitz constraint; defaults are the WGAN paper's.
-
-        RMSProp 5e-5 for both, k = n_critic = 5, clip 0.01. For WGAN-GP pass `clip=None, gp_weight=10.`
-        (λ; and Adam 1e-4, β = (0, 0.9), as Gulrajani et al. did).
-
-        Args:
-            d_optimizer: updates the critic; None: RMSprop(5e-5).
-            g_optimizer: updates G; None: RMSprop(5e-5).
-            k: critic steps per generator step.
-            clip: c, every critic weight is clipped to [−c, c] after each update; None for no clipping.
-            gp_weight: λ, the gradient penalty's weight; 0 for none.
-            **kwargs: `GAN.compile` arguments (`generator_loss` is ignored; `gradient_penalty` is read as
-                `gp_weight`, the name in older saved configs).
-
-        Raises:
-            ValueError: `clip` is not positive or None, or `gp_weight` < 0.
-        """
-        kwargs.pop("generator_loss", None)
-        gp_weight = kwargs.pop("gradient_penalty", gp_weight)  # the name in configs saved before gp_weight
-        if clip is not None and not clip > 0:
-            raise ValueError(f"clip must be positive or None, got {clip}")
-        if gp_weight < 0:
-            raise ValueError(f"gp_weight must be >= 0, got {gp_weight}")
-        super().compile(d_optimizer=d_optimizer or keras.optimizers.RMSprop(5e-5),
-                        g_optimizer=g_optimizer or keras.optimizers.RMSprop(5e-5), k=k, **kwargs)
-        self.clip = None if clip is None else float(clip)
-        self.gp_weight = float(gp_weight)
-
-    def get_compile_config(self) -> dict:
-        config = super().get_compile_config()
-        config.pop("generator_loss", None)
-        return {**config, "clip": self.clip, "gp_weight": self.gp_weight} if config else config
-
-    def probability(self, out):
-        """A critic's score as float32, not a probability: d_real = mean f(x)."""
-        return tf.cast(out, tf.float32)  # a critic's score, not a probability: d_real = mean f(x)
-
-    def discriminator_loss_per_example(self, real_out, fake_out, real, fake, condition):
-        """The critic's loss per example: f(G(z)) − f(x) [+ λ (‖∇f(x̂)‖ − 1)²].
-
-        Args:
-            real_out: f(x) on the real minibatch.
-            fake_out: f(G(z)) on the generated minibatch.
-            real: the real minibatch, (m, 28, 28, 1).
-            fake: the generated minibatch.
-            condition: the labels, or None.
-
-        Returns:
-            float32 (m,).
-        """
-        per_example = losses.wasserstein_critic_loss(real_out, fake_out)
-        if self.gp_weight:
-            epsilon = _noise_slice("penalty_epsilon", self.seed, self.d_optimizer.iterations, tf.shape(real)[0], [],
-                                   uniform=True)
-            critic = lambda x: self.run_discriminator(x, condition, training=True)  # noqa: E731
-            per_example += self.gp_weight * losses.gradient_penalty(critic, real, fake, epsilon)
-        return per_example
-
-    def discriminator_metrics(self, real_out, fake_out) -> dict:
-        """Beside mean f(x) and mean f(G(z)): the critic's estimate of W, E f(x) − E f(G(z)).
-
-        Args:
-            real_out: f(x) on the real minibatch.
-            fake_out: f(G(z)) on the generated minibatch.
-
-        Returns:
-            `{"d_real": …, "d_fake": …, "wasserstein": …}`, scalars.
-        """
-        scores = super().discriminator_metrics(real_out, fake_out)
-        return {**scores, "wasserstein": scores["d_real"] - scores["d_fake"]}
-
-    def generator_loss_per_example(self, fake_out):
-        """The generator's loss per example: −f(G(z)).
-
-        Args:
-            fake_out: f(G(z)) on the generated minibatch.
-
-        Returns:
-            float32 (m,).
-        """
-        return losses.wasserstein_generator_loss(fake_out)
-
-    def after_discriminator_update(self) -> None:
-        """With weight clipping: w ← clip(w, −c, c) for every critic weight."""
-        if self.clip is not None:  # w ← clip(w, −c, c)
-            for weight in self.discriminator.trainable_variables:
-                weight.assign(tf.clip_by_value(weight, -self.clip, self.clip))
-
-
-@keras.saving.register_keras_serializable(package=SERIALIZATION_PACKAGE)
 class ConditionalGAN(GAN):
     """Mirza and Osindero's conditional GAN: G(z, y) and D(x, y) both see the class y.
 
@@ -541,184 +425,3 @@ class ConditionalGAN(GAN):
 
 
 # --- networks ----------------------------------------------------------------------------------------
-
-def _to_unit_range(x):
-    """tanh's [−1, 1] to the [0, 1] every image in gen_keras uses."""
-    return layers.Rescaling(0.5, offset=0.5, dtype="float32")(x)
-
-
-def _from_unit_range(image):
-    """[0, 1] images to the [−1, 1] the networks work in."""
-    return layers.Rescaling(2.0, offset=-1.0)(image)
-
-
-def mlp_generator(latent_dim: int = 64, image_shape=IMAGE_SHAPE, units=(256, 512)) -> keras.Model:
-    """Goodfellow et al.'s generator: fully connected ReLU layers, a tanh image rescaled to [0, 1] pixels.
-
-    Args:
-        latent_dim: the size of z.
-        image_shape: (H, W, C) of the images.
-        units: the hidden layers' widths.
-
-    Returns:
-        A `keras.Model` "generator": `z` (batch, latent_dim) → `image` (batch, H, W, C) float32 in [0, 1].
-    """
-    z = keras.Input((latent_dim,), name="z")
-    x = z
-    for n in units:
-        x = layers.Dense(n, activation="relu")(x)
-    x = layers.Dense(int(np.prod(image_shape)), activation="tanh", dtype="float32")(x)
-    image = layers.Reshape(image_shape, name="image", dtype="float32")(_to_unit_range(x))
-    return keras.Model(z, image, name="generator")
-
-
-def mlp_discriminator(image_shape=IMAGE_SHAPE, units=(512, 256)) -> keras.Model:
-    """Goodfellow et al.'s discriminator, fully connected LeakyReLU layers (the paper's maxout units replaced).
-
-    Images are rescaled from [0, 1] to [−1, 1] first; one logit, D = σ(logit).
-
-    Args:
-        image_shape: (H, W, C) of the images.
-        units: the hidden layers' widths.
-
-    Returns:
-        A `keras.Model` "discriminator": (batch, H, W, C) in [0, 1] → `logit` (batch, 1) float32.
-    """
-    image = keras.Input(image_shape, name="image")
-    x = layers.Flatten()(_from_unit_range(image))
-    for n in units:
-        x = layers.LeakyReLU(0.2)(layers.Dense(n)(x))
-    logit = layers.Dense(1, name="logit", dtype="float32")(x)
-    return keras.Model(image, logit, name="discriminator")
-
-
-def point_generator(latent_dim: int = 16, output_dim: int = 2, units=(128, 128)) -> keras.Model:
-    """A generator of points, not images, for the 2-D pictures of the game (the ring of Gaussians):
-    fully connected ReLU layers and a linear output.
-
-    Args:
-        latent_dim: the size of z.
-        output_dim: the points' dimension.
-        units: the hidden layers' widths.
-
-    Returns:
-        A `keras.Model` "generator": `z` (batch, latent_dim) → `point` (batch, output_dim) float32.
-    """
-    z = keras.Input((latent_dim,), name="z")
-    x = z
-    for n in units:
-        x = layers.Dense(n, activation="relu")(x)
-    return keras.Model(z, layers.Dense(output_dim, name="point", dtype="float32")(x), name="generator")
-
-
-def _label_input(num_classes: int):
-    """An integer class label and its one-hot code (the cGAN's condition y)."""
-    label = keras.Input((), dtype="int32", name="label")
-    return label, layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
-
-
-def dcgan_levels(image_shape) -> int:
-    """How many stride-2 steps lie between a DCGAN's 4×4 feature map and an image of `image_shape`.
-
-    Args:
-        image_shape: (H, W, C), square, H = 4·2^k with k ≥ 1 (8, 16, 32, 64, 128, …).
-
-    Returns:
-        k, e.g. 4 for 64×64 (4 → 8 → 16 → 32 → 64).
-
-    Raises:
-        ValueError: the image is not square or its side is not 4·2^k.
-    """
-    height, width = image_shape[0], image_shape[1]
-    k = int(round(np.log2(max(height, 1) / 4)))
-    if height != width or k < 1 or 4 * 2 ** k != height:
-        raise ValueError(f"the DCGAN networks take 28x28 images or square ones of side 4·2^k (8, 16, 32, 64, "
-                         f"128, …); got {height}x{width}: use --image-size 32 or 64")
-    return k
-
-
-def dcgan_generator(latent_dim: int = 64, filters: int = 128, num_classes: int = 0,
-                    image_shape=IMAGE_SHAPE) -> keras.Model:
-    """Radford et al.'s DCGAN generator: z projected to a small feature map, stride-2 transposed convolutions up.
-
-    28×28 (the lectures' Fashion-MNIST size): z → Dense → 7×7×filters → ConvT(filters/2, 4, /2) → 14×14 →
-    ConvT(C, 4, /2) → 28×28; 558,849 parameters at the defaults. Side 4·2^k (the paper's layout, e.g. 64):
-    z → Dense → 4×4×(filters·2^(k−1)) → k − 1 transposed convolutions (4×4, stride 2), each halving the
-    channels down to `filters` → ConvT(C, 4, /2); at 64×64×3 with filters 128 that is the paper's
-    4×4×1024 → 8×8×512 → 16×16×256 → 32×32×128 → 64×64×3. Batch norm and ReLU between, tanh at the end
-    (no batch norm on the output), rescaled to [0, 1]. With `num_classes`, a conditional generator
-    G(z, y): the one-hot label y is joined to z.
-
-    Args:
-        latent_dim: the size of z.
-        filters: channels of the 7×7 layer at 28×28 (halved at 14×14); of the last hidden layer otherwise.
-        num_classes: > 0 for a conditional generator with a `label` input; 0 for none.
-        image_shape: (H, W, C) of the images: (28, 28, C) or square of side 4·2^k.
-
-    Returns:
-        A `keras.Model` "generator": `z` (batch, latent_dim) [and `label` (batch,) int32] → `image`
-        (batch, H, W, C) float32 in [0, 1].
-
-    Raises:
-        ValueError: an image shape neither 28×28 nor square of side 4·2^k.
-    """
-    channels = image_shape[-1]
-    if tuple(image_shape[:2]) == (28, 28):
-        start, widths = 7, [filters, filters // 2]
-    else:
-        k = dcgan_levels(image_shape)
-        start, widths = 4, [filters * 2 ** (k - 1 - i) for i in range(k)]
-    z = keras.Input((latent_dim,), name="z")
-    inputs, x = [z], z
-    if num_classes:
-        label, one_hot = _label_input(num_classes)
-        inputs, x = [z, label], layers.Concatenate()([z, one_hot])
-    x = layers.Dense(start * start * widths[0], use_bias=False)(x)
-    if start == 7:  # the lectures' 28×28 network: batch norm per unit of the projection, then the reshape
-        x = layers.Reshape((start, start, widths[0]))(layers.ReLU()(layers.BatchNormalization()(x)))
-    else:  # the paper's: the projection reshaped to 4×4×channels, then batch norm per channel
-        x = layers.ReLU()(layers.BatchNormalization()(layers.Reshape((start, start, widths[0]))(x)))
-    for width in widths[1:]:
-        x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
-    x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh", dtype="float32")(x)
-    image = layers.Identity(name="image", dtype="float32")(_to_unit_range(x))
-    return keras.Model(inputs if num_classes else z, image, name="generator")
-
-
-def dcgan_discriminator(image_shape=IMAGE_SHAPE, filters: int = 64, batch_norm: bool = True,
-                        num_classes: int = 0) -> keras.Model:
-    """Radford et al.'s DCGAN discriminator: stride-2 convolutions (no pooling), LeakyReLU(0.2), one logit.
-
-    Conv2D(filters, 4, stride 2) → LeakyReLU → Conv2D(2·filters, 4, stride 2) → batch norm → LeakyReLU →
-    Dense(1): 28×28 → 14×14 → 7×7; no batch norm on the input layer. At side 4·2^k the generator mirrored:
-    k convolutions doubling the channels from `filters` down to 4×4 (64×64: 64, 128, 256, 512 channels at
-    32, 16, 8, 4 pixels), then Dense(1). With `num_classes`, a conditional D(x, y): the one-hot label
-    joins the image as constant channels.
-
-    Args:
-        image_shape: (H, W, C) of the images: (28, 28, C) or square of side 4·2^k.
-        filters: channels of the first convolution.
-        batch_norm: False for a WGAN-GP critic (the penalty is per example).
-        num_classes: > 0 for a conditional discriminator with a `label` input; 0 for none.
-
-    Returns:
-        A `keras.Model` "discriminator": `image` (batch, H, W, C) in [0, 1] [and `label` (batch,) int32] →
-        `logit` (batch, 1) float32.
-    """
-    image = keras.Input(image_shape, name="image")
-    x = _from_unit_range(image)
-    if num_classes:
-        label, one_hot = _label_input(num_classes)
-        maps = layers.UpSampling2D(image_shape[:2])(layers.Reshape((1, 1, num_classes))(one_hot))
-        x = layers.Concatenate()([x, maps])
-    levels = 2 if tuple(image_shape[:2]) == (28, 28) else dcgan_levels(image_shape)
-    x = layers.Conv2D(filters, 4, strides=2, padding="same")(x)
-    x = layers.LeakyReLU(0.2)(x)
-    for level in range(1, levels):
-        x = layers.Conv2D(filters * 2 ** level, 4, strides=2, padding="same", use_bias=not batch_norm)(x)
-        if batch_norm:
-            x = layers.BatchNormalization()(x)
-        x = layers.LeakyReLU(0.2)(x)
-    logit = layers.Dense(1, name="logit", dtype="float32")(layers.Flatten()(x))
-    return keras.Model([image, label] if num_classes else image, logit, name="discriminator")
