@@ -7,14 +7,17 @@ Nothing here sees a recipe's flags, so a notebook can call these too.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from gen_keras import evaluation, inference, metrics
+from gen_keras import evaluation, inference, metrics, training
+from gen_keras.files import write_atomically
 from gen_keras.models.translation import check_images
 from gen_keras.serving import export as export_lib
 
@@ -119,10 +122,6 @@ def write_metrics(out: str | os.PathLike, results: dict) -> Path:
     Returns:
         The file's path.
     """
-    import json
-
-    from gen_keras.files import write_atomically
-
     path = write_atomically(Path(out) / "metrics.json", json.dumps(results, indent=2) + "\n")
     print(f"figures, metrics.json and logs in {out}/")
     return path
@@ -141,10 +140,6 @@ def timed_fit(model: keras.Model, train, run, epochs: int, name: str) -> tuple[d
     Returns:
         (history, facts): the per-epoch logs and `{"train_seconds", "steps", "steps_per_second"}`.
     """
-    import time
-
-    from gen_keras import training
-
     sub = training.sub_run(run, name)
     start = time.perf_counter()
     history = training.fit(model, train, None, sub, epochs, targets=None, monitor=None)
