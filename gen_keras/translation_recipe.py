@@ -68,6 +68,36 @@ def measure(outputs: np.ndarray, *, classifier: evaluation.Classifier, labels: n
     return results
 
 
+def measure_paired(outputs: dict[str, np.ndarray], *, targets: np.ndarray, labels: np.ndarray, dataset: str,
+                   retrain_classifier: bool = False, facts: dict | None = None) -> dict:
+    """Measures each translator's outputs against the paired targets on the instrument and prints one line each.
+
+    Args:
+        outputs: name → (N, 28, 28, 1) translations in [0, 1] of the same N held-out inputs.
+        targets: (N, 28, 28, 1) the images each output should be, in [0, 1].
+        labels: (N,) the targets' classes.
+        dataset: the data set whose classifier judges (the instrument's `load_classifier`).
+        retrain_classifier: train the classifier on this machine instead of loading the shipped one.
+        facts: name → training facts (`train_each`) to keep beside that translator's numbers; a name without
+            facts (e.g. bicubic upsampling) gets none.
+
+    Returns:
+        `{"real_class_agreement", "classifier", "classifier_sha256"}` (the share of the targets themselves the
+        classifier gives their class: the agreement a perfect translator reaches) and, per name, `measure`'s
+        numbers with its facts.
+    """
+    classifier = evaluation.load_classifier(dataset, retrain=retrain_classifier)
+    labels = np.asarray(labels).ravel()
+    results = {"real_class_agreement": float(np.mean(evaluation.predict_classes(classifier, targets) == labels)),
+               "classifier": classifier.source, "classifier_sha256": classifier.sha256}
+    for name, images in outputs.items():
+        r = results[name] = {**measure(images, classifier=classifier, labels=labels, targets=targets),
+                             **(facts or {}).get(name, {})}
+        print(f"{name}: L1 {r['l1']:.4f}, PSNR {r['psnr']:.2f} dB, FID {r['fid']:.2f}, KID {r['kid']:.4f}, "
+              f"class agreement {r['class_agreement']:.0%}")
+    return results
+
+
 def export_translator(translator: keras.Model, export_dir: str | os.PathLike | None, recipe: str, part: str,
                       doc: str, metadata: dict | None = None) -> Path | None:
     """Exports a translator for TF Serving with one `translate` signature: `image` → `image`.

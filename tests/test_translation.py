@@ -169,6 +169,21 @@ def test_translator_arguments_and_bad_images_are_clear_errors():
     assert tuple(super_resolution_generator(2, filters=4, blocks=1).inputs[0].shape[1:]) == (14, 14, 1)
 
 
+def test_measure_paired_scores_each_translator_beside_the_targets_own_agreement(capsys):
+    """A translator that returns the targets agrees with the classifier exactly as often as the targets do, with
+    no L1 error; training facts stay with the translator they belong to; each line printed has FID and KID."""
+    from gen_keras import translation_recipe
+
+    targets, labels = _images(12, 12), np.arange(12) % 10
+    results = translation_recipe.measure_paired({"copy": targets, "blank": np.zeros_like(targets)}, targets=targets,
+                                                labels=labels, dataset="fashion_mnist", facts={"copy": {"steps": 3}})
+    assert results["copy"]["class_agreement"] == results["real_class_agreement"]
+    assert results["copy"]["l1"] == 0.0 and results["blank"]["l1"] > 0.1 and results["copy"]["steps"] == 3
+    assert "steps" not in results["blank"] and len(results["classifier_sha256"]) == 64
+    lines = [line for line in capsys.readouterr().out.splitlines() if ": L1 " in line]
+    assert len(lines) == 2 and all("FID" in line and "KID" in line for line in lines)
+
+
 @pytest.mark.parametrize("recipe, flags, message", [
     ("pix2pix", ["--l1-weight", "0"], "--l1-weight: must be positive"),
     ("cyclegan", ["--dataset", "mnist"], "translates Fashion-MNIST's sandals and sneakers"),
