@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, run_python
+from tests.conftest import ROOT, assert_signatures_describe_themselves, run_python
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -268,12 +268,14 @@ def test_pix2pix_quick_run_measures_both_networks_and_exports_translate(pix2pix_
         m = metrics[name]
         assert m["num_samples"] == 200 and 0 < m["l1"] < 1 and np.isfinite(m["fid"]) and 0 <= m["class_agreement"] <= 1
         assert m["steps"] == 16 and m["steps_per_second"] > 0
-    assert metrics["l1_weight"] == 100.0 and "class agreement" in stdout
+        assert np.isfinite(m["kid"])
+    assert metrics["l1_weight"] == 100.0 and "class agreement" in stdout and "KID" in stdout
     for figure in ("translations.png", "losses.png"):
         assert (tmp / "out" / figure).read_bytes()[:8] == PNG
     edges = SobelEdges()(_images(3, 9)).numpy()
     for part in ("generator", "l1_only"):
         _served_equals_keras(tmp / "sm" / "pix2pix" / part / "1", edges)
+    assert len(assert_signatures_describe_themselves(tmp / "sm")) == 2
 
 
 @pytest.mark.slow
@@ -285,10 +287,13 @@ def test_cyclegan_quick_run_measures_both_directions_and_exports_translate(cycle
     assert metrics["real_x_called_x"] > 0.8 and metrics["real_y_called_y"] > 0.8  # the instrument tells them apart
     assert 0 < metrics["cycle_error_x"] < 1 and 0 < metrics["cycle_error_y"] < 1
     assert np.isfinite(metrics["fid_g_x_vs_real_y"]) and metrics["fid_x_vs_real_y"] > metrics["fid_train_y_vs_real_y"]
+    assert np.isfinite(metrics["kid_g_x_vs_real_y"]) and metrics["kid_x_vs_real_y"] > metrics["kid_train_y_vs_real_y"]
+    assert "KID" in stdout
     for figure in ("sandals_to_sneakers.png", "sneakers_to_sandals.png", "losses.png"):
         assert (tmp / "out" / figure).read_bytes()[:8] == PNG
     for part in ("g_sandal_to_sneaker", "f_sneaker_to_sandal"):
         _served_equals_keras(tmp / "sm" / "cyclegan" / part / "1", _images(2, 10))
+    assert len(assert_signatures_describe_themselves(tmp / "sm")) == 2
 
 
 @pytest.mark.slow
@@ -296,9 +301,10 @@ def test_super_resolution_quick_run_measures_three_upsamplers_and_exports_transl
     tmp, metrics, stdout = super_resolution_run
     assert metrics["scale"] == 4 and metrics["adversarial_weight"] == 1e-3
     for name in ("bicubic", "content_only", "srgan"):
-        assert metrics[name]["psnr"] > 10 and np.isfinite(metrics[name]["fid"])
-    assert "steps" not in metrics["bicubic"] and metrics["srgan"]["steps"] == 16
+        assert metrics[name]["psnr"] > 10 and np.isfinite(metrics[name]["fid"]) and np.isfinite(metrics[name]["kid"])
+    assert "steps" not in metrics["bicubic"] and metrics["srgan"]["steps"] == 16 and "KID" in stdout
     assert (tmp / "out" / "upsampled.png").read_bytes()[:8] == PNG
     for part in ("generator", "content_only"):
         served = _served_equals_keras(tmp / "sm" / "super_resolution" / part / "1", _images(2, 11, (7, 7, 1)))
         assert served.shape == (2, 28, 28, 1)
+    assert len(assert_signatures_describe_themselves(tmp / "sm")) == 2
