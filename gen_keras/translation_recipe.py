@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from gen_keras import evaluation, inference, metrics, training
 from gen_keras.files import write_atomically
-from gen_keras.models.translation import check_images
+from gen_keras.models.translation_tasks import check_images
 from gen_keras.serving import export as export_lib
 
 TRANSLATE = "translate"

@@ -15,8 +15,9 @@ of G(x) the instrument calls a sneaker and of F(y) a sandal, the cycle errors, t
 against real sneakers (and of F(Y) against real sandals), beside those of the untranslated sandals (where G
 starts) and of training sneakers (a perfect G).
 
-The lecture's code: `gen_keras/models/translation.py: CycleGAN` (its `train_step`), `resnet_generator`,
-`patch_discriminator`, `cycle_loss`, `stack_domains`.
+The lecture's code: `gen_keras/models/translation.py: CycleGAN` (its `train_step`), `cycle_loss`;
+`gen_keras/models/translation_networks.py: resnet_generator`, `patch_discriminator`;
+`gen_keras/models/translation_tasks.py: stack_domains`.
 
     python recipes/cyclegan.py --quick     # a short try-out: 1 epoch on the shoes among 2,048 images
     python recipes/cyclegan.py             # 30 epochs on the 6,000 sandals and 6,000 sneakers
@@ -56,7 +57,9 @@ def main(argv=None):
 
     from gen_keras import evaluation, gan_recipe, training, translation_recipe
     from gen_keras.figures import translation as figures
-    from gen_keras.models.translation import CycleGAN, patch_discriminator, resnet_generator, stack_domains
+    from gen_keras.models.translation import CycleGAN
+    from gen_keras.models.translation_networks import patch_discriminator, resnet_generator
+    from gen_keras.models.translation_tasks import stack_domains
 
     run = training.setup(args)
     train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size, channels=args.channels)

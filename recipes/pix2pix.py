@@ -10,10 +10,11 @@ the U-Net with L1 alone and Pix2Pix, and measures both: L1 to the target, FID an
 images, and the share of outputs the instrument gives the source garment's class.
 
 The paired task, like the paper's edges → shoes: the Sobel edges of each Fashion-MNIST image
-(`gen_keras.models.translation.SobelEdges`) → the image.
+(`gen_keras.models.translation_tasks.SobelEdges`) → the image.
 
-The lecture's code: `gen_keras/models/translation.py: ImageTranslator` (its `train_step`), `unet_generator`,
-`patch_discriminator`, `SobelEdges`.
+The lecture's code: `gen_keras/models/translation.py: ImageTranslator` (its `train_step`);
+`gen_keras/models/translation_networks.py: unet_generator`, `patch_discriminator`;
+`gen_keras/models/translation_tasks.py: SobelEdges`.
 
     python recipes/pix2pix.py --quick     # a short try-out: 1 epoch on 2,048 images
     python recipes/pix2pix.py             # both networks, 12 epochs each
@@ -44,7 +45,9 @@ def main(argv=None):
     args = parse(argv)
     from gen_keras import gan_recipe, training, translation_recipe
     from gen_keras.figures import translation as figures
-    from gen_keras.models.translation import ImageTranslator, SobelEdges, patch_discriminator, unet_generator
+    from gen_keras.models.translation import ImageTranslator
+    from gen_keras.models.translation_networks import patch_discriminator, unet_generator
+    from gen_keras.models.translation_tasks import SobelEdges
 
     run = training.setup(args)
     train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size, channels=args.channels)

@@ -11,8 +11,8 @@ Measured on held-out images: L1, PSNR, FID, KID and the share the instrument giv
 the content-loss network and the adversarial one.
 
 The lecture's code: `gen_keras/models/translation.py: ImageTranslator` (content + adversarial
-`train_step`), `super_resolution_generator`, `bicubic_upsampler`, `low_resolution`; D is
-`gen_keras/models/gan.py: dcgan_discriminator`.
+`train_step`); `gen_keras/models/translation_networks.py: super_resolution_generator`, `bicubic_upsampler`;
+`gen_keras/models/translation_tasks.py: low_resolution`; D is `gen_keras/models/gan.py: dcgan_discriminator`.
 
     python recipes/super_resolution.py --quick     # a short try-out: 1 epoch on 2,048 images
     python recipes/super_resolution.py             # 4x: both networks, 10 epochs each
@@ -47,8 +47,9 @@ def main(argv=None):
     from gen_keras import gan_recipe, training, translation_recipe
     from gen_keras.figures import translation as figures
     from gen_keras.models.gan import dcgan_discriminator
-    from gen_keras.models.translation import (ImageTranslator, bicubic_upsampler, low_resolution,
-                                              super_resolution_generator)
+    from gen_keras.models.translation import ImageTranslator
+    from gen_keras.models.translation_networks import bicubic_upsampler, super_resolution_generator
+    from gen_keras.models.translation_tasks import low_resolution
 
     run = training.setup(args)
     train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size, channels=args.channels)

@@ -20,7 +20,7 @@ def test_unet_output_depends_on_the_input_through_the_shallowest_skip():
     """With the deep path cut (the first stride-2 convolution zeroed, so everything below 28×28 is constant),
     the U-Net's output still follows its input through the 28×28 skip; the same network without skips
     then returns one image for every input."""
-    from gen_keras.models.translation import unet_generator
+    from gen_keras.models.translation_networks import unet_generator
 
     a, b = _images(2, seed=1)[:1], _images(2, seed=2)[:1]
     for skips in (True, False):
@@ -39,7 +39,7 @@ def test_patch_discriminator_sees_12_by_12_patches():
     receptive-field formula says; the logits form a 14×14 grid."""
     import tensorflow as tf
 
-    from gen_keras.models.translation import patch_discriminator, receptive_field
+    from gen_keras.models.translation_networks import patch_discriminator, receptive_field
 
     d = patch_discriminator(filters=4)
     assert receptive_field(d) == 12 and tuple(d.output.shape[1:]) == (14, 14, 1)
@@ -63,7 +63,7 @@ def test_cycle_loss_is_zero_for_inverse_maps():
 
 
 def test_sobel_edges_mark_a_step_and_nothing_on_flat_ground():
-    from gen_keras.models.translation import SobelEdges
+    from gen_keras.models.translation_tasks import SobelEdges
 
     step = np.zeros((1, 28, 28, 1), np.float32)
     step[:, :, 14:] = 1.0
@@ -80,7 +80,7 @@ def test_psnr_of_a_known_error():
 
 
 def test_stack_domains_uses_every_image_of_the_smaller_domain_before_repeating():
-    from gen_keras.models.translation import stack_domains
+    from gen_keras.models.translation_tasks import stack_domains
 
     x = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1) * np.ones((1, 2, 2, 1), np.uint8)
     y = (100 + np.arange(4, dtype=np.uint8)).reshape(4, 1, 1, 1) * np.ones((1, 2, 2, 1), np.uint8)
@@ -106,8 +106,9 @@ def test_pix2pix_and_super_resolution_losses_fall_on_a_tiny_batch(tmp_path):
     import keras
 
     from gen_keras.models.gan import dcgan_discriminator
-    from gen_keras.models.translation import (ImageTranslator, SobelEdges, low_resolution, patch_discriminator,
-                                              super_resolution_generator, unet_generator)
+    from gen_keras.models.translation import ImageTranslator
+    from gen_keras.models.translation_networks import patch_discriminator, super_resolution_generator, unet_generator
+    from gen_keras.models.translation_tasks import SobelEdges, low_resolution
 
     keras.utils.set_random_seed(0)
     y = _images(8, 7)
@@ -130,7 +131,8 @@ def test_pix2pix_and_super_resolution_losses_fall_on_a_tiny_batch(tmp_path):
 def test_cyclegan_cycle_loss_falls_on_a_tiny_batch_and_it_round_trips_through_keras_files(tmp_path):
     import keras
 
-    from gen_keras.models.translation import CycleGAN, patch_discriminator, resnet_generator
+    from gen_keras.models.translation import CycleGAN
+    from gen_keras.models.translation_networks import patch_discriminator, resnet_generator
 
     keras.utils.set_random_seed(0)
     batch = _images(8, 8, (28, 28, 2))
@@ -148,7 +150,9 @@ def test_cyclegan_cycle_loss_falls_on_a_tiny_batch_and_it_round_trips_through_ke
 
 def test_translator_arguments_and_bad_images_are_clear_errors():
     from gen_keras import translation_recipe
-    from gen_keras.models.translation import ImageTranslator, SobelEdges, super_resolution_generator, unet_generator
+    from gen_keras.models.translation import ImageTranslator
+    from gen_keras.models.translation_networks import super_resolution_generator, unet_generator
+    from gen_keras.models.translation_tasks import SobelEdges
 
     unet = unet_generator(filters=4)
     with pytest.raises(ValueError, match=r"must be \(batch, 28, 28, 1\) arrays, got shape \(2, 32, 32, 1\)"):
@@ -261,7 +265,7 @@ def _served_equals_keras(version, inputs):
 
 @pytest.mark.slow
 def test_pix2pix_quick_run_measures_both_networks_and_exports_translate(pix2pix_run):
-    from gen_keras.models.translation import SobelEdges
+    from gen_keras.models.translation_tasks import SobelEdges
 
     tmp, metrics, stdout = pix2pix_run
     for name in ("l1_only", "pix2pix"):
