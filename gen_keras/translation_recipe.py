@@ -7,15 +7,18 @@ Nothing here sees a recipe's flags, so a notebook can call these too.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from gen_keras import evaluation, inference, metrics
-from gen_keras.models.translation import check_images
+from gen_keras import evaluation, inference, metrics, training
+from gen_keras.files import write_atomically
+from gen_keras.models.translation_tasks import check_images
 from gen_keras.serving import export as export_lib
 
 TRANSLATE = "translate"
@@ -62,6 +65,36 @@ def measure(outputs: np.ndarray, *, classifier: evaluation.Classifier, labels: n
     if targets is not None:
         results["l1"] = float(np.mean(np.abs(np.asarray(outputs, np.float64) - np.asarray(targets, np.float64))))
         results["psnr"] = metrics.psnr(outputs, targets)
+    return results
+
+
+def measure_paired(outputs: dict[str, np.ndarray], *, targets: np.ndarray, labels: np.ndarray, dataset: str,
+                   retrain_classifier: bool = False, facts: dict | None = None) -> dict:
+    """Measures each translator's outputs against the paired targets on the instrument and prints one line each.
+
+    Args:
+        outputs: name → (N, 28, 28, 1) translations in [0, 1] of the same N held-out inputs.
+        targets: (N, 28, 28, 1) the images each output should be, in [0, 1].
+        labels: (N,) the targets' classes.
+        dataset: the data set whose classifier judges (the instrument's `load_classifier`).
+        retrain_classifier: train the classifier on this machine instead of loading the shipped one.
+        facts: name → training facts (`train_each`) to keep beside that translator's numbers; a name without
+            facts (e.g. bicubic upsampling) gets none.
+
+    Returns:
+        `{"real_class_agreement", "classifier", "classifier_sha256"}` (the share of the targets themselves the
+        classifier gives their class: the agreement a perfect translator reaches) and, per name, `measure`'s
+        numbers with its facts.
+    """
+    classifier = evaluation.load_classifier(dataset, retrain=retrain_classifier)
+    labels = np.asarray(labels).ravel()
+    results = {"real_class_agreement": float(np.mean(evaluation.predict_classes(classifier, targets) == labels)),
+               "classifier": classifier.source, "classifier_sha256": classifier.sha256}
+    for name, images in outputs.items():
+        r = results[name] = {**measure(images, classifier=classifier, labels=labels, targets=targets),
+                             **(facts or {}).get(name, {})}
+        print(f"{name}: L1 {r['l1']:.4f}, PSNR {r['psnr']:.2f} dB, FID {r['fid']:.2f}, KID {r['kid']:.4f}, "
+              f"class agreement {r['class_agreement']:.0%}")
     return results
 
 
@@ -119,10 +152,6 @@ def write_metrics(out: str | os.PathLike, results: dict) -> Path:
     Returns:
         The file's path.
     """
-    import json
-
-    from gen_keras.files import write_atomically
-
     path = write_atomically(Path(out) / "metrics.json", json.dumps(results, indent=2) + "\n")
     print(f"figures, metrics.json and logs in {out}/")
     return path
@@ -141,10 +170,6 @@ def timed_fit(model: keras.Model, train, run, epochs: int, name: str) -> tuple[d
     Returns:
         (history, facts): the per-epoch logs and `{"train_seconds", "steps", "steps_per_second"}`.
     """
-    import time
-
-    from gen_keras import training
-
     sub = training.sub_run(run, name)
     start = time.perf_counter()
     history = training.fit(model, train, None, sub, epochs, targets=None, monitor=None)

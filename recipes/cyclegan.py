@@ -11,11 +11,13 @@ nearly match; they differ in texture (open straps against a closed upper with la
 CycleGAN changes texture far more easily than shape (the paper's failure cases are shape changes, e.g.
 dog → cat), and the instrument tells the two classes apart reliably, so "G(x) is called a sneaker" is a
 meaningful test. (Ankle boots would ask for a change of shape.) Measured on held-out images: the share
-of G(x) the instrument calls a sneaker and of F(y) a sandal, the cycle errors, the FID of G(X) against
-real sneakers (and of F(Y) against real sandals).
+of G(x) the instrument calls a sneaker and of F(y) a sandal, the cycle errors, the FID and KID of G(X)
+against real sneakers (and of F(Y) against real sandals), beside those of the untranslated sandals (where G
+starts) and of training sneakers (a perfect G).
 
-The lecture's code: `gen_keras/models/translation.py: CycleGAN` (its `train_step`), `resnet_generator`,
-`patch_discriminator`, `cycle_loss`, `stack_domains`.
+The lecture's code: `gen_keras/models/translation.py: CycleGAN` (its `train_step`), `cycle_loss`;
+`gen_keras/models/translation_networks.py: resnet_generator`, `patch_discriminator`;
+`gen_keras/models/translation_tasks.py: stack_domains`.
 
     python recipes/cyclegan.py --quick     # a short try-out: 1 epoch on the shoes among 2,048 images
     python recipes/cyclegan.py             # 30 epochs on the 6,000 sandals and 6,000 sneakers
@@ -55,7 +57,9 @@ def main(argv=None):
 
     from gen_keras import evaluation, gan_recipe, training, translation_recipe
     from gen_keras.figures import translation as figures
-    from gen_keras.models.translation import CycleGAN, patch_discriminator, resnet_generator, stack_domains
+    from gen_keras.models.translation import CycleGAN
+    from gen_keras.models.translation_networks import patch_discriminator, resnet_generator
+    from gen_keras.models.translation_tasks import stack_domains
 
     run = training.setup(args)
     train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size, channels=args.channels)
@@ -66,7 +70,8 @@ def main(argv=None):
 
     lr = args.learning_rate * run.learning_rate_scale
     with run.strategy.scope():
-        cyclegan = CycleGAN(resnet_generator(filters=args.filters, name="G"), resnet_generator(filters=args.filters, name="F"),
+        cyclegan = CycleGAN(resnet_generator(filters=args.filters, name="G"),
+                            resnet_generator(filters=args.filters, name="F"),
                             patch_discriminator(filters=2 * args.filters, conditional=False, batch_norm=False),
                             patch_discriminator(filters=2 * args.filters, conditional=False, batch_norm=False),
                             cycle_weight=args.cycle_weight, identity_weight=args.identity_weight)
@@ -81,12 +86,14 @@ def main(argv=None):
     classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
     g_x, f_y = translation_recipe.translate(cyclegan.g, x_test), translation_recipe.translate(cyclegan.f, y_test)
     f_g_x, g_f_y = translation_recipe.translate(cyclegan.f, g_x), translation_recipe.translate(cyclegan.g, f_y)
-    real_x, real_y = (evaluation.features(classifier, images) for images in (x_test, y_test))
-    g_results = translation_recipe.measure(g_x, classifier=classifier, labels=np.full(n, SNEAKER),
-                                           reference=evaluation.Reference(real_y, args.dataset, "test sneakers"))
-    f_results = translation_recipe.measure(f_y, classifier=classifier, labels=np.full(n, SANDAL),
-                                           reference=evaluation.Reference(real_x, args.dataset, "test sandals"))
-    train_y = evaluation.features(classifier, train.as_float()[train.labels == SNEAKER][:n])
+    sandals, sneakers = (evaluation.Reference(evaluation.features(classifier, images), args.dataset, split)
+                         for images, split in ((x_test, "test sandals"), (y_test, "test sneakers")))
+    g_results = translation_recipe.measure(g_x, classifier=classifier, labels=np.full(n, SNEAKER), reference=sneakers)
+    f_results = translation_recipe.measure(f_y, classifier=classifier, labels=np.full(n, SANDAL), reference=sandals)
+    # the scale: untranslated sandals against sneakers (where G starts), training against test sneakers (a perfect G)
+    start = evaluation.score(x_test, classifier=classifier, reference=sneakers, floor=False)
+    perfect = evaluation.score(train.as_float()[train.labels == SNEAKER][:n], classifier=classifier, reference=sneakers,
+                               floor=False)
     results = {
         "model": RECIPE, "dataset": train.name, "epochs": args.epochs, "batch_size": run.batch_size,
         "x_class": SANDAL, "y_class": SNEAKER, "train_x": len(x_train), "train_y": len(y_train), "test_images": n,
@@ -94,25 +101,27 @@ def main(argv=None):
         "g_x_called_y": g_results["class_agreement"], "f_y_called_x": f_results["class_agreement"],
         "real_x_called_x": float((evaluation.predict_classes(classifier, x_test) == SANDAL).mean()),
         "real_y_called_y": float((evaluation.predict_classes(classifier, y_test) == SNEAKER).mean()),
-        "cycle_error_x": float(np.mean(np.abs(f_g_x - x_test))), "cycle_error_y": float(np.mean(np.abs(g_f_y - y_test))),
+        "cycle_error_x": float(np.mean(np.abs(f_g_x - x_test))),
+        "cycle_error_y": float(np.mean(np.abs(g_f_y - y_test))),
         "fid_g_x_vs_real_y": g_results["fid"], "kid_g_x_vs_real_y": g_results["kid"],
         "fid_f_y_vs_real_x": f_results["fid"], "kid_f_y_vs_real_x": f_results["kid"],
-        # the scale: untranslated sandals against sneakers (where G starts), training against test sneakers (a perfect G)
-        "fid_x_vs_real_y": evaluation.frechet_distance(real_x, real_y),
-        "fid_train_y_vs_real_y": evaluation.frechet_distance(train_y, real_y),
+        "fid_x_vs_real_y": start["fid"], "kid_x_vs_real_y": start["kid"],
+        "fid_train_y_vs_real_y": perfect["fid"], "kid_train_y_vs_real_y": perfect["kid"],
         "classifier": classifier.source, "classifier_sha256": classifier.sha256,
     }
     print(f"G(x) called a sneaker: {results['g_x_called_y']:.0%}, F(y) called a sandal: {results['f_y_called_x']:.0%}; "
           f"cycle error |F(G(x)) − x| {results['cycle_error_x']:.4f}, |G(F(y)) − y| {results['cycle_error_y']:.4f}; "
-          f"FID G(X) vs sneakers {results['fid_g_x_vs_real_y']:.2f} (sandals themselves: {results['fid_x_vs_real_y']:.2f})")
+          f"G(X) vs sneakers: FID {results['fid_g_x_vs_real_y']:.2f}, KID {results['kid_g_x_vs_real_y']:.4f} "
+          f"(sandals themselves: FID {results['fid_x_vs_real_y']:.2f}, KID {results['kid_x_vs_real_y']:.4f})")
     translation_recipe.write_metrics(run.out, results)
 
     figures.translation_rows(x_test, {"G(x)": g_x, "F(G(x))": f_g_x}, None, run.out / "sandals_to_sneakers.png",
                              "X → Y: held-out sandals, G(x) and the round trip", input_title="x (sandal)")
     figures.translation_rows(y_test, {"F(y)": f_y, "G(F(y))": g_f_y}, None, run.out / "sneakers_to_sandals.png",
                              "Y → X: held-out sneakers, F(y) and the round trip", input_title="y (sneaker)")
-    figures.loss_curves({"CycleGAN": histories["cyclegan"]}, ("g_adversarial", "f_adversarial", "cycle", "identity", "d_x_loss",
-                                                "d_y_loss"), run.out / "losses.png", "CycleGAN's losses")
+    figures.loss_curves({"CycleGAN": histories["cyclegan"]},
+                        ("g_adversarial", "f_adversarial", "cycle", "identity", "d_x_loss", "d_y_loss"),
+                        run.out / "losses.png", "CycleGAN's losses")
     translation_recipe.export_translator(cyclegan.g, run.export_dir, RECIPE, "g_sandal_to_sneaker",
                                          "G: a sandal redrawn as a sneaker", {"x_class": SANDAL, "y_class": SNEAKER})
     translation_recipe.export_translator(cyclegan.f, run.export_dir, RECIPE, "f_sneaker_to_sandal",

@@ -10,10 +10,11 @@ the U-Net with L1 alone and Pix2Pix, and measures both: L1 to the target, FID an
 images, and the share of outputs the instrument gives the source garment's class.
 
 The paired task, like the paper's edges → shoes: the Sobel edges of each Fashion-MNIST image
-(`gen_keras.models.translation.SobelEdges`) → the image.
+(`gen_keras.models.translation_tasks.SobelEdges`) → the image.
 
-The lecture's code: `gen_keras/models/translation.py: ImageTranslator` (its `train_step`), `unet_generator`,
-`patch_discriminator`, `SobelEdges`.
+The lecture's code: `gen_keras/models/translation.py: ImageTranslator` (its `train_step`);
+`gen_keras/models/translation_networks.py: unet_generator`, `patch_discriminator`;
+`gen_keras/models/translation_tasks.py: SobelEdges`.
 
     python recipes/pix2pix.py --quick     # a short try-out: 1 epoch on 2,048 images
     python recipes/pix2pix.py             # both networks, 12 epochs each
@@ -34,16 +35,19 @@ def parse(argv=None):
     g.add_argument("--learning-rate", type=cli.positive_float, default=2e-4,
                    help="Adam's step (β1 = 0.5) for G and D at the default batch")
     g.add_argument("--filters", type=cli.positive_int, default=16,
-                   help="channels of the U-Net's first layer (doubled at 14x14 and 7x7); the PatchGAN has twice as many")
+                   help="channels of the U-Net's first layer (doubled at 14x14 and 7x7); "
+                        "the PatchGAN has twice as many")
     cli.add_sample_quality_flags(parser, samples_help="translated test images")
     return cli.parse_args(parser, argv, RECIPE)
 
 
 def main(argv=None):
     args = parse(argv)
-    from gen_keras import evaluation, gan_recipe, training, translation_recipe
+    from gen_keras import gan_recipe, training, translation_recipe
     from gen_keras.figures import translation as figures
-    from gen_keras.models.translation import ImageTranslator, SobelEdges, patch_discriminator, unet_generator
+    from gen_keras.models.translation import ImageTranslator
+    from gen_keras.models.translation_networks import patch_discriminator, unet_generator
+    from gen_keras.models.translation_tasks import SobelEdges
 
     run = training.setup(args)
     train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size, channels=args.channels)
@@ -67,19 +71,12 @@ def main(argv=None):
     targets = test.as_float()[:args.fid_samples]
     labels = test.labels[:args.fid_samples]
     edges = SobelEdges()(targets).numpy()
-    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
     outputs = {name: translation_recipe.translate(model.generator, edges)
                for name, model in (("l1_only", l1_only), ("pix2pix", pix2pix))}
     results = {"model": RECIPE, "dataset": train.name, "epochs": args.epochs, "batch_size": run.batch_size,
                "train_images": len(train), "l1_weight": args.l1_weight,
-               "real_class_agreement": float((evaluation.predict_classes(classifier, targets) == labels).mean()),
-               "classifier": classifier.source, "classifier_sha256": classifier.sha256}
-    for name, images in outputs.items():
-        results[name] = {**translation_recipe.measure(images, classifier=classifier, labels=labels, targets=targets),
-                         **facts[name]}
-        r = results[name]
-        print(f"{name}: L1 {r['l1']:.4f}, FID {r['fid']:.2f}, KID {r['kid']:.4f}, "
-              f"class agreement {r['class_agreement']:.0%}")
+               **translation_recipe.measure_paired(outputs, targets=targets, labels=labels, dataset=args.dataset,
+                                                   retrain_classifier=args.retrain_classifier, facts=facts)}
     translation_recipe.write_metrics(run.out, results)
 
     figures.translation_rows(edges, {"L1 alone": outputs["l1_only"], "Pix2Pix": outputs["pix2pix"]}, targets,

@@ -7,12 +7,12 @@ adversarial term that pushes G(x) onto the manifold of real images:
     L_G = ‖y − G(x)‖² + w · (−log D(G(x))),   w = 1e-3 (--adversarial-weight),
 trading a little PSNR (which the mean maximises) for sharper, more realistic images (lower FID). The
 low-resolution input is the mean of each 4×4 block (7×7 from 28×28; --scale 2 for 14×14).
-Measured on held-out images: PSNR, FID and the share the instrument gives the right class, for bicubic,
+Measured on held-out images: L1, PSNR, FID, KID and the share the instrument gives the right class, for bicubic,
 the content-loss network and the adversarial one.
 
 The lecture's code: `gen_keras/models/translation.py: ImageTranslator` (content + adversarial
-`train_step`), `super_resolution_generator`, `bicubic_upsampler`, `low_resolution`; D is
-`gen_keras/models/gan.py: dcgan_discriminator`.
+`train_step`); `gen_keras/models/translation_networks.py: super_resolution_generator`, `bicubic_upsampler`;
+`gen_keras/models/translation_tasks.py: low_resolution`; D is `gen_keras/models/gan.py: dcgan_discriminator`.
 
     python recipes/super_resolution.py --quick     # a short try-out: 1 epoch on 2,048 images
     python recipes/super_resolution.py             # 4x: both networks, 10 epochs each
@@ -44,11 +44,12 @@ def parse(argv=None):
 
 def main(argv=None):
     args = parse(argv)
-    from gen_keras import evaluation, gan_recipe, training, translation_recipe
+    from gen_keras import gan_recipe, training, translation_recipe
     from gen_keras.figures import translation as figures
     from gen_keras.models.gan import dcgan_discriminator
-    from gen_keras.models.translation import (ImageTranslator, bicubic_upsampler, low_resolution,
-                                              super_resolution_generator)
+    from gen_keras.models.translation import ImageTranslator
+    from gen_keras.models.translation_networks import bicubic_upsampler, super_resolution_generator
+    from gen_keras.models.translation_tasks import low_resolution
 
     run = training.setup(args)
     train, test = gan_recipe.load_data(args.dataset, args.limit, image_size=args.image_size, channels=args.channels)
@@ -64,31 +65,26 @@ def main(argv=None):
     with run.strategy.scope():
         content_only = ImageTranslator(generator(), low_resolution(args.scale), content_loss="mse",
                                        content_weight=1.0, adversarial_weight=0.0, name="content_only")
-        srgan = ImageTranslator(generator(), low_resolution(args.scale), dcgan_discriminator(filters=args.filters), conditional=False,
-                                content_loss="mse", content_weight=1.0, adversarial_weight=args.adversarial_weight,
-                                name="srgan")
+        srgan = ImageTranslator(generator(), low_resolution(args.scale), dcgan_discriminator(filters=args.filters),
+                                conditional=False, content_loss="mse", content_weight=1.0,
+                                adversarial_weight=args.adversarial_weight, name="srgan")
         for model in (content_only, srgan):
             model.compile(g_optimizer=gan_recipe.adam(lr), d_optimizer=gan_recipe.adam(lr), **run.compile_options())
     srgan.generator.summary()
-    histories, facts = translation_recipe.train_each({"content_only": content_only, "srgan": srgan}, train, run, args.epochs)
+    histories, facts = translation_recipe.train_each({"content_only": content_only, "srgan": srgan}, train, run,
+                                                     args.epochs)
 
     # Held-out images: x = the block means of y; bicubic(x), the two networks' G(x), against y.
     targets = test.as_float()[:args.fid_samples]
     labels = test.labels[:args.fid_samples]
     inputs = low_resolution(args.scale)(targets).numpy()
-    classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
     upsamplers = {"bicubic": bicubic_upsampler(args.scale, inputs.shape[1:]), "content_only": content_only.generator,
                   "srgan": srgan.generator}
     outputs = {name: translation_recipe.translate(model, inputs) for name, model in upsamplers.items()}
     results = {"model": RECIPE, "dataset": train.name, "scale": args.scale, "epochs": args.epochs,
                "batch_size": run.batch_size, "train_images": len(train), "adversarial_weight": args.adversarial_weight,
-               "real_class_agreement": float((evaluation.predict_classes(classifier, targets) == labels).mean()),
-               "classifier": classifier.source, "classifier_sha256": classifier.sha256}
-    for name, images in outputs.items():
-        results[name] = {**translation_recipe.measure(images, classifier=classifier, labels=labels, targets=targets),
-                         **facts.get(name, {})}
-        r = results[name]
-        print(f"{name}: PSNR {r['psnr']:.2f} dB, FID {r['fid']:.2f}, class agreement {r['class_agreement']:.0%}")
+               **translation_recipe.measure_paired(outputs, targets=targets, labels=labels, dataset=args.dataset,
+                                                   retrain_classifier=args.retrain_classifier, facts=facts)}
     translation_recipe.write_metrics(run.out, results)
 
     figures.translation_rows(inputs, {"bicubic": outputs["bicubic"], "content loss": outputs["content_only"],

@@ -10,7 +10,7 @@ import runpy
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, assert_keras_files_reload, run_python
+from tests.conftest import ROOT, assert_keras_files_reload, assert_signatures_describe_themselves, run_python
 
 RECIPE = "recipes/pca_vs_autoencoder.py"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -213,6 +213,7 @@ def test_exports_serve_through_the_c_api_and_reload_after_a_plain_import(quick_r
     as stored and gives what its .keras file gives; the linear pair reconstructs in pixel units."""
     tmp, _ = quick_run
     assert len(assert_keras_files_reload(tmp / "sm")) == 4
+    assert len(assert_signatures_describe_themselves(tmp / "sm")) == 4
     script = (
         "import sys, numpy as np\n"
         "from gen_keras.serving.capi import SavedModelSession\n"

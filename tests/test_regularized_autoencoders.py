@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import assert_keras_files_reload, run_python, run_recipe_quick
+from tests.conftest import assert_keras_files_reload, assert_signatures_describe_themselves, run_python, run_recipe_quick
 
 RECIPE = "recipes/regularized_autoencoders.py"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -31,6 +31,7 @@ def test_quick_contractive_run_measures_writes_and_exports(tmp_path):
         assert c["tangent_sensitivity"][p]["tangent"] > c["tangent_sensitivity"][p]["random"]
     for name in ("jacobian_norm_per_class.png", "tangent_vs_random.png", "reconstructions.png"):
         assert (tmp_path / "out" / name).read_bytes()[:8] == PNG, name
+    assert len(assert_signatures_describe_themselves(tmp_path / "sm")) == 3  # the contractive network's parts
     root = tmp_path / "sm" / "regularized_autoencoders"
     x = np.random.default_rng(0).uniform(0, 1, (3, 28, 28, 1)).astype(np.float32)
     with SavedModelSession(root / "contractive_encoder" / "1") as enc, \

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from gen_keras import inference, transfer
 from gen_keras.serving import export
-from tests.conftest import run_python
+from tests.conftest import assert_signatures_describe_themselves, run_python
 
 RECIPE = "recipes/transfer_learning.py"
 
@@ -40,6 +40,7 @@ def tiny_exports(fashion_train, tmp_path_factory):
 
 
 def test_both_loaders_give_the_trained_encoders_features(tiny_exports, fashion_test):
+    assert len(assert_signatures_describe_themselves(tiny_exports[0])) == 2
     x = fashion_test.as_float()[:200]
     for name, (model, path, output) in tiny_exports[1].items():
         want = model(x, training=False).numpy()
@@ -172,6 +173,7 @@ def test_recipe_pretrains_and_writes_table_json_and_plot(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("conv_autoencoder", "vae"):
         assert (tmp_path / "sm" / name / "encoder" / "1" / "encoder.keras").exists()
+    assert len(assert_signatures_describe_themselves(tmp_path / "sm")) == 2
     m = json.loads((out / "metrics.json").read_text())
     assert m["label_counts"] == [50] and m["seeds"] == 1 and m["max_steps"] == 20 and m["load"] == "savedmodel"
     assert len(m["runs"]) == 2 * 3  # encoders × methods

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, run_python
+from tests.conftest import ROOT, assert_signatures_describe_themselves, run_python
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -20,7 +20,7 @@ def test_unet_output_depends_on_the_input_through_the_shallowest_skip():
     """With the deep path cut (the first stride-2 convolution zeroed, so everything below 28×28 is constant),
     the U-Net's output still follows its input through the 28×28 skip; the same network without skips
     then returns one image for every input."""
-    from gen_keras.models.translation import unet_generator
+    from gen_keras.models.translation_networks import unet_generator
 
     a, b = _images(2, seed=1)[:1], _images(2, seed=2)[:1]
     for skips in (True, False):
@@ -39,7 +39,7 @@ def test_patch_discriminator_sees_12_by_12_patches():
     receptive-field formula says; the logits form a 14×14 grid."""
     import tensorflow as tf
 
-    from gen_keras.models.translation import patch_discriminator, receptive_field
+    from gen_keras.models.translation_networks import patch_discriminator, receptive_field
 
     d = patch_discriminator(filters=4)
     assert receptive_field(d) == 12 and tuple(d.output.shape[1:]) == (14, 14, 1)
@@ -63,7 +63,7 @@ def test_cycle_loss_is_zero_for_inverse_maps():
 
 
 def test_sobel_edges_mark_a_step_and_nothing_on_flat_ground():
-    from gen_keras.models.translation import SobelEdges
+    from gen_keras.models.translation_tasks import SobelEdges
 
     step = np.zeros((1, 28, 28, 1), np.float32)
     step[:, :, 14:] = 1.0
@@ -80,7 +80,7 @@ def test_psnr_of_a_known_error():
 
 
 def test_stack_domains_uses_every_image_of_the_smaller_domain_before_repeating():
-    from gen_keras.models.translation import stack_domains
+    from gen_keras.models.translation_tasks import stack_domains
 
     x = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1) * np.ones((1, 2, 2, 1), np.uint8)
     y = (100 + np.arange(4, dtype=np.uint8)).reshape(4, 1, 1, 1) * np.ones((1, 2, 2, 1), np.uint8)
@@ -106,8 +106,9 @@ def test_pix2pix_and_super_resolution_losses_fall_on_a_tiny_batch(tmp_path):
     import keras
 
     from gen_keras.models.gan import dcgan_discriminator
-    from gen_keras.models.translation import (ImageTranslator, SobelEdges, low_resolution, patch_discriminator,
-                                              super_resolution_generator, unet_generator)
+    from gen_keras.models.translation import ImageTranslator
+    from gen_keras.models.translation_networks import patch_discriminator, super_resolution_generator, unet_generator
+    from gen_keras.models.translation_tasks import SobelEdges, low_resolution
 
     keras.utils.set_random_seed(0)
     y = _images(8, 7)
@@ -130,7 +131,8 @@ def test_pix2pix_and_super_resolution_losses_fall_on_a_tiny_batch(tmp_path):
 def test_cyclegan_cycle_loss_falls_on_a_tiny_batch_and_it_round_trips_through_keras_files(tmp_path):
     import keras
 
-    from gen_keras.models.translation import CycleGAN, patch_discriminator, resnet_generator
+    from gen_keras.models.translation import CycleGAN
+    from gen_keras.models.translation_networks import patch_discriminator, resnet_generator
 
     keras.utils.set_random_seed(0)
     batch = _images(8, 8, (28, 28, 2))
@@ -148,7 +150,9 @@ def test_cyclegan_cycle_loss_falls_on_a_tiny_batch_and_it_round_trips_through_ke
 
 def test_translator_arguments_and_bad_images_are_clear_errors():
     from gen_keras import translation_recipe
-    from gen_keras.models.translation import ImageTranslator, SobelEdges, super_resolution_generator, unet_generator
+    from gen_keras.models.translation import ImageTranslator
+    from gen_keras.models.translation_networks import super_resolution_generator, unet_generator
+    from gen_keras.models.translation_tasks import SobelEdges
 
     unet = unet_generator(filters=4)
     with pytest.raises(ValueError, match=r"must be \(batch, 28, 28, 1\) arrays, got shape \(2, 32, 32, 1\)"):
@@ -167,6 +171,21 @@ def test_translator_arguments_and_bad_images_are_clear_errors():
     with pytest.raises(ValueError, match="scale must be a power of 2"):
         super_resolution_generator(3)
     assert tuple(super_resolution_generator(2, filters=4, blocks=1).inputs[0].shape[1:]) == (14, 14, 1)
+
+
+def test_measure_paired_scores_each_translator_beside_the_targets_own_agreement(capsys):
+    """A translator that returns the targets agrees with the classifier exactly as often as the targets do, with
+    no L1 error; training facts stay with the translator they belong to; each line printed has FID and KID."""
+    from gen_keras import translation_recipe
+
+    targets, labels = _images(12, 12), np.arange(12) % 10
+    results = translation_recipe.measure_paired({"copy": targets, "blank": np.zeros_like(targets)}, targets=targets,
+                                                labels=labels, dataset="fashion_mnist", facts={"copy": {"steps": 3}})
+    assert results["copy"]["class_agreement"] == results["real_class_agreement"]
+    assert results["copy"]["l1"] == 0.0 and results["blank"]["l1"] > 0.1 and results["copy"]["steps"] == 3
+    assert "steps" not in results["blank"] and len(results["classifier_sha256"]) == 64
+    lines = [line for line in capsys.readouterr().out.splitlines() if ": L1 " in line]
+    assert len(lines) == 2 and all("FID" in line and "KID" in line for line in lines)
 
 
 @pytest.mark.parametrize("recipe, flags, message", [
@@ -246,19 +265,21 @@ def _served_equals_keras(version, inputs):
 
 @pytest.mark.slow
 def test_pix2pix_quick_run_measures_both_networks_and_exports_translate(pix2pix_run):
-    from gen_keras.models.translation import SobelEdges
+    from gen_keras.models.translation_tasks import SobelEdges
 
     tmp, metrics, stdout = pix2pix_run
     for name in ("l1_only", "pix2pix"):
         m = metrics[name]
         assert m["num_samples"] == 200 and 0 < m["l1"] < 1 and np.isfinite(m["fid"]) and 0 <= m["class_agreement"] <= 1
         assert m["steps"] == 16 and m["steps_per_second"] > 0
-    assert metrics["l1_weight"] == 100.0 and "class agreement" in stdout
+        assert np.isfinite(m["kid"])
+    assert metrics["l1_weight"] == 100.0 and "class agreement" in stdout and "KID" in stdout
     for figure in ("translations.png", "losses.png"):
         assert (tmp / "out" / figure).read_bytes()[:8] == PNG
     edges = SobelEdges()(_images(3, 9)).numpy()
     for part in ("generator", "l1_only"):
         _served_equals_keras(tmp / "sm" / "pix2pix" / part / "1", edges)
+    assert len(assert_signatures_describe_themselves(tmp / "sm")) == 2
 
 
 @pytest.mark.slow
@@ -270,10 +291,13 @@ def test_cyclegan_quick_run_measures_both_directions_and_exports_translate(cycle
     assert metrics["real_x_called_x"] > 0.8 and metrics["real_y_called_y"] > 0.8  # the instrument tells them apart
     assert 0 < metrics["cycle_error_x"] < 1 and 0 < metrics["cycle_error_y"] < 1
     assert np.isfinite(metrics["fid_g_x_vs_real_y"]) and metrics["fid_x_vs_real_y"] > metrics["fid_train_y_vs_real_y"]
+    assert np.isfinite(metrics["kid_g_x_vs_real_y"]) and metrics["kid_x_vs_real_y"] > metrics["kid_train_y_vs_real_y"]
+    assert "KID" in stdout
     for figure in ("sandals_to_sneakers.png", "sneakers_to_sandals.png", "losses.png"):
         assert (tmp / "out" / figure).read_bytes()[:8] == PNG
     for part in ("g_sandal_to_sneaker", "f_sneaker_to_sandal"):
         _served_equals_keras(tmp / "sm" / "cyclegan" / part / "1", _images(2, 10))
+    assert len(assert_signatures_describe_themselves(tmp / "sm")) == 2
 
 
 @pytest.mark.slow
@@ -281,9 +305,10 @@ def test_super_resolution_quick_run_measures_three_upsamplers_and_exports_transl
     tmp, metrics, stdout = super_resolution_run
     assert metrics["scale"] == 4 and metrics["adversarial_weight"] == 1e-3
     for name in ("bicubic", "content_only", "srgan"):
-        assert metrics[name]["psnr"] > 10 and np.isfinite(metrics[name]["fid"])
-    assert "steps" not in metrics["bicubic"] and metrics["srgan"]["steps"] == 16
+        assert metrics[name]["psnr"] > 10 and np.isfinite(metrics[name]["fid"]) and np.isfinite(metrics[name]["kid"])
+    assert "steps" not in metrics["bicubic"] and metrics["srgan"]["steps"] == 16 and "KID" in stdout
     assert (tmp / "out" / "upsampled.png").read_bytes()[:8] == PNG
     for part in ("generator", "content_only"):
         served = _served_equals_keras(tmp / "sm" / "super_resolution" / part / "1", _images(2, 11, (7, 7, 1)))
         assert served.shape == (2, 28, 28, 1)
+    assert len(assert_signatures_describe_themselves(tmp / "sm")) == 2

@@ -7,4 +7,4 @@ Importing this package imports every model module, so each serializable class is
 from gen_keras.models import saving, autoencoders, vae, gan, wgan, aae, regularized  # noqa: F401  (in dependency order)
 from gen_keras.models import pixelcnn  # noqa: F401
 from gen_keras.models import flows  # noqa: F401
-from gen_keras.models import translation  # noqa: F401
+from gen_keras.models import translation_tasks, translation_networks, translation  # noqa: F401  (in dependency order)
