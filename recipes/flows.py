@@ -133,11 +133,12 @@ def moons(args, run):
     import numpy as np
     import tensorflow as tf
 
-    from gen_keras import data, plots, training
+    from gen_keras import plots, training
+    from gen_keras import points as toy
     from gen_keras.models.flows import moons_flow
 
     # keras-io's data: make_moons(3000, noise=0.05), standardised; Keras's validation_split holds out the last 20%.
-    points = data.standardized(data.two_moons(MOONS_POINTS, MOONS_NOISE, seed=args.seed))
+    points = toy.standardized(toy.two_moons(MOONS_POINTS, MOONS_NOISE, seed=args.seed))
     train, held_out = points[:-MOONS_HELD_OUT], points[-MOONS_HELD_OUT:]
     steps_per_epoch = math.ceil(len(train) / run.batch_size)
     total_steps = args.epochs * steps_per_epoch

@@ -120,7 +120,7 @@ def train_ring_gan(setting: str, *, steps: int, seed: int, snapshots: int = RING
     import keras
     import tensorflow as tf
 
-    from gen_keras import data
+    from gen_keras import points as points_lib
     from gen_keras.models.critics import mlp_critic
     from gen_keras.models.gan import GAN, point_generator
 
@@ -130,7 +130,7 @@ def train_ring_gan(setting: str, *, steps: int, seed: int, snapshots: int = RING
     gan.compile(d_optimizer=keras.optimizers.Adam(RING_LEARNING_RATE, beta_1=0.5),
                 g_optimizer=keras.optimizers.Adam(RING_LEARNING_RATE, beta_1=0.5), **options)
     k = options["k"]  # each batch holds k minibatches, one per discriminator step
-    points = data.ring_of_gaussians(steps * k * RING_BATCH, RING_MODES, RING_RADIUS, RING_STD, seed=seed)
+    points = points_lib.ring_of_gaussians(steps * k * RING_BATCH, RING_MODES, RING_RADIUS, RING_STD, seed=seed)
     batches = tf.data.Dataset.from_tensor_slices(points).batch(k * RING_BATCH)
     z = np.random.default_rng(seed + 1).standard_normal((samples, RING_LATENT)).astype(np.float32)
     ends = np.linspace(0, steps, snapshots + 1).astype(int)[1:]
@@ -222,9 +222,10 @@ def main(argv=None):
               f"{s[objective]['w1_estimate']:+.3f} (true {s['w1_true']:.1f})")
 
     # 4. Mode collapse on the ring: modes covered and high-quality share, snapshot by snapshot.
-    from gen_keras import data, games, metrics
+    from gen_keras import games, metrics
+    from gen_keras import points as points_lib
 
-    centres = data.ring_centres(RING_MODES, RING_RADIUS)
+    centres = points_lib.ring_centres(RING_MODES, RING_RADIUS)
     runs, results["ring"] = {}, {"steps": args.ring_steps, "batch": RING_BATCH, "samples": RING_SAMPLES,
                                  "modes": RING_MODES, "radius": RING_RADIUS, "std": RING_STD,
                                  "discriminator_units": list(RING_DISCRIMINATOR_UNITS),

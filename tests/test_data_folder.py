@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gen_keras import data, emoji
+from gen_keras import data, emoji, image_folders
 
 
 def _save(path, array, mode=None):
@@ -38,7 +38,7 @@ def test_labelled_folder_takes_classes_from_subfolders(tmp_path):
     for c, name in enumerate(("cats", "dogs", "owls")):
         for i in range(5):
             _save(root / name / f"{i}.png", np.full((8, 8, 3), 40 * c + i))
-    folder = data.scan_folder(root)
+    folder = image_folders.scan_folder(root)
     assert folder.class_names == ("cats", "dogs", "owls") and folder.labelled and len(folder) == 15
     for path, label in zip(folder.files, folder.labels):
         assert f"/{folder.class_names[label]}/" in path
@@ -54,7 +54,7 @@ def test_unreadable_files_are_skipped_and_counted(tmp_path):
     good = (root / "000.png").read_bytes()
     (root / "truncated.png").write_bytes(good[:40])
     (root / "notes.txt").write_text("a text file")
-    folder = data.scan_folder(root)
+    folder = image_folders.scan_folder(root)
     assert len(folder) == 6 and folder.ignored == 1
     assert sorted(p.rsplit("/", 1)[-1] for p in folder.skipped) == ["garbage.png", "truncated.png"]
     assert "2 unreadable files skipped" in folder.summary() and "1 files without an image suffix" in folder.summary()
@@ -71,10 +71,10 @@ def test_mixed_sizes_and_modes_are_brought_to_one_shape(tmp_path):
     _save(root / "transparent.png", rgba, "RGBA")
     _save(root / "grey_alpha.png", np.stack([np.full((40, 30), 10), np.full((40, 30), 255)], -1), "LA")
     Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(root / "photo.jpg")
-    folder = data.scan_folder(root)
+    folder = image_folders.scan_folder(root)
     assert folder.image_size == (32, 32) and folder.channels == 3  # the most common size; colour present
     images = dict(zip([p.rsplit("/", 1)[-1] for p in folder.files],
-                      data.folder_dataset(folder, as_float=False).as_numpy_iterator()))
+                      image_folders.folder_dataset(folder, as_float=False).as_numpy_iterator()))
     assert all(img.shape == (32, 32, 3) for img in images.values())
     grey = images["grey.png"]
     np.testing.assert_array_equal(grey[..., 0], np.asarray(Image.open(root / "grey.png")))  # grey → colour
@@ -88,7 +88,7 @@ def test_mixed_sizes_and_modes_are_brought_to_one_shape(tmp_path):
 def test_centre_crop_keeps_the_middle_of_a_wide_image():
     wide = np.zeros((10, 30, 3), np.uint8)
     wide[:, 10:20] = 200  # the centre square is bright, the sides dark
-    out = data.fit_images(wide, (10, 10), 3).numpy()
+    out = image_folders.fit_images(wide, (10, 10), 3).numpy()
     assert out.shape == (10, 10, 3) and (out == 200).all()
 
 
@@ -97,8 +97,8 @@ def test_streaming_dataset_batches_floats_with_labels(tmp_path):
     for c in range(2):
         for i in range(3):
             _save(root / f"class{c}" / f"{i}.png", np.full((8, 8, 3), 255 * c))
-    folder = data.scan_folder(root)
-    batches = list(data.folder_dataset(folder, 4, with_labels=True, shuffle=True, cache=False))
+    folder = image_folders.scan_folder(root)
+    batches = list(image_folders.folder_dataset(folder, 4, with_labels=True, shuffle=True, cache=False))
     images = np.concatenate([b[0] for b in batches])
     labels = np.concatenate([b[1] for b in batches])
     assert [len(b[0]) for b in batches] == [4, 2] and images.dtype == np.float32

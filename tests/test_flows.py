@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from gen_keras import data, metrics
+from gen_keras import points as toy
 from gen_keras.models.flows import RealNVPFlow, bits_per_dim, image_flow, moons_flow
 from tests.conftest import assert_signatures_describe_themselves, run_python, run_recipe_quick
 
@@ -127,7 +128,7 @@ def test_identity_couplings_give_the_hand_computed_dequantized_logit_density():
 def trained_moons():
     """keras-io's two-moons RealNVP, trained 600 steps (batch 256, Adam 1e-3 decayed along a cosine), seed 0."""
     keras.utils.set_random_seed(0)
-    points = data.standardized(data.two_moons(3000, 0.05, seed=0))
+    points = toy.standardized(toy.two_moons(3000, 0.05, seed=0))
     train, held_out = points[:-600], points[-600:]
     flow = moons_flow()
     steps = 600
@@ -138,12 +139,12 @@ def trained_moons():
 
 
 def test_two_moons_data_are_standardised_and_shaped_like_scikit_learns():
-    points = data.two_moons(3000, 0.05, seed=0)
+    points = toy.two_moons(3000, 0.05, seed=0)
     assert points.shape == (3000, 2) and points.dtype == np.float32
     # make_moons: x ∈ [−1, 2], y ∈ [−0.5, 1] before noise; half the points in each moon
     assert -1.3 < points[:, 0].min() < -0.8 and 1.8 < points[:, 0].max() < 2.3
     assert (points[:, 1] > 0.25).mean() == pytest.approx(0.5, abs=0.1)
-    s = data.standardized(points)
+    s = toy.standardized(points)
     np.testing.assert_allclose(s.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(s.std(0), 1, atol=1e-5)
 

@@ -117,10 +117,10 @@ def test_recipe_quick_run_shows_saturation_and_an_informative_critic(tmp_path):
 
 
 def test_ring_of_gaussians_has_eight_modes_of_the_given_width():
-    from gen_keras import data
+    from gen_keras import points as toy
 
-    points = data.ring_of_gaussians(8000, modes=8, radius=2.0, std=0.02, seed=3)
-    centres = data.ring_centres(8, 2.0)
+    points = toy.ring_of_gaussians(8000, modes=8, radius=2.0, std=0.02, seed=3)
+    centres = toy.ring_centres(8, 2.0)
     assert points.shape == (8000, 2) and points.dtype == np.float32
     np.testing.assert_allclose(centres[2], [0.0, 2.0], atol=1e-12)  # mode j at angle 2πj/8
     offsets = points - centres[np.argmin(np.linalg.norm(points[:, None] - centres[None], axis=-1), axis=1)]
@@ -131,9 +131,10 @@ def test_ring_of_gaussians_has_eight_modes_of_the_given_width():
 def test_mode_coverage_counts_modes_and_high_quality_samples_by_hand():
     """Samples within 3σ of a mode are high quality; a mode is covered when it holds at least min_share of all
     samples as high-quality ones. Points between modes, or a cloud of noise, cover nothing."""
-    from gen_keras import data, metrics
+    from gen_keras import metrics
+    from gen_keras import points as toy
 
-    centres, std = data.ring_centres(8, 2.0), 0.02
+    centres, std = toy.ring_centres(8, 2.0), 0.02
     at = lambda j, n, dx=0.0: np.repeat(centres[j][None] + [dx, 0.0], n, axis=0)  # noqa: E731
     samples = np.concatenate([at(0, 50), at(1, 30, 2.9 * std), at(2, 5),  # 3 modes hit, one with 5% of samples
                               at(3, 10, 3.1 * std),  # just outside 3σ: not high quality

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from gen_keras import data as data_lib
-from gen_keras import inference
+from gen_keras import image_folders, inference
 from gen_keras.errors import CannotScore, GenKerasError
 from gen_keras.files import atomic_path, write_atomically
 from gen_keras.inference import to_unit_range
@@ -244,7 +244,7 @@ def classifier_cache_path(dataset: str = "fashion_mnist", cache_dir: str | os.Pa
     if channels:
         name += f"_{channels}ch"
     if dataset.startswith(data_lib.FOLDER_PREFIX):
-        listing = repr(data_lib.folder_listing(Path(dataset[len(data_lib.FOLDER_PREFIX):]).expanduser()))
+        listing = repr(image_folders.folder_listing(Path(dataset[len(data_lib.FOLDER_PREFIX):]).expanduser()))
         name += "_" + hashlib.sha256(listing.encode()).hexdigest()[:12]
     return Path(cache_dir or default_cache_dir()) / f"{name}.keras"
 
