@@ -143,6 +143,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras
 from gen_keras import cli, data, training
 from gen_keras.models import gan as G
+from gen_keras.models.wgan import WGAN
 
 results = {}
 for strategy in ("default", "mirrored"):
