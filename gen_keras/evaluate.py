@@ -257,9 +257,17 @@ def evaluate_target(export: Export, target: Target, *, dataset: str, samples: in
     recorded_knobs = record.get("inputs", {})
     same_knobs = all(value is None or name not in target.inputs or value == recorded_knobs.get(name, value)
                      for name, value in knobs.items())
-    comparable = (not samples or samples == recorded_count) and (
-        seed is None or seed == record.get("seed", seed)) and same_knobs
-    row["comparable"] = bool(row["recorded"]) and comparable
+    recorded_classifier = record.get("classifier_sha256")
+    differences = [what for what, differs in (
+        (f"{samples} samples where {recorded_count} were recorded", samples and samples != recorded_count),
+        (f"seed {seed} where {record.get('seed')} was recorded", seed is not None and seed != record.get("seed", seed)),
+        ("other sampling settings than the recorded ones", not same_knobs),
+        (f"a classifier other than the recorded one (sha256 {str(recorded_classifier)[:12]}…)",
+         recorded_classifier and row.get("classifier_sha256", recorded_classifier) != recorded_classifier))
+        if differs]
+    row["comparable"] = bool(row["recorded"]) and not differences
+    if row["recorded"] and differences:
+        row["not_compared"] = "; ".join(differences)
     return row
 
 
@@ -415,7 +423,10 @@ def main(argv=None) -> int:
         if not args.json:
             print(table(result))
             print("\n".join(f"MISMATCH {p}" for p in found) or "matches its record" if any(
-                r["comparable"] for r in result["rows"]) else "no recorded numbers to compare with", end="\n\n")
+                r["comparable"] for r in result["rows"]) else "; ".join(
+                f"{r['signature']} not compared with its record: {r['not_compared']}"
+                for r in result["rows"] if "not_compared" in r) or "no recorded numbers to compare with",
+                end="\n\n")
     if args.json:
         print(json.dumps(results if args.all else results[0], indent=2, default=float))
     if problems:

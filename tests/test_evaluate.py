@@ -36,6 +36,10 @@ def tiny_exports(tmp_path_factory):
     paths["generator_wrong"] = export.export_for_serving(
         generator, root, "tiny", "generator_wrong", inputs={"z": (8,)}, outputs="image",
         metadata={"evaluation": {"serving_default": {**record, "fid": 2 * record["fid"] + 10}}})
+    paths["generator_other_classifier"] = export.export_for_serving(
+        generator, root, "tiny", "generator_other_classifier", inputs={"z": (8,)}, outputs="image",
+        metadata={"evaluation": {"serving_default": {**record, "fid": 2 * record["fid"] + 10,
+                                                     "classifier_sha256": "0" * 64}}})
 
     # A model with `sample` (uniform noise images) and `log_prob` (independent Bernoulli(0.3) pixels).
     def sample(num_samples, seed, temperature=1.0):  # the default is written into the signature
@@ -107,6 +111,11 @@ def test_a_number_off_its_record_fails_the_command(tiny_exports, capsys, tmp_pat
     assert ev.main([str(paths["generator_wrong"]), "--samples", "200", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["rows"][0]["num_samples"] == 200 and not printed["rows"][0]["comparable"]
+    assert "200 samples where" in printed["rows"][0]["not_compared"]
+    # A record made with another classifier's features: a different instrument, reported, not compared.
+    assert ev.main([str(paths["generator_other_classifier"])]) == 0
+    assert "not compared with its record: a classifier other than the recorded one (sha256 000000000000…)" in (
+        capsys.readouterr().out)
 
 
 def test_sample_and_log_prob_signatures(tiny_exports):
@@ -196,4 +205,5 @@ def test_all_scores_every_export_under_a_root(tiny_exports, capsys):
     assert set(found) == set(paths.values())
     assert ev.main(["--all", str(root), "--samples", "100", "--only", "generator", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert {r["path"] for r in printed} == {str(paths["generator"]), str(paths["generator_wrong"])}
+    assert {r["path"] for r in printed} == {str(paths[name]) for name in (
+        "generator", "generator_wrong", "generator_other_classifier")}

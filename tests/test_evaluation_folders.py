@@ -1,6 +1,8 @@
 """The instrument on your own images: a classifier trained on a labelled folder's classes at the model's
 shape, a plain refusal for unlabelled data, and a judge that then scores nothing."""
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -19,9 +21,13 @@ def _folder(root, classes, n=24, size=20):
     return root
 
 
-def test_labelled_folder_trains_a_classifier_at_the_models_shape(tmp_path):
+def test_labelled_folder_trains_a_classifier_at_the_models_shape(tmp_path, capsys):
     root = _folder(tmp_path / "labelled", ("red", "green", "blue"))
     classifier = evaluation.load_classifier(f"folder:{root}", image_size=16, epochs=2, cache_dir=tmp_path / "cache")
+    # a small folder trains as many steps as Fashion-MNIST's classifier, not as many epochs
+    assert int(classifier.model.optimizer.iterations) == evaluation.classifier.MIN_STEPS
+    assert re.search(r"test accuracy \d+\.\d% on \d+ held-out images \(always guessing the largest class: "
+                     r"\d+\.\d%\)", capsys.readouterr().out)
     assert classifier.model.input_shape == (None, 16, 16, 3) and classifier.num_classes == 3
     assert classifier.image_size == 16 and "trained on this machine" in classifier.source
     assert "_16px" in classifier.source
