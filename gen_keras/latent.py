@@ -17,7 +17,8 @@ from typing import NamedTuple
 import numpy as np
 
 from gen_keras.evaluation.classes import CONFIDENCE
-from gen_keras.evaluation.classifier import Classifier, class_probabilities
+from gen_keras.evaluation.classifier import Classifier
+from gen_keras.evaluation.predictions import class_probabilities
 
 
 def attribute_direction(codes: np.ndarray, labels: np.ndarray, source: int, target: int) -> np.ndarray:

@@ -25,12 +25,12 @@ from gen_keras.evaluation.classes import (CONFIDENCE, DROPPED_FRACTION, Confiden
                                           class_histogram, confident_class_shares, dropped_classes,
                                           max_class_share)
 from gen_keras.evaluation.classifier import (ASSETS, DEFAULT_EPOCHS, DEFAULT_SEED, FEATURE_DIM, Classifier,
-                                             build_classifier, class_probabilities, classifier_cache_path,
-                                             classifier_card, feature_extractor, features, file_sha256,
-                                             load_classifier, predict_classes, shipped_weights_path,
+                                             build_classifier, classifier_cache_path, classifier_card,
+                                             file_sha256, load_classifier, shipped_weights_path,
                                              train_classifier, write_shipped_classifier)
 from gen_keras.evaluation.distances import (KID, feature_statistics, frechet_distance,
                                             frechet_distance_from_statistics, kernel_inception_distance)
+from gen_keras.evaluation.predictions import class_probabilities, feature_extractor, features, predict_classes
 from gen_keras.evaluation.scoring import (FID_SAMPLES, QUICK_FID_SAMPLES, Reference, classifier_for, export_record, kid_subset_size, real_floor,
                                           reference_features, score,
                                           score_sampler, summary_line)

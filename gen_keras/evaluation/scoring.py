@@ -14,10 +14,10 @@ from gen_keras import data as data_lib
 from gen_keras.errors import CannotScore, GenKerasError
 from gen_keras.evaluation.classes import (CONFIDENCE, class_entropy, class_histogram, confident_class_shares,
                                           dropped_classes, max_class_share)
-from gen_keras.evaluation.classifier import (Classifier, class_probabilities, features, load_classifier,
-                                             softmax)
+from gen_keras.evaluation.classifier import Classifier, load_classifier
 from gen_keras.evaluation.distances import (KID_SUBSET_SIZE, feature_statistics, frechet_distance,
                                             frechet_distance_from_statistics, kernel_inception_distance)
+from gen_keras.evaluation.predictions import class_probabilities, features, softmax
 from gen_keras.inference import to_unit_range
 
 

@@ -17,8 +17,9 @@ from gen_keras import inference
 from gen_keras.errors import GenKerasError
 from gen_keras.evaluation.classes import (CONFIDENCE, class_entropy, class_histogram, confident_class_shares,
                                           max_class_share)
-from gen_keras.evaluation.classifier import Classifier, class_probabilities, features
+from gen_keras.evaluation.classifier import Classifier
 from gen_keras.evaluation.distances import feature_statistics, frechet_distance_from_statistics
+from gen_keras.evaluation.predictions import class_probabilities, features
 from gen_keras.evaluation.scoring import Reference, reference_features, score, summary_line
 from gen_keras.files import write_atomically
 from gen_keras.inference import Latents, sample_in_batches
