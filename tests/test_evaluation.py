@@ -121,7 +121,9 @@ def test_retrain_or_another_data_set_uses_a_classifier_trained_here(monkeypatch,
 def test_cache_is_written_once_then_loaded_with_identical_predictions(cached_classifier, fashion_test):
     trained, cache_dir = cached_classifier
     path = evaluation.classifier_cache_path("fashion_mnist", cache_dir, **SMALL)
-    assert path.exists() and "fashion_mnist" in path.name and "seed0" in path.name and f"_v{evaluation.classifier.ARCHITECTURE_VERSION}" in path.name
+    assert path.exists() and "fashion_mnist" in path.name and "seed0" in path.name
+    assert f"_v{evaluation.classifier.ARCHITECTURE_VERSION}" in path.name
+    assert int(trained.model.optimizer.iterations) == 16  # with `limit`, the epochs as asked: no minimum of steps
     assert not [n for n in os.listdir(cache_dir) if n.endswith(".keras") and n != path.name]  # no temp files
     assert trained.sha256 == evaluation.file_sha256(path) and "trained on this machine" in trained.source
     written = path.stat().st_mtime_ns
