@@ -42,6 +42,9 @@ def parse(argv=None):
                    help="Adam's step (β1 = 0.5) for the translators and discriminators at the default batch")
     g.add_argument("--filters", type=cli.positive_int, default=16,
                    help="the translators' channels at 28x28 (doubled at 14x14); the discriminators have twice as many")
+    g.add_argument("--discriminator-downsamplings", type=int, choices=(1, 2), default=1,
+                   help="stride-2 convolutions in each discriminator: 1 judges 12x12 patches (texture), 2 judges "
+                        "26x26 patches (nearly the whole shoe: its outline too)")
     cli.add_sample_quality_flags(parser, samples_help="translated test images of each domain (at most 1,000 each)")
     args = cli.parse_args(parser, argv, RECIPE)
     if args.dataset != "fashion_mnist":
@@ -72,8 +75,10 @@ def main(argv=None):
     with run.strategy.scope():
         cyclegan = CycleGAN(resnet_generator(filters=args.filters, name="G"),
                             resnet_generator(filters=args.filters, name="F"),
-                            patch_discriminator(filters=2 * args.filters, conditional=False, batch_norm=False),
-                            patch_discriminator(filters=2 * args.filters, conditional=False, batch_norm=False),
+                            patch_discriminator(filters=2 * args.filters, conditional=False, batch_norm=False,
+                                                downsamplings=args.discriminator_downsamplings),
+                            patch_discriminator(filters=2 * args.filters, conditional=False, batch_norm=False,
+                                                downsamplings=args.discriminator_downsamplings),
                             cycle_weight=args.cycle_weight, identity_weight=args.identity_weight)
         cyclegan.compile(g_optimizer=gan_recipe.adam(lr), d_optimizer=gan_recipe.adam(lr), **run.compile_options())
     cyclegan.g.summary()
@@ -97,7 +102,8 @@ def main(argv=None):
     results = {
         "model": RECIPE, "dataset": train.name, "epochs": args.epochs, "batch_size": run.batch_size,
         "x_class": SANDAL, "y_class": SNEAKER, "train_x": len(x_train), "train_y": len(y_train), "test_images": n,
-        "cycle_weight": args.cycle_weight, "identity_weight": args.identity_weight, **facts["cyclegan"],
+        "cycle_weight": args.cycle_weight, "identity_weight": args.identity_weight,
+        "discriminator_downsamplings": args.discriminator_downsamplings, **facts["cyclegan"],
         "g_x_called_y": g_results["class_agreement"], "f_y_called_x": f_results["class_agreement"],
         "real_x_called_x": float((evaluation.predict_classes(classifier, x_test) == SANDAL).mean()),
         "real_y_called_y": float((evaluation.predict_classes(classifier, y_test) == SNEAKER).mean()),

@@ -81,22 +81,31 @@ def unet_generator(input_shape=IMAGE_SHAPE, filters: int = 32, dropout: float = 
 
 
 def patch_discriminator(image_shape=IMAGE_SHAPE, filters: int = 64, conditional: bool = True,
-                        batch_norm: bool = True) -> keras.Model:
+                        batch_norm: bool = True, downsamplings: int = 1) -> keras.Model:
     """A PatchGAN for 28×28: one real/fake logit per 12×12 patch, on a 14×14 grid with stride 2.
 
     Conv(4×4, stride 2) → LeakyReLU → Conv(3×3) → batch norm → LeakyReLU → Conv(3×3) → logits, receptive
     field 4 + 2·2 + 2·2 = 12 pixels (Pix2Pix's 70×70 on 256×256 covers a quarter of the width; 12 of 28 is
-    under half). Conditional (Pix2Pix): it sees the input and the output side by side, D(x, y).
+    under half). Conditional (Pix2Pix): it sees the input and the output side by side, D(x, y). With
+    `downsamplings=2` a second Conv(4×4, stride 2) with twice the channels comes first: a logit per 26×26
+    patch on a 7×7 grid, nearly the whole image (a judge of outlines, not only of texture).
 
     Args:
         image_shape: (28, 28, C).
         filters: channels of the first layer.
         conditional: two inputs, `source` and `image`, joined along the channels; else `image` only.
         batch_norm: False for per-example losses that must not mix examples.
+        downsamplings: stride-2 convolutions, 1 or 2.
 
     Returns:
-        A `keras.Model` "patch_discriminator": [`source`,] `image` → `patch_logits` (batch, 14, 14, 1) float32.
+        A `keras.Model` "patch_discriminator": [`source`,] `image` → `patch_logits` (batch, 28 / 2^downsamplings,
+        28 / 2^downsamplings, 1) float32.
+
+    Raises:
+        ValueError: `downsamplings` is not 1 or 2.
     """
+    if downsamplings not in (1, 2):
+        raise ValueError(f"downsamplings must be 1 or 2, got {downsamplings}")
     image = keras.Input(image_shape, name="image")
     inputs = [image]
     x = _from_unit_range(image)
@@ -105,6 +114,8 @@ def patch_discriminator(image_shape=IMAGE_SHAPE, filters: int = 64, conditional:
         inputs = [source, image]
         x = layers.Concatenate()([_from_unit_range(source), x])
     x = layers.LeakyReLU(0.2)(layers.Conv2D(filters, 4, strides=2, padding="same")(x))
+    if downsamplings == 2:
+        x = layers.LeakyReLU(0.2)(layers.Conv2D(2 * filters, 4, strides=2, padding="same")(x))
     x = layers.Conv2D(2 * filters, 3, padding="same", use_bias=not batch_norm)(x)
     if batch_norm:
         x = layers.BatchNormalization()(x)
