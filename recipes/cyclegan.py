@@ -42,7 +42,7 @@ def parse(argv=None):
                    help="Adam's step (β1 = 0.5) for the translators and discriminators at the default batch")
     g.add_argument("--filters", type=cli.positive_int, default=16,
                    help="the translators' channels at 28x28 (doubled at 14x14); the discriminators have twice as many")
-    g.add_argument("--discriminator-downsamplings", type=int, choices=(1, 2), default=1,
+    g.add_argument("--discriminator-downsamplings", type=int, choices=(1, 2), default=2,
                    help="stride-2 convolutions in each discriminator: 1 judges 12x12 patches (texture), 2 judges "
                         "26x26 patches (nearly the whole shoe: its outline too)")
     cli.add_sample_quality_flags(parser, samples_help="translated test images of each domain (at most 1,000 each)")
