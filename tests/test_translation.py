@@ -51,6 +51,24 @@ def test_patch_discriminator_sees_12_by_12_patches():
         assert rows.max() - rows.min() + 1 == 12 and cols.max() - cols.min() + 1 == 12
 
 
+def test_cyclegan_discriminator_downsampling_twice_sees_26_by_26_patches():
+    """CycleGAN's default judge: a second stride-2 convolution widens each logit's window to 26×26 (the
+    shoe's outline, not only its texture) on a 7×7 grid; any other count is a clear error."""
+    import tensorflow as tf
+
+    from gen_keras.models.translation_networks import patch_discriminator, receptive_field
+
+    d = patch_discriminator(filters=4, conditional=False, batch_norm=False, downsamplings=2)
+    assert receptive_field(d) == 26 and tuple(d.output.shape[1:]) == (7, 7, 1)
+    image = tf.Variable(_images(1, 7))
+    with tf.GradientTape() as tape:
+        logit = d(image, training=False)[0, 3, 3, 0]
+    rows, cols = np.nonzero(np.abs(tape.gradient(logit, image).numpy()[0, :, :, 0]) > 0)
+    assert rows.max() - rows.min() + 1 == 26 and cols.max() - cols.min() + 1 == 26
+    with pytest.raises(ValueError, match="downsamplings must be 1 or 2"):
+        patch_discriminator(downsamplings=3)
+
+
 def test_cycle_loss_is_zero_for_inverse_maps():
     from gen_keras.models.translation import cycle_loss
 
