@@ -4,8 +4,8 @@ For the default training step of each family (the recipes' networks, batch sizes
 their own `--help` defaults), in one process:
   - FLOPs per step, counted from the step's traced graph (`_flops.py`: every matmul and convolution,
     forward and backward, 2 FLOPs a multiply-add, taps on padding included; element-wise ops left out);
-  - this machine's float32 rates: a 2048×2048 matmul and a 3×3 convolution (batch 128, 28×28, 64 → 64
-    channels), both through TensorFlow;
+  - this machine's rates (float32; bfloat16 with `--bf16`): a 2048×2048 matmul and a 3×3 convolution
+    (batch 128, 28×28, 64 → 64 channels), both through TensorFlow;
   - the bound: matmul FLOPs at the matmul rate + convolution FLOPs at the convolution rate;
   - the step's median wall time in `fit` (from the batch's start to its end, the library's input pipeline
     feeding it), and the ratio step ÷ bound;
@@ -16,7 +16,8 @@ took per step on the executor threads, dense (convolutions, matmuls) and the res
 wall time.
 
 The levers, one per run: `--inter-op 1` (one op at a time, each using every core), `--no-determinism`
-(the recipes make TensorFlow's ops deterministic), `--jit` (XLA), `--bf16` (mixed bfloat16).
+(the recipes make TensorFlow's ops deterministic), `--jit` (XLA), `--bf16` (mixed bfloat16),
+`--steps-per-execution N` (N steps a call into TensorFlow: less Python between steps).
 
     python benchmarks/step_efficiency.py --json docs/results/data/step_efficiency.json
     python benchmarks/step_efficiency.py --families dcgan vae --inter-op 1
@@ -52,6 +53,8 @@ def parse():
     p.add_argument("--no-determinism", action="store_true", help="leave TensorFlow's ops non-deterministic")
     p.add_argument("--jit", action="store_true", help="compile both steps with XLA")
     p.add_argument("--bf16", action="store_true", help="mixed bfloat16 for both")
+    p.add_argument("--steps-per-execution", type=int, default=1,
+                   help="training steps per call into TensorFlow, for both (timed per step)")
     p.add_argument("--json", help="write every number to this file")
     return p.parse_args()
 
@@ -65,7 +68,7 @@ def recipe_defaults(family: str):
     return module.parse(argv)
 
 
-def build(family: str, images, a, plain: bool, jit: bool):
+def build(family: str, images, a, plain: bool, jit: bool, steps_per_execution: int = 1):
     """(model, batch size, how its batches are made): the library's model as the recipe builds it, or the
     keras.io-style one on a fresh copy of the same networks."""
     import keras
@@ -75,7 +78,7 @@ def build(family: str, images, a, plain: bool, jit: bool):
     from gen_keras.models import schedules
 
     batch = a.default_batch_size
-    options = {"jit_compile": jit}
+    options = {"jit_compile": jit, "steps_per_execution": steps_per_execution}
     if family == "conv_autoencoder":
         from gen_keras.models.autoencoders import conv_autoencoder
         model = conv_autoencoder(a.model).autoencoder
@@ -161,24 +164,33 @@ def dataset(arrays, batch: int, kind: str, plain: bool):
     return tf.data.Dataset.from_tensor_slices(elements).shuffle(len(x)).batch(batch, drop_remainder=True).repeat()
 
 
-def median_step_ms(model, ds, steps: int) -> float:
+def median_step_ms(model, ds, steps: int, steps_per_execution: int = 1) -> float:
+    """The median wall time of one training step in `fit` (one call into TensorFlow runs
+    `steps_per_execution` of them)."""
     from _timing import StepTimer
     timer = StepTimer()
-    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
-    return statistics.median(timer.steps[0]) * 1e3
+    model.fit(ds, epochs=1, steps_per_epoch=steps * steps_per_execution, verbose=0, callbacks=[timer])
+    return statistics.median(timer.steps[0]) * 1e3 / steps_per_execution
 
 
-def conv_gflops(repeats: int = 10) -> float:
-    """Median float32 GFLOP/s of a 3×3 convolution, batch 128 at 28×28, 64 → 64 channels, in TensorFlow."""
-    import tensorflow as tf
-    x, k = tf.random.normal((128, 28, 28, 64)), tf.random.normal((3, 3, 64, 64))
-    conv = tf.function(lambda x, k: tf.nn.conv2d(x, k, 1, "SAME"))
+def _rate(op, flops: float, repeats: int) -> float:
     times = []
     for _ in range(repeats + 1):
         start = time.perf_counter()
-        conv(x, k).numpy()
+        op().numpy()
         times.append(time.perf_counter() - start)
-    return 2 * 128 * 28 * 28 * 9 * 64 * 64 / statistics.median(times[1:]) / 1e9
+    return flops / statistics.median(times[1:]) / 1e9
+
+
+def dense_rates(dtype: str = "float32", repeats: int = 10) -> dict:
+    """Median GFLOP/s in TensorFlow of a 2048×2048 matmul and of a 3×3 convolution (batch 128 at 28×28,
+    64 → 64 channels), in `dtype`."""
+    import tensorflow as tf
+    a, b = tf.random.normal((2048, 2048), dtype=dtype), tf.random.normal((2048, 2048), dtype=dtype)
+    x, k = tf.random.normal((128, 28, 28, 64), dtype=dtype), tf.random.normal((3, 3, 64, 64), dtype=dtype)
+    conv = tf.function(lambda: tf.nn.conv2d(x, k, 1, "SAME"))
+    return {"matmul": _rate(lambda: tf.linalg.matmul(a, b), 2 * 2048 ** 3, repeats),
+            "conv": _rate(conv, 2 * 128 * 28 * 28 * 9 * 64 * 64, repeats)}
 
 
 DENSE_OPS = ("Conv2D", "MatMul", "Einsum")  # any op whose type holds one of these (oneDNN's _MklNative… too)
@@ -251,7 +263,6 @@ def main():
 
     from _flops import function_flops
     from _timing import machine
-    from dcgan_step_flops import matmul_gflops
     from gen_keras import data, training
 
     if a.no_determinism:
@@ -262,27 +273,29 @@ def main():
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     arrays = data.load_images("fashion_mnist", "train", limit=a.images)
     images = arrays.as_float()
-    levers = {k: getattr(a, k) for k in ("inter_op", "intra_op", "no_determinism", "jit", "bf16")}
+    levers = {k: getattr(a, k) for k in ("inter_op", "intra_op", "no_determinism", "jit", "bf16", "steps_per_execution")}
     print(f"{machine()}; TensorFlow {tf.__version__}; threads inter-op "
           f"{tf.config.threading.get_inter_op_parallelism_threads()} intra-op "
           f"{tf.config.threading.get_intra_op_parallelism_threads()} (0: TensorFlow's choice); levers {levers}")
-    rates = {"matmul": matmul_gflops(), "conv": conv_gflops()}
-    print(f"float32 rates: matmul 2048² {rates['matmul']:.0f} GFLOP/s, conv 3×3 64→64 at 28×28 "
+    dtype = "bfloat16" if a.bf16 else "float32"
+    rates = dense_rates(dtype)
+    print(f"{dtype} rates: matmul 2048² {rates['matmul']:.0f} GFLOP/s, conv 3×3 64→64 at 28×28 "
           f"{rates['conv']:.0f} GFLOP/s", flush=True)
 
     rows = []
     for family in a.families:
         args = recipe_defaults(family)
         variants = {"library": False} if a.no_plain else {"library": False, "plain": True}
-        built = {name: build(family, images, args, plain, a.jit) for name, plain in variants.items()}
+        built = {name: build(family, images, args, plain, a.jit, a.steps_per_execution)
+                 for name, plain in variants.items()}
         batch, kind = built["library"][1], built["library"][2]
         streams = {name: dataset(arrays, batch, built[name][2], plain) for name, plain in variants.items()}
         for name in variants:  # compiles each step
-            built[name][0].fit(streams[name], epochs=1, steps_per_epoch=3, verbose=0)
+            built[name][0].fit(streams[name], epochs=1, steps_per_epoch=3 * a.steps_per_execution, verbose=0)
         times = {name: [] for name in variants}
         for _ in range(a.rounds):
             for name in variants:
-                times[name].append(median_step_ms(built[name][0], streams[name], a.steps))
+                times[name].append(median_step_ms(built[name][0], streams[name], a.steps, a.steps_per_execution))
         model = built["library"][0]
         sample = tf.constant(images[:batch])
         step = (lambda x: model.train_step((x, x))) if kind == "pairs" else model.train_step
