@@ -37,6 +37,9 @@ import time
 
 FAMILIES = ("conv_autoencoder", "vae", "dcgan", "wgan_gp", "pixelcnn", "realnvp", "diffusion")
 RECIPE_OF = {"wgan_gp": ("wgan", ["--gradient-penalty", "10"]), "realnvp": ("flows", [])}
+# the default runs' training images: 55,000 where the recipe holds out a validation twelfth, else 60,000
+TRAINING_IMAGES = {"conv_autoencoder": 55_000, "vae": 55_000, "dcgan": 60_000, "wgan_gp": 60_000,
+                   "pixelcnn": 55_000, "realnvp": 55_000, "diffusion": 55_000}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -53,8 +56,10 @@ def parse():
     p.add_argument("--no-determinism", action="store_true", help="leave TensorFlow's ops non-deterministic")
     p.add_argument("--jit", action="store_true", help="compile both steps with XLA")
     p.add_argument("--bf16", action="store_true", help="mixed bfloat16 for both")
-    p.add_argument("--steps-per-execution", type=int, default=1,
-                   help="training steps per call into TensorFlow, for both (timed per step)")
+    p.add_argument("--steps-per-execution", type=int, default=0,
+                   help="training steps per call into TensorFlow, for both (timed per step); default: the "
+                        "library's as a default run picks it (`training.steps_per_call` of its epoch), "
+                        "one for the keras.io-style step")
     p.add_argument("--json", help="write every number to this file")
     return p.parse_args()
 
@@ -66,6 +71,11 @@ def recipe_defaults(family: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.parse(argv)
+
+
+def batch_of(family: str, a) -> int:
+    """The default run's global batch (WGAN-GP: k critic minibatches)."""
+    return a.default_batch_size * (a.k if family == "wgan_gp" else 1)
 
 
 def build(family: str, images, a, plain: bool, jit: bool, steps_per_execution: int = 1):
@@ -208,9 +218,9 @@ def _union_ps(spans) -> int:
     return total
 
 
-def profile_step(model, ds, steps: int) -> dict:
-    """Runs `steps` steps under TensorFlow's profiler and sums, per op type, the time ops took on the
-    executor threads. Returns ms per step: wall, the time at least one op ran (and at least one dense op),
+def profile_step(model, ds, calls: int, steps_per_call: int = 1) -> dict:
+    """Runs `calls` calls of `steps_per_call` steps under TensorFlow's profiler and sums, per op type, the time
+    ops took on the executor threads. Returns ms per step: wall, the time at least one op ran (and at least one dense op),
     and the op types that took the most thread time."""
     import collections
 
@@ -220,6 +230,7 @@ def profile_step(model, ds, steps: int) -> dict:
     logdir = tempfile.mkdtemp(prefix="step_profile_")
     tf.profiler.experimental.start(logdir)
     start = time.perf_counter()
+    steps = calls * steps_per_call
     model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
     wall = time.perf_counter() - start
     tf.profiler.experimental.stop()
@@ -286,22 +297,23 @@ def main():
     for family in a.families:
         args = recipe_defaults(family)
         variants = {"library": False} if a.no_plain else {"library": False, "plain": True}
-        built = {name: build(family, images, args, plain, a.jit, a.steps_per_execution)
-                 for name, plain in variants.items()}
+        per_call = {name: a.steps_per_execution or (1 if plain else training.steps_per_call(
+            TRAINING_IMAGES[family] // batch_of(family, args))) for name, plain in variants.items()}
+        built = {name: build(family, images, args, plain, a.jit, per_call[name]) for name, plain in variants.items()}
         batch, kind = built["library"][1], built["library"][2]
         streams = {name: dataset(arrays, batch, built[name][2], plain) for name, plain in variants.items()}
         for name in variants:  # compiles each step
-            built[name][0].fit(streams[name], epochs=1, steps_per_epoch=3 * a.steps_per_execution, verbose=0)
+            built[name][0].fit(streams[name], epochs=1, steps_per_epoch=3 * per_call[name], verbose=0)
         times = {name: [] for name in variants}
         for _ in range(a.rounds):
             for name in variants:
-                times[name].append(median_step_ms(built[name][0], streams[name], a.steps, a.steps_per_execution))
+                times[name].append(median_step_ms(built[name][0], streams[name], a.steps, per_call[name]))
         model = built["library"][0]
         sample = tf.constant(images[:batch])
         step = (lambda x: model.train_step((x, x))) if kind == "pairs" else model.train_step
         flops = function_flops(step, sample)
         bound_ms = (flops["matmul"] / rates["matmul"] + flops["conv"] / rates["conv"]) / 1e6
-        row = {"family": family, "batch": batch, "gflop": (flops["matmul"] + flops["conv"]) / 1e9,
+        row = {"family": family, "batch": batch, "steps_per_execution": per_call, "gflop": (flops["matmul"] + flops["conv"]) / 1e9,
                "gflop_matmul": flops["matmul"] / 1e9, "gflop_conv": flops["conv"] / 1e9,
                "flops_by_op": flops["by_op"], "loops_counted_once": flops["loops"], "bound_ms": bound_ms,
                "library_ms": statistics.median(times["library"]), "library_rounds_ms": times["library"]}
@@ -311,7 +323,9 @@ def main():
             row["plain_rounds_ms"] = times["plain"]
             row["speed_vs_plain"] = row["plain_ms"] / row["library_ms"]
         if a.profile:
-            row["profile"] = profile_step(model, streams["library"], a.steps)
+            row["profile"] = profile_step(model, streams["library"], a.steps, per_call["library"])
+            if "plain" in built:
+                row["plain_profile"] = profile_step(built["plain"][0], streams["plain"], a.steps, per_call["plain"])
         rows.append(row)
         print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()
                           if k not in ("flops_by_op",)}), flush=True)
@@ -324,15 +338,18 @@ def main():
         print(f"| {r['family']} | {r['batch']} | {r['gflop']:.2f} ({r['gflop_matmul']:.2f} + {r['gflop_conv']:.2f}) "
               f"| {r['bound_ms']:.1f} ms | {r['library_ms']:.1f} ms | {r['ratio_to_bound']:.2f}× | {plain} |")
     if a.profile:
-        print("\n| family | wall a step | a dense op running | only other ops running | no op running "
+        print("\n| family | median step | a dense op running | only other ops running | no op running "
               "| op types by thread time (ms a step) |")
         print("|---|---:|---:|---:|---:|---|")
         for r in rows:
-            p = r["profile"]
-            top = ", ".join(f"{k} {v:.1f}" for k, v in list(p["top_ops_ms"].items())[:5])
-            print(f"| {r['family']} | {p['wall_ms']:.1f} ms | {p['dense_op_running_ms']:.1f} ms "
-                  f"| {p['any_op_running_ms'] - p['dense_op_running_ms']:.1f} ms "
-                  f"| {p['wall_ms'] - p['any_op_running_ms']:.1f} ms | {top} |")
+            for name, step_ms, p in (("", r["library_ms"], r["profile"]),
+                                     (" (keras.io-style)", r.get("plain_ms"), r.get("plain_profile"))):
+                if p is None:
+                    continue
+                top = ", ".join(f"{k} {v:.1f}" for k, v in list(p["top_ops_ms"].items())[:5])
+                print(f"| {r['family']}{name} | {step_ms:.1f} ms | {p['dense_op_running_ms']:.1f} ms "
+                      f"| {p['any_op_running_ms'] - p['dense_op_running_ms']:.1f} ms "
+                      f"| {max(step_ms - p['any_op_running_ms'], 0):.1f} ms | {top} |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"machine": machine(), "tensorflow": tf.__version__, "levers": levers, "rates_gflops": rates,

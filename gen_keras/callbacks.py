@@ -62,7 +62,8 @@ class StepLosses(keras.callbacks.Callback):
     """Records the training loss of every step (not the epoch's running mean that Keras logs).
 
     Keras's batch logs hold the mean over the epoch so far, m_t; the step's own loss is
-    l_t = t · m_t − (t − 1) · m_{t−1}.
+    l_t = t · m_t − (t − 1) · m_{t−1}. When one call into TensorFlow runs several steps (steps per
+    execution), Keras logs only the call's last step: each of the call's steps gets the call's mean loss.
 
     Attributes:
         losses: one loss per training step, across epochs.
@@ -82,8 +83,9 @@ class StepLosses(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if not logs or self.key not in logs:
             return
-        mean, count = float(logs[self.key]), batch + 1
-        self.losses.append(count * mean - self._count * self._mean)
+        mean, count = float(logs[self.key]), batch + 1  # `batch`: the call's last step in the epoch
+        steps = count - self._count
+        self.losses.extend([(count * mean - self._count * self._mean) / steps] * steps)
         self._mean, self._count = mean, count
 
     def on_epoch_end(self, epoch, logs=None):
@@ -109,11 +111,14 @@ class EvaluateEverySteps(keras.callbacks.Callback):
         self.evaluate, self.every = evaluate, int(every)
         self.steps: list[int] = []
         self.values: list[float] = []
-        self._step = 0
+        self._step = self._epoch_start = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self._step
 
     def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
-        if self._step % self.every == 0:
+        before, self._step = self._step, self._epoch_start + batch + 1  # `batch`: the call's last step
+        if self._step // self.every > before // self.every:  # a multiple of `every` was passed in this call
             self._record()
 
     def on_train_end(self, logs=None):

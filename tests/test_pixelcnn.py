@@ -192,3 +192,21 @@ def test_bad_flags_exit_2_and_vae_binarize_values():
     assert vae.parse(["--binarize"]).binarize == "stochastic"
     assert vae.parse(["--binarize", "threshold"]).binarize == "threshold"
     assert vae.parse([]).binarize is None
+
+
+def test_row_shift_moves_rows_down_and_its_gradient_moves_them_back_up():
+    """The vertical stack's shift: row i of the output is row i − 1 of the input (zeros on top); the gradient
+    is the upward shift (zeros in the last row), what the slice's cheap gradient (a pad) must give."""
+    from gen_keras.models.pixelcnn import _shift_down
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 5, 4, 3)).astype("float32"))
+    w = tf.constant(np.random.default_rng(1).normal(size=(2, 5, 4, 3)).astype("float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = _shift_down(x)
+        loss = tf.reduce_sum(y * w)
+    np.testing.assert_array_equal(y.numpy()[:, 1:], x.numpy()[:, :-1])
+    np.testing.assert_array_equal(y.numpy()[:, 0], 0.0)
+    grad = tape.gradient(loss, x).numpy()
+    np.testing.assert_array_equal(grad[:, :-1], w.numpy()[:, 1:])
+    np.testing.assert_array_equal(grad[:, -1], 0.0)
