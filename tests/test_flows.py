@@ -138,6 +138,22 @@ def trained_moons():
     return flow, held_out
 
 
+def test_image_flow_keeps_float32_under_mixed_precision():
+    """`--mixed-precision` sets the global policy to mixed_bfloat16 on CPU: the flow (TFP bijectors, log-dets
+    over 784 dimensions) keeps computing in float32 and trains."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        flow = image_flow((28, 28, 1), 2, 8, seed=0)
+        x = np.random.default_rng(0).random((32, 28, 28, 1)).astype("float32")
+        flow.initialize(x)
+        flow.compile(optimizer=keras.optimizers.Adam(1e-3))
+        loss = flow.fit(x, batch_size=16, epochs=1, verbose=0).history["loss"][0]
+        assert np.isfinite(loss) and flow.log_prob(x[:2]).dtype == tf.float32
+        assert {layer.compute_dtype for net in flow.nets for layer in net.hidden} == {"float32"}
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def test_two_moons_data_are_standardised_and_shaped_like_scikit_learns():
     points = toy.two_moons(3000, 0.05, seed=0)
     assert points.shape == (3000, 2) and points.dtype == np.float32

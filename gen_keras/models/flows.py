@@ -68,12 +68,15 @@ class CouplingNet(keras.Model):
         self.in_shape = tuple(int(d) for d in input_shape)
         self.output_units, self.units, self.num_layers = int(output_units), int(units), int(layers)
         conv = len(self.in_shape) == 3
+        dtype = self.dtype_policy  # the network's own (a flow keeps float32, see `RealNVPFlow`)
         if conv:
-            self.hidden = [keras.layers.Conv2D(units, 3, padding="same", activation="relu") for _ in range(layers)]
-            self.head = keras.layers.Conv2D(2 * output_units, 3, padding="same", kernel_initializer="zeros")
+            self.hidden = [keras.layers.Conv2D(units, 3, padding="same", activation="relu", dtype=dtype)
+                           for _ in range(layers)]
+            self.head = keras.layers.Conv2D(2 * output_units, 3, padding="same", kernel_initializer="zeros",
+                                            dtype=dtype)
         else:
-            self.hidden = [keras.layers.Dense(units, activation="relu") for _ in range(layers)]
-            self.head = keras.layers.Dense(2 * output_units, kernel_initializer="zeros")
+            self.hidden = [keras.layers.Dense(units, activation="relu", dtype=dtype) for _ in range(layers)]
+            self.head = keras.layers.Dense(2 * output_units, kernel_initializer="zeros", dtype=dtype)
         shape = (None, *self.in_shape)
         for layer in self.hidden:
             layer.build(shape)
@@ -176,7 +179,9 @@ class RealNVPFlow(keras.Model):
     def __init__(self, event_shape: Sequence[int], num_couplings: int = 8, units: int = 128, layers: int = 2,
                  scales: int = 0, pixel_levels: int | None = None, alpha: float = 0.05, seed: int = 0,
                  **kwargs):
-        super().__init__(**kwargs)
+        # float32 whatever the global policy: TFP's bijectors take one dtype, and log-determinants summed
+        # over 784 dimensions need float32's precision (--mixed-precision leaves the flow as it is)
+        super().__init__(**{**kwargs, "dtype": "float32"})
         self.event_shape = tuple(int(d) for d in event_shape)
         self.num_couplings, self.units, self.num_layers = int(num_couplings), int(units), int(layers)
         self.scales, self.alpha, self.seed = int(scales), float(alpha), int(seed)
@@ -201,9 +206,9 @@ class RealNVPFlow(keras.Model):
             channels = shape[-1]
             for order in _coupling_orders(channels, checkerboard_of, self.num_couplings):
                 kept = len(order) // 2
-                self.actnorms.append(ActNorm(channels, name=f"actnorm_{len(self.actnorms)}"))
+                self.actnorms.append(ActNorm(channels, name=f"actnorm_{len(self.actnorms)}", dtype="float32"))
                 self.nets.append(CouplingNet((*shape[:-1], kept), channels - kept, self.units, self.num_layers,
-                                             name=f"coupling_{len(self.nets)}"))
+                                             name=f"coupling_{len(self.nets)}", dtype="float32"))
         self.noise = keras.random.SeedGenerator(self.seed)
         self.built = True
 
