@@ -15,11 +15,13 @@ With `--profile`, one extra round of each library step runs under TensorFlow's p
 took per step on the executor threads, dense (convolutions, matmuls) and the rest, against the two cores'
 wall time.
 
-The levers, one per run: `--inter-op 1` (one op at a time, each using every core), `--no-determinism`
-(the recipes make TensorFlow's ops deterministic), `--jit` (XLA), `--bf16` (mixed bfloat16),
-`--steps-per-execution N` (N steps a call into TensorFlow: less Python between steps).
+Levers: `--variants one_step_a_call xla bf16` times variants of the library's step in the same process, rounds
+alternating (one step a call into TensorFlow, the old CPU default; XLA; mixed bfloat16). Levers that are
+process-wide take a run each and compare across processes, where the same command's step drifts by up to
+15% here: `--inter-op 1` (one op at a time, each using every core), `--no-determinism` (the recipes make
+TensorFlow's ops deterministic), `--jit`, `--bf16`, `--steps-per-execution N`.
 
-    python benchmarks/step_efficiency.py --json docs/results/data/step_efficiency.json
+    python benchmarks/step_efficiency.py --profile --variants one_step_a_call xla bf16 --json docs/results/data/step_efficiency.json
     python benchmarks/step_efficiency.py --families dcgan vae --inter-op 1
 """
 
@@ -37,6 +39,8 @@ import time
 
 FAMILIES = ("conv_autoencoder", "vae", "dcgan", "wgan_gp", "pixelcnn", "realnvp", "diffusion")
 RECIPE_OF = {"wgan_gp": ("wgan", ["--gradient-penalty", "10"]), "realnvp": ("flows", [])}
+# in-process variants of the library's step: (steps per call, or None for the library's; XLA; dtype policy)
+VARIANTS = {"one_step_a_call": (1, False, None), "xla": (None, True, None), "bf16": (None, False, "mixed_bfloat16")}
 # the default runs' training images: 55,000 where the recipe holds out a validation twelfth, else 60,000
 TRAINING_IMAGES = {"conv_autoencoder": 55_000, "vae": 55_000, "dcgan": 60_000, "wgan_gp": 60_000,
                    "pixelcnn": 55_000, "realnvp": 55_000, "diffusion": 55_000}
@@ -46,7 +50,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
-    p.add_argument("--steps", type=int, default=20, help="timed steps per round")
+    p.add_argument("--steps", type=int, default=24, help="timed steps per round (at least two calls)")
     p.add_argument("--rounds", type=int, default=3, help="rounds per step (library and plain alternate)")
     p.add_argument("--images", type=int, default=6400, help="Fashion-MNIST training images to draw batches from")
     p.add_argument("--no-plain", action="store_true", help="time the library's steps only")
@@ -60,6 +64,9 @@ def parse():
                    help="training steps per call into TensorFlow, for both (timed per step); default: the "
                         "library's as a default run picks it (`training.steps_per_call` of its epoch), "
                         "one for the keras.io-style step")
+    p.add_argument("--variants", nargs="*", default=[], choices=tuple(VARIANTS),
+                   help="more variants of the library's step, timed in the same process with the rounds "
+                        "alternating (levers compared across processes drift by up to 15%% here)")
     p.add_argument("--json", help="write every number to this file")
     return p.parse_args()
 
@@ -179,7 +186,8 @@ def median_step_ms(model, ds, steps: int, steps_per_execution: int = 1) -> float
     `steps_per_execution` of them)."""
     from _timing import StepTimer
     timer = StepTimer()
-    model.fit(ds, epochs=1, steps_per_epoch=steps * steps_per_execution, verbose=0, callbacks=[timer])
+    calls = max(2, -(-steps // steps_per_execution))  # at least `steps` steps, in whole calls
+    model.fit(ds, epochs=1, steps_per_epoch=calls * steps_per_execution, verbose=0, callbacks=[timer])
     return statistics.median(timer.steps[0]) * 1e3 / steps_per_execution
 
 
@@ -292,18 +300,35 @@ def main():
     rates = dense_rates(dtype)
     print(f"{dtype} rates: matmul 2048² {rates['matmul']:.0f} GFLOP/s, conv 3×3 64→64 at 28×28 "
           f"{rates['conv']:.0f} GFLOP/s", flush=True)
+    bf16_rates = dense_rates("bfloat16") if "bf16" in a.variants else None
+    if bf16_rates:
+        print(f"bfloat16 rates: matmul {bf16_rates['matmul']:.0f} GFLOP/s, conv {bf16_rates['conv']:.0f} GFLOP/s")
 
     rows = []
     for family in a.families:
         args = recipe_defaults(family)
-        variants = {"library": False} if a.no_plain else {"library": False, "plain": True}
-        per_call = {name: a.steps_per_execution or (1 if plain else training.steps_per_call(
-            TRAINING_IMAGES[family] // batch_of(family, args))) for name, plain in variants.items()}
-        built = {name: build(family, images, args, plain, a.jit, per_call[name]) for name, plain in variants.items()}
+        library_per_call = a.steps_per_execution or training.steps_per_call(
+            TRAINING_IMAGES[family] // batch_of(family, args))
+        # name: (keras.io-style, steps per call, XLA, dtype policy)
+        variants = {"library": (False, library_per_call, a.jit, None)}
+        if not a.no_plain:
+            variants["plain"] = (True, a.steps_per_execution or 1, a.jit, None)
+        for name in a.variants:
+            per, jit, policy = VARIANTS[name]
+            variants[name] = (False, per or library_per_call, jit or a.jit, policy)
+        per_call = {name: v[1] for name, v in variants.items()}
+        built = {}
+        for name, (plain, per, jit, policy) in variants.items():
+            before = keras.mixed_precision.global_policy()
+            keras.mixed_precision.set_global_policy(policy or before)
+            try:
+                built[name] = build(family, images, args, plain, jit, per)
+            finally:
+                keras.mixed_precision.set_global_policy(before)
         batch, kind = built["library"][1], built["library"][2]
-        streams = {name: dataset(arrays, batch, built[name][2], plain) for name, plain in variants.items()}
+        streams = {name: dataset(arrays, batch, built[name][2], v[0]) for name, v in variants.items()}
         for name in variants:  # compiles each step
-            built[name][0].fit(streams[name], epochs=1, steps_per_epoch=3 * per_call[name], verbose=0)
+            built[name][0].fit(streams[name], epochs=1, steps_per_epoch=2 * per_call[name], verbose=0)
         times = {name: [] for name in variants}
         for _ in range(a.rounds):
             for name in variants:
@@ -318,14 +343,22 @@ def main():
                "flops_by_op": flops["by_op"], "loops_counted_once": flops["loops"], "bound_ms": bound_ms,
                "library_ms": statistics.median(times["library"]), "library_rounds_ms": times["library"]}
         row["ratio_to_bound"] = row["library_ms"] / bound_ms
+        for name in variants:
+            if name != "library":
+                row[f"{name}_ms"] = statistics.median(times[name])
+                row[f"{name}_rounds_ms"] = times[name]
+                row[f"library_speed_vs_{name}"] = row[f"{name}_ms"] / row["library_ms"]
         if "plain" in times:
-            row["plain_ms"] = statistics.median(times["plain"])
-            row["plain_rounds_ms"] = times["plain"]
-            row["speed_vs_plain"] = row["plain_ms"] / row["library_ms"]
+            row["speed_vs_plain"] = row["library_speed_vs_plain"]
+        if bf16_rates:
+            row["bf16_bound_ms"] = (flops["matmul"] / bf16_rates["matmul"] + flops["conv"] / bf16_rates["conv"]) / 1e6
+            row["bf16_ratio_to_bound"] = row["bf16_ms"] / row["bf16_bound_ms"]
         if a.profile:
-            row["profile"] = profile_step(model, streams["library"], a.steps, per_call["library"])
+            row["profile"] = profile_step(model, streams["library"], max(2, -(-a.steps // per_call["library"])),
+                                          per_call["library"])
             if "plain" in built:
-                row["plain_profile"] = profile_step(built["plain"][0], streams["plain"], a.steps, per_call["plain"])
+                row["plain_profile"] = profile_step(built["plain"][0], streams["plain"],
+                                                    max(2, -(-a.steps // per_call["plain"])), per_call["plain"])
         rows.append(row)
         print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()
                           if k not in ("flops_by_op",)}), flush=True)
@@ -337,6 +370,13 @@ def main():
         plain = (f"{r['plain_ms']:.1f} ms | {r['speed_vs_plain']:.2f}×" if "plain_ms" in r else "– | –")
         print(f"| {r['family']} | {r['batch']} | {r['gflop']:.2f} ({r['gflop_matmul']:.2f} + {r['gflop_conv']:.2f}) "
               f"| {r['bound_ms']:.1f} ms | {r['library_ms']:.1f} ms | {r['ratio_to_bound']:.2f}× | {plain} |")
+    if a.variants:
+        print("\n| family | library step | " + " | ".join(f"{v} (its speed ÷ the library's)" for v in a.variants) + " |")
+        print("|---|---:|" + "---:|" * len(a.variants))
+        for r in rows:
+            cells = " | ".join(f"{r[f'{v}_ms']:.1f} ms ({r[f'{v}_ms'] and r['library_ms'] / r[f'{v}_ms']:.2f}×)"
+                              for v in a.variants)
+            print(f"| {r['family']} | {r['library_ms']:.1f} ms | {cells} |")
     if a.profile:
         print("\n| family | median step | a dense op running | only other ops running | no op running "
               "| op types by thread time (ms a step) |")
@@ -353,6 +393,7 @@ def main():
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"machine": machine(), "tensorflow": tf.__version__, "levers": levers, "rates_gflops": rates,
+                       "bf16_rates_gflops": bf16_rates,
                        "steps_per_round": a.steps, "rounds": a.rounds, "rows": rows, "command": " ".join(sys.argv)},
                       f, indent=1)
 
