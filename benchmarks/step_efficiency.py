@@ -15,13 +15,14 @@ With `--profile`, one extra round of each library step runs under TensorFlow's p
 took per step on the executor threads, dense (convolutions, matmuls) and the rest, against the two cores'
 wall time.
 
-Levers: `--variants one_step_a_call xla bf16` times variants of the library's step in the same process, rounds
-alternating (one step a call into TensorFlow, the old CPU default; XLA; mixed bfloat16). Levers that are
+Levers: `--variants many_steps_a_call xla bf16` times variants of the library's step in the same process,
+rounds alternating (as many steps a call into TensorFlow as divide the default run's epoch, up to 16; XLA;
+mixed bfloat16). Levers that are
 process-wide take a run each and compare across processes, where the same command's step drifts by up to
 15% here: `--inter-op 1` (one op at a time, each using every core), `--no-determinism` (the recipes make
 TensorFlow's ops deterministic), `--jit`, `--bf16`, `--steps-per-execution N`.
 
-    python benchmarks/step_efficiency.py --profile --variants one_step_a_call xla bf16 --json docs/results/data/step_efficiency.json
+    python benchmarks/step_efficiency.py --profile --variants many_steps_a_call xla bf16 --json step_efficiency.json
     python benchmarks/step_efficiency.py --families dcgan vae --inter-op 1
 """
 
@@ -39,8 +40,10 @@ import time
 
 FAMILIES = ("conv_autoencoder", "vae", "dcgan", "wgan_gp", "pixelcnn", "realnvp", "diffusion")
 RECIPE_OF = {"wgan_gp": ("wgan", ["--gradient-penalty", "10"]), "realnvp": ("flows", [])}
-# in-process variants of the library's step: (steps per call, or None for the library's; XLA; dtype policy)
-VARIANTS = {"one_step_a_call": (1, False, None), "xla": (None, True, None), "bf16": (None, False, "mixed_bfloat16")}
+# in-process variants of the library's step: (steps per call, None for the library's, "divisor" for the
+# largest divisor of the default run's epoch up to 16; XLA; dtype policy)
+VARIANTS = {"many_steps_a_call": ("divisor", False, None), "xla": (None, True, None),
+            "bf16": (None, False, "mixed_bfloat16")}
 # the default runs' training images: 55,000 where the recipe holds out a validation twelfth, else 60,000
 TRAINING_IMAGES = {"conv_autoencoder": 55_000, "vae": 55_000, "dcgan": 60_000, "wgan_gp": 60_000,
                    "pixelcnn": 55_000, "realnvp": 55_000, "diffusion": 55_000}
@@ -60,10 +63,9 @@ def parse():
     p.add_argument("--no-determinism", action="store_true", help="leave TensorFlow's ops non-deterministic")
     p.add_argument("--jit", action="store_true", help="compile both steps with XLA")
     p.add_argument("--bf16", action="store_true", help="mixed bfloat16 for both")
-    p.add_argument("--steps-per-execution", type=int, default=0,
-                   help="training steps per call into TensorFlow, for both (timed per step); default: the "
-                        "library's as a default run picks it (`training.steps_per_call` of its epoch), "
-                        "one for the keras.io-style step")
+    p.add_argument("--steps-per-execution", type=int, default=1,
+                   help="training steps per call into TensorFlow, for both (timed per step); default 1, as the "
+                        "recipes run on CPU and the keras.io examples do")
     p.add_argument("--variants", nargs="*", default=[], choices=tuple(VARIANTS),
                    help="more variants of the library's step, timed in the same process with the rounds "
                         "alternating (levers compared across processes drift by up to 15%% here)")
@@ -307,15 +309,16 @@ def main():
     rows = []
     for family in a.families:
         args = recipe_defaults(family)
-        library_per_call = a.steps_per_execution or training.steps_per_call(
-            TRAINING_IMAGES[family] // batch_of(family, args))
+        library_per_call = a.steps_per_execution
+        epoch = TRAINING_IMAGES[family] // batch_of(family, args)
+        divisor = max(d for d in range(1, 17) if epoch % d == 0)  # the same epoch in fewer calls
         # name: (keras.io-style, steps per call, XLA, dtype policy)
         variants = {"library": (False, library_per_call, a.jit, None)}
         if not a.no_plain:
-            variants["plain"] = (True, a.steps_per_execution or 1, a.jit, None)
+            variants["plain"] = (True, a.steps_per_execution, a.jit, None)
         for name in a.variants:
             per, jit, policy = VARIANTS[name]
-            variants[name] = (False, per or library_per_call, jit or a.jit, policy)
+            variants[name] = (False, divisor if per == "divisor" else library_per_call, jit or a.jit, policy)
         per_call = {name: v[1] for name, v in variants.items()}
         built = {}
         for name, (plain, per, jit, policy) in variants.items():

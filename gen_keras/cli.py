@@ -146,9 +146,8 @@ def recipe_parser(description: str, *, epochs: int | None, batch_size: int = 128
     g.add_argument("--mixed-precision", action="store_true",
                    help="compute in float16 on GPU (bfloat16 on CPU) with float32 weights and outputs")
     g.add_argument("--steps-per-execution", type=positive_int, default=None,
-                   help="training steps run per call into TensorFlow (fewer calls: less per-step overhead); "
-                        "default on CPU the largest divisor of an epoch's steps up to 16 (the same steps and "
-                        "weights as one a call), 32 on GPU")
+                   help="training steps run per call into TensorFlow; default 1 on CPU, 32 on GPU "
+                        "where per-step overhead dominates small networks")
     g.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"), default="auto",
                    help="tf.distribute strategy: auto = mirrored over all GPUs when more than one is "
                         "visible, else the default (one device); multiworker = several machines, each "

@@ -153,33 +153,26 @@ def test_steps_per_execution_keeps_epochs_aligned(small, tmp_path):
     assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
 
 
-def test_steps_per_call_divides_the_epoch():
-    assert [training.steps_per_call(n) for n in (468, 429, 859, 24, 16, 7, 1)] == [13, 13, 1, 12, 16, 7, 1]
-    assert training.steps_per_call(24, most=5) == 4
-
-
-def test_several_steps_a_call_on_cpu_train_the_same_weights_in_fewer_calls(small, tmp_path):
-    """On CPU `fit` runs as many steps a call as divide the epoch (24 steps: 12 a call): the weights equal a
-    run with one step a call bit for bit, and the per-step callbacks still count steps, not calls."""
+def test_several_steps_a_call_train_the_same_weights_and_callbacks_count_steps(small, tmp_path):
+    """`--steps-per-execution 12` on an epoch of 24 steps: the weights equal a run with one step a call bit
+    for bit, and the per-step callbacks still count steps, not calls."""
     from gen_keras.callbacks import EvaluateEverySteps, StepLosses
 
     train = small[0].head(24 * 64)
     calls = {}
-    for name, flags in (("one", ("--steps-per-execution", "1")), ("auto", ())):
-        run = make_setup(tmp_path / name, "--seed", "3", "--batch-size", "64", *flags)
+    for per_call in ("1", "12"):
+        run = make_setup(tmp_path / per_call, "--seed", "3", "--batch-size", "64", "--steps-per-execution", per_call)
         parts = build(run)
         losses, curve = StepLosses(), EvaluateEverySteps(lambda: 0.0, every=5)
         training.fit(parts.autoencoder, train, None, run, 2, callbacks=[losses, curve], verbose=0)
-        calls[name] = (parts.autoencoder.steps_per_execution, [w.numpy() for w in parts.autoencoder.weights],
-                       losses.losses, curve.steps)
-    assert calls["one"][0] == 1 and calls["auto"][0] == 12
-    for one, auto in zip(calls["one"][1], calls["auto"][1]):
-        np.testing.assert_array_equal(one, auto)
-    assert len(calls["auto"][2]) == len(calls["one"][2]) == 48
+        calls[per_call] = ([w.numpy() for w in parts.autoencoder.weights], losses.losses, curve.steps)
+    for one, twelve in zip(calls["1"][0], calls["12"][0]):
+        np.testing.assert_array_equal(one, twelve)
+    assert len(calls["12"][1]) == len(calls["1"][1]) == 48
     # a call's steps share its mean loss: the same sum as the one-step losses
-    np.testing.assert_allclose(np.sum(calls["auto"][2][:12]), np.sum(calls["one"][2][:12]), rtol=1e-4)
-    assert calls["one"][3] == [5, 10, 15, 20, 25, 30, 35, 40, 45, 48]
-    assert calls["auto"][3] == [12, 24, 36, 48]
+    np.testing.assert_allclose(np.sum(calls["12"][1][:12]), np.sum(calls["1"][1][:12]), rtol=1e-4)
+    assert calls["1"][2] == [5, 10, 15, 20, 25, 30, 35, 40, 45, 48]
+    assert calls["12"][2] == [12, 24, 36, 48]
 
 
 def test_epoch_log_has_no_empty_validation_columns_and_keeps_its_files_columns(tmp_path):

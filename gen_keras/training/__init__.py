@@ -8,8 +8,6 @@ A recipe calls `training.setup(args)` first and `training.fit(...)` to train.
 """
 
 from gen_keras.training.checkpoints import read_history
-from gen_keras.training.trainer import (TrainingSetup, cosine_adam, fit, set_seed, setup, steps_per_call, steps_per_epoch,
-                                        sub_run)
+from gen_keras.training.trainer import TrainingSetup, cosine_adam, fit, set_seed, setup, steps_per_epoch, sub_run
 
-__all__ = ["TrainingSetup", "cosine_adam", "fit", "read_history", "set_seed", "setup", "steps_per_call",
-           "steps_per_epoch", "sub_run"]
+__all__ = ["TrainingSetup", "cosine_adam", "fit", "read_history", "set_seed", "setup", "steps_per_epoch", "sub_run"]

@@ -27,7 +27,6 @@ from gen_keras.training.distribution import gpu_count, is_chief_task, make_strat
 
 GPU_BATCH_PER_REPLICA = 1024
 GPU_STEPS_PER_EXECUTION = 32
-CPU_MAX_STEPS_PER_EXECUTION = 16  # on CPU: up to this many steps a call, a divisor of the epoch's steps
 
 
 @dataclasses.dataclass
@@ -38,8 +37,7 @@ class TrainingSetup:
         strategy: the `tf.distribute.Strategy` to build and compile the model in.
         batch_size: the global batch.
         learning_rate_scale: multiply the recipe's base learning rate by this (√(batch / default batch)).
-        steps_per_execution: training steps per call into TensorFlow; 0: chosen by `fit` (on CPU, the
-            largest divisor of the epoch's steps up to `CPU_MAX_STEPS_PER_EXECUTION`, see `steps_per_call`).
+        steps_per_execution: training steps per call into TensorFlow.
         jit_compile: compile the training step with XLA.
         out: the run's output folder.
         seed: the run's seed.
@@ -54,7 +52,7 @@ class TrainingSetup:
     strategy: tf.distribute.Strategy
     batch_size: int  # global batch
     learning_rate_scale: float  # multiply the recipe's base learning rate by this
-    steps_per_execution: int  # 0: chosen by `fit`
+    steps_per_execution: int
     jit_compile: bool
     out: Path
     seed: int
@@ -67,7 +65,7 @@ class TrainingSetup:
 
     def compile_options(self) -> dict:
         """Keyword arguments for `model.compile`: `steps_per_execution` and `jit_compile`."""
-        return {"steps_per_execution": self.steps_per_execution or 1, "jit_compile": self.jit_compile}
+        return {"steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile}
 
 
 
@@ -120,7 +118,7 @@ def setup(args, base_batch_size: int | None = None) -> TrainingSetup:
         batch_size = min(batch_size, args.limit)
     # Adam-style optimisers: scale the step with the square root of the batch growth.
     lr_scale = math.sqrt(batch_size / base)
-    spe = args.steps_per_execution or (GPU_STEPS_PER_EXECUTION if gpus else 0)  # 0: `fit` chooses (CPU)
+    spe = args.steps_per_execution or (GPU_STEPS_PER_EXECUTION if gpus else 1)
     out = Path(args.out)
     exports = not getattr(args, "no_export", True)
     export_dir = Path(args.export_dir) if exports else None
@@ -231,23 +229,8 @@ def steps_per_epoch(num_images: int, setup_: TrainingSetup) -> int:
     if steps < 1:
         raise DataError(f"{num_images} training images are fewer than one batch of {bs}: "
                                  "lower --batch-size or raise --limit.")
-    spe = min(setup_.steps_per_execution or 1, steps)  # chosen by `fit` (0): a divisor of the steps
+    spe = min(setup_.steps_per_execution, steps)
     return steps - steps % spe
-
-
-def steps_per_call(steps: int, most: int = CPU_MAX_STEPS_PER_EXECUTION) -> int:
-    """The training steps one call into TensorFlow runs on CPU: the largest divisor of an epoch's steps up to
-    `most`, so an epoch holds the same steps as with one step a call, in fewer calls: less Python between
-    steps, the same weights (measured in docs/results/performance.md).
-
-    Args:
-        steps: the steps of one epoch (≥ 1).
-        most: the most steps a call.
-
-    Returns:
-        The divisor (1 when `steps` is a prime above `most`).
-    """
-    return max(d for d in range(1, min(most, steps) + 1) if steps % d == 0)
 
 
 def sub_run(setup_: TrainingSetup, name: str, **changes) -> TrainingSetup:
@@ -375,11 +358,6 @@ def fit(model: keras.Model, train: data_lib.ImageArrays, val: data_lib.ImageArra
 
     bs = setup_.batch_size
     steps = steps_per_epoch(len(train), setup_)
-    if not setup_.steps_per_execution:  # the same steps, in as few calls as divide the epoch evenly
-        chosen = steps_per_call(steps)
-        if model.steps_per_execution != chosen:
-            model.steps_per_execution = chosen
-            model.train_function = None  # rebuilt for the new count on the first step
     train_ds = data_lib.make_dataset(train, bs, targets=targets, seed=setup_.seed, repeat=True,
                                      start_epoch=start_epoch, steps_per_epoch=steps)
     val_ds = (validation_dataset(val, bs, setup_.strategy.num_replicas_in_sync, targets=targets)
