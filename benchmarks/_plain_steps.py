@@ -83,8 +83,9 @@ class PlainDCGAN(_Tracked):
 
 
 class PlainWGANGP(_Tracked):
-    """keras.io "WGAN-GP overriding Model.train_step": `d_steps` critic steps with the gradient penalty
-    (each on its own minibatch of the batch, as the recipe's), then one generator step."""
+    """keras.io "WGAN-GP overriding Model.train_step": `d_steps` critic steps with the gradient penalty, then
+    one generator step; each critic step on its own slice of the batch (keras.io reuses one batch), so the
+    work equals the recipe's, whose batch holds k minibatches."""
 
     def __init__(self, generator, critic, latent_dim, d_steps=5, gp_weight=10.0, **kwargs):
         super().__init__("d_loss", "g_loss", **kwargs)

@@ -381,18 +381,17 @@ def main():
                               for v in a.variants)
             print(f"| {r['family']} | {r['library_ms']:.1f} ms | {cells} |")
     if a.profile:
-        print("\n| family | median step | a dense op running | only other ops running | no op running "
+        print("\n| family | profiled wall a step | a dense op running | only other ops running | no op running "
               "| op types by thread time (ms a step) |")
         print("|---|---:|---:|---:|---:|---|")
         for r in rows:
-            for name, step_ms, p in (("", r["library_ms"], r["profile"]),
-                                     (" (keras.io-style)", r.get("plain_ms"), r.get("plain_profile"))):
+            for name, p in (("", r["profile"]), (" (keras.io-style)", r.get("plain_profile"))):
                 if p is None:
                     continue
+                wall, dense, busy = p["wall_ms"], p["dense_op_running_ms"], p["any_op_running_ms"]
                 top = ", ".join(f"{k} {v:.1f}" for k, v in list(p["top_ops_ms"].items())[:5])
-                print(f"| {r['family']}{name} | {step_ms:.1f} ms | {p['dense_op_running_ms']:.1f} ms "
-                      f"| {p['any_op_running_ms'] - p['dense_op_running_ms']:.1f} ms "
-                      f"| {max(step_ms - p['any_op_running_ms'], 0):.1f} ms | {top} |")
+                print(f"| {r['family']}{name} | {wall:.1f} ms | {dense / wall:.0%} ({dense:.1f} ms) "
+                      f"| {(busy - dense) / wall:.0%} | {(wall - busy) / wall:.0%} | {top} |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"machine": machine(), "tensorflow": tf.__version__, "levers": levers, "rates_gflops": rates,
