@@ -100,8 +100,8 @@ def _gate(x):
 def _shift_down(x):
     """Moves every row down by one (a zero row on top): the feature at row i then depends on rows < i.
 
-    A plain slice, not `x[:, :-1]`: a slice's gradient is a pad, a strided slice's a `StridedSliceGrad`
-    that took more of the training step's time than the convolutions around it."""
+    A plain slice, not `x[:, :-1]`: a slice's gradient is a pad, a strided slice's a `StridedSliceGrad`, the
+    op with the most thread time in a profile of the training step (docs/results/performance.md)."""
     shape = ops.shape(x)
     return ops.slice(ops.pad(x, [[0, 0], [1, 0], [0, 0], [0, 0]]), [0, 0, 0, 0], shape)
 
