@@ -80,7 +80,7 @@ def parse(argv=None):
                         "E[x|z], z ~ N(0, I), side by side; exports nothing")
     g.add_argument("--manifold", choices=("linear", "quantiles"), default="linear",
                    help="the 2-d manifold figure's grid: z over −2 … 2 on each axis, as the lecture draws it, "
-                        "or over N(0, 1) quantiles 5% … 95% (Kingma & Welling)")
+                        "or over N(0, 1) quantiles 5%% … 95%% (Kingma & Welling)")
     cli.add_sample_quality_flags(parser, samples_help="prior samples E[x|z], z ~ N(0, I),")
     args = cli.parse_args(parser, argv, RECIPE)
     given = argv if argv is not None else sys.argv[1:]
