@@ -36,3 +36,7 @@ class CannotScore(GenKerasError):
 
 class EvaluationError(GenKerasError):
     """A path is not an export, or an export has nothing the instrument can score."""
+
+
+class ReleaseError(GenKerasError):
+    """A shipped model's row that is unknown, not trained, failed, or whose card disagrees with it."""

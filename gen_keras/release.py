@@ -1,0 +1,236 @@
+"""The shipped models: each headline row's full default run, its exports in `pretrained/` and its card.
+
+```
+python -m gen_keras.release list                        # every row, and whether pretrained/ ships it
+python -m gen_keras.release train vae --runs release    # the row's default command, timed, in a fresh process
+python -m gen_keras.release ship vae --runs release     # its exports into pretrained/vae/<part>/1, its card
+```
+
+`pretrained/` has the layout of `saved_models/` (`<row>/<part>/<version>/saved_model.pb`) with a
+`models.config` that serves all of it, so everything that reads an export root reads it too
+(`python -m gen_keras.evaluate --all pretrained`, `transfer.latest_export("pretrained", "vae", "encoder")`, the
+README's `docker run`). Beside each row's parts: `card.json` and `card.md` (the command, commit, seed,
+machine, training, every number the run printed and the instrument's classifier hash, a small-subset check,
+intended use and limits), and the run's `metrics.json` and `history.csv` as written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from gen_keras.errors import ReleaseError
+from gen_keras.files import write_atomically
+
+PRETRAINED = "pretrained"
+CARD = "card.json"
+RUN_RECORD = "run.json"
+CHECK_SAMPLES = 500  # samples (or test images) of a card's small-subset check, re-scored by the fast tests
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One headline row: the command that trains it and what of its run ships.
+
+    Attributes:
+        script: the recipe, e.g. "recipes/vae.py".
+        flags: the flags after it (none for a recipe's default run).
+        parts: the exported parts that ship (None: every part the run exported).
+        use: what the shipped models are for, in a sentence.
+        limits: what they are not, in a sentence.
+    """
+
+    script: str
+    flags: tuple[str, ...] = ()
+    parts: tuple[str, ...] | None = None
+    use: str = ""
+    limits: str = ""
+
+    @property
+    def command(self) -> str:
+        return " ".join(["python", self.script, *self.flags])
+
+
+_GAN_USE = "drawing Fashion-MNIST-like 28×28 images from z ~ N(0, I); a starting point for fine-tuning"
+_GAN_LIMITS = ("trained on Fashion-MNIST's 60,000 training images only; the discriminator is shipped for "
+               "fine-tuning, it is not a calibrated real/fake classifier")
+ROWS: dict[str, Row] = {
+    "conv_autoencoder": Row("recipes/conv_autoencoder.py", use="the lecture's encoder (49-d codes) and decoder",
+                            limits="the lecture's network as taught: 33 of its 49 code units are dead; for "
+                                   "codes, prefer conv_autoencoder_improved"),
+    "conv_autoencoder_improved": Row("recipes/conv_autoencoder.py", ("--model", "improved"),
+                                     use="a 49-d linear code of a 28×28 grey image, and its decoder",
+                                     limits="Fashion-MNIST only; an autoencoder's codes have no prior to sample"),
+    "pca_vs_autoencoder": Row("recipes/pca_vs_autoencoder.py",
+                              use="the deep 784-1000-500-250-2 autoencoder's 2-d codes, for plots",
+                              limits="2-d codes lose detail (test MSE about twice the conv autoencoder's)"),
+    "regularized_autoencoders": Row("recipes/regularized_autoencoders.py",
+                                    use="the sparse, denoising and contractive autoencoders beside plain ones",
+                                    limits="small dense networks for the lecture's comparisons"),
+    "anomaly_detection": Row("recipes/anomaly_detection.py",
+                             use="a one-class anomaly scorer with its threshold (normal: class 0)",
+                             limits="scores Fashion-MNIST-like 28×28 images; other data needs retraining"),
+    "vae": Row("recipes/vae.py", use="a 2-d latent VAE: the encoder's mean and variance, the decoder's images",
+               limits="2-d codes: blurry samples (FID about 44); grey levels treated as Bernoulli targets"),
+    "vae_latent16": Row("recipes/vae.py", ("--latent-dim", "16"), use="a 16-d latent VAE's encoder and decoder",
+                        limits="grey levels treated as Bernoulli targets; its ELBO is not a density of grey images"),
+    "pixelcnn": Row("recipes/pixelcnn.py", use="exact log p(x) of binarized 28×28 images; pixel-by-pixel samples",
+                    limits="binarized images only; sampling is slow (one network call a pixel)"),
+    "flows_moons": Row("recipes/flows.py", ("--data", "moons"), use="exact log p(x) and samples of two moons",
+                       limits="2-d toy data"),
+    "flows_fashion_mnist": Row("recipes/flows.py", ("--data", "fashion_mnist"),
+                               use="exact log p(x) of dequantized 28×28 images, samples at a temperature",
+                               limits="samples are poor (no FID claimed); bits/dim above published RealNVP"),
+    "gan": Row("recipes/gan.py", use=_GAN_USE, limits=_GAN_LIMITS),
+    "dcgan": Row("recipes/dcgan.py", use=_GAN_USE, limits=_GAN_LIMITS),
+    "cgan": Row("recipes/cgan.py", use="drawing images of a chosen Fashion-MNIST class", limits=_GAN_LIMITS),
+    "wgan": Row("recipes/wgan.py", use=_GAN_USE, limits="weight clipping: slow to converge (FID about 60)"),
+    "wgan_gp": Row("recipes/wgan.py", ("--gradient-penalty", "10"), use=_GAN_USE, limits=_GAN_LIMITS),
+    "aae": Row("recipes/aae.py", use="2-d codes matching a ten-Gaussian mixture prior, and its decoder",
+               limits="2-d codes: blurry samples"),
+    "aae_adversarial_rate_1": Row("recipes/aae.py", ("--adversarial-rate", "1"),
+                                  use="the AAE tuned for samples rather than for codes that match the prior",
+                                  limits="its codes can be told from the prior"),
+    "aae_gaussian": Row("recipes/aae.py", ("--prior", "gaussian"), use="2-d codes matching N(0, I), and its decoder",
+                        limits="2-d codes: blurry samples; N(0, I) leaves gaps between classes"),
+    "aae_supervised": Row("recipes/aae.py", ("--prior", "mixture", "--supervised"),
+                          use="2-d codes whose mixture component is picked by the label, and its decoder",
+                          limits="2-d codes: blurry samples"),
+    "aae_swiss_roll": Row("recipes/aae.py", ("--prior", "swiss_roll"),
+                          use="2-d codes matching a swiss roll, and its decoder", limits="2-d codes: blurry samples"),
+    "diffusion": Row("recipes/diffusion.py", use="DDIM sampling (`sample`) and one-step denoising (`denoise`)",
+                     limits="about 0.5 s an image on a CPU at 50 steps"),
+    "pix2pix": Row("recipes/pix2pix.py", use="edge maps of 28×28 garments → garments",
+                   limits="edges from a Sobel filter of Fashion-MNIST; other line drawings differ"),
+    "cyclegan": Row("recipes/cyclegan.py", use="sandals ↔ sneakers, 28×28",
+                    limits="high heels stay heels: no sneaker has their shape"),
+    "super_resolution": Row("recipes/super_resolution.py", use="7×7 → 28×28 Fashion-MNIST upscaling",
+                            limits="trained on 4× box-downsampled Fashion-MNIST only"),
+}
+
+
+# --- Training ---------------------------------------------------------------------------------------------
+
+
+def _git(root: Path, *args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def machine() -> dict:
+    """The CPU, its cores and the library versions a run used."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import importlib.metadata as meta
+
+    versions = {}
+    for name in ("tensorflow", "keras", "tensorflow-probability"):
+        try:
+            versions[name] = meta.version(name)
+        except meta.PackageNotFoundError:
+            versions[name] = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), **versions}
+
+
+def train(row: str, runs: str | os.PathLike, *, root: str | os.PathLike = ".") -> Path:
+    """Runs a row's default command in a fresh Python process, its output in `<runs>/<row>/`.
+
+    The recipe writes its figures and metrics into `<runs>/<row>/run/` and its exports into
+    `<runs>/<row>/exports/`; its console goes to `<runs>/<row>/log.txt`; `<runs>/<row>/run.json` records the
+    command, the commit of `root` (and whether its tree had changes), the machine and the wall time.
+
+    Args:
+        row: a key of `ROWS`.
+        runs: the folder that collects the rows' runs.
+        root: the checkout whose recipes run.
+
+    Returns:
+        The row's run folder.
+
+    Raises:
+        ReleaseError: an unknown row, a folder already holding a run, or a run that exits with an error.
+    """
+    spec = _row(row)
+    root, folder = Path(root).resolve(), Path(runs).resolve() / row
+    if (folder / RUN_RECORD).exists():
+        raise ReleaseError(f"{folder} already holds a run; move it away to train again")
+    folder.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, str(root / spec.script), *spec.flags, "--out", str(folder / "run"),
+            "--export-dir", str(folder / "exports")]
+    record = {"row": row, "command": spec.command, "argv": argv[1:], "commit": _git(root, "rev-parse", "HEAD"),
+              "changed_files": _git(root, "status", "--porcelain", "--untracked-files=no").splitlines(),
+              "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    print(f"{row}: {spec.command} (commit {record['commit'][:10]}), log in {folder / 'log.txt'}", flush=True)
+    start = time.monotonic()
+    with open(folder / "log.txt", "w") as log:
+        code = subprocess.run(argv, cwd=root, stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, "PYTHONPATH": str(root)}).returncode
+    record.update(wall_seconds=round(time.monotonic() - start, 1), returncode=code,
+                  finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    write_atomically(folder / RUN_RECORD, json.dumps(record, indent=2) + "\n")
+    if code != 0:
+        raise ReleaseError(f"{row}: the run exited with {code}; see {folder / 'log.txt'}")
+    print(f"{row}: done in {record['wall_seconds']:.0f} s", flush=True)
+    return folder
+
+
+def _row(row: str) -> Row:
+    if row not in ROWS:
+        raise ReleaseError(f"unknown row {row!r}; the rows: {', '.join(ROWS)}")
+    return ROWS[row]
+
+
+# --- The command ------------------------------------------------------------------------------------------
+
+
+def parse(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gen_keras.release",
+                                     description="Trains the headline rows' default runs and ships their models "
+                                                 "into pretrained/ with a card each.")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    verbs.add_parser("list", help="every row, its command and whether pretrained/ ships it")
+    for verb, text in (("train", "run the rows' default commands, one after another"),
+                       ("ship", "copy the rows' exports into pretrained/ and write their cards")):
+        p = verbs.add_parser(verb, help=text)
+        p.add_argument("rows", nargs="+", metavar="ROW", help="row names (see `list`)")
+        p.add_argument("--runs", default="runs/release", help="the folder of the rows' runs (default runs/release)")
+        p.add_argument("--root", default=".", help="the checkout whose recipes run (default: here)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    try:
+        if args.verb == "list":
+            for name, spec in ROWS.items():
+                shipped = "shipped" if (Path(PRETRAINED) / name / CARD).is_file() else "not shipped"
+                print(f"{name:28s} {shipped:12s} {spec.command}")
+        elif args.verb == "train":
+            for row in args.rows:
+                _row(row)
+            for row in args.rows:
+                train(row, args.runs, root=args.root)
+    except ReleaseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
