@@ -196,6 +196,190 @@ def _row(row: str) -> Row:
     return ROWS[row]
 
 
+# --- Shipping ---------------------------------------------------------------------------------------------
+
+
+def run_exports(folder: str | os.PathLike) -> dict[str, Path]:
+    """{part: its newest version folder} of a row's run (`<folder>/exports/<recipe>/<part>/<version>`)."""
+    from gen_keras.serving.reader import export_folders
+
+    found = {}
+    for version in export_folders(Path(folder) / "exports"):
+        part = version.parent.name
+        if part in found:
+            raise ReleaseError(f"{folder}: two exports of the part {part!r} ({found[part]}, {version})")
+        found[part] = version
+    return found
+
+
+def rename_served_model(version_dir: str | os.PathLike, name: str) -> None:
+    """Names a copied export `name` in its `signatures.json` and its warm-up requests (TF Serving's model name)."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from gen_keras.serving.export import SIGNATURES_FILE
+    from gen_keras.serving.signatures import WARMUP_FILE
+
+    version_dir = Path(version_dir)
+    described = json.loads((version_dir / SIGNATURES_FILE).read_text())
+    described["model"] = name
+    write_atomically(version_dir / SIGNATURES_FILE, json.dumps(described, indent=2) + "\n")
+    warmup = version_dir / WARMUP_FILE
+    if warmup.is_file():
+        logs = []
+        for record in tf.data.TFRecordDataset(str(warmup)).as_numpy_iterator():
+            log = prediction_log_pb2.PredictionLog.FromString(record)
+            log.predict_log.request.model_spec.name = name
+            logs.append(log.SerializeToString())
+        with tf.io.TFRecordWriter(str(warmup)) as writer:
+            for log in logs:
+                writer.write(log)
+
+
+def small_subset_check(version_dir: str | os.PathLike) -> list[dict]:
+    """What `gen_keras.evaluate` measures on `CHECK_SAMPLES` samples (or test images) of an export, seed 0:
+    one dict per scored signature with its numbers; [] when the export has nothing to score (a discriminator).
+
+    The numbers are deterministic (fixed seeds, the shipped classifier), so a copy of the export that answers
+    differently is not the model the card describes.
+    """
+    from gen_keras import evaluate
+    from gen_keras.errors import EvaluationError
+
+    try:
+        result = evaluate.evaluate(version_dir, samples=CHECK_SAMPLES, seed=0, draw_unrecorded=False)
+    except EvaluationError:
+        return []
+    keep = ("fid", "kid", "confident_share", "label_accuracy", "nll_nats", "auroc", "probe_accuracy")
+    return [{"signature": row["signature"], "kind": row["kind"], "samples": CHECK_SAMPLES, "seed": 0,
+             **{k: row[k] for k in keep if k in row}} for row in result["rows"]]
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = PRETRAINED) -> Path:
+    """Copies a trained row's exports into `<pretrained>/<row>/<part>/1/` and writes its card.
+
+    Args:
+        row: a key of `ROWS`, trained by `train` into `<runs>/<row>/`.
+        runs: the folder of the rows' runs.
+        pretrained: the shipped models' root.
+
+    Returns:
+        The row's folder in `pretrained`.
+
+    Raises:
+        ReleaseError: the row has no finished run, the run came from a checkout with changes, or it exported
+            nothing.
+    """
+    spec = _row(row)
+    folder = Path(runs) / row
+    try:
+        record = json.loads((folder / RUN_RECORD).read_text())
+    except (OSError, ValueError) as e:
+        raise ReleaseError(f"{folder} holds no finished run ({e}); run `python -m gen_keras.release train {row}`") from e
+    if record.get("returncode") != 0:
+        raise ReleaseError(f"{row}: its run exited with {record.get('returncode')}; see {folder / 'log.txt'}")
+    if record.get("changed_files"):
+        raise ReleaseError(f"{row}: its run came from a checkout with uncommitted changes "
+                           f"({', '.join(record['changed_files'][:3])}); train it again from a clean one")
+    exports = run_exports(folder)
+    if spec.parts is not None:
+        exports = {part: path for part, path in exports.items() if part in spec.parts}
+    if not exports:
+        raise ReleaseError(f"{row}: its run exported nothing under {folder / 'exports'}")
+    metrics = json.loads((folder / "run" / "metrics.json").read_text())
+
+    from gen_keras.serving.export import served_name, write_models_config
+
+    target = Path(pretrained) / row
+    staging = Path(pretrained) / f".{row}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        parts = {}
+        for part, version in sorted(exports.items()):
+            destination = staging / part / "1"
+            shutil.copytree(version, destination)
+            rename_served_model(destination, served_name(row, part))
+            parts[part] = {"served_as": served_name(row, part), "path": f"{row}/{part}/1",
+                           "bytes": _size(destination), "check": small_subset_check(destination)}
+        shutil.copy2(folder / "run" / "metrics.json", staging / "metrics.json")
+        if (folder / "run" / "history.csv").is_file():
+            shutil.copy2(folder / "run" / "history.csv", staging / "history.csv")
+        card = {"row": row, "command": spec.command, "use": spec.use, "limits": spec.limits,
+                "commit": record["commit"], "seed": recipe_seed(record["argv"]),
+                "dataset": metrics.get("dataset", "fashion_mnist"), "machine": record["machine"],
+                "trained": {"started": record["started"], "wall_seconds": record["wall_seconds"],
+                            "train_seconds": metrics.get("train_seconds"),
+                            "epochs": _history_rows(staging / "history.csv")},
+                "parts": parts, "metrics": "metrics.json",
+                "classifier_sha256": _classifier_sha256(metrics, parts)}
+        write_atomically(staging / CARD, json.dumps(card, indent=2) + "\n")
+        write_atomically(staging / "card.md", card_markdown(card, metrics))
+        if target.exists():
+            shutil.rmtree(target)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    write_models_config(pretrained)
+    print(f"{row}: shipped {', '.join(parts)} into {target} ({_size(target) / 1e6:.1f} MB)")
+    return target
+
+
+def recipe_seed(argv: list[str]) -> int | None:
+    """The `--seed` the recipe's own parser gives the command `argv` (script, flags), without TensorFlow."""
+    import importlib.util
+
+    script = Path(argv[0])
+    module_spec = importlib.util.spec_from_file_location(f"_recipe_{script.stem}", script)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return getattr(module.parse(argv[1:]), "seed", None)
+
+
+def _history_rows(path: Path) -> int | None:
+    if not path.is_file():
+        return None
+    return max(0, len(path.read_text().strip().splitlines()) - 1)
+
+
+def _classifier_sha256(metrics: dict, parts: dict) -> str | None:
+    found = metrics.get("classifier_sha256")
+    if found:
+        return found
+    from gen_keras.evaluate import instrument
+
+    return instrument("fashion_mnist").sha256 if any(p["check"] for p in parts.values()) else None
+
+
+def card_markdown(card: dict, metrics: dict) -> str:
+    """The card as a page a person reads: use, limits, how it was trained, every number of its run."""
+    trained, machine = card["trained"], card["machine"]
+    lines = [f"# {card['row']}", "", card["use"] + ".", "", f"Limits: {card['limits']}.", "",
+             "| | |", "|---|---|",
+             f"| command | `{card['command']}` |",
+             f"| commit | {card['commit']} |",
+             f"| seed | {card['seed']} |",
+             f"| data | {card['dataset']} |",
+             f"| trained | {trained['started']}: {trained['wall_seconds']:,.0f} s wall (the whole command)"
+             + (f", {trained['train_seconds']:,.0f} s of training" if trained.get("train_seconds") else "")
+             + (f", {trained['epochs']} epochs" if trained.get("epochs") else "") + " |",
+             f"| machine | {machine['cpu']}, {machine['cores']} cores; TensorFlow {machine.get('tensorflow')}, "
+             f"Keras {machine.get('keras')} |",
+             f"| instrument | the shipped Fashion-MNIST classifier, sha256 {card['classifier_sha256']} |", "",
+             "## Models", "", "| served as | path | size | small-subset check (seed 0) |", "|---|---|---|---|"]
+    for part in card["parts"].values():
+        check = "; ".join(f"{c['signature']}: " + ", ".join(f"{k} {v:.4g}" for k, v in c.items()
+                                                         if isinstance(v, float)) + f" on {c['samples']}"
+                          for c in part["check"]) or "nothing to score"
+        lines.append(f"| {part['served_as']} | {part['path']} | {part['bytes'] / 1e6:.1f} MB | {check} |")
+    lines += ["", "## The run's numbers (metrics.json)", "", "```json", json.dumps(metrics, indent=2)[:6000], "```", ""]
+    return "\n".join(lines)
+
+
 # --- The command ------------------------------------------------------------------------------------------
 
 
@@ -221,11 +405,14 @@ def main(argv=None) -> int:
             for name, spec in ROWS.items():
                 shipped = "shipped" if (Path(PRETRAINED) / name / CARD).is_file() else "not shipped"
                 print(f"{name:28s} {shipped:12s} {spec.command}")
-        elif args.verb == "train":
+        else:
             for row in args.rows:
                 _row(row)
             for row in args.rows:
-                train(row, args.runs, root=args.root)
+                if args.verb == "train":
+                    train(row, args.runs, root=args.root)
+                else:
+                    ship(row, args.runs)
     except ReleaseError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

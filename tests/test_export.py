@@ -45,6 +45,29 @@ def test_layout_and_signatures(conv_autoencoder_exports):
         assert mine.inputs[in_name].dtype == 1  # DT_FLOAT
 
 
+def _stored_values(version) -> int:
+    reader = tf.train.load_checkpoint(str(version / "variables" / "variables"))
+    return sum(int(np.prod(shape)) for name, shape in reader.get_variable_to_shape_map().items()
+               if name != "_CHECKPOINTABLE_OBJECT_GRAPH")
+
+
+def test_every_weight_is_stored_once(conv_autoencoder_exports, lecture_parts, tmp_path):
+    """Keras's archive writes each weight twice (its wrapper and the captured variable); ours once, for both
+    ways of exporting, and the archive's `variables` (what TFSMLayer reads) still list every weight."""
+    _, paths = conv_autoencoder_exports
+    for part, path in paths.items():
+        assert _stored_values(path) == getattr(lecture_parts, part).count_params(), part
+    decoder = lecture_parts.decoder
+    endpoint = export.Endpoint(lambda code: {"image": decoder(code, training=False)},
+                               {"code": tf.TensorSpec([None, 49], tf.float32)}, [{"code": np.zeros((1, 49))}])
+    version = export.export_signatures(decoder, tmp_path, "toy", "decoder", {"decode": endpoint})
+    assert _stored_values(version) == decoder.count_params()
+    layer = keras.layers.TFSMLayer(str(paths["decoder"]), call_endpoint="serving_default")
+    assert len(layer.weights) == len(decoder.weights)
+    code = RNG.random((2, 49)).astype(np.float32)
+    np.testing.assert_allclose(layer(code)["image"], decoder(code, training=False), atol=1e-6)
+
+
 def test_models_config_lists_every_export_and_parses(conv_autoencoder_exports):
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2

@@ -243,7 +243,7 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
 
     def write(folder: Path) -> None:
         archive = keras.export.ExportArchive()
-        archive.track(model)
+        track_once(archive, model)
         function = archive.add_endpoint("serving_default", serve, input_signature=specs)
         if training_endpoint:
             archive.add_endpoint("serve_training", lambda *args: serve(*args, training=True), input_signature=specs)
@@ -260,6 +260,22 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
             model.save(folder / f"{part}.keras")
 
     return _write_version(export_root, recipe, part, write)
+
+
+def track_once(archive: keras.export.ExportArchive, model: keras.Model) -> None:
+    """`archive.track(model)`, with each weight tracked as the `tf.Variable` the endpoints capture.
+
+    Keras tracks its own variable wrappers while the traced endpoints capture the `tf.Variable`s inside them:
+    two objects a weight, so the SavedModel stores every weight twice and a server restores it twice
+    (keras-team/keras#23553). Tracking the inner variables lets the SavedModel writer keep one copy; the
+    archive's `variables` (what `keras.layers.TFSMLayer` reads) list the same weights as before.
+    """
+    archive.track(model)
+    tracked = getattr(archive, "_tf_trackable", None)
+    for name in ("variables", "trainable_variables", "non_trainable_variables"):
+        if tracked is not None and hasattr(tracked, name):
+            setattr(tracked, name, [getattr(v, "_value", v) if isinstance(v, keras.Variable) else v
+                                    for v in getattr(tracked, name)])
 
 
 def _write_version(export_root: str | os.PathLike, recipe: str, part: str, write) -> Path:
@@ -405,7 +421,7 @@ def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe
         from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
         archive = keras.export.ExportArchive()
-        archive.track(model)
+        track_once(archive, model)
         described = {}
         for name, endpoint in endpoints.items():
             defaults = endpoint_defaults(endpoint, name)
