@@ -46,6 +46,9 @@ class Row:
         parts: the exported parts that ship (None: every part the run exported).
         use: what the shipped models are for, in a sentence.
         limits: what they are not, in a sentence.
+        headline: the numbers the README and docs/results/overview.md quote from the run, as
+            (key in metrics.json, dots for nesting; its format): each formatted value must appear in the
+            docs' rows of this command.
     """
 
     script: str
@@ -53,6 +56,7 @@ class Row:
     parts: tuple[str, ...] | None = None
     use: str = ""
     limits: str = ""
+    headline: tuple[tuple[str, str], ...] = ()
 
     @property
     def command(self) -> str:
@@ -62,6 +66,8 @@ class Row:
 _GAN_USE = "drawing Fashion-MNIST-like 28×28 images from z ~ N(0, I); a starting point for fine-tuning"
 _GAN_LIMITS = ("trained on Fashion-MNIST's 60,000 training images only; the discriminator is shipped for "
                "fine-tuning, it is not a calibrated real/fake classifier")
+_VAE_HEADLINE = (("test_negative_elbo", "{:.1f}"), ("iwae_negative_log_likelihood", "{:.1f}"),
+                 ("prior_samples_fid", "{:.2f}"), ("prior_samples_kid", "{:.3f}"), ("train_seconds", "{:,.0f} s"))
 ROWS: dict[str, Row] = {
     "conv_autoencoder": Row("recipes/conv_autoencoder.py", use="the lecture's encoder (49-d codes) and decoder",
                             limits="the lecture's network as taught: 33 of its 49 code units are dead; for "
@@ -79,9 +85,11 @@ ROWS: dict[str, Row] = {
                              use="a one-class anomaly scorer with its threshold (normal: class 0)",
                              limits="scores Fashion-MNIST-like 28×28 images; other data needs retraining"),
     "vae": Row("recipes/vae.py", use="a 2-d latent VAE: the encoder's mean and variance, the decoder's images",
-               limits="2-d codes: blurry samples (FID about 44); grey levels treated as Bernoulli targets"),
+               limits="2-d codes: blurry samples (FID about 41); grey levels treated as Bernoulli targets",
+               headline=_VAE_HEADLINE),
     "vae_latent16": Row("recipes/vae.py", ("--latent-dim", "16"), use="a 16-d latent VAE's encoder and decoder",
-                        limits="grey levels treated as Bernoulli targets; its ELBO is not a density of grey images"),
+                        limits="grey levels treated as Bernoulli targets; its ELBO is not a density of grey images",
+                        headline=_VAE_HEADLINE),
     "pixelcnn": Row("recipes/pixelcnn.py", use="exact log p(x) of binarized 28×28 images; pixel-by-pixel samples",
                     limits="binarized images only; sampling is slow (one network call a pixel)"),
     "flows_moons": Row("recipes/flows.py", ("--data", "moons"), use="exact log p(x) and samples of two moons",
@@ -314,7 +322,7 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
                 "trained": {"started": record["started"], "wall_seconds": record["wall_seconds"],
                             "train_seconds": metrics.get("train_seconds"),
                             "epochs": _history_rows(staging / "history.csv")},
-                "parts": parts, "metrics": "metrics.json",
+                "parts": parts, "metrics": "metrics.json", "headline": headline(row, metrics),
                 "classifier_sha256": _classifier_sha256(metrics, parts)}
         write_atomically(staging / CARD, json.dumps(card, indent=2) + "\n")
         write_atomically(staging / "card.md", card_markdown(card, metrics))
@@ -325,6 +333,7 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
         shutil.rmtree(staging, ignore_errors=True)
         raise
     write_models_config(pretrained)
+    write_index(pretrained)
     print(f"{row}: shipped {', '.join(parts)} into {target} ({_size(target) / 1e6:.1f} MB)")
     return target
 
@@ -338,6 +347,35 @@ def recipe_seed(argv: list[str]) -> int | None:
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return getattr(module.parse(argv[1:]), "seed", None)
+
+
+def write_index(pretrained: str | os.PathLike = PRETRAINED) -> Path:
+    """Writes `<pretrained>/README.md`: every shipped row, its models, size, wall time and headline numbers,
+    and the rows not shipped yet."""
+    root = Path(pretrained)
+    shipped = {p.parent.name: json.loads(p.read_text()) for p in sorted(root.glob(f"*/{CARD}"))}
+    total = sum(_size(root / row) for row in shipped)
+    lines = ["# Shipped models", "",
+             "Each folder is one full default run: its SavedModels in TF Serving's layout (`<row>/<part>/1/`, with",
+             "warm-up requests and a `.keras` copy for Keras), its card (`card.md`, `card.json`), and the run's",
+             "`metrics.json` and `history.csv`. `models.config` serves them all:", "",
+             "```bash",
+             'docker run --rm -p 8501:8501 --mount type=bind,source="$PWD/pretrained",target=/models \\',
+             "  tensorflow/serving --model_config_file=/models/models.config",
+             "python -m gen_keras.evaluate --all pretrained      # re-score every shipped model",
+             "```", "",
+             f"{len(shipped)} runs, {sum(len(c['parts']) for c in shipped.values())} models, {total / 1e6:.1f} MB. "
+             "Written by `python -m gen_keras.release train ROW` and `ship ROW`, never by hand.", "",
+             "| row | command | served as | size | wall time | headline (metrics.json) |", "|---|---|---|---|---|---|"]
+    for row, card in shipped.items():
+        numbers = ", ".join(f"{k} {v}" for k, v in card.get("headline", {}).items())
+        lines.append(f"| [{row}]({row}/card.md) | `{card['command']}` | "
+                     f"{', '.join(p['served_as'] for p in card['parts'].values())} | {_size(root / row) / 1e6:.1f} MB | "
+                     f"{card['trained']['wall_seconds']:,.0f} s | {numbers} |")
+    missing = [row for row in ROWS if row not in shipped]
+    if missing:
+        lines += ["", "Not shipped yet: " + ", ".join(f"`{ROWS[r].command}`" for r in missing) + "."]
+    return write_atomically(root / "README.md", "\n".join(lines) + "\n")
 
 
 def _history_rows(path: Path) -> int | None:
@@ -369,7 +407,8 @@ def card_markdown(card: dict, metrics: dict) -> str:
              + (f", {trained['epochs']} epochs" if trained.get("epochs") else "") + " |",
              f"| machine | {machine['cpu']}, {machine['cores']} cores; TensorFlow {machine.get('tensorflow')}, "
              f"Keras {machine.get('keras')} |",
-             f"| instrument | the shipped Fashion-MNIST classifier, sha256 {card['classifier_sha256']} |", "",
+             f"| instrument | the shipped Fashion-MNIST classifier, sha256 {card['classifier_sha256']} |",
+             f"| headline | {', '.join(f'{k} {v}' for k, v in card['headline'].items()) or '—'} |", "",
              "## Models", "", "| served as | path | size | small-subset check (seed 0) |", "|---|---|---|---|"]
     for part in card["parts"].values():
         check = "; ".join(f"{c['signature']}: " + ", ".join(f"{k} {v:.4g}" for k, v in c.items()
@@ -378,6 +417,79 @@ def card_markdown(card: dict, metrics: dict) -> str:
         lines.append(f"| {part['served_as']} | {part['path']} | {part['bytes'] / 1e6:.1f} MB | {check} |")
     lines += ["", "## The run's numbers (metrics.json)", "", "```json", json.dumps(metrics, indent=2)[:6000], "```", ""]
     return "\n".join(lines)
+
+
+# --- The docs quote the cards ----------------------------------------------------------------------------
+
+DOCS = ("README.md", "docs/results/overview.md")
+
+
+def metric(metrics: dict, key: str):
+    """`metrics[a][b]` for the key "a.b"."""
+    value = metrics
+    for name in key.split("."):
+        value = value[name]
+    return value
+
+
+def headline(row: str, metrics: dict) -> dict[str, str]:
+    """{metrics key: the number as the docs write it} for a row's run."""
+    return {key: form.format(metric(metrics, key)) for key, form in _row(row).headline}
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def docs_rows(text: str, command: str) -> list[str]:
+    """The markdown table rows of `text` whose second cell starts with `command` in backticks."""
+    found = []
+    for line in text.splitlines():
+        if line.lstrip().startswith("|"):
+            cells = _cells(line)
+            if len(cells) > 1 and cells[1].startswith(f"`{command}`"):
+                found.append(line)
+    return found
+
+
+def quotes(line: str, number: str) -> bool:
+    """Whether `line` has `number` as a whole number (258.5 is not quoted by 258.59 or 1258.5)."""
+    import re
+
+    return re.search(rf"(?<![\d.,]){re.escape(number)}(?![\d]|[.,]\d)", line) is not None
+
+
+def check_docs(root: str | os.PathLike = ".", pretrained: str | os.PathLike = PRETRAINED) -> list[str]:
+    """Where the README or docs/results/overview.md quote a shipped row's command with other numbers than
+    its card's (or do not quote it at all); [] when every headline number is its card's.
+
+    Args:
+        root: the checkout.
+        pretrained: the shipped models' root, relative to `root`.
+
+    Returns:
+        One message per problem.
+    """
+    root = Path(root)
+    problems = []
+    texts = {name: (root / name).read_text(encoding="utf-8") for name in DOCS}
+    for card_path in sorted((root / pretrained).glob(f"*/{CARD}")):
+        card = json.loads(card_path.read_text())
+        metrics = json.loads((card_path.parent / "metrics.json").read_text())
+        numbers = headline(card["row"], metrics)
+        if numbers != card.get("headline"):
+            problems.append(f"{card_path}: its headline {card.get('headline')} is not its metrics.json's {numbers}")
+        quoted = 0
+        for name, text in texts.items():
+            for line in docs_rows(text, card["command"]):
+                quoted += 1
+                missing = [f"{key} {value}" for key, value in numbers.items() if not quotes(line, value)]
+                if missing:
+                    problems.append(f"{name}: the row of `{card['command']}` does not quote its card's "
+                                    f"{', '.join(missing)}")
+        if numbers and not quoted:
+            problems.append(f"no row of {' or '.join(DOCS)} quotes `{card['command']}` ({card['row']})")
+    return problems
 
 
 # --- The command ------------------------------------------------------------------------------------------
@@ -389,6 +501,7 @@ def parse(argv=None) -> argparse.Namespace:
                                                  "into pretrained/ with a card each.")
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("list", help="every row, its command and whether pretrained/ ships it")
+    verbs.add_parser("check", help="say where the README or overview.md quote a number other than its card's")
     for verb, text in (("train", "run the rows' default commands, one after another"),
                        ("ship", "copy the rows' exports into pretrained/ and write their cards")):
         p = verbs.add_parser(verb, help=text)
@@ -405,6 +518,10 @@ def main(argv=None) -> int:
             for name, spec in ROWS.items():
                 shipped = "shipped" if (Path(PRETRAINED) / name / CARD).is_file() else "not shipped"
                 print(f"{name:28s} {shipped:12s} {spec.command}")
+        elif args.verb == "check":
+            problems = check_docs()
+            print("\n".join(problems) or "every headline number is its card's")
+            return 1 if problems else 0
         else:
             for row in args.rows:
                 _row(row)
