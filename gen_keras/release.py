@@ -33,6 +33,7 @@ from gen_keras.files import write_atomically
 PRETRAINED = "pretrained"
 CARD = "card.json"
 RUN_RECORD = "run.json"
+COMPOSED_PARTS = ("autoencoder", "*_autoencoder")  # encoder then decoder: their weights again, not shipped
 CHECK_SAMPLES = 500  # samples (or test images) of a card's small-subset check, re-scored by the fast tests
 
 
@@ -43,7 +44,8 @@ class Row:
     Attributes:
         script: the recipe, e.g. "recipes/vae.py".
         flags: the flags after it (none for a recipe's default run).
-        parts: the exported parts that ship (None: every part the run exported).
+        parts: the exported parts that ship (None: every part the run exported but the composed
+            autoencoders, `COMPOSED_PARTS`).
         use: what the shipped models are for, in a sentence.
         limits: what they are not, in a sentence.
         headline: the numbers the README and docs/results/overview.md quote from the run, as
@@ -66,15 +68,20 @@ class Row:
 _GAN_USE = "drawing Fashion-MNIST-like 28×28 images from z ~ N(0, I); a starting point for fine-tuning"
 _GAN_LIMITS = ("trained on Fashion-MNIST's 60,000 training images only; the discriminator is shipped for "
                "fine-tuning, it is not a calibrated real/fake classifier")
+_AE_HEADLINE = (("test_mse", "{:.3g}"), ("pca_test_mse", "{:.3g}"), ("train_seconds", "{:,.0f} s"))
+_GAN_HEADLINE = (("fid", "{:.2f}"), ("kid", "{:.3f}"), ("train_seconds", "{:,.0f} s"))
+_AAE_HEADLINE = (*_GAN_HEADLINE, ("codes_vs_prior_p_value", "p = {:.2f}"))
 _VAE_HEADLINE = (("test_negative_elbo", "{:.1f}"), ("iwae_negative_log_likelihood", "{:.1f}"),
                  ("prior_samples_fid", "{:.2f}"), ("prior_samples_kid", "{:.3f}"), ("train_seconds", "{:,.0f} s"))
 ROWS: dict[str, Row] = {
     "conv_autoencoder": Row("recipes/conv_autoencoder.py", use="the lecture's encoder (49-d codes) and decoder",
-                            limits="the lecture's network as taught: 33 of its 49 code units are dead; for "
-                                   "codes, prefer conv_autoencoder_improved"),
+                            limits="the lecture's network as taught: most of its 49 code units are dead; for "
+                                   "codes, prefer conv_autoencoder_improved",
+                            headline=(*_AE_HEADLINE, ("dead_code_units", "{} of 49"))),
     "conv_autoencoder_improved": Row("recipes/conv_autoencoder.py", ("--model", "improved"),
                                      use="a 49-d linear code of a 28×28 grey image, and its decoder",
-                                     limits="Fashion-MNIST only; an autoencoder's codes have no prior to sample"),
+                                     limits="Fashion-MNIST only; an autoencoder's codes have no prior to sample",
+                                     headline=_AE_HEADLINE),
     "pca_vs_autoencoder": Row("recipes/pca_vs_autoencoder.py",
                               use="the deep 784-1000-500-250-2 autoencoder's 2-d codes, for plots",
                               limits="2-d codes lose detail (test MSE about twice the conv autoencoder's)"),
@@ -97,23 +104,28 @@ ROWS: dict[str, Row] = {
     "flows_fashion_mnist": Row("recipes/flows.py", ("--data", "fashion_mnist"),
                                use="exact log p(x) of dequantized 28×28 images, samples at a temperature",
                                limits="samples are poor (no FID claimed); bits/dim above published RealNVP"),
-    "gan": Row("recipes/gan.py", use=_GAN_USE, limits=_GAN_LIMITS),
-    "dcgan": Row("recipes/dcgan.py", use=_GAN_USE, limits=_GAN_LIMITS),
-    "cgan": Row("recipes/cgan.py", use="drawing images of a chosen Fashion-MNIST class", limits=_GAN_LIMITS),
-    "wgan": Row("recipes/wgan.py", use=_GAN_USE, limits="weight clipping: slow to converge (FID about 60)"),
-    "wgan_gp": Row("recipes/wgan.py", ("--gradient-penalty", "10"), use=_GAN_USE, limits=_GAN_LIMITS),
+    "gan": Row("recipes/gan.py", use=_GAN_USE, limits=_GAN_LIMITS, headline=_GAN_HEADLINE),
+    "dcgan": Row("recipes/dcgan.py", use=_GAN_USE, limits=_GAN_LIMITS, headline=_GAN_HEADLINE),
+    "cgan": Row("recipes/cgan.py", use="drawing images of a chosen Fashion-MNIST class", limits=_GAN_LIMITS,
+                headline=(*_GAN_HEADLINE, ("label_accuracy", "{:.0%}"))),
+    "wgan": Row("recipes/wgan.py", use=_GAN_USE, limits="weight clipping: slow to converge (FID about 60)",
+                headline=_GAN_HEADLINE),
+    "wgan_gp": Row("recipes/wgan.py", ("--gradient-penalty", "10"), use=_GAN_USE, limits=_GAN_LIMITS,
+                   headline=_GAN_HEADLINE),
     "aae": Row("recipes/aae.py", use="2-d codes matching a ten-Gaussian mixture prior, and its decoder",
-               limits="2-d codes: blurry samples"),
+               limits="2-d codes: blurry samples", headline=_AAE_HEADLINE),
     "aae_adversarial_rate_1": Row("recipes/aae.py", ("--adversarial-rate", "1"),
                                   use="the AAE tuned for samples rather than for codes that match the prior",
-                                  limits="its codes can be told from the prior"),
+                                  limits="its codes can be told from the prior", headline=_AAE_HEADLINE),
     "aae_gaussian": Row("recipes/aae.py", ("--prior", "gaussian"), use="2-d codes matching N(0, I), and its decoder",
-                        limits="2-d codes: blurry samples; N(0, I) leaves gaps between classes"),
+                        limits="2-d codes: blurry samples; N(0, I) leaves gaps between classes",
+                        headline=_AAE_HEADLINE),
     "aae_supervised": Row("recipes/aae.py", ("--prior", "mixture", "--supervised"),
                           use="2-d codes whose mixture component is picked by the label, and its decoder",
-                          limits="2-d codes: blurry samples"),
+                          limits="2-d codes: blurry samples", headline=_AAE_HEADLINE),
     "aae_swiss_roll": Row("recipes/aae.py", ("--prior", "swiss_roll"),
-                          use="2-d codes matching a swiss roll, and its decoder", limits="2-d codes: blurry samples"),
+                          use="2-d codes matching a swiss roll, and its decoder", limits="2-d codes: blurry samples",
+                          headline=_AAE_HEADLINE),
     "diffusion": Row("recipes/diffusion.py", use="DDIM sampling (`sample`) and one-step denoising (`denoise`)",
                      limits="about 0.5 s an image on a CPU at 50 steps"),
     "pix2pix": Row("recipes/pix2pix.py", use="edge maps of 28×28 garments → garments",
@@ -287,15 +299,18 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
     try:
         record = json.loads((folder / RUN_RECORD).read_text())
     except (OSError, ValueError) as e:
-        raise ReleaseError(f"{folder} holds no finished run ({e}); run `python -m gen_keras.release train {row}`") from e
+        raise ReleaseError(f"{folder} holds no finished run ({e}); "
+                           f"run `python -m gen_keras.release train {row}`") from e
     if record.get("returncode") != 0:
         raise ReleaseError(f"{row}: its run exited with {record.get('returncode')}; see {folder / 'log.txt'}")
     if record.get("changed_files"):
         raise ReleaseError(f"{row}: its run came from a checkout with uncommitted changes "
                            f"({', '.join(record['changed_files'][:3])}); train it again from a clean one")
-    exports = run_exports(folder)
-    if spec.parts is not None:
-        exports = {part: path for part, path in exports.items() if part in spec.parts}
+    import fnmatch
+
+    exports = {part: path for part, path in run_exports(folder).items()
+               if (spec.parts is None or part in spec.parts)
+               and not any(fnmatch.fnmatch(part, pattern) for pattern in COMPOSED_PARTS)}
     if not exports:
         raise ReleaseError(f"{row}: its run exported nothing under {folder / 'exports'}")
     metrics = json.loads((folder / "run" / "metrics.json").read_text())
@@ -369,9 +384,9 @@ def write_index(pretrained: str | os.PathLike = PRETRAINED) -> Path:
              "| row | command | served as | size | wall time | headline (metrics.json) |", "|---|---|---|---|---|---|"]
     for row, card in shipped.items():
         numbers = ", ".join(f"{k} {v}" for k, v in card.get("headline", {}).items())
-        lines.append(f"| [{row}]({row}/card.md) | `{card['command']}` | "
-                     f"{', '.join(p['served_as'] for p in card['parts'].values())} | {_size(root / row) / 1e6:.1f} MB | "
-                     f"{card['trained']['wall_seconds']:,.0f} s | {numbers} |")
+        served = ", ".join(p["served_as"] for p in card["parts"].values())
+        lines.append(f"| [{row}]({row}/card.md) | `{card['command']}` | {served} | "
+                     f"{_size(root / row) / 1e6:.1f} MB | {card['trained']['wall_seconds']:,.0f} s | {numbers} |")
     missing = [row for row in ROWS if row not in shipped]
     if missing:
         lines += ["", "Not shipped yet: " + ", ".join(f"`{ROWS[r].command}`" for r in missing) + "."]

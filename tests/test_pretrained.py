@@ -84,3 +84,59 @@ def test_docs_check_catches_a_number_that_differs(tmp_path):
     (tmp_path / "README.md").write_text(readme.replace(row, row.replace(value, value + "9")))
     problems = release.check_docs(tmp_path)
     assert any("README.md" in p and key in p for p in problems), problems
+
+
+def test_quotes_takes_whole_numbers_only():
+    assert release.quotes("| −ELBO **258.5** nats |", "258.5") and release.quotes("(1,234 s)", "1,234 s")
+    assert not release.quotes("258.59", "258.5") and not release.quotes("1258.5", "258.5")
+
+
+def _models_config_dirs() -> dict:
+    """{served name: its part folder}, read from pretrained/models.config as a server mounting it sees them."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = text_format.Parse((PRETRAINED / "models.config").read_text(), model_server_config_pb2.ModelServerConfig())
+    return {c.name: PRETRAINED / c.base_path.removeprefix("/models/") for c in config.model_config_list.config}
+
+
+def test_a_shipped_decoder_served_from_models_config_draws_a_grid(tmp_path, capsys):
+    """`python -m gen_keras.serve` against a server that loads pretrained/ by its models.config."""
+    import numpy as np
+    from matplotlib import image
+
+    from gen_keras import serve
+    from tests.tf_serving_standin import ServedModels, rest_server
+
+    decoders = [name for name in _models_config_dirs() if name.endswith("decoder") or name.endswith("generator")]
+    if not decoders:
+        pytest.skip("no decoder or generator is shipped yet")
+    out = tmp_path / "grid.png"
+    with rest_server(ServedModels(_models_config_dirs())) as url:
+        assert serve.main(["--rest", url, "--model", decoders[0], "--random", "10", "--out", str(out)]) == 0
+    assert f"wrote 10 images from {decoders[0]}" in capsys.readouterr().out
+    assert np.asarray(image.imread(out))[..., :3].std() > 0.05
+
+
+def test_a_shipped_encoder_and_decoder_reload_in_keras_for_reuse():
+    import keras
+    import numpy as np
+
+    from gen_keras import data, transfer
+
+    encoders = [(c["row"], part) for c in cards() for part in c["parts"] if part.endswith("encoder")]
+    if not encoders:
+        pytest.skip("no encoder is shipped yet")
+    row, part = encoders[0]
+    path = transfer.latest_export(PRETRAINED, row, part)
+    images = data.load_images("fashion_mnist", "test", 8).as_float()
+    outputs = json.loads((path / "signatures.json").read_text())["signatures"]["serving_default"]["outputs"]
+    output = "mean" if "mean" in outputs else None  # a VAE's encoder: the mean, not the log-variance
+    for kind in ("keras", "savedmodel"):
+        encoder = transfer.load_encoder(path, kind, output=output)
+        classifier = transfer.classifier_on_encoder(encoder, 10, trainable=False)
+        assert classifier(images).shape == (8, 10)
+    decoder_file = next((PRETRAINED / row).glob("*decoder/1/*.keras"), None)
+    if decoder_file is not None:
+        decoder = keras.saving.load_model(decoder_file)
+        assert np.isfinite(decoder(np.zeros((2, *decoder.input_shape[1:]), np.float32))).all()
