@@ -51,6 +51,8 @@ class Row:
         headline: the numbers the README and docs/results/overview.md quote from the run, as
             (key in metrics.json, dots for nesting; its format): each formatted value must appear in the
             docs' rows of this command.
+        exports: whether the run exports models (False: a card and the run's numbers, nothing to serve).
+        metrics: the file of the run's numbers in its `--out` folder (shipped as metrics.json).
     """
 
     script: str
@@ -59,6 +61,8 @@ class Row:
     use: str = ""
     limits: str = ""
     headline: tuple[tuple[str, str], ...] = ()
+    exports: bool = True
+    metrics: str = "metrics.json"
 
     @property
     def command(self) -> str:
@@ -126,6 +130,8 @@ ROWS: dict[str, Row] = {
     "aae_swiss_roll": Row("recipes/aae.py", ("--prior", "swiss_roll"),
                           use="2-d codes matching a swiss roll, and its decoder", limits="2-d codes: blurry samples",
                           headline=_AAE_HEADLINE),
+    "vae_ablation": Row("recipes/vae.py", ("--ablation", "--epochs", "5"), exports=False, metrics="ablation.json",
+                        use="the ELBO's two terms apart: reconstruction alone, KL alone, both", limits="no model"),
     "diffusion": Row("recipes/diffusion.py", use="DDIM sampling (`sample`) and one-step denoising (`denoise`)",
                      limits="about 0.5 s an image on a CPU at 50 steps"),
     "pix2pix": Row("recipes/pix2pix.py", use="edge maps of 28×28 garments → garments",
@@ -134,6 +140,16 @@ ROWS: dict[str, Row] = {
                     limits="high heels stay heels: no sneaker has their shape"),
     "super_resolution": Row("recipes/super_resolution.py", use="7×7 → 28×28 Fashion-MNIST upscaling",
                             limits="trained on 4× box-downsampled Fashion-MNIST only"),
+    "transposed_convolution": Row("recipes/transposed_convolution.py", exports=False,
+                                  use="transposed convolution as multiplication by Wᵀ, checked against Keras",
+                                  limits="no training, no model"),
+    "gan_theory": Row("recipes/gan_theory.py", exports=False,
+                      use="the GAN's costs, D*, saturation and mode collapse on 1-D and 2-D toys",
+                      limits="toy networks, not shipped"),
+    "bayesian_linear_regression": Row("recipes/bayesian_linear_regression.py", exports=False,
+                                      use="PRML Figures 3.7 and 3.8 in closed form", limits="no network"),
+    "divergences": Row("recipes/divergences.py", exports=False,
+                       use="forward and reverse KL fits, the MMD test", limits="no network"),
 }
 
 
@@ -192,7 +208,7 @@ def train(row: str, runs: str | os.PathLike, *, root: str | os.PathLike = ".") -
         raise ReleaseError(f"{folder} already holds a run; move it away to train again")
     folder.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, str(root / spec.script), *spec.flags, "--out", str(folder / "run"),
-            "--export-dir", str(folder / "exports")]
+            *(["--export-dir", str(folder / "exports")] if spec.exports else [])]
     record = {"row": row, "command": spec.command, "argv": argv[1:], "commit": _git(root, "rev-parse", "HEAD"),
               "changed_files": _git(root, "status", "--porcelain", "--untracked-files=no").splitlines(),
               "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -310,10 +326,10 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
 
     exports = {part: path for part, path in run_exports(folder).items()
                if (spec.parts is None or part in spec.parts)
-               and not any(fnmatch.fnmatch(part, pattern) for pattern in COMPOSED_PARTS)}
-    if not exports:
+               and not any(fnmatch.fnmatch(part, pattern) for pattern in COMPOSED_PARTS)} if spec.exports else {}
+    if spec.exports and not exports:
         raise ReleaseError(f"{row}: its run exported nothing under {folder / 'exports'}")
-    metrics = json.loads((folder / "run" / "metrics.json").read_text())
+    metrics = json.loads((folder / "run" / spec.metrics).read_text())
 
     from gen_keras.serving.export import served_name, write_models_config
 
@@ -328,7 +344,8 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
             rename_served_model(destination, served_name(row, part))
             parts[part] = {"served_as": served_name(row, part), "path": f"{row}/{part}/1",
                            "bytes": _size(destination), "check": small_subset_check(destination)}
-        shutil.copy2(folder / "run" / "metrics.json", staging / "metrics.json")
+        staging.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(folder / "run" / spec.metrics, staging / "metrics.json")
         if (folder / "run" / "history.csv").is_file():
             shutil.copy2(folder / "run" / "history.csv", staging / "history.csv")
         card = {"row": row, "command": spec.command, "use": spec.use, "limits": spec.limits,
@@ -430,7 +447,11 @@ def card_markdown(card: dict, metrics: dict) -> str:
                                                          if isinstance(v, float)) + f" on {c['samples']}"
                           for c in part["check"]) or "nothing to score"
         lines.append(f"| {part['served_as']} | {part['path']} | {part['bytes'] / 1e6:.1f} MB | {check} |")
-    lines += ["", "## The run's numbers (metrics.json)", "", "```json", json.dumps(metrics, indent=2)[:6000], "```", ""]
+    if not card["parts"]:
+        lines.append("| — | — | — | this run trains no model to ship: its card keeps its numbers |")
+    scalars = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
+    lines += ["", "## The run's numbers", "", "The single numbers of [metrics.json](metrics.json) (lists and tables: "
+              "the file itself):", "", "```json", json.dumps(scalars, indent=2), "```", ""]
     return "\n".join(lines)
 
 
