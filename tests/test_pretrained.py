@@ -153,3 +153,59 @@ def test_evaluate_reproduces_the_recorded_numbers_of_a_shipped_model(row, part):
     result = run_python(["-m", "gen_keras.evaluate", str(PRETRAINED / row / part / "1")], timeout=1200)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "matches its record" in result.stdout or "no recorded numbers" in result.stdout
+
+
+def _fake_run(runs, row, tmp_path, *, changed=()):
+    """A finished run folder as `release.train` leaves it, with one tiny exported decoder."""
+    import keras
+
+    from gen_keras.serving import export
+
+    folder = runs / row
+    (folder / "run").mkdir(parents=True)
+    decoder = keras.Sequential([keras.Input((2,)), keras.layers.Dense(784, activation="sigmoid"),
+                                keras.layers.Reshape((28, 28, 1))])
+    export.export_for_serving(decoder, folder / "exports", "vae", "decoder", inputs={"code": (2,)}, outputs="image",
+                              metadata={"evaluation": {"serving_default": {"prior": "normal"}}})
+    export.export_for_serving(decoder, folder / "exports", "vae", "autoencoder", inputs={"code": (2,)},
+                              outputs="image")
+    metrics = {"test_negative_elbo": 300.04, "iwae_negative_log_likelihood": 299.0, "prior_samples_fid": 99.123,
+               "prior_samples_kid": 3.0, "train_seconds": 12.3}
+    (folder / "run" / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "run" / "history.csv").write_text("epoch,loss\n0,1.0\n1,0.5\n")
+    record = {"row": row, "command": release.ROWS[row].command, "argv": [str(ROOT / "recipes/vae.py")],
+              "commit": "0" * 40, "changed_files": list(changed), "machine": release.machine(),
+              "started": "2026-01-01T00:00:00+0000", "wall_seconds": 20.0, "returncode": 0}
+    (folder / release.RUN_RECORD).write_text(json.dumps(record))
+    return folder
+
+
+def test_ship_copies_a_run_into_the_serving_layout_with_its_card(tmp_path):
+    from gen_keras.serving import capi
+
+    runs, pretrained = tmp_path / "runs", tmp_path / "pretrained"
+    _fake_run(runs, "vae_latent16", tmp_path)
+    target = release.ship("vae_latent16", runs, pretrained=pretrained)
+    assert target == pretrained / "vae_latent16"
+    assert sorted(p.name for p in target.iterdir() if p.is_dir()) == ["decoder"]  # the composed part is not shipped
+    card = json.loads((target / release.CARD).read_text())
+    assert card["headline"] == {"test_negative_elbo": "300.0", "iwae_negative_log_likelihood": "299.0",
+                                "prior_samples_fid": "99.12", "prior_samples_kid": "3.000",
+                                "train_seconds": "12 s"}
+    assert card["trained"]["epochs"] == 2 and card["seed"] == 0 and card["parts"]["decoder"]["check"]
+    assert "vae_latent16_decoder" in (pretrained / "models.config").read_text()
+    assert {r.model_name for r in capi.warmup_requests(target / "decoder" / "1")} == {"vae_latent16_decoder"}
+    assert "vae_latent16" in (pretrained / "README.md").read_text()
+    assert "300.0" in (target / "card.md").read_text()
+
+
+def test_ship_refuses_unfinished_or_changed_runs_and_leaves_nothing(tmp_path):
+    runs, pretrained = tmp_path / "runs", tmp_path / "pretrained"
+    with pytest.raises(release.ReleaseError, match="no finished run"):
+        release.ship("vae", runs, pretrained=pretrained)
+    _fake_run(runs, "vae", tmp_path, changed=[" M gen_keras/losses.py"])
+    with pytest.raises(release.ReleaseError, match="uncommitted changes"):
+        release.ship("vae", runs, pretrained=pretrained)
+    with pytest.raises(release.ReleaseError, match="unknown row"):
+        release.ship("no_such_row", runs, pretrained=pretrained)
+    assert not pretrained.exists() or not any(pretrained.iterdir())
