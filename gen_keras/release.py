@@ -27,14 +27,16 @@ import sys
 import time
 from pathlib import Path
 
-from gen_keras.errors import ReleaseError  # noqa: F401 (raised here, importable from here)
+from gen_keras.errors import ReleaseError
 from gen_keras.files import write_atomically
 
 PRETRAINED = "pretrained"
 CARD = "card.json"
 RUN_RECORD = "run.json"
 COMPOSED_PARTS = ("autoencoder", "*_autoencoder")  # encoder then decoder: their weights again, not shipped
-CHECK_SAMPLES = 500  # samples (or test images) of a card's small-subset check, re-scored by the fast tests
+# samples (or test images) of a card's small-subset check, by kind of signature (a diffusion `sample` costs
+# 50 network calls an image)
+CHECK_SAMPLES = {"generator": 500, "sample": 32, "log_prob": 500, "anomaly": 500, "encoder": 500}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Row:
             docs' rows of this command.
         exports: whether the run exports models (False: a card and the run's numbers, nothing to serve).
         metrics: the file of the run's numbers in its `--out` folder (shipped as metrics.json).
+        seconds: the key of its training seconds in that file.
     """
 
     script: str
@@ -63,9 +66,11 @@ class Row:
     headline: tuple[tuple[str, str], ...] = ()
     exports: bool = True
     metrics: str = "metrics.json"
+    seconds: str = "train_seconds"
 
     @property
     def command(self) -> str:
+        """The command a user types, e.g. "python recipes/vae.py --latent-dim 16"."""
         return " ".join(["python", self.script, *self.flags])
 
 
@@ -92,7 +97,8 @@ ROWS: dict[str, Row] = {
                               headline=(("linear_mse_ratio_to_pca", "{:.5f}"), ("deep_test_mse", "{:.4f}"),
                                         ("pca2_test_mse", "{:.4f}"), ("deep_knn_accuracy", "{:.1%}"),
                                         ("pca2_knn_accuracy", "{:.1%}"), ("fid_deep_gaussian", "{:.2f}"),
-                                        ("kid_deep_gaussian", "{:.3f}"), ("deep_train_seconds", "{:,.0f} s"))),
+                                        ("kid_deep_gaussian", "{:.3f}"), ("deep_train_seconds", "{:,.0f} s")),
+                              seconds="deep_train_seconds"),
     "regularized_autoencoders": Row("recipes/regularized_autoencoders.py",
                                     use="the sparse, denoising and contractive autoencoders beside plain ones",
                                     limits="small dense networks for the lecture's comparisons"),
@@ -168,7 +174,12 @@ def _git(root: Path, *args: str) -> str:
 
 
 def machine() -> dict:
-    """The CPU, its cores and the library versions a run used."""
+    """The machine a run uses.
+
+    Returns:
+        {"cpu": its model name, "cores": …, "python": …, "tensorflow": …, "keras": …,
+        "tensorflow-probability": …}.
+    """
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -208,19 +219,21 @@ def train(row: str, runs: str | os.PathLike, *, root: str | os.PathLike = ".") -
     """
     spec = _row(row)
     root, folder = Path(root).resolve(), Path(runs).resolve() / row
-    if (folder / RUN_RECORD).exists():
-        raise ReleaseError(f"{folder} already holds a run; move it away to train again")
+    if folder.exists() and any(folder.iterdir()):
+        raise ReleaseError(f"{folder} already holds a run (or what a stopped one left, which a recipe would "
+                           "resume); move it away to train again")
     folder.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, str(root / spec.script), *spec.flags, "--out", str(folder / "run"),
             *(["--export-dir", str(folder / "exports")] if spec.exports else [])]
     record = {"row": row, "command": spec.command, "argv": argv[1:], "commit": _git(root, "rev-parse", "HEAD"),
               "changed_files": _git(root, "status", "--porcelain", "--untracked-files=no").splitlines(),
-              "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+              "seed": recipe_seed(argv[1:]), "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     print(f"{row}: {spec.command} (commit {record['commit'][:10]}), log in {folder / 'log.txt'}", flush=True)
     start = time.monotonic()
     with open(folder / "log.txt", "w") as log:
-        code = subprocess.run(argv, cwd=root, stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "PYTHONPATH": str(root)}).returncode
+        path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+        code = subprocess.run(argv, cwd=root, stdout=log, stderr=subprocess.STDOUT, check=False,
+                              env={**os.environ, "PYTHONPATH": path}).returncode
     record.update(wall_seconds=round(time.monotonic() - start, 1), returncode=code,
                   finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     write_atomically(folder / RUN_RECORD, json.dumps(record, indent=2) + "\n")
@@ -240,7 +253,17 @@ def _row(row: str) -> Row:
 
 
 def run_exports(folder: str | os.PathLike) -> dict[str, Path]:
-    """{part: its newest version folder} of a row's run (`<folder>/exports/<recipe>/<part>/<version>`)."""
+    """The exports a row's run wrote.
+
+    Args:
+        folder: the row's run folder (`<runs>/<row>`).
+
+    Returns:
+        {part: its newest version folder}, from `<folder>/exports/<recipe>/<part>/<version>`.
+
+    Raises:
+        ReleaseError: two recipes exported a part of the same name.
+    """
     from gen_keras.serving.reader import export_folders
 
     found = {}
@@ -253,7 +276,12 @@ def run_exports(folder: str | os.PathLike) -> dict[str, Path]:
 
 
 def rename_served_model(version_dir: str | os.PathLike, name: str) -> None:
-    """Names a copied export `name` in its `signatures.json` and its warm-up requests (TF Serving's model name)."""
+    """Names a copied export `name` in its `signatures.json` and its warm-up requests (TF Serving's model name).
+
+    Args:
+        version_dir: the copied version folder.
+        name: the model's name where it is served now, e.g. "vae_latent16_decoder".
+    """
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
@@ -277,22 +305,38 @@ def rename_served_model(version_dir: str | os.PathLike, name: str) -> None:
 
 
 def small_subset_check(version_dir: str | os.PathLike) -> list[dict]:
-    """What `gen_keras.evaluate` measures on `CHECK_SAMPLES` samples (or test images) of an export, seed 0:
-    one dict per scored signature with its numbers; [] when the export has nothing to score (a discriminator).
+    """What `gen_keras.evaluate` measures on a few samples (or test images) of an export, seed 0.
 
     The numbers are deterministic (fixed seeds, the shipped classifier), so a copy of the export that answers
-    differently is not the model the card describes.
+    differently is not the model the card describes. Each kind of signature gets `CHECK_SAMPLES[kind]`
+    samples; a `sample` signature that records no score of its own (a PixelCNN's, drawn pixel by pixel) is
+    not drawn.
+
+    Args:
+        version_dir: an export's version folder.
+
+    Returns:
+        One dict per scored signature (signature, kind, samples, seed and its numbers); [] when nothing in the
+        export can be scored (a discriminator).
     """
     from gen_keras import evaluate
-    from gen_keras.errors import EvaluationError
+    from gen_keras.errors import CannotScore, EvaluationError
+    from gen_keras.serving.reader import Export
 
     try:
-        result = evaluate.evaluate(version_dir, samples=CHECK_SAMPLES, seed=0, draw_unrecorded=False)
+        kinds = sorted({t.kind for t in Export(version_dir).targets() if t.kind != "sample" or t.record})
     except EvaluationError:
         return []
     keep = ("fid", "kid", "confident_share", "label_accuracy", "nll_nats", "auroc", "probe_accuracy")
-    return [{"signature": row["signature"], "kind": row["kind"], "samples": CHECK_SAMPLES, "seed": 0,
-             **{k: row[k] for k in keep if k in row}} for row in result["rows"]]
+    found = []
+    for kind in kinds:
+        try:
+            result = evaluate.evaluate(version_dir, samples=CHECK_SAMPLES[kind], seed=0, only=kind)
+        except (EvaluationError, CannotScore):
+            continue
+        found += [{"signature": row["signature"], "kind": kind, "samples": CHECK_SAMPLES[kind], "seed": 0,
+                   **{k: row[k] for k in keep if k in row}} for row in result["rows"]]
+    return found
 
 
 def _size(path: Path) -> int:
@@ -311,8 +355,9 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
         The row's folder in `pretrained`.
 
     Raises:
-        ReleaseError: the row has no finished run, the run came from a checkout with changes, or it exported
-            nothing.
+        ReleaseError: an unknown row; no finished run, or one that records too little; a run from a
+            checkout with changes; a run that exported nothing, two parts of one name, or numbers that
+            lack a headline key. Nothing in `pretrained` changes then.
     """
     spec = _row(row)
     folder = Path(runs) / row
@@ -323,6 +368,9 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
                            f"run `python -m gen_keras.release train {row}`") from e
     if record.get("returncode") != 0:
         raise ReleaseError(f"{row}: its run exited with {record.get('returncode')}; see {folder / 'log.txt'}")
+    missing = [k for k in ("commit", "argv", "machine", "started", "wall_seconds") if not record.get(k)]
+    if missing:
+        raise ReleaseError(f"{folder / RUN_RECORD} does not record its {', '.join(missing)}; train it again")
     if record.get("changed_files"):
         raise ReleaseError(f"{row}: its run came from a checkout with uncommitted changes "
                            f"({', '.join(record['changed_files'][:3])}); train it again from a clean one")
@@ -333,12 +381,21 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
                and not any(fnmatch.fnmatch(part, pattern) for pattern in COMPOSED_PARTS)} if spec.exports else {}
     if spec.exports and not exports:
         raise ReleaseError(f"{row}: its run exported nothing under {folder / 'exports'}")
-    metrics = json.loads((folder / "run" / spec.metrics).read_text())
+    try:
+        metrics = json.loads((folder / "run" / spec.metrics).read_text())
+    except (OSError, ValueError) as e:
+        raise ReleaseError(f"{row}: its run's numbers are not readable ({e})") from e
+    numbers = headline(row, metrics)  # before anything is copied: a row whose numbers are missing fails here
 
     from gen_keras.serving.export import served_name, write_models_config
 
-    target = Path(pretrained) / row
-    staging = Path(pretrained) / f".{row}.tmp-{os.getpid()}"
+    # Built beside the served root (never inside it, where a server or the index would see it), then swapped
+    # in: the row's old folder is renamed away first and put back if anything fails.
+    root = Path(pretrained)
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / row
+    staging = root.parent / f".{root.name}-{row}-staging-{os.getpid()}"
+    previous = root.parent / f".{root.name}-{row}-previous-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         parts = {}
@@ -352,30 +409,41 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
         shutil.copy2(folder / "run" / spec.metrics, staging / "metrics.json")
         if (folder / "run" / "history.csv").is_file():
             shutil.copy2(folder / "run" / "history.csv", staging / "history.csv")
+        seed = record["seed"] if "seed" in record else recipe_seed(record["argv"])
         card = {"row": row, "command": spec.command, "use": spec.use, "limits": spec.limits,
-                "commit": record["commit"], "seed": recipe_seed(record["argv"]),
+                "commit": record["commit"], "seed": seed,
                 "dataset": metrics.get("dataset", "fashion_mnist"), "machine": record["machine"],
                 "trained": {"started": record["started"], "wall_seconds": record["wall_seconds"],
-                            "train_seconds": metrics.get("train_seconds"),
+                            "train_seconds": metrics.get(spec.seconds),
                             "epochs": _history_rows(staging / "history.csv")},
-                "parts": parts, "metrics": "metrics.json", "headline": headline(row, metrics),
+                "parts": parts, "metrics": "metrics.json", "headline": numbers,
                 "classifier_sha256": _classifier_sha256(metrics, parts)}
         write_atomically(staging / CARD, json.dumps(card, indent=2) + "\n")
         write_atomically(staging / "card.md", card_markdown(card, metrics))
         if target.exists():
-            shutil.rmtree(target)
+            os.rename(target, previous)
         os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if previous.exists() and not target.exists():
+            os.rename(previous, target)
         raise
-    write_models_config(pretrained)
-    write_index(pretrained)
-    print(f"{row}: shipped {', '.join(parts)} into {target} ({_size(target) / 1e6:.1f} MB)")
+    shutil.rmtree(previous, ignore_errors=True)
+    write_models_config(root)
+    write_index(root)
+    print(f"{row}: shipped {', '.join(parts) or 'its card'} into {target} ({_size(target) / 1e6:.1f} MB)")
     return target
 
 
 def recipe_seed(argv: list[str]) -> int | None:
-    """The `--seed` the recipe's own parser gives the command `argv` (script, flags), without TensorFlow."""
+    """The `--seed` a recipe's own parser gives a command (imported without TensorFlow).
+
+    Args:
+        argv: the recipe's path and its flags.
+
+    Returns:
+        The seed, or None for a recipe without `--seed`.
+    """
     import importlib.util
 
     script = Path(argv[0])
@@ -386,8 +454,15 @@ def recipe_seed(argv: list[str]) -> int | None:
 
 
 def write_index(pretrained: str | os.PathLike = PRETRAINED) -> Path:
-    """Writes `<pretrained>/README.md`: every shipped row, its models, size, wall time and headline numbers,
-    and the rows not shipped yet."""
+    """Writes the index of the shipped models: every shipped row, its models, size, wall time and headline
+    numbers, and the rows not shipped yet.
+
+    Args:
+        pretrained: the shipped models' root.
+
+    Returns:
+        The path of `<pretrained>/README.md`.
+    """
     root = Path(pretrained)
     shipped = {p.parent.name: json.loads(p.read_text()) for p in sorted(root.glob(f"*/{CARD}"))}
     total = sum(_size(root / row) for row in shipped)
@@ -430,7 +505,15 @@ def _classifier_sha256(metrics: dict, parts: dict) -> str | None:
 
 
 def card_markdown(card: dict, metrics: dict) -> str:
-    """The card as a page a person reads: use, limits, how it was trained, every number of its run."""
+    """A card as a page a person reads.
+
+    Args:
+        card: the card (as `card.json` holds it).
+        metrics: its run's metrics.json, read.
+
+    Returns:
+        Markdown: use, limits, how it was trained, the models and their checks, the run's single numbers.
+    """
     trained, machine = card["trained"], card["machine"]
     lines = [f"# {card['row']}", "", card["use"] + ".", "", f"Limits: {card['limits']}.", "",
              "| | |", "|---|---|",
@@ -465,16 +548,42 @@ DOCS = ("README.md", "docs/results/overview.md")
 
 
 def metric(metrics: dict, key: str):
-    """`metrics[a][b]` for the key "a.b"."""
+    """One number of a run.
+
+    Args:
+        metrics: a run's metrics.json, read.
+        key: its key, dots for nesting ("a.b" is `metrics["a"]["b"]`).
+
+    Returns:
+        The number.
+
+    Raises:
+        ReleaseError: the key is missing or holds no number.
+    """
     value = metrics
     for name in key.split("."):
+        if not isinstance(value, dict) or name not in value:
+            raise ReleaseError(f"the run's metrics have no {key!r}")
         value = value[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ReleaseError(f"the run's {key!r} is {value!r}, not a number")
     return value
 
 
 def headline(row: str, metrics: dict) -> dict[str, str]:
-    """{metrics key: the number as the docs write it} for a row's run."""
-    return {key: form.format(metric(metrics, key)) for key, form in _row(row).headline}
+    """A row's headline numbers as the docs write them.
+
+    Args:
+        row: a key of `ROWS`.
+        metrics: its run's metrics.json, read.
+
+    Returns:
+        {metrics key: the formatted number}, e.g. {"test_negative_elbo": "258.5"}; minus signs as "−".
+
+    Raises:
+        ReleaseError: a headline key is missing or holds no number.
+    """
+    return {key: form.format(metric(metrics, key)).replace("-", "−") for key, form in _row(row).headline}
 
 
 def _cells(line: str) -> list[str]:
@@ -482,7 +591,16 @@ def _cells(line: str) -> list[str]:
 
 
 def docs_rows(text: str, command: str) -> list[str]:
-    """The markdown table rows of `text` whose second cell starts with `command` in backticks."""
+    """The rows of a page's tables that quote a command.
+
+    Args:
+        text: a markdown page.
+        command: a command, e.g. "python recipes/vae.py".
+
+    Returns:
+        The table rows whose second cell starts with the command in backticks (so a variant's row, with more
+        flags inside the backticks, is not one of them).
+    """
     found = []
     for line in text.splitlines():
         if line.lstrip().startswith("|"):
@@ -493,10 +611,18 @@ def docs_rows(text: str, command: str) -> list[str]:
 
 
 def quotes(line: str, number: str) -> bool:
-    """Whether `line` has `number` as a whole number (258.5 is not quoted by 258.59 or 1258.5)."""
+    """Whether `line` has `number` as a whole number: 258.5 is not quoted by 258.59, 1258.5 or −258.5.
+
+    Args:
+        line: a row of a markdown table.
+        number: a formatted number.
+
+    Returns:
+        True when it is there.
+    """
     import re
 
-    return re.search(rf"(?<![\d.,]){re.escape(number)}(?![\d]|[.,]\d)", line) is not None
+    return re.search(rf"(?<![\d.,\-−]){re.escape(number)}(?![\d]|[.,]\d)", line) is not None
 
 
 def check_docs(root: str | os.PathLike = ".", pretrained: str | os.PathLike = PRETRAINED) -> list[str]:
@@ -515,8 +641,11 @@ def check_docs(root: str | os.PathLike = ".", pretrained: str | os.PathLike = PR
     texts = {name: (root / name).read_text(encoding="utf-8") for name in DOCS}
     for card_path in sorted((root / pretrained).glob(f"*/{CARD}")):
         card = json.loads(card_path.read_text())
-        metrics = json.loads((card_path.parent / "metrics.json").read_text())
-        numbers = headline(card["row"], metrics)
+        try:
+            numbers = headline(card["row"], json.loads((card_path.parent / "metrics.json").read_text()))
+        except (OSError, ValueError, ReleaseError) as e:
+            problems.append(f"{card_path}: its headline cannot be read from its metrics.json ({e})")
+            continue
         if numbers != card.get("headline"):
             problems.append(f"{card_path}: its headline {card.get('headline')} is not its metrics.json's {numbers}")
         quoted = 0
@@ -536,6 +665,7 @@ def check_docs(root: str | os.PathLike = ".", pretrained: str | os.PathLike = PR
 
 
 def parse(argv=None) -> argparse.Namespace:
+    """The command line of `python -m gen_keras.release`."""
     parser = argparse.ArgumentParser(prog="python -m gen_keras.release",
                                      description="Trains the headline rows' default runs and ships their models "
                                                  "into pretrained/ with a card each.")
@@ -547,11 +677,14 @@ def parse(argv=None) -> argparse.Namespace:
         p = verbs.add_parser(verb, help=text)
         p.add_argument("rows", nargs="+", metavar="ROW", help="row names (see `list`)")
         p.add_argument("--runs", default="runs/release", help="the folder of the rows' runs (default runs/release)")
-        p.add_argument("--root", default=".", help="the checkout whose recipes run (default: here)")
+        if verb == "train":
+            p.add_argument("--root", default=".", help="the checkout whose recipes run (default: here; a clean "
+                                                       "clone keeps the run apart from your edits)")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
+    """`python -m gen_keras.release`; returns the exit status (1 on a refused row or a docs mismatch)."""
     args = parse(argv)
     try:
         if args.verb == "list":

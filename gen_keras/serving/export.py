@@ -266,8 +266,8 @@ def track_once(archive: keras.export.ExportArchive, model: keras.Model) -> None:
     """`archive.track(model)`, with each weight tracked as the `tf.Variable` the endpoints capture.
 
     Keras tracks its own variable wrappers while the traced endpoints capture the `tf.Variable`s inside them:
-    two objects a weight, so the SavedModel stores every weight twice and a server restores it twice
-    (keras-team/keras#23553). Tracking the inner variables lets the SavedModel writer keep one copy; the
+    two objects a weight, so the SavedModel stores every weight twice and a server restores it twice (Keras
+    3.15 on the TensorFlow backend). Tracking the inner variables lets the SavedModel writer keep one copy; the
     archive's `variables` (what `keras.layers.TFSMLayer` reads) list the same weights as before.
     """
     archive.track(model)
