@@ -34,6 +34,9 @@ PRETRAINED = "pretrained"
 CARD = "card.json"
 RUN_RECORD = "run.json"
 COMPOSED_PARTS = ("autoencoder", "*_autoencoder")  # encoder then decoder: their weights again, not shipped
+# Parts shipped as a SavedModel alone (`keras.layers.TFSMLayer` reloads them), without the `.keras` copy that
+# encoders, decoders and generators keep for `keras.saving.load_model`: the weights once, where one copy serves.
+SAVEDMODEL_ONLY_PARTS = ("*discriminator*", "*critic*", "scorer*")
 # samples (or test images) of a card's small-subset check, by kind of signature (a diffusion `sample` costs
 # 50 network calls an image)
 CHECK_SAMPLES = {"generator": 500, "sample": 32, "log_prob": 500, "anomaly": 500, "encoder": 500}
@@ -56,6 +59,7 @@ class Row:
         exports: whether the run exports models (False: a card and the run's numbers, nothing to serve).
         metrics: the file of the run's numbers in its `--out` folder (shipped as metrics.json).
         seconds: the key of its training seconds in that file.
+        readme_only: headline keys the README's row quotes but docs/results/overview.md's does not.
     """
 
     script: str
@@ -67,6 +71,12 @@ class Row:
     exports: bool = True
     metrics: str = "metrics.json"
     seconds: str = "train_seconds"
+    readme_only: tuple[str, ...] = ()
+
+    def quoted_in(self, key: str) -> tuple[str, ...]:
+        """The pages whose rows of this command must quote the headline number `key` (`DOCS` unless
+        `readme_only` names it)."""
+        return ("README.md",) if key in self.readme_only else DOCS
 
     @property
     def command(self) -> str:
@@ -98,7 +108,9 @@ ROWS: dict[str, Row] = {
                                         ("pca2_test_mse", "{:.4f}"), ("deep_knn_accuracy", "{:.1%}"),
                                         ("pca2_knn_accuracy", "{:.1%}"), ("fid_deep_gaussian", "{:.2f}"),
                                         ("kid_deep_gaussian", "{:.3f}"), ("deep_train_seconds", "{:,.0f} s")),
-                              seconds="deep_train_seconds"),
+                              seconds="deep_train_seconds",
+                              readme_only=("linear_mse_ratio_to_pca", "deep_test_mse", "pca2_test_mse",
+                                           "deep_knn_accuracy", "pca2_knn_accuracy")),
     "regularized_autoencoders": Row("recipes/regularized_autoencoders.py",
                                     use="the sparse, denoising and contractive autoencoders beside plain ones",
                                     limits="small dense networks for the lecture's comparisons"),
@@ -401,9 +413,12 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
         parts = {}
         for part, version in sorted(exports.items()):
             destination = staging / part / "1"
-            shutil.copytree(version, destination)
+            keras_copy_ignored = any(fnmatch.fnmatch(part, pattern) for pattern in SAVEDMODEL_ONLY_PARTS)
+            shutil.copytree(version, destination,
+                            ignore=shutil.ignore_patterns("*.keras") if keras_copy_ignored else None)
             rename_served_model(destination, served_name(row, part))
             parts[part] = {"served_as": served_name(row, part), "path": f"{row}/{part}/1",
+                           "keras_file": not keras_copy_ignored,
                            "bytes": _size(destination), "check": small_subset_check(destination)}
         staging.mkdir(parents=True, exist_ok=True)
         shutil.copy2(folder / "run" / spec.metrics, staging / "metrics.json")
@@ -468,8 +483,10 @@ def write_index(pretrained: str | os.PathLike = PRETRAINED) -> Path:
     total = sum(_size(root / row) for row in shipped)
     lines = ["# Shipped models", "",
              "Each folder is one full default run: its SavedModels in TF Serving's layout (`<row>/<part>/1/`, with",
-             "warm-up requests and a `.keras` copy for Keras), its card (`card.md`, `card.json`), and the run's",
-             "`metrics.json` and `history.csv`. `models.config` serves them all:", "",
+             "warm-up requests, and for encoders, decoders and generators a `.keras` copy for",
+             "`keras.saving.load_model`; discriminators, critics and scorers reload as `keras.layers.TFSMLayer`),",
+             "its card (`card.md`, `card.json`), and the run's `metrics.json` and `history.csv`. `models.config`",
+             "serves them all:", "",
              "```bash",
              'docker run --rm -p 8501:8501 --mount type=bind,source="$PWD/pretrained",target=/models \\',
              "  tensorflow/serving --model_config_file=/models/models.config",
@@ -652,7 +669,8 @@ def check_docs(root: str | os.PathLike = ".", pretrained: str | os.PathLike = PR
         for name, text in texts.items():
             for line in docs_rows(text, card["command"]):
                 quoted += 1
-                missing = [f"{key} {value}" for key, value in numbers.items() if not quotes(line, value)]
+                missing = [f"{key} {value}" for key, value in numbers.items()
+                           if name in _row(card["row"]).quoted_in(key) and not quotes(line, value)]
                 if missing:
                     problems.append(f"{name}: the row of `{card['command']}` does not quote its card's "
                                     f"{', '.join(missing)}")

@@ -189,6 +189,8 @@ def _fake_run(runs, row, *, changed=()):
                               metadata={"evaluation": {"serving_default": {"prior": "normal"}}})
     export.export_for_serving(decoder, folder / "exports", "vae", "autoencoder", inputs={"code": (2,)},
                               outputs="image")
+    export.export_for_serving(decoder, folder / "exports", "vae", "discriminator", inputs={"code": (2,)},
+                              outputs="image")
     metrics = {"test_negative_elbo": 300.04, "iwae_negative_log_likelihood": 299.0, "prior_samples_fid": 99.123,
                "prior_samples_kid": 3.0, "train_seconds": 12.3}
     (folder / "run" / "metrics.json").write_text(json.dumps(metrics))
@@ -207,7 +209,9 @@ def test_ship_copies_a_run_into_the_serving_layout_with_its_card(tmp_path):
     _fake_run(runs, "vae_latent16")
     target = release.ship("vae_latent16", runs, pretrained=pretrained)
     assert target == pretrained / "vae_latent16"
-    assert sorted(p.name for p in target.iterdir() if p.is_dir()) == ["decoder"]  # the composed part is not shipped
+    assert sorted(p.name for p in target.iterdir() if p.is_dir()) == ["decoder", "discriminator"]  # no composed part
+    assert (target / "decoder" / "1" / "decoder.keras").is_file()
+    assert not list((target / "discriminator").rglob("*.keras"))  # its SavedModel alone serves and reloads
     card = json.loads((target / release.CARD).read_text())
     assert card["headline"] == {"test_negative_elbo": "300.0", "iwae_negative_log_likelihood": "299.0",
                                 "prior_samples_fid": "99.12", "prior_samples_kid": "3.000",
