@@ -60,6 +60,9 @@ class Row:
         metrics: the file of the run's numbers in its `--out` folder (shipped as metrics.json).
         seconds: the key of its training seconds in that file.
         readme_only: headline keys the README's row quotes but docs/results/overview.md's does not.
+        keras_copies: ship the `.keras` copies of its encoders, decoders and generators (False: SavedModels
+            alone, reloaded by `keras.layers.TFSMLayer`, for rows whose networks are only the lecture's
+            comparison and would double the folder's size).
     """
 
     script: str
@@ -72,6 +75,7 @@ class Row:
     metrics: str = "metrics.json"
     seconds: str = "train_seconds"
     readme_only: tuple[str, ...] = ()
+    keras_copies: bool = True
 
     def quoted_in(self, key: str) -> tuple[str, ...]:
         """The pages whose rows of this command must quote the headline number `key` (`DOCS` unless
@@ -117,8 +121,9 @@ ROWS: dict[str, Row] = {
                                     headline=(("sparse.rho_hat_mean", "{:.4f}"),
                                               ("denoising.corrupted_mse_ratio", "{:.2f} × plain"),
                                               ("contractive.jacobian_norm_ratio", "{:.2f} × plain"),
-                                              ("contractive.mse_ratio_to_plain", "{:.2f} × its MSE")),
-                                    seconds="total_seconds"),
+                                              ("contractive.mse_ratio_to_plain", "{:.2f} × its MSE"),
+                                              ("total_seconds", "{:,.0f} s")),
+                                    seconds="total_seconds", keras_copies=False),
     "anomaly_detection": Row("recipes/anomaly_detection.py",
                              use="a one-class anomaly scorer with its threshold (normal: class 0)",
                              limits="scores Fashion-MNIST-like 28×28 images; other data needs retraining",
@@ -420,7 +425,8 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
         parts = {}
         for part, version in sorted(exports.items()):
             destination = staging / part / "1"
-            keras_copy_ignored = any(fnmatch.fnmatch(part, pattern) for pattern in SAVEDMODEL_ONLY_PARTS)
+            keras_copy_ignored = not spec.keras_copies or any(fnmatch.fnmatch(part, pattern)
+                                                              for pattern in SAVEDMODEL_ONLY_PARTS)
             shutil.copytree(version, destination,
                             ignore=shutil.ignore_patterns("*.keras") if keras_copy_ignored else None)
             rename_served_model(destination, served_name(row, part))
