@@ -176,14 +176,21 @@ ROWS: dict[str, Row] = {
                             limits="trained on 4× box-downsampled Fashion-MNIST only"),
     "transposed_convolution": Row("recipes/transposed_convolution.py", exports=False,
                                   use="transposed convolution as multiplication by Wᵀ, checked against Keras",
-                                  limits="no training, no model"),
+                                  limits="no training, no model",
+                                  headline=(("max_abs_error.Wx_vs_Conv2D", "{:.1e}"),
+                                            ("checkerboard.ratio.transposed", "{:.3f}"),
+                                            ("checkerboard.ratio.resize_nearest_conv", "{:.3f}"))),
     "gan_theory": Row("recipes/gan_theory.py", exports=False,
                       use="the GAN's costs, D*, saturation and mode collapse on 1-D and 2-D toys",
                       limits="toy networks, not shipped"),
     "bayesian_linear_regression": Row("recipes/bayesian_linear_regression.py", exports=False,
-                                      use="PRML Figures 3.7 and 3.8 in closed form", limits="no network"),
+                                      use="PRML Figures 3.7 and 3.8 in closed form", limits="no network",
+                                      headline=(("log_evidence", "{:.2f} nats"),)),
     "divergences": Row("recipes/divergences.py", exports=False,
-                       use="forward and reverse KL fits, the MMD test", limits="no network"),
+                       use="forward and reverse KL fits, the MMD test", limits="no network",
+                       headline=(("kl_fits.forward.kl_pq", "{:.2f}"), ("kl_fits.reverse_global.kl_pq", "{:.2f}"),
+                                 ("kl_fits.forward.kl_qp", "{:.2f}"), ("kl_fits.reverse_global.kl_qp", "{:.2f}"),
+                                 ("mmd.2.p_value", "p = {:.3f}"))),
 }
 
 
@@ -582,7 +589,7 @@ def metric(metrics: dict, key: str):
 
     Args:
         metrics: a run's metrics.json, read.
-        key: its key, dots for nesting ("a.b" is `metrics["a"]["b"]`).
+        key: its key, dots for nesting ("a.b" is `metrics["a"]["b"]`, "a.2" is `metrics["a"][2]`).
 
     Returns:
         The number.
@@ -592,9 +599,12 @@ def metric(metrics: dict, key: str):
     """
     value = metrics
     for name in key.split("."):
-        if not isinstance(value, dict) or name not in value:
+        if isinstance(value, list) and name.isdigit() and int(name) < len(value):
+            value = value[int(name)]
+        elif isinstance(value, dict) and name in value:
+            value = value[name]
+        else:
             raise ReleaseError(f"the run's metrics have no {key!r}")
-        value = value[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ReleaseError(f"the run's {key!r} is {value!r}, not a number")
     return value
@@ -613,7 +623,10 @@ def headline(row: str, metrics: dict) -> dict[str, str]:
     Raises:
         ReleaseError: a headline key is missing or holds no number.
     """
-    return {key: form.format(metric(metrics, key)).replace("-", "−") for key, form in _row(row).headline}
+    import re
+
+    return {key: re.sub(r"(?<![\deE])-(?=\d)", "−", form.format(metric(metrics, key)))  # a sign, not an exponent's
+            for key, form in _row(row).headline}
 
 
 def _cells(line: str) -> list[str]:

@@ -254,7 +254,7 @@ def test_a_failed_reship_keeps_the_shipped_row_and_leaves_no_staging(tmp_path, m
 
 
 def test_headline_numbers_are_read_by_dotted_keys_and_missing_ones_are_refused():
-    assert release.metric({"a": {"b": 2.5}}, "a.b") == 2.5
+    assert release.metric({"a": {"b": 2.5}}, "a.b") == 2.5 and release.metric({"a": [{"p": 1}, {"p": 3}]}, "a.1.p") == 3
     with pytest.raises(release.ReleaseError, match="no 'a.c'"):
         release.metric({"a": {"b": 2.5}}, "a.c")
     with pytest.raises(release.ReleaseError, match="not a number"):
