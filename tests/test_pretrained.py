@@ -57,8 +57,16 @@ def test_shipped_model_loads_in_the_cpp_loader_and_replays_its_warmup(row, part)
     assert {r.model_name for r in records} == {export.served_name(row, part)}  # renamed for its place here
 
 
+CHEAPEST_FIRST = ("generator", "anomaly", "log_prob", "sample", "encoder")  # an encoder's check trains a probe
+
+
 def _first_checked_part_of_each_card() -> list[tuple[str, str]]:
-    return [(card["row"], next(p for p, entry in card["parts"].items() if entry["check"]))
+    """(row, part) of each card's cheapest part to re-score: one number per card in the fast tier."""
+    def cost(entry):
+        return min(CHEAPEST_FIRST.index(check["kind"]) for check in entry["check"])
+
+    return [(card["row"], min((p for p, entry in card["parts"].items() if entry["check"]),
+                              key=lambda p: cost(card["parts"][p])))
             for card in cards() if any(entry["check"] for entry in card["parts"].values())]
 
 
