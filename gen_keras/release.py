@@ -93,7 +93,7 @@ _GAN_LIMITS = ("trained on Fashion-MNIST's 60,000 training images only; the disc
                "fine-tuning, it is not a calibrated real/fake classifier")
 _AE_HEADLINE = (("test_mse", "{:.3g}"), ("pca_test_mse", "{:.3g}"), ("train_seconds", "{:,.0f} s"))
 _GAN_HEADLINE = (("fid", "{:.2f}"), ("kid", "{:.3f}"), ("train_seconds", "{:,.0f} s"))
-_AAE_HEADLINE = (*_GAN_HEADLINE, ("codes_vs_prior_p_value", "p = {:.2f}"))
+_AAE_HEADLINE = (*_GAN_HEADLINE, ("codes_vs_prior_p_value", "p = {:.2g}"))
 _VAE_HEADLINE = (("test_negative_elbo", "{:.1f}"), ("iwae_negative_log_likelihood", "{:.1f}"),
                  ("prior_samples_fid", "{:.2f}"), ("prior_samples_kid", "{:.3f}"), ("train_seconds", "{:,.0f} s"))
 ROWS: dict[str, Row] = {
