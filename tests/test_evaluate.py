@@ -207,3 +207,16 @@ def test_all_scores_every_export_under_a_root(tiny_exports, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert {r["path"] for r in printed} == {str(paths[name]) for name in (
         "generator", "generator_wrong", "generator_other_classifier")}
+
+
+def test_signatures_are_told_apart_by_their_shapes():
+    """What `evaluate` scores, from declared shapes alone; a flow's `encode` of 2-d points is no image encoder
+    (a probe on it once crashed unpacking an image shape)."""
+    from gen_keras.serving.reader import classify
+
+    f32 = "float32"
+    assert classify({"image": (f32, [None, 28, 28, 1])}, {"code": (f32, [None, 49])}) == "encoder"
+    assert classify({"x": (f32, [None, 2])}, {"z": (f32, [None, 2])}, "encode") is None
+    assert classify({"image": (f32, [None, 28, 28, 1])}, {"logit": (f32, [None, 1])}) is None
+    assert classify({"z": (f32, [None, 64])}, {"image": (f32, [None, 28, 28, 1])}) == "generator"
+    assert classify({"x": (f32, [None, 2])}, {"log_prob": (f32, [None])}, "log_prob") is None

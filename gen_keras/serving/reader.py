@@ -196,6 +196,8 @@ def classify(inputs: dict, outputs: dict, name: str = "") -> str | None:
     if images_in and not images_out and len(images_in) == 1 and all(rank(s) == 2 for s in outputs.values()):
         if set(outputs) & {"logit", "logits", "score"}:
             return None  # a discriminator or critic
+        if rank(inputs[images_in[0]]) != 4:
+            return None  # points to points (a two-moons flow's `encode`): no images to probe
         return "encoder"
     return None
 
