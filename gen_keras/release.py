@@ -138,7 +138,7 @@ ROWS: dict[str, Row] = {
     "pixelcnn": Row("recipes/pixelcnn.py", use="exact log p(x) of binarized 28×28 images; pixel-by-pixel samples",
                     limits="binarized images only; sampling is slow (one network call a pixel)"),
     "flows_moons": Row("recipes/flows.py", ("--data", "moons"), use="exact log p(x) and samples of two moons",
-                       limits="2-d toy data; the first of the run's three seeds",
+                       limits="2-d toy data; the last of the run's three seeds (seed 2)",
                        headline=(("held_out_nll_mean", "{:.3f}"), ("keras_io_held_out_nll", "{:.2f}"))),
     "flows_fashion_mnist": Row("recipes/flows.py", ("--data", "fashion_mnist"),
                                use="exact log p(x) of dequantized 28×28 images, samples at a temperature",
