@@ -527,7 +527,7 @@ def write_index(pretrained: str | os.PathLike = PRETRAINED) -> Path:
              "| row | command | served as | size | wall time | headline (metrics.json) |", "|---|---|---|---|---|---|"]
     for row, card in shipped.items():
         numbers = ", ".join(f"{k} {v}" for k, v in card.get("headline", {}).items())
-        served = ", ".join(p["served_as"] for p in card["parts"].values())
+        served = ", ".join(p["served_as"] for p in card["parts"].values()) or "— (its numbers only)"
         lines.append(f"| [{row}]({row}/card.md) | `{card['command']}` | {served} | "
                      f"{_size(root / row) / 1e6:.1f} MB | {card['trained']['wall_seconds']:,.0f} s | {numbers} |")
     missing = [row for row in ROWS if row not in shipped]
