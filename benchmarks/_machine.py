@@ -5,16 +5,7 @@ from __future__ import annotations
 import os
 import platform
 
-
-def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` says."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+from gen_keras.release import cpu_name
 
 
 def machine() -> str:

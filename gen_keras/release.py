@@ -214,6 +214,17 @@ def _git(root: Path, *args: str) -> str:
         return ""
 
 
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> dict:
     """The machine a run uses.
 
@@ -221,14 +232,6 @@ def machine() -> dict:
         {"cpu": its model name, "cores": …, "python": …, "tensorflow": …, "keras": …,
         "tensorflow-probability": …}.
     """
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import importlib.metadata as meta
 
     versions = {}
@@ -237,7 +240,7 @@ def machine() -> dict:
             versions[name] = meta.version(name)
         except meta.PackageNotFoundError:
             versions[name] = None
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), **versions}
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), **versions}
 
 
 def train(row: str, runs: str | os.PathLike, *, root: str | os.PathLike = ".") -> Path:
@@ -328,6 +331,7 @@ def rename_served_model(version_dir: str | os.PathLike, name: str) -> None:
 
     from gen_keras.serving.export import SIGNATURES_FILE
     from gen_keras.serving.signatures import WARMUP_FILE
+    from gen_keras.serving.wire import read_tfrecords
 
     version_dir = Path(version_dir)
     described = json.loads((version_dir / SIGNATURES_FILE).read_text())
@@ -336,7 +340,7 @@ def rename_served_model(version_dir: str | os.PathLike, name: str) -> None:
     warmup = version_dir / WARMUP_FILE
     if warmup.is_file():
         logs = []
-        for record in tf.data.TFRecordDataset(str(warmup)).as_numpy_iterator():
+        for record in list(read_tfrecords(warmup)):
             log = prediction_log_pb2.PredictionLog.FromString(record)
             log.predict_log.request.model_spec.name = name
             logs.append(log.SerializeToString())
