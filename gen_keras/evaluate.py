@@ -48,21 +48,60 @@ def _latent_input(target: Target) -> str:
     return next(k for k in target.inputs if k in ("z", "code"))
 
 
+def prior_codes(record: dict, count: int, dim: int, seed: int):
+    """The `count` codes a generator or decoder was judged on, drawn as its record says (numpy's
+    `default_rng(seed)`, as the recipes draw them).
+
+    - "normal" (a GAN's z, a VAE's prior): z ~ N(0, I).
+    - an adversarial autoencoder's prior ("mixture", "swiss_roll", "gaussian";
+      `gen_keras.models.aae.sample_prior`), with `supervised` the classes in turn picking their parts.
+    - "gaussian_fit": z ~ N(`mean`, `covariance`), a Gaussian fitted to an autoencoder's training codes.
+
+    Args:
+        record: the signature's evaluation record (`prior` and its parameters).
+        count: how many codes.
+        dim: the code's size.
+        seed: the numpy seed.
+
+    Returns:
+        float32 (count, dim).
+
+    Raises:
+        EvaluationError: a prior the record does not name, or one that cannot be drawn from it.
+    """
+    import numpy as np
+
+    prior = record.get("prior")
+    rng = np.random.default_rng(seed)
+    if prior == "normal":
+        return rng.standard_normal((count, dim)).astype(np.float32)
+    if prior == "gaussian_fit" and "mean" in record and "covariance" in record:
+        return rng.multivariate_normal(record["mean"], record["covariance"], size=count).astype(np.float32)
+    from gen_keras.models.aae import PRIORS, sample_prior
+
+    if prior in PRIORS:
+        classes = int(record.get("num_classes", 10))
+        labels = np.arange(count) % classes if record.get("supervised") else None
+        return sample_prior(prior, count, dim, seed, labels, classes)
+    what = f"its prior ({prior})" if prior else "a prior (an autoencoder's decoder has none)"
+    raise EvaluationError(f"its inputs follow {what}, which cannot be sampled from the export alone")
+
+
 def generator_images(export: Export, target: Target, count: int, seed: int):
-    """`count` images from a generator or decoder export: z ~ N(0, I) from `seed` (numpy's default_rng), and,
-    for a conditional one, the classes in turn (0, 1, …, K−1, 0, …), as the recipes draw them."""
+    """`count` images from a generator or decoder export: its codes from `seed` as `prior_codes` draws them
+    (z ~ N(0, I) unless its record names another prior), and, for a conditional one, the classes in turn
+    (0, 1, …, K−1, 0, …), as the recipes draw them."""
     import numpy as np
 
     name = _latent_input(target)
-    prior = target.record.get("prior", "normal" if name == "z" else None)
-    if prior != "normal":
-        what = f"its prior ({prior})" if prior else "a prior (an autoencoder's decoder has none)"
-        raise EvaluationError(f"{export.path}: nothing to score: its `{name}` inputs follow {what}, which cannot "
-                              "be sampled from the export alone")
     dim = target.inputs[name][1][-1]
     if dim is None or dim < 1:
         raise EvaluationError(f"{export.path}: the `{name}` input declares no size; re-export it")
-    z = np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
+    record = {"prior": "normal"} if name == "z" and "prior" not in target.record else target.record
+    try:
+        z = prior_codes(record, count, dim, seed)
+    except EvaluationError as e:
+        raise EvaluationError(f"{export.path}: nothing to score: `{name}`: {e}") from e
     labels = None
     if "label" in target.inputs:
         classes = int(target.record.get("num_classes", 10))

@@ -169,6 +169,12 @@ def main(argv=None):
                               f"AAE codes, pushed by the discriminator towards {prior_name}")
 
     if run.export_dir is not None:
+        # The decoder's record: which z it expects and how the score above drew them, so that
+        # `python -m gen_keras.evaluate` re-scores it.
+        decoder_record = {"prior": "normal" if args.prior == "gaussian" else args.prior,
+                          **({"supervised": True, "num_classes": num_classes} if args.supervised else {})}
+        if "fid" in results:
+            decoder_record = evaluation.export_record(results, seed=args.seed, **decoder_record)
         shape = test.images.shape[1:]
         export.export_parts(run.export_dir, RECIPE, [
             ("encoder", aae.encoder, {"image": shape}, "code"),
@@ -176,8 +182,7 @@ def main(argv=None):
             ("discriminator", aae.discriminator,
              {"code": (args.latent_dim,), **({"label": tf.TensorSpec([None], tf.int32)} if args.supervised else {})},
              "logit"),
-        ], metadata={"decoder": {"dataset": args.dataset, "evaluation": {  # which z the decoder expects
-            "serving_default": {"prior": "normal" if args.prior == "gaussian" else args.prior}}}})
+        ], metadata={"decoder": {"dataset": args.dataset, "evaluation": {"serving_default": decoder_record}}})
     return results
 
 

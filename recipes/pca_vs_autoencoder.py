@@ -215,10 +215,11 @@ def main(argv=None):
     ae_grid_images = decode_with(deep.decoder)(grid(*ae_axes))
     vae_grid_images = decode_with(generator)(grid(*vae_axes))
 
+    # (the Gaussian's draws first from the seed: the decoder's export records them for `gen_keras.evaluate`)
     rng = np.random.default_rng(args.seed)
     code_mean, code_cov = deep_train_codes.mean(axis=0), np.cov(deep_train_codes, rowvar=False)
-    box_samples = decode_with(deep.decoder)(rng.uniform(lo, hi, size=(n_fid, 2)))
     ae_samples = decode_with(deep.decoder)(rng.multivariate_normal(code_mean, code_cov, size=n_fid))
+    box_samples = decode_with(deep.decoder)(rng.uniform(lo, hi, size=(n_fid, 2)))
     vae_samples = decode_with(generator)(rng.standard_normal((n_fid, 2)))
     classifier = evaluation.load_classifier(args.dataset, retrain=args.retrain_classifier)
     reference = evaluation.reference_features(classifier, n_fid)
@@ -291,7 +292,9 @@ def main(argv=None):
             ("linear_decoder", lin.decoder, {"code": (p,)}, "image"),
             ("deep_encoder", deep.encoder, {"image": IMAGE_SHAPE}, "code"),
             ("deep_decoder", deep.decoder, {"code": (2,)}, "image"),
-        ])
+        ], metadata={"deep_decoder": {"dataset": args.dataset, "evaluation": {  # its codes' Gaussian, its score
+            "serving_default": evaluation.export_record(scores["deep_gaussian"], seed=args.seed, prior="gaussian_fit",
+                                                        mean=code_mean.tolist(), covariance=code_cov.tolist())}}})
     return results
 
 

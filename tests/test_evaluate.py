@@ -220,3 +220,27 @@ def test_signatures_are_told_apart_by_their_shapes():
     assert classify({"image": (f32, [None, 28, 28, 1])}, {"logit": (f32, [None, 1])}) is None
     assert classify({"z": (f32, [None, 64])}, {"image": (f32, [None, 28, 28, 1])}) == "generator"
     assert classify({"x": (f32, [None, 2])}, {"log_prob": (f32, [None])}, "log_prob") is None
+
+
+def test_prior_codes_are_drawn_as_the_recipes_draw_them():
+    from gen_keras import evaluate as ev
+    from gen_keras.errors import EvaluationError
+    from gen_keras.models.aae import sample_prior
+
+    np.testing.assert_array_equal(ev.prior_codes({"prior": "normal"}, 5, 3, seed=4),
+                                  np.random.default_rng(4).standard_normal((5, 3)).astype(np.float32))
+    # An adversarial autoencoder's mixture, label-picked in the supervised variant: the classes in turn.
+    np.testing.assert_array_equal(ev.prior_codes({"prior": "mixture"}, 50, 2, seed=1),
+                                  sample_prior("mixture", 50, 2, 1))
+    supervised = ev.prior_codes({"prior": "mixture", "supervised": True, "num_classes": 10}, 50, 2, seed=1)
+    np.testing.assert_array_equal(supervised, sample_prior("mixture", 50, 2, 1, np.arange(50) % 10, 10))
+    assert not np.array_equal(supervised, sample_prior("mixture", 50, 2, 1))
+    # A Gaussian fitted to codes: its mean and covariance, and the first draws do not depend on the count.
+    fitted = {"prior": "gaussian_fit", "mean": [5.0, -3.0], "covariance": [[4.0, 1.0], [1.0, 1.0]]}
+    z = ev.prior_codes(fitted, 20_000, 2, seed=0)
+    np.testing.assert_allclose(z.mean(axis=0), [5.0, -3.0], atol=0.05)
+    np.testing.assert_allclose(np.cov(z, rowvar=False), fitted["covariance"], atol=0.1)
+    np.testing.assert_array_equal(ev.prior_codes(fitted, 10, 2, seed=0), z[:10])
+    for record in ({}, {"prior": "gaussian_fit"}, {"prior": "laplace"}):
+        with pytest.raises(EvaluationError, match="cannot be sampled"):
+            ev.prior_codes(record, 4, 2, seed=0)

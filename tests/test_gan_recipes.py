@@ -173,6 +173,12 @@ def test_wgan_gp_and_aae_quick_runs(recipe, flags, parts, tmp_path, cache, gan_r
         assert metrics["adversarial_rate"] == 5.0 and 0 <= metrics["codes_in_label_component"] <= 1
         assert (metrics["encoder"], metrics["reconstruction_rate"]) == ("conv", 1e-3)
         assert metrics["prior_vs_prior_mmd2"] < metrics["codes_vs_prior_mmd2"]  # one epoch: codes not there yet
+        # the decoder's export records its prior and score: `gen_keras.evaluate` draws the same z and agrees
+        from gen_keras import evaluate
+
+        (row,) = evaluate.evaluate(tmp_path / "sm" / "aae" / "decoder")["rows"]
+        assert row["recorded"]["fid"] == pytest.approx(metrics["fid"])
+        assert row["comparable"] and evaluate.check(row, evaluate.DEFAULT_TOLERANCE) == []
     for figure in figures:
         assert (tmp_path / "out" / figure).read_bytes()[:8] == PNG
     if recipe == "wgan":

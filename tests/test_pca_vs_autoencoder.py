@@ -205,6 +205,13 @@ def test_quick_run_metrics_figures_and_exports(quick_run):
         version = tmp / "sm" / "pca_vs_autoencoder" / part / "1"
         assert (version / "saved_model.pb").exists() and (version / f"{part}.keras").exists()
     assert "PCA-6" in stdout and "FID" in stdout
+    # The deep decoder's export records the Gaussian fitted to its codes and its score on it: re-scored alike.
+    from gen_keras import evaluate
+
+    result = evaluate.evaluate(tmp / "sm" / "pca_vs_autoencoder" / "deep_decoder")
+    (row,) = result["rows"]
+    assert row["recorded"]["fid"] == pytest.approx(m["fid_deep_gaussian"]) and row["num_samples"] == 256
+    assert row["comparable"] and evaluate.check(row, evaluate.DEFAULT_TOLERANCE) == []
 
 
 @pytest.mark.slow
