@@ -61,8 +61,8 @@ class Row:
         seconds: the key of its training seconds in that file.
         readme_only: headline keys the README's row quotes but docs/results/overview.md's does not.
         keras_copies: ship the `.keras` copies of its encoders, decoders and generators (False: SavedModels
-            alone, reloaded by `keras.layers.TFSMLayer`, for rows whose networks are only the lecture's
-            comparison and would double the folder's size).
+            alone, reloaded by `keras.layers.TFSMLayer`, for a variant of a row that ships them and for networks
+            that are only the lecture's comparison: a copy would double their size).
     """
 
     script: str
@@ -94,13 +94,16 @@ _GAN_LIMITS = ("trained on Fashion-MNIST's 60,000 training images only; the disc
 _AE_HEADLINE = (("test_mse", "{:.3g}"), ("pca_test_mse", "{:.3g}"), ("train_seconds", "{:,.0f} s"))
 _GAN_HEADLINE = (("fid", "{:.2f}"), ("kid", "{:.3f}"), ("train_seconds", "{:,.0f} s"))
 _AAE_HEADLINE = (*_GAN_HEADLINE, ("codes_vs_prior_p_value", "p = {:.2g}"))
+# The AAE's variants: their encoder and decoder as SavedModels (the default row ships the `.keras` copies and
+# the discriminator)
+_AAE_VARIANT = {"headline": _AAE_HEADLINE, "parts": ("encoder", "decoder"), "keras_copies": False}
 _VAE_HEADLINE = (("test_negative_elbo", "{:.1f}"), ("iwae_negative_log_likelihood", "{:.1f}"),
                  ("prior_samples_fid", "{:.2f}"), ("prior_samples_kid", "{:.3f}"), ("train_seconds", "{:,.0f} s"))
 ROWS: dict[str, Row] = {
     "conv_autoencoder": Row("recipes/conv_autoencoder.py", use="the lecture's encoder (49-d codes) and decoder",
                             limits="the lecture's network as taught: most of its 49 code units are dead; for "
                                    "codes, prefer conv_autoencoder_improved",
-                            headline=(*_AE_HEADLINE, ("dead_code_units", "{} of 49"))),
+                            headline=(*_AE_HEADLINE, ("dead_code_units", "{} of 49")), keras_copies=False),
     "conv_autoencoder_improved": Row("recipes/conv_autoencoder.py", ("--model", "improved"),
                                      use="a 49-d linear code of a 28×28 grey image, and its decoder",
                                      limits="Fashion-MNIST only; an autoencoder's codes have no prior to sample",
@@ -112,7 +115,7 @@ ROWS: dict[str, Row] = {
                                         ("pca2_test_mse", "{:.4f}"), ("deep_knn_accuracy", "{:.1%}"),
                                         ("pca2_knn_accuracy", "{:.1%}"), ("fid_deep_gaussian", "{:.2f}"),
                                         ("kid_deep_gaussian", "{:.3f}"), ("deep_train_seconds", "{:,.0f} s")),
-                              seconds="deep_train_seconds",
+                              seconds="deep_train_seconds", keras_copies=False,
                               readme_only=("linear_mse_ratio_to_pca", "deep_test_mse", "pca2_test_mse",
                                            "deep_knn_accuracy", "pca2_knn_accuracy")),
     "regularized_autoencoders": Row("recipes/regularized_autoencoders.py",
@@ -134,9 +137,12 @@ ROWS: dict[str, Row] = {
                headline=_VAE_HEADLINE),
     "vae_latent16": Row("recipes/vae.py", ("--latent-dim", "16"), use="a 16-d latent VAE's encoder and decoder",
                         limits="grey levels treated as Bernoulli targets; its ELBO is not a density of grey images",
-                        headline=_VAE_HEADLINE),
+                        headline=_VAE_HEADLINE, keras_copies=False),
     "pixelcnn": Row("recipes/pixelcnn.py", use="exact log p(x) of binarized 28×28 images; pixel-by-pixel samples",
-                    limits="binarized images only; sampling is slow (one network call a pixel)"),
+                    limits="binarized images only; sampling is slow (one network call a pixel)",
+                    headline=(("test_nll_nats", "{:.2f}"), ("test_bits_per_dim", "{:.3f}"),
+                              ("compare_nll_nats", "{:.2f}"), ("train_seconds", "{:,.0f} s")),
+                    readme_only=("test_bits_per_dim", "compare_nll_nats")),
     "flows_moons": Row("recipes/flows.py", ("--data", "moons"), use="exact log p(x) and samples of two moons",
                        limits="2-d toy data; the last of the run's three seeds (seed 2)",
                        headline=(("held_out_nll_mean", "{:.3f}"), ("keras_io_held_out_nll", "{:.2f}"))),
@@ -155,16 +161,19 @@ ROWS: dict[str, Row] = {
                limits="2-d codes: blurry samples", headline=_AAE_HEADLINE),
     "aae_adversarial_rate_1": Row("recipes/aae.py", ("--adversarial-rate", "1"),
                                   use="the AAE tuned for samples rather than for codes that match the prior",
-                                  limits="its codes can be told from the prior", headline=_AAE_HEADLINE),
+                                  limits="its codes can be told from the prior", **_AAE_VARIANT),
     "aae_gaussian": Row("recipes/aae.py", ("--prior", "gaussian"), use="2-d codes matching N(0, I), and its decoder",
-                        limits="2-d codes: blurry samples; N(0, I) leaves gaps between classes",
-                        headline=_AAE_HEADLINE),
+                        limits="2-d codes: blurry samples; N(0, I) leaves gaps between classes", **_AAE_VARIANT),
     "aae_supervised": Row("recipes/aae.py", ("--prior", "mixture", "--supervised"),
                           use="2-d codes whose mixture component is picked by the label, and its decoder",
-                          limits="2-d codes: blurry samples", headline=_AAE_HEADLINE),
+                          limits="2-d codes: blurry samples", **_AAE_VARIANT),
     "aae_swiss_roll": Row("recipes/aae.py", ("--prior", "swiss_roll"),
                           use="2-d codes matching a swiss roll, and its decoder", limits="2-d codes: blurry samples",
-                          headline=_AAE_HEADLINE),
+                          **_AAE_VARIANT),
+    "transfer_learning": Row("recipes/transfer_learning.py", ("--pretrain",), exports=False, seconds="seconds",
+                             use="pre-trained encoders, frozen or fine-tuned, against training from scratch at "
+                                 "100, 1,000 and 60,000 labels",
+                             limits="its encoders are pre-trained briefly inside the run (3 epochs), not shipped"),
     "vae_ablation": Row("recipes/vae.py", ("--ablation", "--epochs", "5"), exports=False, metrics="ablation.json",
                         use="the ELBO's two terms apart: reconstruction alone, KL alone, both", limits="no model",
                         headline=(("KL only.val_loss", "{:.0e}"), ("reconstruction + KL.val_loss", "{:.1f}")),

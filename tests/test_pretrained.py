@@ -215,9 +215,9 @@ def test_ship_copies_a_run_into_the_serving_layout_with_its_card(tmp_path):
     from gen_keras.serving import capi
 
     runs, pretrained = tmp_path / "runs", tmp_path / "pretrained"
-    _fake_run(runs, "vae_latent16")
-    target = release.ship("vae_latent16", runs, pretrained=pretrained)
-    assert target == pretrained / "vae_latent16"
+    _fake_run(runs, "vae")
+    target = release.ship("vae", runs, pretrained=pretrained)
+    assert target == pretrained / "vae"
     assert sorted(p.name for p in target.iterdir() if p.is_dir()) == ["decoder", "discriminator"]  # no composed part
     assert (target / "decoder" / "1" / "decoder.keras").is_file()
     assert not list((target / "discriminator").rglob("*.keras"))  # its SavedModel alone serves and reloads
@@ -226,10 +226,15 @@ def test_ship_copies_a_run_into_the_serving_layout_with_its_card(tmp_path):
                                 "prior_samples_fid": "99.12", "prior_samples_kid": "3.000",
                                 "train_seconds": "12 s"}
     assert card["trained"]["epochs"] == 2 and card["seed"] == 0 and card["parts"]["decoder"]["check"]
-    assert "vae_latent16_decoder" in (pretrained / "models.config").read_text()
-    assert {r.model_name for r in capi.warmup_requests(target / "decoder" / "1")} == {"vae_latent16_decoder"}
-    assert "vae_latent16" in (pretrained / "README.md").read_text()
+    assert "vae_decoder" in (pretrained / "models.config").read_text()
+    assert {r.model_name for r in capi.warmup_requests(target / "decoder" / "1")} == {"vae_decoder"}
+    assert "[vae](vae/card.md)" in (pretrained / "README.md").read_text()
     assert "| headline | test_negative_elbo 300.0, " in (target / "card.md").read_text()
+    # A variant of a row that ships the `.keras` copies ships its SavedModels alone.
+    _fake_run(runs, "vae_latent16")
+    variant = release.ship("vae_latent16", runs, pretrained=pretrained)
+    assert not list(variant.rglob("*.keras")) and (variant / "decoder" / "1" / "saved_model.pb").is_file()
+    assert json.loads((variant / release.CARD).read_text())["parts"]["decoder"]["keras_file"] is False
 
 
 def test_ship_refuses_unfinished_or_changed_runs_and_leaves_nothing(tmp_path):
