@@ -10,6 +10,7 @@ taken), or a `.keras` file. What the export can be scored on is read from its si
 | `log_prob` (image → log p(x)) | the test set's NLL in nats/image and bits/dim, prepared as the export records |
 | `score` (image → anomaly score) | AUROC of its class (normal) against the other classes on the test set |
 | an encoder (image → codes) | a linear probe's test accuracy on the codes |
+| `translate` (image → image) | FID, KID and class agreement of held-out translations, L1 and PSNR where paired, the inputs made as the export records |
 
 Where the export's `signatures.json` records the recipe's own numbers (`metadata.evaluation`), each one is
 re-measured the same way (the same sample count, seeds and preparation) and compared: the command exits 1
@@ -245,6 +246,40 @@ def linear_probe(export: Export, target: Target, dataset: str, count: int | None
             "train_images": len(train), "num_images": len(test)}
 
 
+def translation_scores(export: Export, target: Target, dataset: str, count: int) -> dict:
+    """A translator's held-out numbers (`gen_keras.translation_recipe.measure`), its inputs made as its record
+    says: the block means ("low_resolution", `scale`) or the Sobel edges ("sobel_edges") of the first `count`
+    test images, each output against its own image; or the first `count` test images of `source_class`
+    ("class"), their translations against as many test images of `target_class`."""
+    import numpy as np
+
+    from gen_keras import evaluation, translation_recipe
+    from gen_keras.models.translation_tasks import SobelEdges, low_resolution
+
+    record, test = target.record, test_split(dataset)
+    classifier = instrument(dataset)
+    made = record.get("inputs")
+    if made in ("low_resolution", "sobel_edges"):
+        targets, labels = test.as_float()[:count], test.labels[:count]
+        prepare = low_resolution(int(record.get("scale", 4))) if made == "low_resolution" else SobelEdges()
+        inputs, reference = prepare(targets).numpy(), None
+    elif made == "class":
+        source, goal = int(record["source_class"]), int(record["target_class"])
+        images = test.as_float()
+        inputs, wanted = images[test.labels == source], images[test.labels == goal]
+        count = min(count, len(inputs), len(wanted))
+        inputs, targets, labels = inputs[:count], None, np.full(count, goal)
+        reference = evaluation.Reference(evaluation.features(classifier, wanted[:count]), dataset, f"test class {goal}")
+    else:
+        raise EvaluationError(f"{export.path}: the `{target.signature}` signature records no held-out inputs "
+                              f"({made!r}); re-export it with today's recipe")
+    outputs = np.concatenate([_image_output(export.call(target.signature, image=inputs[s:s + SAMPLE_BATCH]), target)
+                              for s in range(0, len(inputs), SAMPLE_BATCH)])
+    return {**translation_recipe.measure(outputs, classifier=classifier, labels=labels, targets=targets,
+                                         reference=reference),
+            "inputs": made, "classifier_sha256": classifier.sha256, "classifier": classifier.source}
+
+
 @functools.lru_cache(maxsize=4)
 def instrument(dataset: str, image_size: int | None = None, channels: int | None = None):
     """The instrument's classifier for `dataset` (the shipped one for Fashion-MNIST), loaded once; with
@@ -268,7 +303,8 @@ def sample_scores(images, dataset: str, requested_labels=None) -> dict:
 
 # What each kind compares with the recipe's record: measured key → recorded key(s).
 COMPARED = {"generator": ("fid", "kid"), "sample": ("fid", "kid"), "log_prob": ("nll_nats",),
-            "anomaly": ("auroc",), "encoder": ("probe_accuracy",)}
+            "anomaly": ("auroc",), "encoder": ("probe_accuracy",),
+            "translate": ("fid", "kid", "psnr", "l1", "class_agreement")}
 
 
 def evaluate_target(export: Export, target: Target, *, dataset: str, samples: int | None, seed: int | None,
@@ -291,6 +327,8 @@ def evaluate_target(export: Export, target: Target, *, dataset: str, samples: in
         row.update(anomaly_auroc(export, target, dataset, test_count))
     elif target.kind == "encoder":
         row.update(linear_probe(export, target, dataset, test_count, use_seed))
+    elif target.kind == "translate":
+        row.update(translation_scores(export, target, dataset, count))
     row["recorded"] = {k: record[k] for k in COMPARED[target.kind] if record.get(k) is not None}
     recorded_count = record.get("num_samples", record.get("num_images", samples))
     recorded_knobs = record.get("inputs", {})
@@ -359,7 +397,7 @@ def evaluate(path: str | Path, *, dataset: str | None = None, samples: int | Non
         kinds = ", ".join(sorted(export.specs))
         raise EvaluationError(f"{export.path}: nothing to score{f' of kind {only}' if only else ''} among its "
                               f"signatures ({kinds}); this command scores generators, decoders, `sample`, "
-                              "`log_prob`, anomaly `score` signatures and encoders")
+                              "`log_prob`, anomaly `score` signatures, encoders and `translate` signatures")
     dataset = dataset or export.metadata.get("dataset") or "fashion_mnist"
     rows = [evaluate_target(export, t, dataset=dataset, samples=samples, seed=seed, knobs=knobs or {})
             for t in targets]
@@ -381,7 +419,8 @@ def table(result: dict) -> str:
     lines = [f"{result['path']}: data {result['dataset']}, classifier {result['classifier']} "
              f"(sha256 {result['classifier_sha256']})",
              "| signature | kind | measure | value | recorded | samples |", "|---|---|---|---|---|---|"]
-    shown = ("fid", "kid", "confident_share", "label_accuracy", "nll_nats", "bits_per_dim", "auroc", "probe_accuracy")
+    shown = ("fid", "kid", "confident_share", "label_accuracy", "class_agreement", "psnr", "l1", "nll_nats",
+             "bits_per_dim", "auroc", "probe_accuracy")
     for row in result["rows"]:
         for key in shown:
             if key in row:
@@ -402,8 +441,8 @@ def parse(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m gen_keras.evaluate",
         description="Re-scores an exported model on the collection's instrument (FID/KID with the shipped "
-                    "Fashion-MNIST classifier, NLL, AUROC, a linear probe) and compares with the numbers "
-                    "its export records.")
+                    "Fashion-MNIST classifier, NLL, AUROC, a linear probe, translations' PSNR) and compares "
+                    "with the numbers its export records.")
     parser.add_argument("path", nargs="?", help="an export's version folder, a part folder (newest version) or a "
                                                 ".keras file")
     parser.add_argument("--all", metavar="ROOT", help="score the newest version of every export under ROOT")

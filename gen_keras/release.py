@@ -39,7 +39,7 @@ COMPOSED_PARTS = ("autoencoder", "*_autoencoder")  # encoder then decoder: their
 SAVEDMODEL_ONLY_PARTS = ("*discriminator*", "*critic*", "scorer*")
 # samples (or test images) of a card's small-subset check, by kind of signature (a diffusion `sample` costs
 # 50 network calls an image)
-CHECK_SAMPLES = {"generator": 500, "sample": 32, "log_prob": 500, "anomaly": 500, "encoder": 500}
+CHECK_SAMPLES = {"generator": 500, "sample": 32, "log_prob": 500, "anomaly": 500, "encoder": 500, "translate": 500}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -381,7 +381,8 @@ def small_subset_check(version_dir: str | os.PathLike) -> list[dict]:
         kinds = sorted({t.kind for t in Export(version_dir).targets() if t.kind != "sample" or t.record})
     except EvaluationError:
         return []
-    keep = ("fid", "kid", "confident_share", "label_accuracy", "nll_nats", "auroc", "probe_accuracy")
+    keep = ("fid", "kid", "confident_share", "label_accuracy", "nll_nats", "auroc", "probe_accuracy", "psnr",
+            "class_agreement")
     found = []
     for kind in kinds:
         try:

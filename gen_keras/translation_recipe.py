@@ -142,6 +142,26 @@ def export_translator(translator: keras.Model, export_dir: str | os.PathLike | N
     return version
 
 
+def translation_record(measured: dict, classifier_sha256: str, *, inputs: str, **facts) -> dict:
+    """What a translator's export records of the recipe's score, so that `python -m gen_keras.evaluate` makes
+    the same held-out inputs, translates them and compares.
+
+    Args:
+        measured: `measure`'s numbers for this translator.
+        classifier_sha256: the instrument's classifier that judged them.
+        inputs: how the held-out inputs were made: "low_resolution" (the block means of the first
+            `num_samples` test images, `scale`), "sobel_edges" (their `SobelEdges()`), or "class" (the
+            test images of `source_class`, judged against those of `target_class`).
+        **facts: that preparation's parameters (`scale`; `source_class`, `target_class`).
+
+    Returns:
+        A JSON-serialisable dict for the export's `metadata["evaluation"]["translate"]`.
+    """
+    keep = ("fid", "kid", "kid_std", "num_samples", "class_agreement", "l1", "psnr")
+    return {"inputs": inputs, **facts, **{k: measured[k] for k in keep if k in measured},
+            "classifier_sha256": classifier_sha256}
+
+
 def write_metrics(out: str | os.PathLike, results: dict) -> Path:
     """Writes `out/metrics.json` (atomically) and says where.
 

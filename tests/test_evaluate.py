@@ -220,6 +220,10 @@ def test_signatures_are_told_apart_by_their_shapes():
     assert classify({"image": (f32, [None, 28, 28, 1])}, {"logit": (f32, [None, 1])}) is None
     assert classify({"z": (f32, [None, 64])}, {"image": (f32, [None, 28, 28, 1])}) == "generator"
     assert classify({"x": (f32, [None, 2])}, {"log_prob": (f32, [None])}, "log_prob") is None
+    # a translator is told by its signature's name: an autoencoder's image → image is not one
+    low, full = (f32, [None, 7, 7, 1]), (f32, [None, 28, 28, 1])
+    assert classify({"image": low}, {"image": full}, "translate") == "translate"
+    assert classify({"image": full}, {"image": full}, "serving_default") is None
 
 
 def test_prior_codes_are_drawn_as_the_recipes_draw_them():

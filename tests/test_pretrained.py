@@ -57,7 +57,7 @@ def test_shipped_model_loads_in_the_cpp_loader_and_replays_its_warmup(row, part)
     assert {r.model_name for r in records} == {export.served_name(row, part)}  # renamed for its place here
 
 
-CHEAPEST_FIRST = ("generator", "anomaly", "log_prob", "sample", "encoder")  # an encoder's check trains a probe
+CHEAPEST_FIRST = ("generator", "translate", "anomaly", "log_prob", "sample", "encoder")  # an encoder's check trains a probe
 
 
 def _first_checked_part_of_each_card() -> list[tuple[str, str]]:

@@ -281,6 +281,16 @@ def _served_equals_keras(version, inputs):
     return served
 
 
+def _rescored_as_recorded(version, measured):
+    """`gen_keras.evaluate` makes the held-out inputs the export records, translates them and agrees with the
+    recipe's own numbers."""
+    from gen_keras import evaluate
+
+    (row,) = evaluate.evaluate(version)["rows"]
+    assert row["kind"] == "translate" and row["fid"] == pytest.approx(measured["fid"], rel=1e-3)
+    assert row["comparable"] and evaluate.check(row, evaluate.DEFAULT_TOLERANCE) == []
+
+
 @pytest.mark.slow
 def test_pix2pix_quick_run_measures_both_networks_and_exports_translate(pix2pix_run):
     from gen_keras.models.translation_tasks import SobelEdges
@@ -295,8 +305,9 @@ def test_pix2pix_quick_run_measures_both_networks_and_exports_translate(pix2pix_
     for figure in ("translations.png", "losses.png"):
         assert (tmp / "out" / figure).read_bytes()[:8] == PNG
     edges = SobelEdges()(_images(3, 9)).numpy()
-    for part in ("generator", "l1_only"):
+    for part, name in (("generator", "pix2pix"), ("l1_only", "l1_only")):
         _served_equals_keras(tmp / "sm" / "pix2pix" / part / "1", edges)
+        _rescored_as_recorded(tmp / "sm" / "pix2pix" / part / "1", metrics[name])
     assert len(assert_signatures_describe_themselves(tmp / "sm")) == 2
 
 
@@ -313,8 +324,9 @@ def test_cyclegan_quick_run_measures_both_directions_and_exports_translate(cycle
     assert "KID" in stdout
     for figure in ("sandals_to_sneakers.png", "sneakers_to_sandals.png", "losses.png"):
         assert (tmp / "out" / figure).read_bytes()[:8] == PNG
-    for part in ("g_sandal_to_sneaker", "f_sneaker_to_sandal"):
+    for part, fid in (("g_sandal_to_sneaker", "fid_g_x_vs_real_y"), ("f_sneaker_to_sandal", "fid_f_y_vs_real_x")):
         _served_equals_keras(tmp / "sm" / "cyclegan" / part / "1", _images(2, 10))
+        _rescored_as_recorded(tmp / "sm" / "cyclegan" / part / "1", {"fid": metrics[fid]})
     assert len(assert_signatures_describe_themselves(tmp / "sm")) == 2
 
 
@@ -329,4 +341,6 @@ def test_super_resolution_quick_run_measures_three_upsamplers_and_exports_transl
     for part in ("generator", "content_only"):
         served = _served_equals_keras(tmp / "sm" / "super_resolution" / part / "1", _images(2, 11, (7, 7, 1)))
         assert served.shape == (2, 28, 28, 1)
+    _rescored_as_recorded(tmp / "sm" / "super_resolution" / "generator" / "1", metrics["srgan"])
+    _rescored_as_recorded(tmp / "sm" / "super_resolution" / "content_only" / "1", metrics["content_only"])
     assert len(assert_signatures_describe_themselves(tmp / "sm")) == 2

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gen_keras.errors import EvaluationError
 
-KINDS = ("generator", "sample", "log_prob", "anomaly", "encoder")
+KINDS = ("generator", "sample", "log_prob", "anomaly", "encoder", "translate")
 
 
 @dataclass
@@ -184,6 +184,8 @@ def classify(inputs: dict, outputs: dict, name: str = "") -> str | None:
 
     if "num_samples" in inputs:
         return "sample" if image_like(outputs) else None
+    if name == "translate":  # an image-to-image translator (an autoencoder's image → image is not one)
+        return "translate" if image_like(inputs) and image_like(outputs) else None
     if name == "log_prob" or "log_prob" in outputs:
         return "log_prob" if image_like(inputs) else None  # a density of points (two moons) is not scored here
     if name == "score" or set(outputs) == {"score"}:
