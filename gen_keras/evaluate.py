@@ -169,6 +169,8 @@ def log_prob_nll(export: Export, target: Target, dataset: str, count: int | None
     from gen_keras import data
 
     record = target.record
+    if record.get("prepare") == "two_moons":
+        return two_moons_nll(export, target)
     test = test_split(dataset, count)
     preparation = record.get("prepare") or ("binarize" if "binarize" in export.metadata else "bin_centres")
     if preparation == "binarize":
@@ -182,6 +184,9 @@ def log_prob_nll(export: Export, target: Target, dataset: str, count: int | None
     image_name = next(k for k in target.inputs if k in ("image", "x"))
     declared = target.inputs[image_name][1]
     if declared is not None and len(declared) == 2:
+        if declared[-1] not in (None, images[0].size):
+            raise EvaluationError(f"{export.path}: a density of {declared[-1]}-d points whose export does not record "
+                                  "which points it was scored on; re-export it with today's recipe")
         images = images.reshape(len(images), -1)
     log_p = []
     for start in range(0, len(images), SAMPLE_BATCH):
@@ -194,6 +199,22 @@ def log_prob_nll(export: Export, target: Target, dataset: str, count: int | None
     pixels = int(np.prod(test.images.shape[1:]))
     return {"nll_nats": nll, "bits_per_dim": nll / (pixels * math.log(2.0)), "num_images": len(images),
             "prepared": preparation}
+
+
+def two_moons_nll(export: Export, target: Target) -> dict:
+    """The held-out two-moons points' mean −log p(x) in nats per point, the points made as the recipe recorded
+    (`gen_keras.points.two_moons(points, noise, data_seed)`, standardised, the last `held_out_points`)."""
+    import numpy as np
+
+    from gen_keras import points
+
+    record = target.record
+    made = points.standardized(points.two_moons(int(record["points"]), float(record["noise"]),
+                                                seed=int(record["data_seed"])))
+    held_out = made[-int(record["held_out_points"]):]
+    outputs = export.call(target.signature, **{next(iter(target.inputs)): held_out})
+    nll = float(-np.mean(np.asarray(next(iter(outputs.values())), np.float64)))
+    return {"nll_nats": nll, "num_points": len(held_out), "prepared": "two_moons"}
 
 
 def anomaly_auroc(export: Export, target: Target, dataset: str, count: int | None) -> dict:
@@ -427,7 +448,7 @@ def table(result: dict) -> str:
                 recorded = row["recorded"].get(key)
                 lines.append(f"| {row['signature']} | {row['kind']} | {key} | {_format(row[key])} | "
                              f"{_format(recorded) if recorded is not None else '—'} | "
-                             f"{row.get('num_samples', row.get('num_images', '—'))} |")
+                             f"{row.get('num_samples', row.get('num_images', row.get('num_points', '—')))} |")
         if row.get("dropped_classes") and row.get("confident_share"):  # with no confident sample, no class counts
             lines.append(f"| {row['signature']} | {row['kind']} | classes dropped | "
                          f"{', '.join(map(str, row['dropped_classes']))} | | |")

@@ -128,6 +128,16 @@ def image_record(metrics: dict) -> dict:
         "prepare": "bin_centres"}}}
 
 
+def moons_record(metrics: dict) -> dict:
+    """The two-moons flow's export metadata for `python -m gen_keras.evaluate`: how its held-out points were made
+    and the exported flow's (the first seed's) NLL on them."""
+    exported = next(r for r in metrics["held_out_nll_per_seed"] if r["seed"] == metrics["exported_seed"])
+    return {"evaluation": {"log_prob": {
+        "prepare": "two_moons", "points": metrics["points"], "noise": metrics["noise"],
+        "held_out_points": metrics["held_out_points"], "data_seed": metrics["data_seed"],
+        "nll_nats": exported["held_out_nll"], "num_points": metrics["held_out_points"]}}}
+
+
 def moons(args, run):
     import keras
     import numpy as np
@@ -179,6 +189,7 @@ def moons(args, run):
     samples = flow.decode(gaussian).numpy()
     metrics = {
         "data": "moons", "points": MOONS_POINTS, "held_out_points": MOONS_HELD_OUT, "noise": MOONS_NOISE,
+        "data_seed": args.seed, "exported_seed": results[0]["seed"],
         "couplings": args.couplings, "units": args.units, "batch_size": run.batch_size,
         "steps_per_seed": total_steps, "learning_rate": args.learning_rate,
         "held_out_nll_per_seed": results, "held_out_nll_mean": mean_nll,
@@ -302,7 +313,7 @@ def main(argv=None):
         path = export.export_signatures(flow, run.export_dir, RECIPE, args.data,
                                         endpoints(flow, flow.event_shape, is_images),
                                         metadata={**{k: metrics[k] for k in keep if k in metrics},
-                                                  **(image_record(metrics) if is_images else {})})
+                                                  **(image_record(metrics) if is_images else moons_record(metrics))})
         print(f"exported {args.data}: {path} (signatures log_prob, sample, encode)")
     return metrics
 

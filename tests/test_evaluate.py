@@ -219,7 +219,7 @@ def test_signatures_are_told_apart_by_their_shapes():
     assert classify({"x": (f32, [None, 2])}, {"z": (f32, [None, 2])}, "encode") is None
     assert classify({"image": (f32, [None, 28, 28, 1])}, {"logit": (f32, [None, 1])}) is None
     assert classify({"z": (f32, [None, 64])}, {"image": (f32, [None, 28, 28, 1])}) == "generator"
-    assert classify({"x": (f32, [None, 2])}, {"log_prob": (f32, [None])}, "log_prob") is None
+    assert classify({"x": (f32, [None, 2])}, {"log_prob": (f32, [None])}, "log_prob") == "log_prob"  # of points
     # a translator is told by its signature's name: an autoencoder's image → image is not one
     low, full = (f32, [None, 7, 7, 1]), (f32, [None, 28, 28, 1])
     assert classify({"image": low}, {"image": full}, "translate") == "translate"

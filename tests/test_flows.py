@@ -276,6 +276,20 @@ def test_image_export_log_prob_rescored_from_the_export_alone(quick_images):
     assert row["nll_nats"] == pytest.approx(metrics["test_nll_nats_at_bin_centres"], rel=1e-3)
 
 
+@pytest.mark.slow
+def test_moons_export_is_the_first_seeds_flow_rescored_on_the_recorded_held_out_points(tmp_path):
+    from gen_keras import evaluate
+
+    run_recipe_quick(RECIPE, tmp_path, "--data", "moons", "--seeds", "2")
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    first = metrics["held_out_nll_per_seed"][0]
+    assert metrics["exported_seed"] == first["seed"] == 0 and len(metrics["held_out_nll_per_seed"]) == 2
+    (row,) = evaluate.evaluate(tmp_path / "sm" / "flows" / "moons", only="log_prob")["rows"]
+    assert row["prepared"] == "two_moons" and row["num_points"] == metrics["held_out_points"] == 600
+    assert row["nll_nats"] == pytest.approx(first["held_out_nll"], rel=1e-4)
+    assert row["comparable"] and evaluate.check(row, evaluate.DEFAULT_TOLERANCE) == []
+
+
 def test_unknown_data_and_dataset_flags_are_refused_with_exit_status_2():
     for flags, message in ((["--data", "cifar10"], "invalid choice: 'cifar10'"),
                            (["--dataset", "mnist"], "picks its data with --data")):

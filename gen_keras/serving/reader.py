@@ -187,7 +187,7 @@ def classify(inputs: dict, outputs: dict, name: str = "") -> str | None:
     if name == "translate":  # an image-to-image translator (an autoencoder's image → image is not one)
         return "translate" if image_like(inputs) and image_like(outputs) else None
     if name == "log_prob" or "log_prob" in outputs:
-        return "log_prob" if image_like(inputs) else None  # a density of points (two moons) is not scored here
+        return "log_prob"  # of images, or of points (two moons) where the export records which
     if name == "score" or set(outputs) == {"score"}:
         return "anomaly"
     images_in = [k for k, s in inputs.items() if rank(s) == 4 or k in ("image", "x")]
