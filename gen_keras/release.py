@@ -403,7 +403,8 @@ def small_subset_check(version_dir: str | os.PathLike) -> list[dict]:
             result = evaluate.evaluate(version_dir, samples=CHECK_SAMPLES[kind], seed=0, only=kind)
         except (EvaluationError, CannotScore):
             continue
-        found += [{"signature": row["signature"], "kind": kind, "samples": CHECK_SAMPLES[kind], "seed": 0,
+        found += [{"signature": row["signature"], "kind": kind,  # (a density of points: its recorded points)
+                   "samples": row.get("num_points", CHECK_SAMPLES[kind]), "seed": 0,
                    **{k: row[k] for k in keep if k in row}} for row in result["rows"]]
     return found
 
