@@ -363,7 +363,7 @@ def rename_served_model(version_dir: str | os.PathLike, name: str) -> None:
     warmup = version_dir / WARMUP_FILE
     if warmup.is_file():
         logs = []
-        for record in list(read_tfrecords(warmup)):
+        for record in read_tfrecords(warmup):
             log = prediction_log_pb2.PredictionLog.FromString(record)
             log.predict_log.request.model_spec.name = name
             logs.append(log.SerializeToString())

@@ -99,7 +99,7 @@ def measure_paired(outputs: dict[str, np.ndarray], *, targets: np.ndarray, label
 
 
 def export_translator(translator: keras.Model, export_dir: str | os.PathLike | None, recipe: str, part: str,
-                      doc: str, metadata: dict | None = None) -> Path | None:
+                      doc: str, metadata: dict | None = None, score: dict | None = None) -> Path | None:
     """Exports a translator for TF Serving with one `translate` signature: `image` → `image`.
 
     The input is declared with its concrete shape (batch, H, W, C); the signature refuses pixels outside
@@ -113,6 +113,8 @@ def export_translator(translator: keras.Model, export_dir: str | os.PathLike | N
         part: the translator's folder name, e.g. "generator", "g_x_to_y".
         doc: what the translation does, for `signatures.json`.
         metadata: extra facts for clients.
+        score: the recipe's held-out numbers and how their inputs were made (`translation_record`), recorded
+            so that `python -m gen_keras.evaluate` re-scores the export; None: nothing recorded.
 
     Returns:
         The new version folder, or None.
@@ -136,6 +138,7 @@ def export_translator(translator: keras.Model, export_dir: str | os.PathLike | N
     endpoint = export_lib.Endpoint(translate_fn, {"image": tf.TensorSpec([None, *shape], tf.float32)},
                                    [{"image": np.full((1, *shape), 0.5, np.float32)}],
                                    doc=f"{doc}; `image` {described} float32 in [0, 1]")
+    metadata = {**(metadata or {}), **({"evaluation": {TRANSLATE: score}} if score else {})}
     version = export_lib.export_signatures(translator, export_dir, recipe, part, {TRANSLATE: endpoint},
                                            metadata=metadata)
     print(f"exported {part} ({TRANSLATE}): {version}")
@@ -155,7 +158,7 @@ def translation_record(measured: dict, classifier_sha256: str, *, inputs: str, *
         **facts: that preparation's parameters (`scale`; `source_class`, `target_class`).
 
     Returns:
-        A JSON-serialisable dict for the export's `metadata["evaluation"]["translate"]`.
+        A JSON-serialisable dict, `export_translator`'s `score`.
     """
     keep = ("fid", "kid", "kid_std", "num_samples", "class_agreement", "l1", "psnr")
     return {"inputs": inputs, **facts, **{k: measured[k] for k in keep if k in measured},

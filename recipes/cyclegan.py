@@ -131,14 +131,16 @@ def main(argv=None):
     figures.loss_curves({"CycleGAN": histories["cyclegan"]},
                         ("g_adversarial", "f_adversarial", "cycle", "identity", "d_x_loss", "d_y_loss"),
                         run.out / "losses.png", "CycleGAN's losses")
-    def record(measured, source, target):  # how the numbers above were made, for `python -m gen_keras.evaluate`
-        return {"x_class": SANDAL, "y_class": SNEAKER, "evaluation": {"translate": translation_recipe.translation_record(
-            measured, classifier.sha256, inputs="class", source_class=source, target_class=target)}}
 
+    def score(measured, source, target):  # the numbers above and their inputs, for `python -m gen_keras.evaluate`
+        return translation_recipe.translation_record(measured, classifier.sha256, inputs="class",
+                                                     source_class=source, target_class=target)
+
+    domains = {"x_class": SANDAL, "y_class": SNEAKER}
     translation_recipe.export_translator(cyclegan.g, run.export_dir, RECIPE, "g_sandal_to_sneaker",
-                                         "G: a sandal redrawn as a sneaker", record(g_results, SANDAL, SNEAKER))
+                                         "G: a sandal redrawn as a sneaker", domains, score(g_results, SANDAL, SNEAKER))
     translation_recipe.export_translator(cyclegan.f, run.export_dir, RECIPE, "f_sneaker_to_sandal",
-                                         "F: a sneaker redrawn as a sandal", record(f_results, SNEAKER, SANDAL))
+                                         "F: a sneaker redrawn as a sandal", domains, score(f_results, SNEAKER, SANDAL))
     return results
 
 

@@ -84,16 +84,16 @@ def main(argv=None):
                              input_title="edges", target_title="garment")
     figures.loss_curves(histories, ("content", "g_adversarial", "d_loss"), run.out / "losses.png",
                         "Pix2Pix and L1 alone: L1 term, −log D(x, G(x)), D's loss")
-    def record(name):  # how the numbers above were made, for `python -m gen_keras.evaluate`
-        return {"evaluation": {"translate": translation_recipe.translation_record(
-            results[name], results["classifier_sha256"], inputs="sobel_edges")}}
 
+    def score(name):  # the numbers above and how their inputs were made, for `python -m gen_keras.evaluate`
+        return translation_recipe.translation_record(results[name], results["classifier_sha256"], inputs="sobel_edges")
+
+    edges_input = {"input": "Sobel edges, SobelEdges(scale=2.0)"}
     translation_recipe.export_translator(pix2pix.generator, run.export_dir, RECIPE, "generator",
-                                         "Pix2Pix: a garment drawn from its Sobel edges",
-                                         metadata={"input": "Sobel edges, SobelEdges(scale=2.0)", **record("pix2pix")})
+                                         "Pix2Pix: a garment drawn from its Sobel edges", edges_input, score("pix2pix"))
     translation_recipe.export_translator(l1_only.generator, run.export_dir, RECIPE, "l1_only",
                                          "the same U-Net trained with L1 alone: a garment from its Sobel edges",
-                                         metadata={"input": "Sobel edges, SobelEdges(scale=2.0)", **record("l1_only")})
+                                         edges_input, score("l1_only"))
     return results
 
 

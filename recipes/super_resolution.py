@@ -93,17 +93,18 @@ def main(argv=None):
                              target_title="28x28")
     figures.loss_curves(histories, ("content", "g_adversarial", "d_loss"), run.out / "losses.png",
                         "super-resolution: pixel MSE, −log D(G(x)), D's loss")
-    def record(name):  # how the numbers above were made, for `python -m gen_keras.evaluate`
-        return {"evaluation": {"translate": translation_recipe.translation_record(
-            results[name], results["classifier_sha256"], inputs="low_resolution", scale=args.scale)}}
+
+    def score(name):  # the numbers above and how their inputs were made, for `python -m gen_keras.evaluate`
+        return translation_recipe.translation_record(results[name], results["classifier_sha256"],
+                                                     inputs="low_resolution", scale=args.scale)
 
     translation_recipe.export_translator(srgan.generator, run.export_dir, RECIPE, "generator",
                                          f"SRGAN: a 28x28 image from its {low}x{low} block means",
-                                         metadata={"scale": args.scale, "adversarial_weight": args.adversarial_weight,
-                                                   **record("srgan")})
+                                         metadata={"scale": args.scale, "adversarial_weight": args.adversarial_weight},
+                                         score=score("srgan"))
     translation_recipe.export_translator(content_only.generator, run.export_dir, RECIPE, "content_only",
                                          f"the content-loss network: a 28x28 image from its {low}x{low} block means",
-                                         metadata={"scale": args.scale, **record("content_only")})
+                                         metadata={"scale": args.scale}, score=score("content_only"))
     return results
 
 
