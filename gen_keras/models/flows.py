@@ -122,7 +122,7 @@ class ActNorm(keras.layers.Layer):
     def bijector(self) -> tfb.Bijector:
         """The map x → (x + b) ⊙ exp(s) as a TFP bijector (reading the current weights)."""
         return tfb.Chain([tfb.Scale(log_scale=tf.convert_to_tensor(self.log_scale)),
-                          tfb.Shift(tf.convert_to_tensor(self.bias))])
+                          tfb.Shift(tf.convert_to_tensor(self.bias))], name="actnorm")
 
     def call(self, x):
         return (x + self.bias) * tf.exp(self.log_scale)
@@ -139,7 +139,7 @@ def _squeeze(shape: Sequence[int]) -> tuple[tfb.Bijector, tuple[int, int, int]]:
         tfb.Reshape(event_shape_out=new, event_shape_in=(h // 2, w // 2, 2, 2, c)),
         tfb.Transpose(perm=[0, 2, 1, 3, 4]),
         tfb.Reshape(event_shape_out=(h // 2, 2, w // 2, 2, c), event_shape_in=(h, w, c)),
-    ])
+    ], name="squeeze")
     return chain, new
 
 
@@ -226,7 +226,7 @@ class RealNVPFlow(keras.Model):
         shape = self.event_shape
         if self.pixel_levels:  # v ∈ (0, L) → v / L → α + (1 − 2α) v / L → logit(·)
             steps += [(tfb.Scale(1.0 / self.pixel_levels), None), (tfb.Scale(1.0 - 2 * self.alpha), None),
-                      (tfb.Shift(self.alpha), None), (tfb.Invert(tfb.Sigmoid()), None)]
+                      (tfb.Shift(self.alpha), None), (tfb.Invert(tfb.Sigmoid(), name="logit"), None)]
         n = 0
         for s in range(max(self.scales, 1)):
             checkerboard_of = None
@@ -250,12 +250,14 @@ class RealNVPFlow(keras.Model):
 
     def bijector(self) -> tfb.Bijector:
         """f: data → z as one `tfb.Chain` (its `forward` encodes, its `inverse` decodes)."""
-        return tfb.Chain([b for b, _ in reversed(self.steps())])
+        # Named: TFP's default names a chain after all its parts ("chain_of_permute_15_of_real_nvp_7_of_…"),
+        # and every op's name repeats it, which made an exported graph ten times larger
+        return tfb.Chain([b for b, _ in reversed(self.steps())], name="flow")
 
     def distribution(self) -> tfd.Distribution:
         """p(x): N(0, I) on z pushed through f⁻¹, a `tfd.TransformedDistribution` over v (images) or x."""
         base = tfd.Sample(tfd.Normal(0.0, 1.0), sample_shape=self.z_shape)
-        return tfd.TransformedDistribution(base, tfb.Invert(self.bijector()))
+        return tfd.TransformedDistribution(base, tfb.Invert(self.bijector(), name="generate"), name="flow")
 
     # -- the data's units ----------------------------------------------------------------------------------
     def _to_flow_space(self, x, noise=None):
