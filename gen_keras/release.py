@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fnmatch
 import json
 import os
 import platform
@@ -34,9 +35,12 @@ PRETRAINED = "pretrained"
 CARD = "card.json"
 RUN_RECORD = "run.json"
 COMPOSED_PARTS = ("autoencoder", "*_autoencoder")  # encoder then decoder: their weights again, not shipped
+# Parts that only train another part (a GAN's discriminator or critic, an AAE's code discriminator): not
+# shipped. They have nothing to serve or score; fine-tuning a generator trains a new one with the recipe.
+TRAINING_PARTS = ("*discriminator*", "*critic*")
 # Parts shipped as a SavedModel alone (`keras.layers.TFSMLayer` reloads them), without the `.keras` copy that
 # encoders, decoders and generators keep for `keras.saving.load_model`: the weights once, where one copy serves.
-SAVEDMODEL_ONLY_PARTS = ("*discriminator*", "*critic*", "scorer*")
+SAVEDMODEL_ONLY_PARTS = ("scorer*",)
 # samples (or test images) of a card's small-subset check, by kind of signature (a diffusion `sample` costs
 # 50 network calls an image)
 CHECK_SAMPLES = {"generator": 500, "sample": 32, "log_prob": 500, "anomaly": 500, "encoder": 500, "translate": 500}
@@ -89,13 +93,12 @@ class Row:
 
 
 _GAN_USE = "drawing Fashion-MNIST-like 28×28 images from z ~ N(0, I); a starting point for fine-tuning"
-_GAN_LIMITS = ("trained on Fashion-MNIST's 60,000 training images only; the discriminator is shipped for "
-               "fine-tuning, it is not a calibrated real/fake classifier")
+_GAN_LIMITS = ("trained on Fashion-MNIST's 60,000 training images only; the generator alone ships (its "
+               "discriminator only trained it: fine-tuning trains a new one with the recipe)")
 _AE_HEADLINE = (("test_mse", "{:.3g}"), ("pca_test_mse", "{:.3g}"), ("train_seconds", "{:,.0f} s"))
 _GAN_HEADLINE = (("fid", "{:.2f}"), ("kid", "{:.3f}"), ("train_seconds", "{:,.0f} s"))
 _AAE_HEADLINE = (*_GAN_HEADLINE, ("codes_vs_prior_p_value", "p = {:.2g}"))
-# The AAE's variants: their encoder and decoder as SavedModels (the default row ships the `.keras` copies and
-# the discriminator)
+# The AAE's variants: their encoder and decoder as SavedModels (the default row ships the `.keras` copies)
 _AAE_VARIANT = {"headline": _AAE_HEADLINE, "parts": ("encoder", "decoder"), "keras_copies": False}
 _VAE_HEADLINE = (("test_negative_elbo", "{:.1f}"), ("iwae_negative_log_likelihood", "{:.1f}"),
                  ("prior_samples_fid", "{:.2f}"), ("prior_samples_kid", "{:.3f}"), ("train_seconds", "{:,.0f} s"))
@@ -413,6 +416,12 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def shipped_apart(part: str) -> bool:
+    """Whether an exported part stays out of `pretrained/`: a composed autoencoder (its encoder's and decoder's
+    weights again, `COMPOSED_PARTS`) or a part that only trained another (`TRAINING_PARTS`)."""
+    return any(fnmatch.fnmatch(part, pattern) for pattern in (*COMPOSED_PARTS, *TRAINING_PARTS))
+
+
 def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = PRETRAINED) -> Path:
     """Copies a trained row's exports into `<pretrained>/<row>/<part>/1/` and writes its card.
 
@@ -444,11 +453,9 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
     if record.get("changed_files"):
         raise ReleaseError(f"{row}: its run came from a checkout with uncommitted changes "
                            f"({', '.join(record['changed_files'][:3])}); train it again from a clean one")
-    import fnmatch
-
     exports = {part: path for part, path in run_exports(folder).items()
                if (spec.parts is None or part in spec.parts)
-               and not any(fnmatch.fnmatch(part, pattern) for pattern in COMPOSED_PARTS)} if spec.exports else {}
+               and not shipped_apart(part)} if spec.exports else {}
     if spec.exports and not exports:
         raise ReleaseError(f"{row}: its run exported nothing under {folder / 'exports'}")
     try:
@@ -509,6 +516,45 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
     return target
 
 
+def prune(row: str, *, pretrained: str | os.PathLike = PRETRAINED) -> Path:
+    """Drops from a shipped row the parts that no longer ship (`shipped_apart`, or outside the row's `parts`),
+    and brings its card's use and limits up to the row's; its run, numbers and other parts stay as they are.
+
+    Args:
+        row: a row of `ROWS` that `pretrained` ships.
+        pretrained: the shipped models' root.
+
+    Returns:
+        The row's folder.
+
+    Raises:
+        ReleaseError: the row is unknown or not shipped.
+    """
+    spec = _row(row)
+    root = Path(pretrained)
+    target = root / row
+    try:
+        card = json.loads((target / CARD).read_text())
+        metrics = json.loads((target / "metrics.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ReleaseError(f"{row}: not shipped, or its card is unreadable ({e})") from e
+    dropped = [part for part in card["parts"]
+               if shipped_apart(part) or (spec.parts is not None and part not in spec.parts)]
+    card["parts"] = {part: entry for part, entry in card["parts"].items() if part not in dropped}
+    card["use"], card["limits"] = spec.use, spec.limits
+    write_atomically(target / CARD, json.dumps(card, indent=2) + "\n")  # the card first: it no longer names them
+    write_atomically(target / "card.md", card_markdown(card, metrics))
+    for part in dropped:
+        shutil.rmtree(target / part)
+    from gen_keras.serving.export import write_models_config
+
+    write_models_config(root)
+    write_index(root)
+    print(f"{row}: {'dropped ' + ', '.join(dropped) if dropped else 'nothing to drop'}; "
+          f"{_size(target) / 1e6:.1f} MB")
+    return target
+
+
 def recipe_seed(argv: list[str]) -> int | None:
     """The `--seed` a recipe's own parser gives a command (imported without TensorFlow).
 
@@ -543,7 +589,7 @@ def write_index(pretrained: str | os.PathLike = PRETRAINED) -> Path:
     lines = ["# Shipped models", "",
              "Each folder is one full default run: its SavedModels in TF Serving's layout (`<row>/<part>/1/`, with",
              "warm-up requests, and for encoders, decoders and generators a `.keras` copy for",
-             "`keras.saving.load_model`; discriminators, critics and scorers reload as `keras.layers.TFSMLayer`),",
+             "`keras.saving.load_model`; scorers and the variants' models reload as `keras.layers.TFSMLayer`),",
              "its card (`card.md`, `card.json`), and the run's `metrics.json` and `history.csv`. `models.config`",
              "serves them all:", "",
              "```bash",
@@ -762,6 +808,9 @@ def parse(argv=None) -> argparse.Namespace:
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("list", help="every row, its command and whether pretrained/ ships it")
     verbs.add_parser("check", help="say where the README or overview.md quote a number other than its card's")
+    prune_verb = verbs.add_parser("prune", help="drop from shipped rows the parts that no longer ship (their "
+                                                "discriminators, critics), keeping their runs' cards")
+    prune_verb.add_argument("rows", nargs="+", metavar="ROW", help="row names (see `list`)")
     for verb, text in (("train", "run the rows' default commands, one after another"),
                        ("ship", "copy the rows' exports into pretrained/ and write their cards")):
         p = verbs.add_parser(verb, help=text)
@@ -785,6 +834,9 @@ def main(argv=None) -> int:
             problems = check_docs()
             print("\n".join(problems) or "every headline number is its card's")
             return 1 if problems else 0
+        elif args.verb == "prune":
+            for row in args.rows:
+                prune(row)
         else:
             for row in args.rows:
                 _row(row)

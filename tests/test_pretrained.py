@@ -32,6 +32,7 @@ def test_every_card_describes_a_known_row_and_a_clean_run():
         assert card["trained"]["wall_seconds"] > 0
         assert bool(card["parts"]) == release.ROWS[card["row"]].exports  # a row that exports ships its models
         assert card["use"] and card["limits"]
+        assert not [part for part in card["parts"] if release.shipped_apart(part)]  # no discriminator, critic
 
 
 def test_models_config_serves_exactly_the_shipped_parts():
@@ -218,9 +219,9 @@ def test_ship_copies_a_run_into_the_serving_layout_with_its_card(tmp_path):
     _fake_run(runs, "vae")
     target = release.ship("vae", runs, pretrained=pretrained)
     assert target == pretrained / "vae"
-    assert sorted(p.name for p in target.iterdir() if p.is_dir()) == ["decoder", "discriminator"]  # no composed part
+    # neither the composed autoencoder nor the discriminator that only trained it
+    assert sorted(p.name for p in target.iterdir() if p.is_dir()) == ["decoder"]
     assert (target / "decoder" / "1" / "decoder.keras").is_file()
-    assert not list((target / "discriminator").rglob("*.keras"))  # its SavedModel alone serves and reloads
     card = json.loads((target / release.CARD).read_text())
     assert card["headline"] == {"test_negative_elbo": "300.0", "iwae_negative_log_likelihood": "299.0",
                                 "prior_samples_fid": "99.12", "prior_samples_kid": "3.000",
@@ -235,6 +236,31 @@ def test_ship_copies_a_run_into_the_serving_layout_with_its_card(tmp_path):
     variant = release.ship("vae_latent16", runs, pretrained=pretrained)
     assert not list(variant.rglob("*.keras")) and (variant / "decoder" / "1" / "saved_model.pb").is_file()
     assert json.loads((variant / release.CARD).read_text())["parts"]["decoder"]["keras_file"] is False
+
+
+def test_prune_drops_parts_that_no_longer_ship_and_keeps_the_rest(tmp_path):
+    import shutil
+
+    runs, pretrained = tmp_path / "runs", tmp_path / "pretrained"
+    run = _fake_run(runs, "vae")
+    target = release.ship("vae", runs, pretrained=pretrained)
+    # a row shipped when discriminators still shipped: its folder and its card's entry
+    shutil.copytree(next((run / "exports" / "vae" / "discriminator").iterdir()), target / "discriminator" / "1")
+    card = json.loads((target / release.CARD).read_text())
+    card["parts"]["discriminator"] = {**card["parts"]["decoder"], "served_as": "vae_discriminator",
+                                      "path": "vae/discriminator/1"}
+    card["limits"] = "an old limit"
+    (target / release.CARD).write_text(json.dumps(card))
+    release.prune("vae", pretrained=pretrained)
+    assert sorted(p.name for p in target.iterdir() if p.is_dir()) == ["decoder"]
+    pruned = json.loads((target / release.CARD).read_text())
+    assert list(pruned["parts"]) == ["decoder"] and pruned["limits"] == release.ROWS["vae"].limits
+    assert pruned["headline"] == card["headline"] and pruned["commit"] == card["commit"]
+    assert "vae_discriminator" not in (pretrained / "models.config").read_text()
+    assert "vae_discriminator" not in (target / "card.md").read_text()
+    assert (target / "decoder" / "1" / "decoder.keras").is_file()
+    with pytest.raises(release.ReleaseError, match="not shipped"):
+        release.prune("dcgan", pretrained=pretrained)
 
 
 def test_ship_refuses_unfinished_or_changed_runs_and_leaves_nothing(tmp_path):
