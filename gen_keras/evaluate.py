@@ -6,6 +6,7 @@ taken), or a `.keras` file. What the export can be scored on is read from its si
 | signature | what is measured |
 |---|---|
 | a generator or decoder (`z`/`code` [+ `label`] → `image`) | FID and KID of samples against the test images, class shares |
+| an autoencoder's decoder (`code` → `image`, its prior unrecorded) | the test images' reconstruction MSE through the encoder exported beside it |
 | `sample` (`num_samples`, `seed`, …  → images) | the same, on the samples it draws |
 | `log_prob` (image → log p(x)) | the test set's NLL in nats/image and bits/dim, prepared as the export records |
 | `score` (image → anomaly score) | AUROC of its class (normal) against the other classes on the test set |
@@ -114,6 +115,39 @@ def generator_images(export: Export, target: Target, count: int, seed: int):
             inputs["label"] = labels[start:start + SAMPLE_BATCH]
         chunks.append(_image_output(export.call(target.signature, **inputs), target))
     return np.concatenate(chunks), labels
+
+
+def sibling_encoder(export: Export) -> Export | None:
+    """The encoder exported beside a decoder: `<root>/<name>encoder/<v>` for `<root>/<name>decoder/<v>` (the
+    layout of `saved_models/` and `pretrained/`), or None when there is none."""
+    version = export.path
+    part = version.parent
+    if not version.is_dir() or "decoder" not in part.name:
+        return None
+    encoder = part.parent / part.name.replace("decoder", "encoder") / version.name
+    return Export(encoder) if (encoder / "saved_model.pb").is_file() else None
+
+
+def reconstruction_mse(export: Export, target: Target, encoder: Export, dataset: str, count: int | None) -> dict:
+    """The test images' mean squared error per pixel after encoding with `encoder` and decoding with the export
+    (an autoencoder's test loss, from its two exports; the decoder's outputs as they are, not clipped)."""
+    import numpy as np
+
+    encoding = next((t for t in encoder.targets() if t.kind == "encoder"), None)
+    if encoding is None:
+        raise EvaluationError(f"{export.path}: {encoder.path} beside it is no encoder")
+    image_name = next(iter(encoding.inputs))
+    code_name = next((k for k in ("code", "mean", "z") if k in encoding.outputs), next(iter(encoding.outputs)))
+    images = test_split(dataset, count).as_float()
+    squared = []
+    for start in range(0, len(images), SAMPLE_BATCH):
+        batch = images[start:start + SAMPLE_BATCH]
+        codes = encoder.call(encoding.signature, **{image_name: batch})[code_name]
+        outputs = export.call(target.signature, **{_latent_input(target): codes})
+        decoded = np.asarray(outputs["image"] if "image" in outputs else next(iter(outputs.values())))
+        squared.append(np.square(decoded.astype(np.float64) - batch).reshape(len(batch), -1).mean(axis=1))
+    return {"reconstruction_mse": float(np.concatenate(squared).mean()), "num_images": len(images),
+            "encoder": str(encoder.path)}
 
 
 def sampled_images(export: Export, target: Target, count: int, seed: int, knobs: dict):
@@ -324,7 +358,7 @@ def sample_scores(images, dataset: str, requested_labels=None) -> dict:
 
 # What each kind compares with the recipe's record: measured key → recorded key(s).
 COMPARED = {"generator": ("fid", "kid"), "sample": ("fid", "kid"), "log_prob": ("nll_nats",),
-            "anomaly": ("auroc",), "encoder": ("probe_accuracy",),
+            "anomaly": ("auroc",), "encoder": ("probe_accuracy",), "reconstruction": ("reconstruction_mse",),
             "translate": ("fid", "kid", "psnr", "l1", "class_agreement")}
 
 
@@ -335,8 +369,15 @@ def evaluate_target(export: Export, target: Target, *, dataset: str, samples: in
     count = samples or record.get("num_samples") or DEFAULT_SAMPLES
     test_count = samples or record.get("num_images")  # test images for log_prob, anomaly and encoder rows; None: all
     use_seed = seed if seed is not None else int(record.get("seed", 0))
-    row = {"kind": target.kind, "signature": target.signature}
-    if target.kind == "generator":
+    kind = target.kind
+    encoder = sibling_encoder(export) if kind == "generator" and "prior" not in record and \
+        _latent_input(target) == "code" else None
+    if encoder is not None:  # a plain autoencoder's decoder: its codes follow no prior to draw from
+        kind = "reconstruction"
+    row = {"kind": kind, "signature": target.signature}
+    if kind == "reconstruction":
+        row.update(reconstruction_mse(export, target, encoder, dataset, test_count))
+    elif kind == "generator":
         images, labels = generator_images(export, target, count, use_seed)
         row.update(sample_scores(images, dataset, labels), seed=use_seed)
     elif target.kind == "sample":
@@ -350,7 +391,7 @@ def evaluate_target(export: Export, target: Target, *, dataset: str, samples: in
         row.update(linear_probe(export, target, dataset, test_count, use_seed))
     elif target.kind == "translate":
         row.update(translation_scores(export, target, dataset, count))
-    row["recorded"] = {k: record[k] for k in COMPARED[target.kind] if record.get(k) is not None}
+    row["recorded"] = {k: record[k] for k in COMPARED[kind] if record.get(k) is not None}
     recorded_count = record.get("num_samples", record.get("num_images", samples))
     recorded_knobs = record.get("inputs", {})
     same_knobs = all(value is None or name not in target.inputs or value == recorded_knobs.get(name, value)
@@ -418,7 +459,8 @@ def evaluate(path: str | Path, *, dataset: str | None = None, samples: int | Non
         kinds = ", ".join(sorted(export.specs))
         raise EvaluationError(f"{export.path}: nothing to score{f' of kind {only}' if only else ''} among its "
                               f"signatures ({kinds}); this command scores generators, decoders, `sample`, "
-                              "`log_prob`, anomaly `score` signatures, encoders and `translate` signatures")
+                              "`log_prob`, anomaly `score` signatures, encoders and `translate` signatures, "
+                              "and a decoder with its encoder beside it")
     dataset = dataset or export.metadata.get("dataset") or "fashion_mnist"
     rows = [evaluate_target(export, t, dataset=dataset, samples=samples, seed=seed, knobs=knobs or {})
             for t in targets]
@@ -441,7 +483,7 @@ def table(result: dict) -> str:
              f"(sha256 {result['classifier_sha256']})",
              "| signature | kind | measure | value | recorded | samples |", "|---|---|---|---|---|---|"]
     shown = ("fid", "kid", "confident_share", "label_accuracy", "class_agreement", "psnr", "l1", "nll_nats",
-             "bits_per_dim", "auroc", "probe_accuracy")
+             "bits_per_dim", "auroc", "probe_accuracy", "reconstruction_mse")
     for row in result["rows"]:
         for key in shown:
             if key in row:

@@ -76,6 +76,12 @@ def tiny_exports(tmp_path_factory):
     pooled = keras.layers.Flatten()(keras.layers.AveragePooling2D(7)(image_in))
     paths["encoder"] = export.export_for_serving(keras.Model(image_in, pooled), root, "tiny", "encoder",
                                                  inputs={"image": (28, 28, 1)}, outputs="code")
+    # A decoder beside the encoder (16 numbers → image): a plain autoencoder's, its codes following no prior.
+    keras.utils.set_random_seed(1)
+    code_in = keras.Input((16,), name="code")
+    decoded = keras.layers.Reshape((28, 28, 1))(keras.layers.Dense(784, activation="sigmoid")(code_in))
+    paths["decoder"] = export.export_for_serving(keras.Model(code_in, decoded), root, "tiny", "decoder",
+                                                 inputs={"code": (16,)}, outputs="image")
     # A discriminator: image → logit, nothing this command scores.
     logit = keras.layers.Dense(1)(keras.layers.Flatten()(image_in))
     paths["discriminator"] = export.export_for_serving(keras.Model(image_in, logit), root, "tiny", "discriminator",
@@ -150,6 +156,30 @@ def test_anomaly_scorer_and_encoder(tiny_exports):
     assert 0.45 < row["probe_accuracy"] <= 1.0  # 16 pooled pixels: far above chance (0.1)
 
 
+def test_a_plain_decoder_is_scored_through_the_encoder_beside_it(tiny_exports, tmp_path):
+    import shutil
+
+    import keras
+
+    from gen_keras import evaluate as ev
+    from gen_keras.errors import EvaluationError
+
+    _, paths, test = tiny_exports
+    (row,) = ev.evaluate(paths["decoder"], samples=SAMPLES)["rows"]
+    assert row["kind"] == "reconstruction" and row["num_images"] == SAMPLES
+    assert row["encoder"] == str(paths["encoder"])
+    encoder = keras.layers.TFSMLayer(str(paths["encoder"]), call_endpoint="serving_default")
+    decoder = keras.layers.TFSMLayer(str(paths["decoder"]), call_endpoint="serving_default")
+    images = test.as_float()
+    decoded = decoder(encoder(images)["code"])["image"].numpy()
+    assert row["reconstruction_mse"] == pytest.approx(float(np.mean((decoded - images) ** 2)), rel=1e-5)
+    assert 0.01 < row["reconstruction_mse"] < 0.5  # an untrained decoder: far from its images, and measured
+    alone = tmp_path / "alone" / "decoder" / "1"  # no encoder beside it: its codes cannot be drawn
+    shutil.copytree(paths["decoder"], alone)
+    with pytest.raises(EvaluationError, match="nothing to score"):
+        ev.evaluate(alone)
+
+
 def test_unscorable_paths_are_clear_errors(tiny_exports, tmp_path, capsys):
     from gen_keras import evaluate as ev
     from gen_keras.errors import EvaluationError
@@ -206,7 +236,7 @@ def test_all_scores_every_export_under_a_root(tiny_exports, capsys):
     assert ev.main(["--all", str(root), "--samples", "100", "--only", "generator", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert {r["path"] for r in printed} == {str(paths[name]) for name in (
-        "generator", "generator_wrong", "generator_other_classifier")}
+        "generator", "generator_wrong", "generator_other_classifier", "decoder")}
 
 
 def test_signatures_are_told_apart_by_their_shapes():
