@@ -257,9 +257,35 @@ def export_for_serving(model: keras.Model, export_root: str | os.PathLike, recip
              "metadata": dict(metadata or {})},
             indent=2) + "\n")
         if save_keras:
-            model.save(folder / f"{part}.keras")
+            save_keras_copy(model, folder / f"{part}.keras")
 
     return _write_version(export_root, recipe, part, write)
+
+
+def save_keras_copy(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Saves the `.keras` copy beside an export: the model's config and weights, without the optimizer.
+
+    A compiled model's file would also hold the optimizer's slots (Adam's two a weight: a file three times its
+    weights) and its compile settings; the copy is for reuse (`keras.saving.load_model`, then compile it as
+    the new task needs), so it reloads uncompiled. The model itself stays compiled and can train on.
+
+    Args:
+        model: the exported model.
+        path: the `.keras` file to write.
+
+    Returns:
+        The path written.
+    """
+    optimizer, compiled = getattr(model, "optimizer", None), getattr(model, "compiled", False)
+    if optimizer is None and not compiled:
+        model.save(path)
+        return Path(path)
+    model.optimizer, model.compiled = None, False
+    try:
+        model.save(path)
+    finally:
+        model.optimizer, model.compiled = optimizer, compiled
+    return Path(path)
 
 
 def track_once(archive: keras.export.ExportArchive, model: keras.Model) -> None:
@@ -456,7 +482,7 @@ def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe
         write_atomically(folder / SIGNATURES_FILE, json.dumps(
             {"model": model_name, "signatures": described, "metadata": dict(metadata or {})}, indent=2) + "\n")
         if save_keras:
-            model.save(folder / f"{part}.keras")
+            save_keras_copy(model, folder / f"{part}.keras")
 
     return _write_version(export_root, recipe, part, write)
 
