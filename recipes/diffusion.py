@@ -326,7 +326,7 @@ def export(model, export_dir, *, dataset: str = "fashion_mnist", record: dict | 
                 f"and 0-based step indices t (0 … {T - 1}), for writing one's own sampler"),
     }
     version = export_lib.export_signatures(
-        model, export_dir, RECIPE, "diffusion", endpoints,
+        model, export_dir, RECIPE, "diffusion", endpoints, weights_of=model.ema_network,  # what sampling reads
         metadata={"dataset": dataset, "evaluation": {"sample": record} if record else {}, "timesteps": T, "schedule": model.schedule, "max_samples": MAX_SERVED_SAMPLES,
                   "image_shape": [height, width, channels],
                   "alpha_bars": [float(a) for a in model.alpha_bars.numpy()]})

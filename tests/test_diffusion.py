@@ -216,6 +216,12 @@ def test_exported_sample_and_denoise_through_the_c_api(tiny_model, exported):
     assert [(r.signature_name, sorted(r.inputs)) for r in warmup_requests(exported)] == [
         ("sample", ["eta", "num_samples", "seed", "steps"]), ("denoise", ["t", "x_t"])]
     assert warmup_requests(exported)[0].inputs["steps"] == 2
+    import tensorflow as tf
+
+    # the moving average's weights alone: the raw network's are not what sampling reads
+    stored = sum(int(np.prod(shape)) for name, shape in tf.train.list_variables(str(exported / "variables" / "variables"))
+                 if name.endswith("VARIABLE_VALUE"))
+    assert stored == tiny_model.ema_network.count_params()
     metadata = read_export_metadata(exported)
     assert metadata["metadata"]["timesteps"] == 100 and len(metadata["metadata"]["alpha_bars"]) == 100
     request = {"num_samples": np.int32(3), "seed": np.int32(7), "steps": np.int32(5)}

@@ -407,7 +407,7 @@ def _signature_function(endpoint: Endpoint, specs: Sequence[tf.TensorSpec], defa
 
 def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe: str, part: str,
                       endpoints: Mapping[str, Endpoint], *, metadata: Mapping | None = None,
-                      save_keras: bool = True) -> Path:
+                      save_keras: bool = True, weights_of: keras.Model | None = None) -> Path:
     """Writes a SavedModel with several named signatures (e.g. `log_prob` and `sample`) as the next version
     of `<export_root>/<recipe>/<part>/`, and returns its folder.
 
@@ -425,7 +425,9 @@ def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe
         part: the model's role, e.g. "pixelcnn", "flow", "scorer".
         endpoints: signature name → `Endpoint`.
         metadata: extra JSON-serialisable facts for clients (e.g. an anomaly threshold).
-        save_keras: also save `<part>.keras`.
+        save_keras: also save `<part>.keras` (of `model`, whole).
+        weights_of: the part of `model` whose weights the SavedModel stores, when the functions read only its
+            (a diffusion model's moving average, not the raw network it averages); default `model`.
 
     Returns:
         The new version folder.
@@ -447,7 +449,7 @@ def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe
         from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
         archive = keras.export.ExportArchive()
-        track_once(archive, model)
+        track_once(archive, weights_of or model)
         described = {}
         for name, endpoint in endpoints.items():
             defaults = endpoint_defaults(endpoint, name)
