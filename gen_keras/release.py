@@ -40,7 +40,7 @@ COMPOSED_PARTS = ("autoencoder", "*_autoencoder")  # encoder then decoder: their
 TRAINING_PARTS = ("*discriminator*", "*critic*")
 # Parts shipped as a SavedModel alone (`keras.layers.TFSMLayer` reloads them), without the `.keras` copy that
 # encoders, decoders and generators keep for `keras.saving.load_model`: the weights once, where one copy serves.
-SAVEDMODEL_ONLY_PARTS = ("scorer*",)
+SAVEDMODEL_ONLY_PARTS = ("scorer*", "l1_only")  # and Pix2Pix's comparison U-Net, trained on the L1 loss alone
 # samples (or test images) of a card's small-subset check, by kind of signature (a diffusion `sample` costs
 # 50 network calls an image)
 CHECK_SAMPLES = {"generator": 500, "sample": 32, "log_prob": 500, "anomaly": 500, "encoder": 500, "translate": 500}
@@ -158,8 +158,9 @@ ROWS: dict[str, Row] = {
     "dcgan": Row("recipes/dcgan.py", use=_GAN_USE, limits=_GAN_LIMITS, headline=_GAN_HEADLINE),
     "cgan": Row("recipes/cgan.py", use="drawing images of a chosen Fashion-MNIST class", limits=_GAN_LIMITS,
                 headline=(*_GAN_HEADLINE, ("label_accuracy", "{:.0%}"))),
-    "wgan": Row("recipes/wgan.py", use=_GAN_USE, limits="weight clipping: slow to converge (FID about 60)",
-                headline=_GAN_HEADLINE),
+    "wgan": Row("recipes/wgan.py", use="the lecture's weight-clipped WGAN, beside WGAN-GP on the same networks",
+                limits="weight clipping: slow to converge (FID about 60)", headline=_GAN_HEADLINE,
+                keras_copies=False),
     "wgan_gp": Row("recipes/wgan.py", ("--gradient-penalty", "10"), use=_GAN_USE, limits=_GAN_LIMITS,
                    headline=_GAN_HEADLINE),
     "aae": Row("recipes/aae.py", use="2-d codes matching a ten-Gaussian mixture prior, and its decoder",
