@@ -400,14 +400,14 @@ def small_subset_check(version_dir: str | os.PathLike) -> list[dict]:
     except EvaluationError:
         return []
     keep = ("fid", "kid", "confident_share", "label_accuracy", "nll_nats", "auroc", "probe_accuracy", "psnr",
-            "class_agreement")
+            "class_agreement", "reconstruction_mse")
     found = []
     for kind in kinds:
         try:
             result = evaluate.evaluate(version_dir, samples=CHECK_SAMPLES[kind], seed=0, only=kind)
         except (EvaluationError, CannotScore):
             continue
-        found += [{"signature": row["signature"], "kind": kind,  # (a density of points: its recorded points)
+        found += [{"signature": row["signature"], "kind": row["kind"],  # (a density of points: its recorded points)
                    "samples": row.get("num_points", CHECK_SAMPLES[kind]), "seed": 0,
                    **{k: row[k] for k in keep if k in row}} for row in result["rows"]]
     return found

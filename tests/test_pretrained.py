@@ -58,7 +58,7 @@ def test_shipped_model_loads_in_the_cpp_loader_and_replays_its_warmup(row, part)
     assert {r.model_name for r in records} == {export.served_name(row, part)}  # renamed for its place here
 
 
-CHEAPEST_FIRST = ("generator", "translate", "anomaly", "log_prob", "sample", "encoder")  # an encoder's check trains a probe
+CHEAPEST_FIRST = ("reconstruction", "generator", "translate", "anomaly", "log_prob", "sample", "encoder")  # an encoder's check trains a probe
 
 
 def _first_checked_part_of_each_card() -> list[tuple[str, str]]:
@@ -261,6 +261,22 @@ def test_prune_drops_parts_that_no_longer_ship_and_keeps_the_rest(tmp_path):
     assert (target / "decoder" / "1" / "decoder.keras").is_file()
     with pytest.raises(release.ReleaseError, match="not shipped"):
         release.prune("dcgan", pretrained=pretrained)
+
+
+def test_a_plain_decoders_card_check_is_its_reconstruction_through_the_encoder_beside_it(tmp_path):
+    import keras
+
+    from gen_keras.serving import export
+
+    image = keras.Input((28, 28, 1), name="image")
+    encoder = keras.Model(image, keras.layers.Flatten()(keras.layers.AveragePooling2D(7)(image)))
+    code = keras.Input((16,), name="code")
+    decoder = keras.Model(code, keras.layers.Reshape((28, 28, 1))(keras.layers.Dense(784, activation="sigmoid")(code)))
+    export.export_for_serving(encoder, tmp_path, "ae", "encoder", inputs={"image": (28, 28, 1)}, outputs="code")
+    version = export.export_for_serving(decoder, tmp_path, "ae", "decoder", inputs={"code": (16,)}, outputs="image")
+    (check,) = release.small_subset_check(version)
+    assert check["kind"] == "reconstruction" and check["samples"] == release.CHECK_SAMPLES["generator"]
+    assert 0.0 < check["reconstruction_mse"] < 1.0
 
 
 def test_ship_refuses_unfinished_or_changed_runs_and_leaves_nothing(tmp_path):
