@@ -118,8 +118,14 @@ def generator_images(export: Export, target: Target, count: int, seed: int):
 
 
 def sibling_encoder(export: Export) -> Export | None:
-    """The encoder exported beside a decoder: `<root>/<name>encoder/<v>` for `<root>/<name>decoder/<v>` (the
-    layout of `saved_models/` and `pretrained/`), or None when there is none."""
+    """The encoder exported beside a decoder, in the layout of `saved_models/` and `pretrained/`.
+
+    Args:
+        export: a decoder's export, `<root>/<name>decoder/<v>` (a `.keras` file has no sibling here).
+
+    Returns:
+        The export at `<root>/<name>encoder/<v>`, the same version number, or None when there is none.
+    """
     version = export.path
     part = version.parent
     if not version.is_dir() or "decoder" not in part.name:
@@ -129,15 +135,35 @@ def sibling_encoder(export: Export) -> Export | None:
 
 
 def reconstruction_mse(export: Export, target: Target, encoder: Export, dataset: str, count: int | None) -> dict:
-    """The test images' mean squared error per pixel after encoding with `encoder` and decoding with the export
-    (an autoencoder's test loss, from its two exports; the decoder's outputs as they are, not clipped)."""
+    """The test images' mean squared error per pixel after encoding with `encoder` and decoding with the export:
+    an autoencoder's test loss, from its two exports (the decoder's outputs as they are, not clipped).
+
+    Args:
+        export: the decoder's export.
+        target: its `code` → image signature.
+        encoder: the encoder's export (`sibling_encoder`).
+        dataset: the data set whose test images are reconstructed.
+        count: the first this many test images; None: all.
+
+    Returns:
+        {"reconstruction_mse", "num_images", "encoder" (its path)}.
+
+    Raises:
+        EvaluationError: the sibling is no image encoder, its codes are not the decoder's size, or the decoder
+            returns images of another shape (a decoder and encoder that do not belong together).
+    """
     import numpy as np
 
     encoding = next((t for t in encoder.targets() if t.kind == "encoder"), None)
     if encoding is None:
-        raise EvaluationError(f"{export.path}: {encoder.path} beside it is no encoder")
+        raise EvaluationError(f"{export.path}: {encoder.path} beside it is no image encoder")
     image_name = next(iter(encoding.inputs))
     code_name = next((k for k in ("code", "mean", "z") if k in encoding.outputs), next(iter(encoding.outputs)))
+    code_size = (encoding.outputs[code_name][1] or [None])[-1]
+    wanted = (target.inputs[_latent_input(target)][1] or [None])[-1]
+    if None not in (code_size, wanted) and code_size != wanted:
+        raise EvaluationError(f"{export.path}: {encoder.path} beside it makes {code_size}-d codes where the decoder "
+                              f"takes {wanted}: not its encoder (were they exported by different runs?)")
     images = test_split(dataset, count).as_float()
     squared = []
     for start in range(0, len(images), SAMPLE_BATCH):
@@ -145,6 +171,9 @@ def reconstruction_mse(export: Export, target: Target, encoder: Export, dataset:
         codes = encoder.call(encoding.signature, **{image_name: batch})[code_name]
         outputs = export.call(target.signature, **{_latent_input(target): codes})
         decoded = np.asarray(outputs["image"] if "image" in outputs else next(iter(outputs.values())))
+        if decoded.shape != batch.shape:
+            raise EvaluationError(f"{export.path}: decodes {batch.shape[1:]} test images as {decoded.shape[1:]}; "
+                                  "it is not the decoder of the images it was given")
         squared.append(np.square(decoded.astype(np.float64) - batch).reshape(len(batch), -1).mean(axis=1))
     return {"reconstruction_mse": float(np.concatenate(squared).mean()), "num_images": len(images),
             "encoder": str(encoder.path)}
@@ -519,7 +548,8 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=_positive_int, default=None, help="`steps` of a sample signature (diffusion)")
     parser.add_argument("--eta", type=float, default=None, help="`eta` of a sample signature (diffusion, 0 … 1)")
     parser.add_argument("--temperature", type=float, default=None, help="`temperature` of a sample signature (flows)")
-    parser.add_argument("--only", choices=KINDS, default=None, help="score only signatures of this kind")
+    parser.add_argument("--only", choices=KINDS, default=None,
+                        help="score only signatures of this kind (generator: an autoencoder's decoder too)")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                         help="relative difference from a recorded number that fails the check (default 0.05)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")

@@ -485,8 +485,9 @@ def ship(row: str, runs: str | os.PathLike, *, pretrained: str | os.PathLike = P
                             ignore=shutil.ignore_patterns("*.keras") if keras_copy_ignored else None)
             rename_served_model(destination, served_name(row, part))
             parts[part] = {"served_as": served_name(row, part), "path": f"{row}/{part}/1",
-                           "keras_file": not keras_copy_ignored,
-                           "bytes": _size(destination), "check": small_subset_check(destination)}
+                           "keras_file": not keras_copy_ignored, "bytes": _size(destination)}
+        for part in parts:  # once every part is in place: a decoder is checked through the encoder beside it
+            parts[part]["check"] = small_subset_check(staging / part / "1")
         staging.mkdir(parents=True, exist_ok=True)
         shutil.copy2(folder / "run" / spec.metrics, staging / "metrics.json")
         if (folder / "run" / "history.csv").is_file():
@@ -521,6 +522,10 @@ def prune(row: str, *, pretrained: str | os.PathLike = PRETRAINED) -> Path:
     """Drops from a shipped row the parts that no longer ship (`shipped_apart`, or outside the row's `parts`),
     and brings its card's use and limits up to the row's; its run, numbers and other parts stay as they are.
 
+    The dropped folders are first moved out of the served root, then the card, `models.config` and the index
+    are written, then the folders deleted: a server never sees a part its config no longer lists, and a
+    prune that stops half-way is finished by the next.
+
     Args:
         row: a row of `ROWS` that `pretrained` ships.
         pretrained: the shipped models' root.
@@ -539,18 +544,25 @@ def prune(row: str, *, pretrained: str | os.PathLike = PRETRAINED) -> Path:
         metrics = json.loads((target / "metrics.json").read_text())
     except (OSError, ValueError) as e:
         raise ReleaseError(f"{row}: not shipped, or its card is unreadable ({e})") from e
-    dropped = [part for part in card["parts"]
-               if shipped_apart(part) or (spec.parts is not None and part not in spec.parts)]
+
+    def dropped_part(part: str) -> bool:
+        return shipped_apart(part) or (spec.parts is not None and part not in spec.parts)
+
+    on_disk = [p.name for p in sorted(target.iterdir()) if p.is_dir() and dropped_part(p.name)]
+    dropped = sorted(set(on_disk) | {part for part in card["parts"] if dropped_part(part)})
+    removed = root.parent / f".{root.name}-{row}-pruned-{os.getpid()}"
+    removed.mkdir(parents=True, exist_ok=True)
+    for part in on_disk:
+        os.rename(target / part, removed / part)
     card["parts"] = {part: entry for part, entry in card["parts"].items() if part not in dropped}
     card["use"], card["limits"] = spec.use, spec.limits
-    write_atomically(target / CARD, json.dumps(card, indent=2) + "\n")  # the card first: it no longer names them
+    write_atomically(target / CARD, json.dumps(card, indent=2) + "\n")
     write_atomically(target / "card.md", card_markdown(card, metrics))
-    for part in dropped:
-        shutil.rmtree(target / part)
     from gen_keras.serving.export import write_models_config
 
     write_models_config(root)
     write_index(root)
+    shutil.rmtree(removed)
     print(f"{row}: {'dropped ' + ', '.join(dropped) if dropped else 'nothing to drop'}; "
           f"{_size(target) / 1e6:.1f} MB")
     return target
@@ -836,6 +848,8 @@ def main(argv=None) -> int:
             print("\n".join(problems) or "every headline number is its card's")
             return 1 if problems else 0
         elif args.verb == "prune":
+            for row in args.rows:
+                _row(row)
             for row in args.rows:
                 prune(row)
         else:

@@ -178,6 +178,14 @@ def test_a_plain_decoder_is_scored_through_the_encoder_beside_it(tiny_exports, t
     shutil.copytree(paths["decoder"], alone)
     with pytest.raises(EvaluationError, match="nothing to score"):
         ev.evaluate(alone)
+    # an encoder beside it whose codes are another size: not its encoder, said so
+    from gen_keras.serving import export
+
+    image = keras.Input((28, 28, 1), name="image")
+    other = keras.Model(image, keras.layers.Flatten()(keras.layers.AveragePooling2D(14)(image)))  # 4 numbers
+    export.export_for_serving(other, tmp_path, "alone", "encoder", inputs={"image": (28, 28, 1)}, outputs="code")
+    with pytest.raises(EvaluationError, match="makes 4-d codes where the decoder takes 16"):
+        ev.evaluate(alone)
 
 
 def test_unscorable_paths_are_clear_errors(tiny_exports, tmp_path, capsys):

@@ -253,6 +253,7 @@ def test_prune_drops_parts_that_no_longer_ship_and_keeps_the_rest(tmp_path):
     (target / release.CARD).write_text(json.dumps(card))
     release.prune("vae", pretrained=pretrained)
     assert sorted(p.name for p in target.iterdir() if p.is_dir()) == ["decoder"]
+    assert not list(tmp_path.glob(".pretrained-*"))  # nothing left beside the served root
     pruned = json.loads((target / release.CARD).read_text())
     assert list(pruned["parts"]) == ["decoder"] and pruned["limits"] == release.ROWS["vae"].limits
     assert pruned["headline"] == card["headline"] and pruned["commit"] == card["commit"]
@@ -277,6 +278,36 @@ def test_a_plain_decoders_card_check_is_its_reconstruction_through_the_encoder_b
     (check,) = release.small_subset_check(version)
     assert check["kind"] == "reconstruction" and check["samples"] == release.CHECK_SAMPLES["generator"]
     assert 0.0 < check["reconstruction_mse"] < 1.0
+
+
+def test_ship_checks_a_plain_decoder_through_the_encoder_shipped_beside_it(tmp_path):
+    """Every part is in place before any is checked: a decoder sorts before its encoder."""
+    import keras
+
+    from gen_keras.serving import export
+
+    runs, pretrained = tmp_path / "runs", tmp_path / "pretrained"
+    folder = runs / "conv_autoencoder"
+    (folder / "run").mkdir(parents=True)
+    image = keras.Input((28, 28, 1), name="image")
+    encoder = keras.Model(image, keras.layers.Flatten()(keras.layers.AveragePooling2D(4)(image)))  # 49 numbers
+    code = keras.Input((49,), name="code")
+    decoder = keras.Model(code, keras.layers.Reshape((28, 28, 1))(keras.layers.Dense(784, activation="sigmoid")(code)))
+    export.export_for_serving(encoder, folder / "exports", "conv_autoencoder", "encoder", inputs={"image": (28, 28, 1)},
+                              outputs="code")
+    export.export_for_serving(decoder, folder / "exports", "conv_autoencoder", "decoder", inputs={"code": (49,)},
+                              outputs="image")
+    (folder / "run" / "metrics.json").write_text(json.dumps(
+        {"test_mse": 0.03, "pca_test_mse": 0.012, "train_seconds": 10.0, "dead_code_units": 3}))
+    record = {"row": "conv_autoencoder", "command": release.ROWS["conv_autoencoder"].command,
+              "argv": [str(ROOT / "recipes/conv_autoencoder.py")], "commit": "0" * 40, "changed_files": [],
+              "machine": release.machine(), "started": "2026-01-01T00:00:00+0000", "wall_seconds": 20.0,
+              "returncode": 0}
+    (folder / release.RUN_RECORD).write_text(json.dumps(record))
+    card = json.loads((release.ship("conv_autoencoder", runs, pretrained=pretrained) / release.CARD).read_text())
+    (check,) = card["parts"]["decoder"]["check"]
+    assert check["kind"] == "reconstruction" and 0.0 < check["reconstruction_mse"] < 1.0
+    assert card["parts"]["encoder"]["check"][0]["kind"] == "encoder"
 
 
 def test_ship_refuses_unfinished_or_changed_runs_and_leaves_nothing(tmp_path):

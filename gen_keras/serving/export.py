@@ -426,8 +426,8 @@ def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe
         endpoints: signature name → `Endpoint`.
         metadata: extra JSON-serialisable facts for clients (e.g. an anomaly threshold).
         save_keras: also save `<part>.keras` (of `model`, whole).
-        weights_of: the part of `model` whose weights the SavedModel stores, when the functions read only its
-            (a diffusion model's moving average, not the raw network it averages); default `model`.
+        weights_of: the part of `model` whose weights the SavedModel stores, when the functions read only that
+            part's weights (a diffusion model's moving average, not the raw network it averages); default `model`.
 
     Returns:
         The new version folder.
@@ -449,7 +449,7 @@ def export_signatures(model: keras.Model, export_root: str | os.PathLike, recipe
         from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
         archive = keras.export.ExportArchive()
-        track_once(archive, weights_of or model)
+        track_once(archive, weights_of if weights_of is not None else model)
         described = {}
         for name, endpoint in endpoints.items():
             defaults = endpoint_defaults(endpoint, name)
