@@ -409,16 +409,16 @@ def evaluate_target(export: Export, target: Target, *, dataset: str, samples: in
     elif kind == "generator":
         images, labels = generator_images(export, target, count, use_seed)
         row.update(sample_scores(images, dataset, labels), seed=use_seed)
-    elif target.kind == "sample":
+    elif kind == "sample":
         images = sampled_images(export, target, count, use_seed, knobs)
         row.update(sample_scores(images, dataset), seed=use_seed)
-    elif target.kind == "log_prob":
+    elif kind == "log_prob":
         row.update(log_prob_nll(export, target, dataset, test_count))
-    elif target.kind == "anomaly":
+    elif kind == "anomaly":
         row.update(anomaly_auroc(export, target, dataset, test_count))
-    elif target.kind == "encoder":
+    elif kind == "encoder":
         row.update(linear_probe(export, target, dataset, test_count, use_seed))
-    elif target.kind == "translate":
+    elif kind == "translate":
         row.update(translation_scores(export, target, dataset, count))
     row["recorded"] = {k: record[k] for k in COMPARED[kind] if record.get(k) is not None}
     recorded_count = record.get("num_samples", record.get("num_images", samples))
